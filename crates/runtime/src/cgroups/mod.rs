@@ -1,0 +1,495 @@
+//! Control groups, v1 ("legacy"), v2 ("unified") and hybrid (v1 controllers with a
+//! controller-less cgroup2 mount beside them, as on this project's CI machines).
+//!
+//! Written here rather than taken from youki's `libcgroups` (0.7.0 was evaluated, see
+//! `docs/design.md`): that crate re-reads `/proc/self/mountinfo` and `/proc/self/cgroup` once
+//! per controller on every start, which costs more than the rest of a container start on the
+//! hot path; in hybrid mode it ignores the cgroup2 hierarchy that runc also joins; and it pulls a
+//! second `nix` version into the build. This module parses mountinfo once and does only the
+//! mkdir/write calls the spec asks for.
+//!
+//! Layout of a container's cgroup: `<mount>/<cgroups path>` in every hierarchy. An absolute
+//! cgroups path is taken from the hierarchy's root; a relative one from the runtime's own
+//! cgroup in that hierarchy, as runc does.
+
+mod v1;
+mod v2;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Which cgroup version(s) the host mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only v1 hierarchies.
+    Legacy,
+    /// v1 hierarchies for the controllers plus a cgroup2 mount without controllers.
+    Hybrid,
+    /// Only cgroup2.
+    Unified,
+}
+
+/// One mounted hierarchy.
+#[derive(Debug, Clone)]
+pub(crate) struct Hierarchy {
+    /// Where it is mounted.
+    pub mount: PathBuf,
+    /// The path inside the hierarchy that the mount shows at `mount` (usually "/").
+    pub root: PathBuf,
+    /// v1 controllers (and `name=...` for named hierarchies); empty for cgroup2.
+    pub controllers: Vec<String>,
+    /// True for the cgroup2 hierarchy.
+    pub unified: bool,
+}
+
+/// The mounted hierarchies, read once from `/proc/self/mountinfo`.
+#[derive(Debug, Clone)]
+pub struct Hierarchies {
+    pub(crate) list: Vec<Hierarchy>,
+}
+
+impl Hierarchies {
+    /// Reads the current process's view of the cgroup mounts.
+    pub fn detect() -> Result<Self> {
+        let data = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Cgroup {
+            path: "/proc/self/mountinfo".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::parse(&data))
+    }
+
+    fn parse(mountinfo: &str) -> Self {
+        let mut list = Vec::new();
+        for line in mountinfo.lines() {
+            // id parent major:minor root mountpoint options [optional...] - fstype source superopts
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            if pre.len() < 5 || post.len() < 3 {
+                continue;
+            }
+            let (root, mount) = (unescape(pre[3]), unescape(pre[4]));
+            match post[0] {
+                "cgroup2" => list.push(Hierarchy {
+                    mount: mount.into(),
+                    root: root.into(),
+                    controllers: vec![],
+                    unified: true,
+                }),
+                "cgroup" => {
+                    let controllers: Vec<String> = post[2]
+                        .split(',')
+                        .filter(|o| {
+                            !matches!(
+                                *o,
+                                "rw" | "ro" | "relatime" | "noatime" | "nosuid" | "nodev"
+                                    | "noexec" | "clone_children" | "xattr"
+                            ) && !o.starts_with("release_agent=")
+                        })
+                        .map(str::to_string)
+                        .collect();
+                    if controllers.is_empty()
+                        || list.iter().any(|h: &Hierarchy| h.controllers == controllers)
+                    {
+                        continue;
+                    }
+                    list.push(Hierarchy {
+                        mount: mount.into(),
+                        root: root.into(),
+                        controllers,
+                        unified: false,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Hierarchies { list }
+    }
+
+    /// The host's cgroup mode.
+    pub fn mode(&self) -> Mode {
+        let v1 = self.list.iter().any(|h| !h.unified);
+        let v2 = self.list.iter().any(|h| h.unified);
+        match (v1, v2) {
+            (true, true) => Mode::Hybrid,
+            (true, false) => Mode::Legacy,
+            _ => Mode::Unified,
+        }
+    }
+}
+
+/// Replaces mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Resource usage of a container, in the shape of runc's `events --stats`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub cpu: CpuStats,
+    pub memory: MemoryStats,
+    pub pids: PidsStats,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CpuStats {
+    /// Total CPU time in nanoseconds.
+    pub usage_total: u64,
+    /// Time in user mode, nanoseconds.
+    pub usage_user: u64,
+    /// Time in kernel mode, nanoseconds.
+    pub usage_kernel: u64,
+    /// Periods throttled by a CPU quota.
+    pub throttled_periods: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct MemoryStats {
+    pub usage: u64,
+    pub max_usage: u64,
+    /// u64::MAX when unlimited.
+    pub limit: u64,
+    /// Times the limit was hit.
+    pub failcnt: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PidsStats {
+    pub current: u64,
+    /// 0 when unlimited.
+    pub limit: u64,
+}
+
+/// A container's cgroup, in every mounted hierarchy.
+#[derive(Debug)]
+pub struct Cgroup {
+    mode: Mode,
+    /// (hierarchy, absolute directory of this cgroup in it)
+    dirs: Vec<(Hierarchy, PathBuf)>,
+}
+
+impl Cgroup {
+    /// Resolves `path` in every hierarchy without touching anything.
+    pub fn open(path: &Path) -> Result<Self> {
+        let h = Hierarchies::detect()?;
+        Self::open_in(&h, path)
+    }
+
+    /// Like [`Cgroup::open`] with already-detected hierarchies.
+    pub fn open_in(h: &Hierarchies, path: &Path) -> Result<Self> {
+        let own = if path.is_absolute() {
+            String::new()
+        } else {
+            std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
+        };
+        let mut dirs = Vec::new();
+        for hier in &h.list {
+            let base = if path.is_absolute() {
+                PathBuf::from("/")
+            } else {
+                own_cgroup(&own, hier)
+            };
+            let rel = base.join(path);
+            // The mount shows the hierarchy from `root`; strip it to get a path under `mount`.
+            let rel = rel.strip_prefix(&hier.root).unwrap_or(&rel).to_path_buf();
+            let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+            dirs.push((hier.clone(), hier.mount.join(rel)));
+        }
+        if dirs.is_empty() {
+            return Err(Error::Cgroup {
+                path: path.into(),
+                reason: "no cgroup hierarchy is mounted".into(),
+            });
+        }
+        Ok(Cgroup { mode: h.mode(), dirs })
+    }
+
+    /// Creates the cgroup in every hierarchy and applies `resources`. On failure nothing is
+    /// left behind.
+    pub fn create(h: &Hierarchies, path: &Path, resources: Option<&LinuxResources>) -> Result<Self> {
+        let cg = Self::open_in(h, path)?;
+        let res = (|| {
+            for (hier, dir) in &cg.dirs {
+                if hier.unified {
+                    v2::create(&hier.mount, dir, cg.mode == Mode::Unified)?;
+                } else {
+                    v1::create(hier, dir)?;
+                }
+            }
+            if let Some(r) = resources {
+                cg.apply(r)?;
+            }
+            Ok(())
+        })();
+        match res {
+            Ok(()) => Ok(cg),
+            Err(e) => {
+                let _ = cg.destroy();
+                Err(e)
+            }
+        }
+    }
+
+    /// The host's cgroup mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Applies resource limits (also used by `update`).
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        for (hier, dir) in &self.dirs {
+            if hier.unified {
+                if self.mode == Mode::Unified {
+                    v2::apply(dir, r)?;
+                }
+            } else {
+                v1::apply(hier, dir, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a process into the cgroup in every hierarchy.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            write(dir, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The directory of the cgroup in the hierarchy holding `controller` (v1) or the unified one.
+    fn dir_for(&self, controller: &str) -> Option<&Path> {
+        if self.mode == Mode::Unified {
+            return self.dirs.first().map(|(_, d)| d.as_path());
+        }
+        self.dirs
+            .iter()
+            .find(|(h, _)| h.controllers.iter().any(|c| c == controller))
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// All processes in the cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let dir = self
+            .dir_for("pids")
+            .or_else(|| self.dirs.first().map(|(_, d)| d.as_path()))
+            .expect("at least one hierarchy");
+        let data = read(dir, "cgroup.procs")?;
+        Ok(data.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Freezes (`true`) or thaws (`false`) every process in the cgroup and waits until done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        if self.mode == Mode::Unified {
+            v2::freeze(self.dirs[0].1.as_path(), frozen)
+        } else {
+            let dir = self.dir_for("freezer").ok_or_else(|| Error::Cgroup {
+                path: self.dirs[0].1.clone(),
+                reason: "the freezer controller is not mounted".into(),
+            })?;
+            v1::freeze(dir, frozen)
+        }
+    }
+
+    /// Whether the cgroup is frozen.
+    pub fn frozen(&self) -> bool {
+        if self.mode == Mode::Unified {
+            v2::frozen(&self.dirs[0].1)
+        } else {
+            self.dir_for("freezer").is_some_and(v1::frozen)
+        }
+    }
+
+    /// Usage statistics.
+    pub fn stats(&self) -> Result<Stats> {
+        if self.mode == Mode::Unified {
+            v2::stats(&self.dirs[0].1)
+        } else {
+            v1::stats(
+                self.dir_for("cpuacct"),
+                self.dir_for("cpu"),
+                self.dir_for("memory"),
+                self.dir_for("pids"),
+            )
+        }
+    }
+
+    /// Removes the cgroup from every hierarchy. Processes must have exited; EBUSY is retried
+    /// briefly because the kernel releases a cgroup a moment after its last task exits.
+    pub fn destroy(&self) -> Result<()> {
+        let mut first_err = None;
+        for (_, dir) in self.dirs.iter().rev() {
+            if let Err(e) = rmdir_retry(dir) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Whether the cgroup directory still exists in any hierarchy.
+    pub fn exists(&self) -> bool {
+        self.dirs.iter().any(|(_, d)| d.exists())
+    }
+
+    /// The directories of this cgroup, for diagnostics and tests.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|(_, d)| d.clone()).collect()
+    }
+}
+
+/// The runtime's own cgroup in `hier`, from /proc/self/cgroup.
+fn own_cgroup(proc_cgroup: &str, hier: &Hierarchy) -> PathBuf {
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), Some(c)) => (a, b, c),
+            _ => continue,
+        };
+        let matches = if hier.unified {
+            ctrls.is_empty()
+        } else {
+            let mut mine: Vec<&str> = ctrls.split(',').collect();
+            mine.sort_unstable();
+            let mut theirs: Vec<&str> = hier.controllers.iter().map(String::as_str).collect();
+            theirs.sort_unstable();
+            mine == theirs
+        };
+        if matches {
+            return PathBuf::from(path);
+        }
+    }
+    PathBuf::from("/")
+}
+
+fn rmdir_retry(dir: &Path) -> Result<()> {
+    for attempt in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => {
+                return Err(Error::Cgroup {
+                    path: dir.into(),
+                    reason: format!("remove: {e}"),
+                })
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Writes a control file.
+pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    std::fs::write(&path, value).map_err(|e| Error::Cgroup {
+        path,
+        reason: format!("write {value:?}: {e}"),
+    })
+}
+
+/// Reads a control file.
+pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).map_err(|e| Error::Cgroup {
+        path,
+        reason: format!("read: {e}"),
+    })
+}
+
+/// Reads a control file holding one number ("max" reads as u64::MAX).
+pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
+    read(dir, file)
+        .ok()
+        .and_then(|s| {
+            let s = s.trim();
+            if s == "max" {
+                Some(u64::MAX)
+            } else {
+                s.parse().ok()
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// Looks up `key value` in a flat-keyed file such as memory.stat or cpu.stat.
+pub(crate) fn keyed(data: &str, key: &str) -> u64 {
+    data.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+25 30 0:22 / /sys/fs/cgroup ro,nosuid,nodev,noexec - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+27 25 0:24 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+28 25 0:25 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+29 25 0:26 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+30 25 0:27 / /sys/fs/cgroup/cpu\\040x rw,relatime - cgroup cgroup rw,cpuset,clone_children
+";
+
+    #[test]
+    fn parses_hybrid_layout() {
+        let h = Hierarchies::parse(HYBRID);
+        assert_eq!(h.mode(), Mode::Hybrid);
+        assert_eq!(h.list.len(), 5);
+        assert_eq!(h.list[0].controllers, vec!["cpu"]);
+        assert_eq!(h.list[2].controllers, vec!["name=systemd"]);
+        assert!(h.list[3].unified);
+        assert_eq!(h.list[4].mount, PathBuf::from("/sys/fs/cgroup/cpu x"));
+        assert_eq!(h.list[4].controllers, vec!["cpuset"]);
+    }
+
+    #[test]
+    fn detects_unified_and_legacy() {
+        let v2 = "29 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(Hierarchies::parse(v2).mode(), Mode::Unified);
+        let v1 = "26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+        let h = Hierarchies::parse(v1);
+        assert_eq!(h.mode(), Mode::Legacy);
+        assert_eq!(h.list[0].controllers, vec!["cpu", "cpuacct"]);
+    }
+
+    #[test]
+    fn resolves_relative_paths_from_own_cgroup() {
+        let h = Hierarchies::parse(HYBRID);
+        let own = "4:memory:/outer/me\n1:cpu:/\n0::/u\n";
+        assert_eq!(own_cgroup(own, &h.list[1]), PathBuf::from("/outer/me"));
+        assert_eq!(own_cgroup(own, &h.list[3]), PathBuf::from("/u"));
+        assert_eq!(own_cgroup(own, &h.list[0]), PathBuf::from("/"));
+    }
+
+    #[test]
+    fn keyed_lookup() {
+        let d = "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n";
+        assert_eq!(keyed(d, "user_usec"), 1000);
+        assert_eq!(keyed(d, "missing"), 0);
+    }
+}

@@ -1,0 +1,1032 @@
+//! The container lifecycle: create, start, state, kill, pause, resume, delete and exec.
+//!
+//! Creating a container, step by step (the parent is the runtime process):
+//! 1. validate the bundle, make the state directory and the cgroup (limits applied);
+//! 2. block all signals, fork **stage 1**; put it in the cgroup, set its oom score, say `Go`;
+//! 3. stage 1 unshares the user namespace (the parent writes its id maps), joins namespaces
+//!    given by path, unshares the rest, and clones **init** with `CLONE_PARENT`, so init is the
+//!    parent's child and enters the new pid namespace as pid 1; stage 1 reports init's pid and
+//!    exits;
+//! 4. init builds the rootfs (the parent runs createRuntime hooks when asked), pivots into it,
+//!    sets up the process and reports `Ready`;
+//! 5. `create` saves the state and exits, leaving init blocked on the `exec.fifo`; `start`
+//!    writes to the fifo and init execs the user program. `run` does both in one process and
+//!    signals init over the channel instead of the fifo.
+//!
+//! Any error tears down what exists so far: init is killed, the cgroup removed, the state
+//! directory deleted. Mounts live in init's mount namespace and vanish with it.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{Hook, LinuxSeccomp, Process, Spec};
+
+use crate::cgroups::{Cgroup, Hierarchies};
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::rootfs::{self, CgroupMount, RootfsPlan};
+use crate::spec::Bundle;
+use crate::state::{rfc3339, ContainerState, Status};
+use crate::sync::{Channel, Msg};
+use crate::sys::{self, Forked};
+use crate::{console, hooks, process, seccomp};
+
+/// How `create` hands over to the user process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// Leave init waiting on the exec fifo for a later `start` (runc's create).
+    Fifo,
+    /// The caller starts it through [`Created::start`] (runc's run).
+    Direct,
+}
+
+/// Options of `create`.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The runtime's state root (`--root`).
+    pub root: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    /// Extra descriptors (3..3+n) passed to the container.
+    pub preserve_fds: u32,
+    pub mode: StartMode,
+}
+
+/// Options of `exec`.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+}
+
+/// A container known to the runtime.
+#[derive(Debug)]
+pub struct Container {
+    pub state: ContainerState,
+    root: PathBuf,
+}
+
+/// A container just created in [`StartMode::Direct`].
+#[derive(Debug)]
+pub struct Created {
+    pub container: Container,
+    chan: Channel,
+    old_mask: SigSet,
+}
+
+/// Extra state saved beside `state.json`: what `exec` needs from the spec.
+#[derive(Debug, serde::Serialize, serde::Deserialize, Default)]
+struct ExecDefaults {
+    seccomp: Option<LinuxSeccomp>,
+}
+
+const FIFO: &str = "exec.fifo";
+
+fn state_json(st: &ContainerState, status: Status) -> Vec<u8> {
+    serde_json::to_vec(&st.output(status)).expect("state serialises")
+}
+
+/// Blocks every signal, returning the previous mask.
+fn block_signals() -> Result<SigSet> {
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old))
+        .ctx(|| "block signals".to_string())?;
+    Ok(old)
+}
+
+fn restore_signals(old: &SigSet) {
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+}
+
+/// Writes a pid file atomically.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
+}
+
+/// Default cgroup path when the spec gives none.
+fn cgroup_path(spec: &Spec, id: &str) -> Result<PathBuf> {
+    match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        Some(p) if p.to_string_lossy().contains(':') => Err(Error::spec(
+            "linux.cgroupsPath",
+            format!("{}: systemd cgroup paths are not supported, use a cgroupfs path", p.display()),
+        )),
+        Some(p) if !p.as_os_str().is_empty() => Ok(p),
+        _ => Ok(PathBuf::from("/berth").join(id)),
+    }
+}
+
+/// Everything init needs, prepared by the parent before forking.
+struct InitContext<'a> {
+    bundle: &'a Bundle,
+    plan: Plan,
+    chan: Channel,
+    console: Option<OwnedFd>,
+    cgroup_mounts: Vec<CgroupMount>,
+    fifo: Option<PathBuf>,
+    no_pivot: bool,
+    preserve_fds: u32,
+    mode: StartMode,
+}
+
+/// Creates a container. In [`StartMode::Fifo`] the returned container waits for `start`;
+/// in [`StartMode::Direct`] call [`Created::start`].
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    crate::spec::check_id(&opts.id)?;
+    let bundle = crate::spec::load(&opts.bundle)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(&opts.root)
+        .ctx(|| format!("create runtime root {}", opts.root.display()))?;
+    let dir = ContainerState::dir(&opts.root, &opts.id);
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(opts.id.clone()))
+        }
+        Err(e) => return Err(e).ctx(|| format!("create {}", dir.display())),
+    }
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pid: None,
+    };
+    let created = create_inner(opts, &bundle, &dir, &mut cleanup)?;
+    cleanup.disarm();
+    Ok(created)
+}
+
+/// Undoes a half-made container when dropped, unless disarmed.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    cgroup: Option<Cgroup>,
+    pid: Option<i32>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Ok(pids) = cg.pids() {
+                for p in pids {
+                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
+            }
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn create_inner(opts: &CreateOptions, bundle: &Bundle, dir: &Path, cleanup: &mut Cleanup) -> Result<Created> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().expect("validated");
+    let proc_ = spec.process().as_ref().expect("validated");
+    let plan = Plan::from_spec(linux);
+
+    let hier = Hierarchies::detect()?;
+    let cg_path = cgroup_path(spec, &opts.id)?;
+    let cg = Cgroup::create(&hier, &cg_path, linux.resources().as_ref())?;
+    let cgroup_mounts = cgroup_mounts(&hier, &cg);
+    cleanup.cgroup = Some(cg);
+
+    let fifo = if opts.mode == StartMode::Fifo {
+        let p = dir.join(FIFO);
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600)).ctx(|| format!("mkfifo {}", p.display()))?;
+        Some(p)
+    } else {
+        None
+    };
+    let console = match (&opts.console_socket, proc_.terminal().unwrap_or(false)) {
+        (Some(p), true) => Some(console::connect(p)?),
+        (None, true) => {
+            return Err(Error::spec(
+                "process.terminal",
+                "a terminal was asked for: pass --console-socket",
+            ))
+        }
+        (_, false) => None,
+    };
+    let (parent_chan, child_chan) = Channel::pair()?;
+    let ns_names: Vec<String> = {
+        let mut v: Vec<String> = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .map(|n| namespaces::proc_name(namespaces::flag(n.typ())).to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let ctx = InitContext {
+        bundle,
+        plan,
+        chan: child_chan,
+        console,
+        cgroup_mounts,
+        fifo,
+        no_pivot: opts.no_pivot,
+        preserve_fds: opts.preserve_fds,
+        mode: opts.mode,
+    };
+
+    let old_mask = block_signals()?;
+    let stage1 = match sys::fork().ctx(|| "fork".to_string()) {
+        Ok(Forked::Child) => stage1(&ctx),
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => {
+            restore_signals(&old_mask);
+            return Err(e);
+        }
+    };
+    drop(ctx.console);
+    drop(ctx.chan);
+    let res = parent_side(opts, bundle, dir, cleanup, stage1, &parent_chan, &ns_names, &cg_path);
+    if opts.mode == StartMode::Fifo || res.is_err() {
+        restore_signals(&old_mask);
+    }
+    let container = res?;
+    Ok(Created {
+        container,
+        chan: parent_chan,
+        old_mask,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parent_side(
+    opts: &CreateOptions,
+    bundle: &Bundle,
+    dir: &Path,
+    cleanup: &mut Cleanup,
+    stage1: i32,
+    chan: &Channel,
+    ns_names: &[String],
+    cg_path: &Path,
+) -> Result<Container> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().expect("validated");
+    let proc_ = spec.process().as_ref().expect("validated");
+    let plan_new_user = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none());
+    let r = (|| {
+        cleanup.cgroup.as_ref().expect("set above").add(stage1)?;
+        if let Some(v) = proc_.oom_score_adj() {
+            std::fs::write(format!("/proc/{stage1}/oom_score_adj"), v.to_string())
+                .ctx(|| format!("process.oomScoreAdj: set {v}"))?;
+        }
+        chan.send(&Msg::Go)?;
+        if plan_new_user {
+            chan.expect(Msg::NeedIdMaps)?;
+            namespaces::write_id_maps(stage1, linux)?;
+            chan.send(&Msg::IdMapsDone)?;
+        }
+        chan.expect_pid()
+    })();
+    let _ = waitpid(Pid::from_raw(stage1), None);
+    let init = r?;
+    cleanup.pid = Some(init);
+
+    let mut st = ContainerState {
+        id: opts.id.clone(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        pid: init,
+        pid_start_time: crate::state::proc_stat(init).map(|s| s.1).unwrap_or(0),
+        created: rfc3339(SystemTime::now()),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path: cg_path.to_path_buf(),
+        started: false,
+        hooks: spec.hooks().clone(),
+        namespaces: ns_names.to_vec(),
+    };
+    let hooks = spec.hooks().as_ref();
+    let runtime_hooks: Vec<Hook> = hooks
+        .map(|h| {
+            h.prestart()
+                .iter()
+                .flatten()
+                .chain(h.create_runtime().iter().flatten())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let container_hooks = hooks.is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if container_hooks {
+        chan.send(&Msg::State(String::from_utf8(state_json(&st, Status::Creating)).expect("utf-8")))?;
+    }
+    if !runtime_hooks.is_empty() {
+        chan.expect(Msg::RunRuntimeHooks)?;
+        hooks::run(&runtime_hooks, &state_json(&st, Status::Creating))?;
+        chan.send(&Msg::HooksDone)?;
+    }
+    chan.expect(Msg::Ready)?;
+
+    let extra = ExecDefaults {
+        seccomp: linux.seccomp().clone(),
+    };
+    std::fs::write(dir.join("exec.json"), serde_json::to_vec(&extra).expect("serialises"))
+        .ctx(|| "write exec defaults".to_string())?;
+    st.started = false;
+    st.save(&opts.root)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, init)?;
+    }
+    tracing::debug!(container = %opts.id, pid = init, "created");
+    Ok(Container {
+        state: st,
+        root: opts.root.clone(),
+    })
+}
+
+/// The cgroup hierarchies to show inside the container.
+fn cgroup_mounts(hier: &Hierarchies, cg: &Cgroup) -> Vec<CgroupMount> {
+    let unified_mode = hier.mode() == crate::cgroups::Mode::Unified;
+    hier.list
+        .iter()
+        .zip(cg.dirs())
+        .filter(|(h, _)| unified_mode || !h.unified)
+        .map(|(h, dir)| {
+            let name = h
+                .controllers
+                .iter()
+                .map(|c| c.strip_prefix("name=").unwrap_or(c))
+                .collect::<Vec<_>>()
+                .join(",");
+            let options = if h.controllers.iter().any(|c| c.starts_with("name=")) {
+                format!("none,{}", h.controllers.join(","))
+            } else {
+                h.controllers.join(",")
+            };
+            CgroupMount {
+                name,
+                options,
+                host_dir: dir,
+                unified: h.unified,
+            }
+        })
+        .collect()
+}
+
+/// Stage 1: namespaces, then clone init. Never returns.
+fn stage1(ctx: &InitContext) -> ! {
+    let r = (|| -> Result<()> {
+        ctx.chan.expect(Msg::Go)?;
+        // Not dumpable: nothing in the container may ptrace us or open our /proc entries.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        let joins = ctx.plan.open_joins()?;
+        let (user_join, other_joins): (Vec<_>, Vec<_>) =
+            joins.into_iter().partition(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+        namespaces::join(user_join)?;
+        if ctx.plan.new_user {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace".to_string())?;
+            ctx.chan.send(&Msg::NeedIdMaps)?;
+            ctx.chan.expect(Msg::IdMapsDone)?;
+            let root_gid = nix::unistd::Gid::from_raw(0);
+            let root_uid = nix::unistd::Uid::from_raw(0);
+            nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx(|| "become root in the user namespace (gid 0 must be mapped)".to_string())?;
+            nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx(|| "become root in the user namespace (uid 0 must be mapped)".to_string())?;
+        }
+        namespaces::join(other_joins)?;
+        nix::sched::unshare(ctx.plan.new).ctx(|| format!("unshare namespaces {:?}", ctx.plan.new))?;
+        match sys::clone_parent().ctx(|| "clone init".to_string())? {
+            Forked::Child => {
+                let e = match init(ctx) {
+                    Err(e) => e,
+                };
+                let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+                sys::exit_child(1);
+            }
+            Forked::Parent(pid) => ctx.chan.send(&Msg::Pid(pid)),
+        }
+    })();
+    match r {
+        Ok(()) => sys::exit_child(0),
+        Err(e) => {
+            let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+            sys::exit_child(1)
+        }
+    }
+}
+
+/// The container's init, before execve. Returns only on failure.
+fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
+    let bundle = ctx.bundle;
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().expect("validated");
+    let proc_ = spec.process().as_ref().expect("validated");
+    let hooks = spec.hooks().as_ref();
+    let in_userns = ctx.plan.new_user
+        || ctx.plan.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+
+    let has_container_hooks = hooks.is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    let state_json = if has_container_hooks {
+        match ctx.chan.recv()? {
+            Msg::State(s) => s.into_bytes(),
+            other => return Err(Error::Sync(format!("expected the state, got {other:?}"))),
+        }
+    } else {
+        Vec::new()
+    };
+    // Open the fifo now: after pivot_root its host path is out of reach. O_RDWR never blocks;
+    // init later blocks reading until `start` writes a byte.
+    let fifo = match &ctx.fifo {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(p)
+                .ctx(|| format!("open {}", p.display()))?,
+        ),
+        None => None,
+    };
+
+    let propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(rootfs::propagation_flag)
+        .transpose()?;
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    let devices = linux.devices().clone().unwrap_or_default();
+    if ctx.plan.has_mount_ns() {
+        rootfs::prepare(&RootfsPlan {
+            rootfs: &bundle.rootfs,
+            mounts: &mounts,
+            devices: &devices,
+            propagation,
+            in_userns,
+            new_cgroupns: ctx.plan.new.contains(CloneFlags::CLONE_NEWCGROUP),
+            cgroups: &ctx.cgroup_mounts,
+        })?;
+    }
+    let runtime_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if runtime_hooks {
+        ctx.chan.send(&Msg::RunRuntimeHooks)?;
+        ctx.chan.expect(Msg::HooksDone)?;
+    }
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
+        hooks::run(h, &state_json)?;
+    }
+    if ctx.plan.has_mount_ns() {
+        if ctx.no_pivot {
+            rootfs::move_root(&bundle.rootfs)?;
+        } else {
+            rootfs::pivot(&bundle.rootfs)?;
+        }
+    } else {
+        nix::unistd::chroot(&bundle.rootfs).ctx(|| "chroot".to_string())?;
+        nix::unistd::chdir("/").ctx(|| "chdir /".to_string())?;
+    }
+
+    if let Some(sock) = &ctx.console {
+        let (master, slave, name) = console::open_pty()?;
+        if let Some(sz) = proc_.console_size() {
+            console::set_size(master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+        }
+        console::send_master(sock, &master, &name)?;
+        drop(master);
+        if ctx.plan.has_mount_ns() {
+            console::mount_console(&name)?;
+        }
+        console::make_controlling(&slave)?;
+    } else {
+        nix::unistd::setsid().ok();
+    }
+
+    if ctx.plan.has_mount_ns() {
+        if let Some(p) = linux.masked_paths() {
+            rootfs::mask_paths(p)?;
+        }
+        if let Some(p) = linux.readonly_paths() {
+            rootfs::readonly_paths(p, in_userns)?;
+        }
+        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+            rootfs::readonly_root(in_userns)?;
+        }
+        if let Some(f) = propagation {
+            rootfs::set_root_propagation(f)?;
+        }
+    }
+    if let Some(s) = linux.sysctl() {
+        process::set_sysctls(s.iter())?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("hostname: set {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        process::set_domainname(d)?;
+    }
+    finish_process(
+        proc_,
+        linux.seccomp().as_ref(),
+        in_userns,
+        ctx.preserve_fds,
+        |program, args, env| {
+            ctx.chan.send(&Msg::Ready)?;
+            match ctx.mode {
+                StartMode::Direct => ctx.chan.expect(Msg::Start)?,
+                StartMode::Fifo => {
+                    use std::io::Read;
+                    let mut b = [0u8; 1];
+                    let mut f = fifo.as_ref().expect("fifo mode has a fifo");
+                    f.read_exact(&mut b).ctx(|| "wait for start".to_string())?;
+                }
+            }
+            if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
+                hooks::run(h, &state_json)?;
+            }
+            let _ = (program, args, env);
+            Ok(())
+        },
+    )
+}
+
+/// The shared tail of init and exec: rlimits, cwd, no_new_privs, seccomp, user, capabilities,
+/// umask, descriptors; `before_exec` runs last (waiting for start), then execve.
+fn finish_process(
+    p: &Process,
+    seccomp_profile: Option<&LinuxSeccomp>,
+    in_userns: bool,
+    preserve_fds: u32,
+    before_exec: impl FnOnce(&Path, &[CString], &[CString]) -> Result<()>,
+) -> Result<std::convert::Infallible> {
+    if let Some(r) = p.rlimits() {
+        process::set_rlimits(r)?;
+    }
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if nnp {
+        process::set_no_new_privs()?;
+    }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping caps.
+    if !nnp {
+        if let Some(s) = seccomp_profile {
+            seccomp::load(s)?;
+        }
+    }
+    process::drop_bounding(p.capabilities().as_ref())?;
+    let setgroups_allowed = !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+    process::switch_user(p, setgroups_allowed)?;
+    process::set_capabilities(p.capabilities().as_ref())?;
+    nix::unistd::chdir(p.cwd()).ctx(|| format!("process.cwd: chdir {}", p.cwd().display()))?;
+    nix::sys::stat::umask(Mode::from_bits_truncate(p.user().umask().unwrap_or(0o022)));
+    let program = process::find_program(p)?;
+    let (args, env) = process::c_args(p)?;
+    sys::cloexec_from(3 + preserve_fds).ctx(|| "mark descriptors close-on-exec".to_string())?;
+    before_exec(&program, &args, &env)?;
+    // As late as possible, so the runtime's own syscalls are not filtered.
+    if nnp {
+        if let Some(s) = seccomp_profile {
+            seccomp::load(s)?;
+        }
+    }
+    sys::reset_signals();
+    Err(process::exec(&program, &args, &env))
+}
+
+impl Created {
+    /// Lets init exec the user program; returns once the exec happened (or failed).
+    pub fn start(mut self) -> Result<Running> {
+        self.chan.send(&Msg::Start)?;
+        // The channel is close-on-exec: end of file means init has exec'd.
+        match self.chan.recv() {
+            Err(Error::Sync(_)) => {}
+            Ok(Msg::Error(e)) => {
+                let _ = self.container.delete(true);
+                restore_signals(&self.old_mask);
+                return Err(Error::Child(e));
+            }
+            Ok(other) => return Err(Error::Sync(format!("unexpected {other:?}"))),
+            Err(e) => return Err(e),
+        }
+        self.container.state.started = true;
+        self.container.state.save(&self.container.root)?;
+        self.container.run_poststart();
+        Ok(Running {
+            container: self.container,
+            old_mask: self.old_mask,
+        })
+    }
+
+    /// The created container.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+}
+
+/// A container started by [`Created::start`], with signals still blocked so none is lost.
+#[derive(Debug)]
+pub struct Running {
+    pub container: Container,
+    old_mask: SigSet,
+}
+
+impl Running {
+    /// Waits for init to exit, forwarding signals to it; returns the exit code as a shell
+    /// reports it (128 + signal for a killed process). Restores the signal mask.
+    pub fn wait(self) -> Result<i32> {
+        let code = wait_forwarding(self.container.state.pid);
+        restore_signals(&self.old_mask);
+        code
+    }
+}
+
+/// Waits for `pid` (a child of this process) with every signal blocked: SIGCHLD is taken with
+/// sigwait, so an exit that happens before we wait is still seen; other signals go to `pid`.
+fn wait_forwarding(pid: i32) -> Result<i32> {
+    let target = Pid::from_raw(pid);
+    let all = SigSet::all();
+    loop {
+        match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(nix::errno::Errno::ECHILD) => {
+                return Err(Error::wrong_state(&pid.to_string(), "not a child of this process"))
+            }
+            Err(e) => return Err(e).ctx(|| format!("wait for {pid}")),
+        }
+        let sig = all.wait().ctx(|| "sigwait".to_string())?;
+        match sig {
+            Signal::SIGCHLD => continue,
+            // Job-control stops of the runtime itself are not for the container.
+            Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU => {}
+            s => {
+                let _ = kill(target, s);
+            }
+        }
+    }
+}
+
+impl Container {
+    /// Loads container `id` from the runtime root.
+    pub fn load(root: &Path, id: &str) -> Result<Self> {
+        Ok(Container {
+            state: ContainerState::load(root, id)?,
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Lists every container under the root.
+    pub fn list(root: &Path) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).ctx(|| format!("read {}", root.display())),
+        };
+        for e in entries.flatten() {
+            if let Some(id) = e.file_name().to_str() {
+                if let Ok(c) = Container::load(root, id) {
+                    out.push(c);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.state.created.cmp(&b.state.created));
+        Ok(out)
+    }
+
+    fn cgroup(&self) -> Result<Cgroup> {
+        Cgroup::open(&self.state.cgroup_path)
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        let frozen = self.state.init_alive() && self.cgroup().is_ok_and(|c| c.frozen());
+        self.state.status(frozen)
+    }
+
+    /// `start`: lets a created container run its process.
+    pub fn start(&mut self) -> Result<()> {
+        let st = self.status();
+        if st != Status::Created {
+            return Err(Error::wrong_state(&self.state.id, format!("cannot start a container that is {st}")));
+        }
+        let fifo = ContainerState::dir(&self.root, &self.state.id).join(FIFO);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo)
+            .map_err(|e| Error::wrong_state(&self.state.id, format!("cannot start: init is not waiting ({e})")))?;
+        f.write_all(b"0").ctx(|| "write exec fifo".to_string())?;
+        drop(f);
+        let _ = std::fs::remove_file(&fifo);
+        self.state.started = true;
+        self.state.save(&self.root)?;
+        self.run_poststart();
+        Ok(())
+    }
+
+    fn run_poststart(&self) {
+        if let Some(h) = self.state.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+            hooks::run_logged(h, &state_json(&self.state, Status::Running));
+        }
+    }
+
+    /// Sends `sig` to init, or with `all` to every process in the container's cgroup.
+    pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
+        let st = self.status();
+        if st == Status::Stopped {
+            return Err(Error::wrong_state(&self.state.id, "container not running"));
+        }
+        if all {
+            let cg = self.cgroup()?;
+            for p in cg.pids()? {
+                let _ = kill(Pid::from_raw(p), sig);
+            }
+            if st == Status::Paused {
+                // A frozen process only sees the signal once thawed.
+                let _ = cg.freeze(false);
+            }
+            Ok(())
+        } else {
+            kill(Pid::from_raw(self.state.pid), sig).ctx(|| format!("container {}: kill", self.state.id))
+        }
+    }
+
+    /// Freezes the container.
+    pub fn pause(&self) -> Result<()> {
+        match self.status() {
+            Status::Running | Status::Created => self.cgroup()?.freeze(true),
+            s => Err(Error::wrong_state(&self.state.id, format!("cannot pause a container that is {s}"))),
+        }
+    }
+
+    /// Thaws the container.
+    pub fn resume(&self) -> Result<()> {
+        match self.status() {
+            Status::Paused => self.cgroup()?.freeze(false),
+            s => Err(Error::wrong_state(&self.state.id, format!("cannot resume a container that is {s}"))),
+        }
+    }
+
+    /// Process ids in the container (host pid namespace).
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        self.cgroup()?.pids()
+    }
+
+    /// Cgroup statistics.
+    pub fn stats(&self) -> Result<crate::cgroups::Stats> {
+        self.cgroup()?.stats()
+    }
+
+    /// Removes the container. A running or paused one needs `force` (it is killed); a created
+    /// one is killed without it, as runc does.
+    pub fn delete(&self, force: bool) -> Result<()> {
+        let st = self.status();
+        if matches!(st, Status::Running | Status::Paused) && !force {
+            return Err(Error::wrong_state(
+                &self.state.id,
+                format!("cannot delete container {} that is not stopped: {st}", self.state.id),
+            ));
+        }
+        let cg = self.cgroup().ok();
+        if st != Status::Stopped {
+            let _ = kill(Pid::from_raw(self.state.pid), Signal::SIGKILL);
+            if let Some(cg) = &cg {
+                if st == Status::Paused {
+                    let _ = cg.freeze(false);
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.state.init_alive() && Instant::now() < deadline {
+                // init may be our child (run) or someone else's (create).
+                let _ = waitpid(Pid::from_raw(self.state.pid), Some(WaitPidFlag::WNOHANG));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if let Some(cg) = &cg {
+            // Without a pid namespace, processes can outlive init.
+            if let Ok(pids) = cg.pids() {
+                for p in pids {
+                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
+            }
+            cg.destroy()?;
+        }
+        if let Some(h) = self.state.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+            hooks::run_logged(h, &state_json(&self.state, Status::Stopped));
+        }
+        let dir = ContainerState::dir(&self.root, &self.state.id);
+        std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
+    }
+
+    /// Runs an extra process in the container's namespaces and cgroup. Returns its pid when
+    /// detached, else waits and returns its exit code.
+    pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
+        let st = self.status();
+        if !matches!(st, Status::Running | Status::Created) {
+            return Err(Error::wrong_state(&self.state.id, format!("cannot exec in a container that is {st}")));
+        }
+        let dir = ContainerState::dir(&self.root, &self.state.id);
+        let defaults: ExecDefaults = std::fs::read(dir.join("exec.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default();
+        let pid = self.state.pid;
+        // Open every namespace now, user first, mount last.
+        let mut order: Vec<&str> = self.state.namespaces.iter().map(String::as_str).collect();
+        order.sort_by_key(|n| match *n {
+            "user" => 0,
+            "mnt" => 2,
+            _ => 1,
+        });
+        let mut fds = Vec::new();
+        for name in order {
+            let path = format!("/proc/{pid}/ns/{name}");
+            let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+                .ctx(|| format!("open {path}"))?;
+            let flag = match name {
+                "user" => CloneFlags::CLONE_NEWUSER,
+                "mnt" => CloneFlags::CLONE_NEWNS,
+                "pid" => CloneFlags::CLONE_NEWPID,
+                "net" => CloneFlags::CLONE_NEWNET,
+                "ipc" => CloneFlags::CLONE_NEWIPC,
+                "uts" => CloneFlags::CLONE_NEWUTS,
+                "cgroup" => CloneFlags::CLONE_NEWCGROUP,
+                _ => continue,
+            };
+            fds.push((flag, fd));
+        }
+        let in_userns = self.state.namespaces.iter().any(|n| n == "user");
+        let cg = self.cgroup()?;
+        let console = match (&opts.console_socket, opts.process.terminal().unwrap_or(false)) {
+            (Some(p), true) => Some(console::connect(p)?),
+            (None, true) => return Err(Error::spec("process.terminal", "a terminal was asked for: pass --console-socket")),
+            _ => None,
+        };
+        let (parent, child) = Channel::pair()?;
+        let old_mask = block_signals()?;
+        let stage1 = match sys::fork().ctx(|| "fork".to_string()) {
+            Ok(Forked::Child) => exec_stage1(&child, fds, console, opts, defaults.seccomp.as_ref(), in_userns),
+            Ok(Forked::Parent(p)) => p,
+            Err(e) => {
+                restore_signals(&old_mask);
+                return Err(e);
+            }
+        };
+        drop(child);
+        drop(console);
+        let r = (|| {
+            cg.add(stage1)?;
+            if let Some(v) = opts.process.oom_score_adj() {
+                std::fs::write(format!("/proc/{stage1}/oom_score_adj"), v.to_string())
+                    .ctx(|| format!("process.oomScoreAdj: set {v}"))?;
+            }
+            parent.send(&Msg::Go)?;
+            parent.expect_pid()
+        })();
+        let _ = waitpid(Pid::from_raw(stage1), None);
+        let proc_pid = match r {
+            Ok(p) => p,
+            Err(e) => {
+                restore_signals(&old_mask);
+                return Err(e);
+            }
+        };
+        // End of file: the process exec'd. An Error: it did not.
+        match parent.recv() {
+            Err(Error::Sync(_)) => {}
+            Ok(Msg::Error(e)) => {
+                let _ = waitpid(Pid::from_raw(proc_pid), None);
+                restore_signals(&old_mask);
+                return Err(Error::Child(e));
+            }
+            other => {
+                restore_signals(&old_mask);
+                return Err(Error::Sync(format!("unexpected {other:?}")));
+            }
+        }
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, proc_pid)?;
+        }
+        if opts.detach {
+            restore_signals(&old_mask);
+            return Ok(proc_pid);
+        }
+        let code = wait_forwarding(proc_pid);
+        restore_signals(&old_mask);
+        code
+    }
+}
+
+fn exec_stage1(
+    chan: &Channel,
+    fds: Vec<(CloneFlags, OwnedFd)>,
+    console: Option<OwnedFd>,
+    opts: &ExecOptions,
+    seccomp_profile: Option<&LinuxSeccomp>,
+    in_userns: bool,
+) -> ! {
+    let r = (|| -> Result<()> {
+        chan.expect(Msg::Go)?;
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        namespaces::join(fds)?;
+        match sys::clone_parent().ctx(|| "clone".to_string())? {
+            Forked::Child => {
+                let r = (|| {
+                    if let Some(sock) = &console {
+                        let (master, slave, name) = console::open_pty()?;
+                        if let Some(sz) = opts.process.console_size() {
+                            console::set_size(master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+                        }
+                        console::send_master(sock, &master, &name)?;
+                        drop(master);
+                        console::make_controlling(&slave)?;
+                    }
+                    finish_process(&opts.process, seccomp_profile, in_userns, opts.preserve_fds, |_, _, _| Ok(()))
+                })();
+                let e = match r {
+                    Err(e) => e,
+                };
+                let _ = chan.send(&Msg::Error(e.to_string()));
+                sys::exit_child(1);
+            }
+            Forked::Parent(pid) => chan.send(&Msg::Pid(pid)),
+        }
+    })();
+    match r {
+        Ok(()) => sys::exit_child(0),
+        Err(e) => {
+            let _ = chan.send(&Msg::Error(e.to_string()));
+            sys::exit_child(1)
+        }
+    }
+}
+
+/// Parses a signal as runc accepts it: a number, `KILL`, or `SIGKILL`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| Error::spec("signal", format!("{s}: unknown signal")));
+    }
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    name.parse::<Signal>()
+        .map_err(|_| Error::spec("signal", format!("{s}: unknown signal")))
+}
+
+/// Annotations helper for callers that need a map even when the spec has none.
+pub fn annotations(spec: &Spec) -> HashMap<String, String> {
+    spec.annotations().clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signals() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

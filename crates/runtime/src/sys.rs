@@ -1,0 +1,104 @@
+//! The few raw system calls that neither `nix` nor `libc` wrap safely. Each is a thin,
+//! documented wrapper so that the unsafety stays here.
+
+use nix::errno::Errno;
+
+/// How a `clone_parent` call returned.
+pub(crate) enum Forked {
+    /// In the parent, with the child's pid.
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// `clone(CLONE_PARENT | SIGCHLD)` with fork semantics: the child shares nothing and runs on a
+/// copy of the caller's stack, but its parent is the caller's parent. Stage 1 uses it so that
+/// the container's init becomes a child of the runtime process itself, which can then wait for
+/// it (and so that init enters the pid namespace stage 1 unshared).
+///
+/// The runtime is single-threaded, so the child's copy of the address space is consistent.
+pub(crate) fn clone_parent() -> Result<Forked, Errno> {
+    // SAFETY: with a null stack pointer, raw clone behaves as fork(2); no other thread exists
+    // whose locks the child could inherit held, and the child only calls async-signal-safe or
+    // fork-safe code before it execs or exits.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// `fork(2)`.
+pub(crate) fn fork() -> Result<Forked, Errno> {
+    // SAFETY: the runtime is single-threaded; see `clone_parent`.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so nothing of the host leaks into
+/// the container (CVE-2024-21626).
+pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it never
+    // invalidates a descriptor that Rust code owns.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: fall back to walking /proc/self/fd.
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())?;
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if it was the
+        // directory handle above, which is already closed or close-on-exec.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// Ends a forked child immediately, without running the parent's atexit handlers or
+/// destructors a second time.
+pub(crate) fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Resets every signal's disposition to the default and unblocks all signals. Rust's std
+/// ignores SIGPIPE at start-up, and ignored signals survive execve: without this every
+/// container process would inherit an ignored SIGPIPE.
+pub(crate) fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always sound; invalid numbers just fail with EINVAL.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let empty = nix::sys::signal::SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&empty),
+        None,
+    );
+}
