@@ -27,8 +27,12 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd, String)> {
     nix::pty::grantpt(&master).ctx(|| "grantpt".to_string())?;
     nix::pty::unlockpt(&master).ctx(|| "unlockpt".to_string())?;
     let name = nix::pty::ptsname_r(&master).ctx(|| "ptsname".to_string())?;
-    let slave = open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("open {name}"))?;
+    let slave = open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open {name}"))?;
     // SAFETY: posix_openpt returned a fresh descriptor that only `master` owns; into_raw_fd
     // hands that ownership to the OwnedFd.
     let master = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
@@ -39,8 +43,14 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd, String)> {
 pub fn send_master(socket: &OwnedFd, master: &OwnedFd, name: &str) -> Result<()> {
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .ctx(|| "send pty master to console socket".to_string())?;
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .ctx(|| "send pty master to console socket".to_string())?;
     Ok(())
 }
 
@@ -84,6 +94,12 @@ pub fn mount_console(slave_path: &str) -> Result<()> {
     if !console.exists() {
         std::fs::File::create(console).ctx(|| "create /dev/console".to_string())?;
     }
-    mount(Some(slave_path), console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .ctx(|| format!("bind {slave_path} to /dev/console"))
+    mount(
+        Some(slave_path),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind {slave_path} to /dev/console"))
 }

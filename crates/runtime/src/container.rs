@@ -105,8 +105,12 @@ fn state_json(st: &ContainerState, status: Status) -> Vec<u8> {
 /// Blocks every signal, returning the previous mask.
 fn block_signals() -> Result<SigSet> {
     let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old))
-        .ctx(|| "block signals".to_string())?;
+    nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )
+    .ctx(|| "block signals".to_string())?;
     Ok(old)
 }
 
@@ -126,7 +130,10 @@ fn cgroup_path(spec: &Spec, id: &str) -> Result<PathBuf> {
     match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
         Some(p) if p.to_string_lossy().contains(':') => Err(Error::spec(
             "linux.cgroupsPath",
-            format!("{}: systemd cgroup paths are not supported, use a cgroupfs path", p.display()),
+            format!(
+                "{}: systemd cgroup paths are not supported, use a cgroupfs path",
+                p.display()
+            ),
         )),
         Some(p) if !p.as_os_str().is_empty() => Ok(p),
         _ => Ok(PathBuf::from("/berth").join(id)),
@@ -209,7 +216,12 @@ impl Drop for Cleanup {
     }
 }
 
-fn create_inner(opts: &CreateOptions, bundle: &Bundle, dir: &Path, cleanup: &mut Cleanup) -> Result<Created> {
+fn create_inner(
+    opts: &CreateOptions,
+    bundle: &Bundle,
+    dir: &Path,
+    cleanup: &mut Cleanup,
+) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().expect("validated");
     let proc_ = spec.process().as_ref().expect("validated");
@@ -223,7 +235,8 @@ fn create_inner(opts: &CreateOptions, bundle: &Bundle, dir: &Path, cleanup: &mut
 
     let fifo = if opts.mode == StartMode::Fifo {
         let p = dir.join(FIFO);
-        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600)).ctx(|| format!("mkfifo {}", p.display()))?;
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600))
+            .ctx(|| format!("mkfifo {}", p.display()))?;
         Some(p)
     } else {
         None
@@ -272,7 +285,16 @@ fn create_inner(opts: &CreateOptions, bundle: &Bundle, dir: &Path, cleanup: &mut
     };
     drop(ctx.console);
     drop(ctx.chan);
-    let res = parent_side(opts, bundle, dir, cleanup, stage1, &parent_chan, &ns_names, &cg_path);
+    let res = parent_side(
+        opts,
+        bundle,
+        dir,
+        cleanup,
+        stage1,
+        &parent_chan,
+        &ns_names,
+        &cg_path,
+    );
     if opts.mode == StartMode::Fifo || res.is_err() {
         restore_signals(&old_mask);
     }
@@ -351,7 +373,9 @@ fn parent_side(
             || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
     });
     if container_hooks {
-        chan.send(&Msg::State(String::from_utf8(state_json(&st, Status::Creating)).expect("utf-8")))?;
+        chan.send(&Msg::State(
+            String::from_utf8(state_json(&st, Status::Creating)).expect("utf-8"),
+        ))?;
     }
     if !runtime_hooks.is_empty() {
         chan.expect(Msg::RunRuntimeHooks)?;
@@ -363,8 +387,11 @@ fn parent_side(
     let extra = ExecDefaults {
         seccomp: linux.seccomp().clone(),
     };
-    std::fs::write(dir.join("exec.json"), serde_json::to_vec(&extra).expect("serialises"))
-        .ctx(|| "write exec defaults".to_string())?;
+    std::fs::write(
+        dir.join("exec.json"),
+        serde_json::to_vec(&extra).expect("serialises"),
+    )
+    .ctx(|| "write exec defaults".to_string())?;
     st.started = false;
     st.save(&opts.root)?;
     if let Some(p) = &opts.pid_file {
@@ -414,20 +441,25 @@ fn stage1(ctx: &InitContext) -> ! {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         let joins = ctx.plan.open_joins()?;
-        let (user_join, other_joins): (Vec<_>, Vec<_>) =
-            joins.into_iter().partition(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+        let (user_join, other_joins): (Vec<_>, Vec<_>) = joins
+            .into_iter()
+            .partition(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
         namespaces::join(user_join)?;
         if ctx.plan.new_user {
-            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace".to_string())?;
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER)
+                .ctx(|| "unshare user namespace".to_string())?;
             ctx.chan.send(&Msg::NeedIdMaps)?;
             ctx.chan.expect(Msg::IdMapsDone)?;
             let root_gid = nix::unistd::Gid::from_raw(0);
             let root_uid = nix::unistd::Uid::from_raw(0);
-            nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx(|| "become root in the user namespace (gid 0 must be mapped)".to_string())?;
-            nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx(|| "become root in the user namespace (uid 0 must be mapped)".to_string())?;
+            nix::unistd::setresgid(root_gid, root_gid, root_gid)
+                .ctx(|| "become root in the user namespace (gid 0 must be mapped)".to_string())?;
+            nix::unistd::setresuid(root_uid, root_uid, root_uid)
+                .ctx(|| "become root in the user namespace (uid 0 must be mapped)".to_string())?;
         }
         namespaces::join(other_joins)?;
-        nix::sched::unshare(ctx.plan.new).ctx(|| format!("unshare namespaces {:?}", ctx.plan.new))?;
+        nix::sched::unshare(ctx.plan.new)
+            .ctx(|| format!("unshare namespaces {:?}", ctx.plan.new))?;
         match sys::clone_parent().ctx(|| "clone init".to_string())? {
             Forked::Child => {
                 let e = match init(ctx) {
@@ -456,7 +488,11 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
     let proc_ = spec.process().as_ref().expect("validated");
     let hooks = spec.hooks().as_ref();
     let in_userns = ctx.plan.new_user
-        || ctx.plan.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+        || ctx
+            .plan
+            .join
+            .iter()
+            .any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
 
     let has_container_hooks = hooks.is_some_and(|h| {
         h.create_container().as_ref().is_some_and(|v| !v.is_empty())
@@ -547,7 +583,12 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
         if let Some(p) = linux.readonly_paths() {
             rootfs::readonly_paths(p, in_userns)?;
         }
-        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
             rootfs::readonly_root(in_userns)?;
         }
         if let Some(f) = propagation {
@@ -689,7 +730,10 @@ fn wait_forwarding(pid: i32) -> Result<i32> {
             Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
             Ok(_) => {}
             Err(nix::errno::Errno::ECHILD) => {
-                return Err(Error::wrong_state(&pid.to_string(), "not a child of this process"))
+                return Err(Error::wrong_state(
+                    &pid.to_string(),
+                    "not a child of this process",
+                ))
             }
             Err(e) => return Err(e).ctx(|| format!("wait for {pid}")),
         }
@@ -747,14 +791,22 @@ impl Container {
     pub fn start(&mut self) -> Result<()> {
         let st = self.status();
         if st != Status::Created {
-            return Err(Error::wrong_state(&self.state.id, format!("cannot start a container that is {st}")));
+            return Err(Error::wrong_state(
+                &self.state.id,
+                format!("cannot start a container that is {st}"),
+            ));
         }
         let fifo = ContainerState::dir(&self.root, &self.state.id).join(FIFO);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&fifo)
-            .map_err(|e| Error::wrong_state(&self.state.id, format!("cannot start: init is not waiting ({e})")))?;
+            .map_err(|e| {
+                Error::wrong_state(
+                    &self.state.id,
+                    format!("cannot start: init is not waiting ({e})"),
+                )
+            })?;
         f.write_all(b"0").ctx(|| "write exec fifo".to_string())?;
         drop(f);
         let _ = std::fs::remove_file(&fifo);
@@ -765,7 +817,12 @@ impl Container {
     }
 
     fn run_poststart(&self) {
-        if let Some(h) = self.state.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        if let Some(h) = self
+            .state
+            .hooks
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref())
+        {
             hooks::run_logged(h, &state_json(&self.state, Status::Running));
         }
     }
@@ -787,7 +844,8 @@ impl Container {
             }
             Ok(())
         } else {
-            kill(Pid::from_raw(self.state.pid), sig).ctx(|| format!("container {}: kill", self.state.id))
+            kill(Pid::from_raw(self.state.pid), sig)
+                .ctx(|| format!("container {}: kill", self.state.id))
         }
     }
 
@@ -795,7 +853,10 @@ impl Container {
     pub fn pause(&self) -> Result<()> {
         match self.status() {
             Status::Running | Status::Created => self.cgroup()?.freeze(true),
-            s => Err(Error::wrong_state(&self.state.id, format!("cannot pause a container that is {s}"))),
+            s => Err(Error::wrong_state(
+                &self.state.id,
+                format!("cannot pause a container that is {s}"),
+            )),
         }
     }
 
@@ -803,7 +864,10 @@ impl Container {
     pub fn resume(&self) -> Result<()> {
         match self.status() {
             Status::Paused => self.cgroup()?.freeze(false),
-            s => Err(Error::wrong_state(&self.state.id, format!("cannot resume a container that is {s}"))),
+            s => Err(Error::wrong_state(
+                &self.state.id,
+                format!("cannot resume a container that is {s}"),
+            )),
         }
     }
 
@@ -824,7 +888,10 @@ impl Container {
         if matches!(st, Status::Running | Status::Paused) && !force {
             return Err(Error::wrong_state(
                 &self.state.id,
-                format!("cannot delete container {} that is not stopped: {st}", self.state.id),
+                format!(
+                    "cannot delete container {} that is not stopped: {st}",
+                    self.state.id
+                ),
             ));
         }
         let cg = self.cgroup().ok();
@@ -851,7 +918,12 @@ impl Container {
             }
             cg.destroy()?;
         }
-        if let Some(h) = self.state.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        if let Some(h) = self
+            .state
+            .hooks
+            .as_ref()
+            .and_then(|h| h.poststop().as_ref())
+        {
             hooks::run_logged(h, &state_json(&self.state, Status::Stopped));
         }
         let dir = ContainerState::dir(&self.root, &self.state.id);
@@ -863,7 +935,10 @@ impl Container {
     pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
         let st = self.status();
         if !matches!(st, Status::Running | Status::Created) {
-            return Err(Error::wrong_state(&self.state.id, format!("cannot exec in a container that is {st}")));
+            return Err(Error::wrong_state(
+                &self.state.id,
+                format!("cannot exec in a container that is {st}"),
+            ));
         }
         let dir = ContainerState::dir(&self.root, &self.state.id);
         let defaults: ExecDefaults = std::fs::read(dir.join("exec.json"))
@@ -881,8 +956,12 @@ impl Container {
         let mut fds = Vec::new();
         for name in order {
             let path = format!("/proc/{pid}/ns/{name}");
-            let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-                .ctx(|| format!("open {path}"))?;
+            let fd = nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("open {path}"))?;
             let flag = match name {
                 "user" => CloneFlags::CLONE_NEWUSER,
                 "mnt" => CloneFlags::CLONE_NEWNS,
@@ -897,15 +976,30 @@ impl Container {
         }
         let in_userns = self.state.namespaces.iter().any(|n| n == "user");
         let cg = self.cgroup()?;
-        let console = match (&opts.console_socket, opts.process.terminal().unwrap_or(false)) {
+        let console = match (
+            &opts.console_socket,
+            opts.process.terminal().unwrap_or(false),
+        ) {
             (Some(p), true) => Some(console::connect(p)?),
-            (None, true) => return Err(Error::spec("process.terminal", "a terminal was asked for: pass --console-socket")),
+            (None, true) => {
+                return Err(Error::spec(
+                    "process.terminal",
+                    "a terminal was asked for: pass --console-socket",
+                ))
+            }
             _ => None,
         };
         let (parent, child) = Channel::pair()?;
         let old_mask = block_signals()?;
         let stage1 = match sys::fork().ctx(|| "fork".to_string()) {
-            Ok(Forked::Child) => exec_stage1(&child, fds, console, opts, defaults.seccomp.as_ref(), in_userns),
+            Ok(Forked::Child) => exec_stage1(
+                &child,
+                fds,
+                console,
+                opts,
+                defaults.seccomp.as_ref(),
+                in_userns,
+            ),
             Ok(Forked::Parent(p)) => p,
             Err(e) => {
                 restore_signals(&old_mask);
@@ -976,13 +1070,23 @@ fn exec_stage1(
                     if let Some(sock) = &console {
                         let (master, slave, name) = console::open_pty()?;
                         if let Some(sz) = opts.process.console_size() {
-                            console::set_size(master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+                            console::set_size(
+                                master.as_raw_fd(),
+                                sz.height() as u16,
+                                sz.width() as u16,
+                            );
                         }
                         console::send_master(sock, &master, &name)?;
                         drop(master);
                         console::make_controlling(&slave)?;
                     }
-                    finish_process(&opts.process, seccomp_profile, in_userns, opts.preserve_fds, |_, _, _| Ok(()))
+                    finish_process(
+                        &opts.process,
+                        seccomp_profile,
+                        in_userns,
+                        opts.preserve_fds,
+                        |_, _, _| Ok(()),
+                    )
                 })();
                 let e = match r {
                     Err(e) => e,
@@ -1005,10 +1109,15 @@ fn exec_stage1(
 /// Parses a signal as runc accepts it: a number, `KILL`, or `SIGKILL`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::spec("signal", format!("{s}: unknown signal")));
+        return Signal::try_from(n)
+            .map_err(|_| Error::spec("signal", format!("{s}: unknown signal")));
     }
     let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
     name.parse::<Signal>()
         .map_err(|_| Error::spec("signal", format!("{s}: unknown signal")))
 }

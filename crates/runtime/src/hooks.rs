@@ -45,7 +45,9 @@ fn run_one(h: &Hook, state_json: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin; that is not an error.
@@ -62,7 +64,10 @@ fn run_one(h: &Hook, state_json: &[u8]) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", h.timeout().unwrap_or(0))));
+            return Err(fail(format!(
+                "timed out after {}s",
+                h.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(Duration::from_millis(1));
     };
@@ -95,16 +100,22 @@ mod tests {
             "env": ["FOO=bar"]
         }));
         run(&[ok], br#"{"id":"x"}"#).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}bar\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"id\":\"x\"}bar\n"
+        );
 
-        let bad = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}));
+        let bad = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}),
+        );
         let e = run(&[bad], b"{}").unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains('3'), "{e}");
     }
 
     #[test]
     fn times_out() {
-        let slow = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}));
+        let slow =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}));
         let t = Instant::now();
         let e = run(&[slow], b"{}").unwrap_err().to_string();
         assert!(e.contains("timed out"), "{e}");

@@ -66,8 +66,13 @@ impl Plan {
             }
         }
         // Join the user namespace first: it decides what the others may do.
-        plan.join
-            .sort_by_key(|(f, _)| if *f == CloneFlags::CLONE_NEWUSER { 0 } else { 1 });
+        plan.join.sort_by_key(|(f, _)| {
+            if *f == CloneFlags::CLONE_NEWUSER {
+                0
+            } else {
+                1
+            }
+        });
         plan
     }
 

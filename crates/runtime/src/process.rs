@@ -23,7 +23,12 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
         // SAFETY: setrlimit reads a valid, initialised rlimit struct.
         if unsafe { libc::setrlimit(res as _, &r) } != 0 {
             return Err(Error::Sys {
-                context: format!("process.rlimits: set {:?} to {}:{}", l.typ(), l.soft(), l.hard()),
+                context: format!(
+                    "process.rlimits: set {:?} to {}:{}",
+                    l.typ(),
+                    l.soft(),
+                    l.hard()
+                ),
                 source: nix::errno::Errno::last(),
             });
         }
@@ -56,7 +61,10 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {
 pub fn set_sysctls<'a>(sysctls: impl Iterator<Item = (&'a String, &'a String)>) -> Result<()> {
     for (k, v) in sysctls {
         if k.contains('/') || k.contains("..") {
-            return Err(Error::spec("linux.sysctl", format!("{k}: not a sysctl name")));
+            return Err(Error::spec(
+                "linux.sysctl",
+                format!("{k}: not a sysctl name"),
+            ));
         }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).ctx(|| format!("linux.sysctl: write {k}={v}"))?;
@@ -98,8 +106,9 @@ pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
     let keep = cap_set(c.and_then(|c| c.bounding().as_ref()));
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap)
-                .map_err(|e| Error::spec("process.capabilities.bounding", format!("drop {cap}: {e}")))?;
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                Error::spec("process.capabilities.bounding", format!("drop {cap}: {e}"))
+            })?;
         }
     }
     Ok(())
@@ -118,7 +127,8 @@ pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
             .flatten()
             .map(|g| Gid::from_raw(*g))
             .collect();
-        nix::unistd::setgroups(&groups).ctx(|| "process.user.additionalGids: setgroups".to_string())?;
+        nix::unistd::setgroups(&groups)
+            .ctx(|| "process.user.additionalGids: setgroups".to_string())?;
     }
     caps::securebits::set_keepcaps(true)
         .map_err(|e| Error::spec("process.user", format!("keep capabilities: {e}")))?;
@@ -145,8 +155,12 @@ pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
     };
     // Order matters: effective must stay a subset of permitted at every step.
     caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| err("inheritable", e))?;
-    caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
-        .map_err(|e| err("effective", e))?;
+    caps::set(
+        None,
+        CapSet::Effective,
+        &effective.intersection(&permitted).copied().collect(),
+    )
+    .map_err(|e| err("effective", e))?;
     caps::set(None, CapSet::Permitted, &permitted).map_err(|e| err("permitted", e))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| err("effective", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;
@@ -215,7 +229,8 @@ pub fn find_program(p: &Process) -> Result<PathBuf> {
 /// Builds the argv and envp C strings.
 pub fn c_args(p: &Process) -> Result<(Vec<CString>, Vec<CString>)> {
     let to_c = |s: &String, field: &str| {
-        CString::new(s.as_bytes()).map_err(|_| Error::spec(field, format!("{s:?} contains a NUL byte")))
+        CString::new(s.as_bytes())
+            .map_err(|_| Error::spec(field, format!("{s:?} contains a NUL byte")))
     };
     let args = p
         .args()
@@ -252,7 +267,8 @@ mod tests {
     #[test]
     fn capability_names_map_to_kernel_caps() {
         let set: oci_spec::runtime::Capabilities =
-            serde_json::from_str(r#"["CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]"#).unwrap();
+            serde_json::from_str(r#"["CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]"#)
+                .unwrap();
         let out = cap_set(Some(&set));
         assert_eq!(out.len(), 3);
         assert!(out.contains(&Capability::CAP_NET_BIND_SERVICE));

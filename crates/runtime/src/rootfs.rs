@@ -256,7 +256,13 @@ fn is_bind(m: &Mount) -> bool {
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     let mut cur = rootfs.to_path_buf();
     loop {
-        match mount(None::<&str>, &cur, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>) {
+        match mount(
+            None::<&str>,
+            &cur,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
             Ok(()) => return Ok(()),
             // Not a mount point: try the parent directory.
             Err(nix::errno::Errno::EINVAL) if cur.pop() => continue,
@@ -267,7 +273,10 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
 
 fn mount_one(p: &RootfsPlan, m: &Mount) -> Result<()> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
-    let typ = m.typ().as_deref().unwrap_or(if opts.bind { "bind" } else { "" });
+    let typ = m
+        .typ()
+        .as_deref()
+        .unwrap_or(if opts.bind { "bind" } else { "" });
     let dest = secure_join(p.rootfs, m.destination())?;
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroups(p, &dest, &opts);
@@ -356,7 +365,11 @@ fn create_mount_point(dest: &Path, dir: bool) -> Result<()> {
             std::fs::create_dir_all(parent)
                 .ctx(|| format!("create mount point {}", parent.display()))?;
         }
-        match std::fs::OpenOptions::new().create(true).append(true).open(dest) {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dest)
+        {
             Ok(_) => Ok(()),
             // A directory already there cannot take a file bind mount; the mount reports it.
             Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Ok(()),
@@ -375,34 +388,75 @@ fn mount_cgroups(p: &RootfsPlan, dest: &Path, opts: &MountOptions) -> Result<()>
     if unified_only {
         let c = &p.cgroups[0];
         if p.new_cgroupns {
-            mount(Some("cgroup2"), dest, Some("cgroup2"), opts.flags, None::<&str>)
-                .ctx(|| format!("mount cgroup2 on {}", dest.display()))?;
+            mount(
+                Some("cgroup2"),
+                dest,
+                Some("cgroup2"),
+                opts.flags,
+                None::<&str>,
+            )
+            .ctx(|| format!("mount cgroup2 on {}", dest.display()))?;
         } else {
-            mount(Some(&c.host_dir), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .ctx(|| format!("bind {} to {}", c.host_dir.display(), dest.display()))?;
-            remount(dest, flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, p.in_userns)?;
+            mount(
+                Some(&c.host_dir),
+                dest,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .ctx(|| format!("bind {} to {}", c.host_dir.display(), dest.display()))?;
+            remount(
+                dest,
+                flags
+                    | if ro {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    },
+                p.in_userns,
+            )?;
         }
         return Ok(());
     }
-    mount(
-        Some("tmpfs"),
-        dest,
-        Some("tmpfs"),
-        flags,
-        Some("mode=755"),
-    )
-    .ctx(|| format!("mount tmpfs on {}", dest.display()))?;
+    mount(Some("tmpfs"), dest, Some("tmpfs"), flags, Some("mode=755"))
+        .ctx(|| format!("mount tmpfs on {}", dest.display()))?;
     for c in p.cgroups.iter().filter(|c| !c.unified) {
         let d = dest.join(&c.name);
         std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
         if p.new_cgroupns {
-            let f = flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
-            mount(Some("cgroup"), &d, Some("cgroup"), f, Some(c.options.as_str()))
-                .ctx(|| format!("mount cgroup {} on {}", c.options, d.display()))?;
+            let f = flags
+                | if ro {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+            mount(
+                Some("cgroup"),
+                &d,
+                Some("cgroup"),
+                f,
+                Some(c.options.as_str()),
+            )
+            .ctx(|| format!("mount cgroup {} on {}", c.options, d.display()))?;
         } else {
-            mount(Some(&c.host_dir), &d, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .ctx(|| format!("bind {} to {}", c.host_dir.display(), d.display()))?;
-            remount(&d, flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, p.in_userns)?;
+            mount(
+                Some(&c.host_dir),
+                &d,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .ctx(|| format!("bind {} to {}", c.host_dir.display(), d.display()))?;
+            remount(
+                &d,
+                flags
+                    | if ro {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    },
+                p.in_userns,
+            )?;
         }
         // Co-mounted controllers ("cpu,cpuacct") get a symlink per controller.
         if c.name.contains(',') {
@@ -435,11 +489,23 @@ fn create_devices(p: &RootfsPlan) -> Result<()> {
     let old = nix::sys::stat::umask(Mode::empty());
     let res = (|| {
         for (name, major, minor) in DEFAULT_DEVICES {
-            if p.devices.iter().any(|d| *d.path() == Path::new("/dev").join(name)) {
+            if p.devices
+                .iter()
+                .any(|d| *d.path() == Path::new("/dev").join(name))
+            {
                 continue;
             }
             let dest = p.rootfs.join("dev").join(name);
-            make_device(&dest, SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0, p.in_userns)?;
+            make_device(
+                &dest,
+                SFlag::S_IFCHR,
+                *major,
+                *minor,
+                0o666,
+                0,
+                0,
+                p.in_userns,
+            )?;
         }
         for d in p.devices {
             let dest = secure_join(p.rootfs, d.path())?;
@@ -497,8 +563,14 @@ fn make_device(
         Err(nix::errno::Errno::EPERM) if in_userns && kind != SFlag::S_IFIFO => {
             create_mount_point(dest, false)?;
             let host = host_device_path(dest);
-            mount(Some(&host), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .ctx(|| format!("bind {} to {}", host.display(), dest.display()))
+            mount(
+                Some(&host),
+                dest,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .ctx(|| format!("bind {} to {}", host.display(), dest.display()))
         }
         Err(e) => Err(e).ctx(|| format!("mknod {}", dest.display())),
     }
@@ -533,17 +605,31 @@ fn dev_symlinks(rootfs: &Path) -> Result<()> {
 
 /// Makes `rootfs` the root: pivot_root, then detach the old root.
 pub fn pivot(rootfs: &Path) -> Result<()> {
-    let old = open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| "open /".to_string())?;
-    let new = open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("open {}", rootfs.display()))?;
+    let old = open(
+        "/",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "open /".to_string())?;
+    let new = open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open {}", rootfs.display()))?;
     fchdir(&new).ctx(|| format!("chdir {}", rootfs.display()))?;
     pivot_root(".", ".").ctx(|| format!("pivot_root {}", rootfs.display()))?;
     // The old root is now stacked under the new one at "/"; detach it without letting the
     // unmount propagate to the host.
     fchdir(&old).ctx(|| "chdir old root".to_string())?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| "make old root a slave".to_string())?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| "make old root a slave".to_string())?;
     umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root".to_string())?;
     chdir("/").ctx(|| "chdir /".to_string())
 }
@@ -552,8 +638,14 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// and chroot into it.
 pub fn move_root(rootfs: &Path) -> Result<()> {
     chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .ctx(|| format!("move {} to /", rootfs.display()))?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .ctx(|| format!("move {} to /", rootfs.display()))?;
     chroot(".").ctx(|| "chroot".to_string())?;
     chdir("/").ctx(|| "chdir /".to_string())
 }
@@ -566,9 +658,21 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
             Err(_) => continue,
         };
         let res = if meta.is_dir() {
-            mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            mount(
+                Some("tmpfs"),
+                p.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
         } else {
-            mount(Some("/dev/null"), p.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some("/dev/null"),
+                p.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         res.ctx(|| format!("mask {p}"))?;
     }
@@ -622,19 +726,36 @@ mod tests {
         std::os::unix::fs::symlink("../../../../..", root.join("a/up")).unwrap();
         std::os::unix::fs::symlink("loop2", root.join("loop1")).unwrap();
         std::os::unix::fs::symlink("loop1", root.join("loop2")).unwrap();
-        assert_eq!(secure_join(root, Path::new("/a/b")).unwrap(), root.join("a/b"));
-        assert_eq!(secure_join(root, Path::new("/a/abs/passwd")).unwrap(), root.join("etc/passwd"));
-        assert_eq!(secure_join(root, Path::new("/a/up/etc")).unwrap(), root.join("etc"));
-        assert_eq!(secure_join(root, Path::new("/../../x")).unwrap(), root.join("x"));
-        assert_eq!(secure_join(root, Path::new("/new/dir")).unwrap(), root.join("new/dir"));
+        assert_eq!(
+            secure_join(root, Path::new("/a/b")).unwrap(),
+            root.join("a/b")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/a/abs/passwd")).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/a/up/etc")).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/../../x")).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/new/dir")).unwrap(),
+            root.join("new/dir")
+        );
         assert!(secure_join(root, Path::new("/loop1")).is_err());
     }
 
     #[test]
     fn parses_mount_options() {
         let o = parse_options(
-            &["nosuid", "ro", "rbind", "rslave", "mode=755", "size=64k", "rw"]
-                .map(String::from),
+            &[
+                "nosuid", "ro", "rbind", "rslave", "mode=755", "size=64k", "rw",
+            ]
+            .map(String::from),
         );
         assert!(o.bind && o.recursive);
         assert_eq!(o.flags, MsFlags::MS_NOSUID);
@@ -645,12 +766,18 @@ mod tests {
 
     #[test]
     fn propagation_names() {
-        assert_eq!(propagation_flag("rprivate").unwrap(), MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        assert_eq!(
+            propagation_flag("rprivate").unwrap(),
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC
+        );
         assert!(propagation_flag("sideways").is_err());
     }
 
     #[test]
     fn host_device_path_is_dev_suffix() {
-        assert_eq!(host_device_path(Path::new("/x/rootfs/dev/null")), PathBuf::from("/dev/null"));
+        assert_eq!(
+            host_device_path(Path::new("/x/rootfs/dev/null")),
+            PathBuf::from("/dev/null")
+        );
     }
 }

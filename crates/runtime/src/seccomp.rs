@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 
 use crate::error::{Error, Result};
@@ -22,20 +24,34 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<ScmpAction> {
     Ok(match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
-        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        LinuxSeccompAction::ScmpActErrno => {
+            ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32)
+        }
+        LinuxSeccompAction::ScmpActTrace => {
+            ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16)
+        }
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::spec(field, "SCMP_ACT_NOTIFY needs a seccomp agent, which this runtime does not support yet"))
+            return Err(Error::spec(
+                field,
+                "SCMP_ACT_NOTIFY needs a seccomp agent, which this runtime does not support yet",
+            ))
         }
     })
 }
 
-fn compare(op: &str, value: u64, value_two: Option<u64>, field: &str) -> Result<(ScmpCompareOp, u64)> {
+fn compare(
+    op: &str,
+    value: u64,
+    value_two: Option<u64>,
+    field: &str,
+) -> Result<(ScmpCompareOp, u64)> {
     Ok(match op {
         "SCMP_CMP_NE" => (ScmpCompareOp::NotEqual, value),
         "SCMP_CMP_LT" => (ScmpCompareOp::Less, value),
@@ -50,16 +66,26 @@ fn compare(op: &str, value: u64, value_two: Option<u64>, field: &str) -> Result<
 
 /// Compiles the profile into a filter context, ready to load.
 pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
-    let err = |what: &str, e: libseccomp::error::SeccompError| Error::Seccomp(format!("{what}: {e}"));
-    let default = action(s.default_action(), s.default_errno_ret(), "linux.seccomp.defaultAction")?;
+    let err =
+        |what: &str, e: libseccomp::error::SeccompError| Error::Seccomp(format!("{what}: {e}"));
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+    )?;
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| err("create filter", e))?;
     // libseccomp sets no_new_privs on load by default; the spec decides that, not the filter.
     ctx.set_ctl_nnp(false).map_err(|e| err("ctl nnp", e))?;
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let name = name_of(a);
-        let arch = ScmpArch::from_str(&name)
-            .map_err(|_| Error::spec(format!("linux.seccomp.architectures[{i}]"), format!("unknown architecture {name:?}")))?;
-        ctx.add_arch(arch).map_err(|e| err(&format!("add architecture {name}"), e))?;
+        let arch = ScmpArch::from_str(&name).map_err(|_| {
+            Error::spec(
+                format!("linux.seccomp.architectures[{i}]"),
+                format!("unknown architecture {name:?}"),
+            )
+        })?;
+        ctx.add_arch(arch)
+            .map_err(|e| err(&format!("add architecture {name}"), e))?;
     }
     for f in s.flags().iter().flatten() {
         match name_of(f).as_str() {
@@ -90,12 +116,15 @@ pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
             if act == default {
                 continue;
             }
-            add_rule(&mut ctx, act, sc, rule, &field).map_err(|e| Error::Seccomp(format!("{field} ({name}): {e}")))?;
+            add_rule(&mut ctx, act, sc, rule, &field)
+                .map_err(|e| Error::Seccomp(format!("{field} ({name}): {e}")))?;
         }
     }
 
-    if matches!(default, ScmpAction::Errno(_) | ScmpAction::KillThread | ScmpAction::KillProcess | ScmpAction::Trap)
-        && max_named >= 0
+    if matches!(
+        default,
+        ScmpAction::Errno(_) | ScmpAction::KillThread | ScmpAction::KillProcess | ScmpAction::Trap
+    ) && max_named >= 0
     {
         // Syscalls newer than every syscall the profile knows about get ENOSYS.
         for nr in (max_named + 1)..1024 {
@@ -124,17 +153,21 @@ fn add_rule(
     let mut conds = Vec::new();
     let mut per_index: HashMap<usize, usize> = HashMap::new();
     for a in args {
-        let (op, datum) = compare(&name_of(&a.op()), a.value(), a.value_two(), field).map_err(|e| e.to_string())?;
+        let (op, datum) = compare(&name_of(&a.op()), a.value(), a.value_two(), field)
+            .map_err(|e| e.to_string())?;
         conds.push(ScmpArgCompare::new(a.index() as u32, op, datum));
         *per_index.entry(a.index()).or_default() += 1;
     }
     if per_index.values().all(|&n| n == 1) {
         // Distinct arguments: all conditions must hold (AND).
-        ctx.add_rule_conditional(act, sc, &conds).map(|_| ()).map_err(|e| e.to_string())
+        ctx.add_rule_conditional(act, sc, &conds)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     } else {
         // Several conditions on one argument cannot all hold: each is its own rule (OR).
         for c in conds {
-            ctx.add_rule_conditional(act, sc, &[c]).map_err(|e| e.to_string())?;
+            ctx.add_rule_conditional(act, sc, &[c])
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -143,7 +176,8 @@ fn add_rule(
 /// Compiles and loads the profile into the calling thread.
 pub fn load(s: &LinuxSeccomp) -> Result<()> {
     let ctx = compile(s)?;
-    ctx.load().map_err(|e| Error::Seccomp(format!("load filter: {e}")))
+    ctx.load()
+        .map_err(|e| Error::Seccomp(format!("load filter: {e}")))
 }
 
 #[cfg(test)]

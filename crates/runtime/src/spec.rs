@@ -38,7 +38,11 @@ pub fn parse(data: &[u8]) -> Result<Spec> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "config.json".to_string() } else { path };
+        let field = if path == "." || path == "?" {
+            "config.json".to_string()
+        } else {
+            path
+        };
         Error::spec(field, e.inner().to_string())
     })
 }
@@ -176,8 +180,13 @@ fn check_mappings(field: &str, maps: &[LinuxIdMapping]) -> Result<()> {
         if m.size() == 0 {
             return Err(Error::spec(format!("{field}[{i}].size"), "must not be 0"));
         }
-        if m.container_id().checked_add(m.size()).is_none() || m.host_id().checked_add(m.size()).is_none() {
-            return Err(Error::spec(format!("{field}[{i}]"), "range overflows 32 bits"));
+        if m.container_id().checked_add(m.size()).is_none()
+            || m.host_id().checked_add(m.size()).is_none()
+        {
+            return Err(Error::spec(
+                format!("{field}[{i}]"),
+                "range overflows 32 bits",
+            ));
         }
     }
     Ok(())
@@ -263,8 +272,10 @@ mod tests {
             .unwrap()
             .push(serde_json::json!({"type": "user"}));
         assert_eq!(field_of(check(v.clone())), "linux.uidMappings");
-        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 0}]);
-        v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 0}]);
+        v["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
         assert_eq!(field_of(check(v.clone())), "linux.uidMappings[0].size");
         v["linux"]["uidMappings"][0]["size"] = 1.into();
         check(v).unwrap();
@@ -273,7 +284,8 @@ mod tests {
     #[test]
     fn mappings_without_user_namespace_are_refused() {
         let mut v = base();
-        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
         assert_eq!(field_of(check(v)), "linux.uidMappings");
     }
 

@@ -116,7 +116,6 @@ impl ContainerState {
         let data = serde_json::to_vec(self).expect("state serialises");
         let mut f = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
-            .and_then(|_| f.sync_all())
             .ctx(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, dir.join("state.json")).ctx(|| format!("rename {}", tmp.display()))
     }
@@ -147,7 +146,11 @@ impl ContainerState {
         StateOutput {
             oci_version: crate::OCI_VERSION.to_string(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -211,7 +214,10 @@ mod tests {
     fn formats_rfc3339() {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123);
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20.000000123Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000000Z"
+        );
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert!(rfc3339(leap).starts_with("2000-02-29T"));
     }
@@ -219,7 +225,8 @@ mod tests {
     #[test]
     fn reads_own_proc_stat() {
         let (state, start) = proc_stat(std::process::id() as i32).expect("own stat");
-        assert_eq!(state, 'R');
+        // The test runs on a worker thread; /proc/<pid>/stat describes the main thread.
+        assert!("RS".contains(state), "{state}");
         assert!(start > 0);
         assert!(proc_stat(0).is_none());
     }

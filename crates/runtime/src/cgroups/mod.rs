@@ -88,14 +88,22 @@ impl Hierarchies {
                         .filter(|o| {
                             !matches!(
                                 *o,
-                                "rw" | "ro" | "relatime" | "noatime" | "nosuid" | "nodev"
-                                    | "noexec" | "clone_children" | "xattr"
+                                "rw" | "ro"
+                                    | "relatime"
+                                    | "noatime"
+                                    | "nosuid"
+                                    | "nodev"
+                                    | "noexec"
+                                    | "clone_children"
+                                    | "xattr"
                             ) && !o.starts_with("release_agent=")
                         })
                         .map(str::to_string)
                         .collect();
                     if controllers.is_empty()
-                        || list.iter().any(|h: &Hierarchy| h.controllers == controllers)
+                        || list
+                            .iter()
+                            .any(|h: &Hierarchy| h.controllers == controllers)
                     {
                         continue;
                     }
@@ -220,12 +228,19 @@ impl Cgroup {
                 reason: "no cgroup hierarchy is mounted".into(),
             });
         }
-        Ok(Cgroup { mode: h.mode(), dirs })
+        Ok(Cgroup {
+            mode: h.mode(),
+            dirs,
+        })
     }
 
     /// Creates the cgroup in every hierarchy and applies `resources`. On failure nothing is
     /// left behind.
-    pub fn create(h: &Hierarchies, path: &Path, resources: Option<&LinuxResources>) -> Result<Self> {
+    pub fn create(
+        h: &Hierarchies,
+        path: &Path,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Self> {
         let cg = Self::open_in(h, path)?;
         let res = (|| {
             for (hier, dir) in &cg.dirs {

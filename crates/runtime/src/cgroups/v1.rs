@@ -169,14 +169,30 @@ fn blkio(dir: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
     for (file, list) in throttles {
         for d in list.iter().flatten() {
-            write(dir, file, &format!("{}:{} {}", d.major(), d.minor(), d.rate()))?;
+            write(
+                dir,
+                file,
+                &format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+            )?;
         }
     }
     Ok(())
@@ -237,7 +253,10 @@ fn device_rule(rule: &LinuxDeviceCgroup) -> String {
         Some(LinuxDeviceType::P) => "p",
         Some(LinuxDeviceType::A) | None => "a",
     };
-    let num = |n: Option<i64>| n.filter(|&n| n >= 0).map_or("*".to_string(), |n| n.to_string());
+    let num = |n: Option<i64>| {
+        n.filter(|&n| n >= 0)
+            .map_or("*".to_string(), |n| n.to_string())
+    };
     let access = rule.access().as_deref().unwrap_or("rwm");
     if t == "a" {
         return format!("a *:* {access}");
@@ -303,11 +322,13 @@ mod tests {
 
     #[test]
     fn device_rules_format() {
-        let r: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":true,"type":"c","major":10,"minor":200,"access":"rwm"}"#)
-                .unwrap();
+        let r: LinuxDeviceCgroup = serde_json::from_str(
+            r#"{"allow":true,"type":"c","major":10,"minor":200,"access":"rwm"}"#,
+        )
+        .unwrap();
         assert_eq!(device_rule(&r), "c 10:200 rwm");
-        let r: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
+        let r: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
         assert_eq!(device_rule(&r), "a *:* rwm");
         let r: LinuxDeviceCgroup =
             serde_json::from_str(r#"{"allow":true,"type":"b","major":8,"access":"r"}"#).unwrap();

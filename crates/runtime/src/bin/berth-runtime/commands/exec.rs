@@ -111,8 +111,9 @@ fn process_from_args(c: &Container, a: &Args) -> anyhow::Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
-            let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .with_context(|| format!("--cap {name}: unknown capability"))?;
+            let cap: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .with_context(|| format!("--cap {name}: unknown capability"))?;
             for set in [
                 caps.bounding().clone(),
                 caps.effective().clone(),

@@ -25,7 +25,9 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&rows)?);
         return Ok(0);
     }
-    let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+    let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+        .map(String::from)
+        .to_vec()];
     for r in &rows {
         table.push(vec![
             r.id.clone(),
@@ -36,9 +38,15 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
             r.owner.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..6).map(|i| table.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| table.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     for row in table {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("   ").trim_end());
     }
     Ok(0)

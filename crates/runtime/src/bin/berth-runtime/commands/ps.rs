@@ -21,10 +21,18 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args };
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args
+    };
     let out = std::process::Command::new("ps").args(&args).output()?;
     if !out.status.success() {
-        anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -35,7 +43,11 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for l in lines {
-        if let Some(pid) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(pid) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&pid) {
                 println!("{l}");
             }

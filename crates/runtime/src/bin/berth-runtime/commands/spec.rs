@@ -25,7 +25,7 @@ pub fn run(a: Args, rootless: bool) -> anyhow::Result<i32> {
 pub fn default_spec(rootless: bool) -> serde_json::Value {
     let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut spec = serde_json::json!({
-        "ociVersion": berth_runtime::OCI_VERSION,
+        "ociVersion": "1.0.2",
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
@@ -59,9 +59,14 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
     if rootless {
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        spec["linux"]["namespaces"].as_array_mut().expect("array").push(serde_json::json!({"type": "user"}));
-        spec["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        spec["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("array")
+            .push(serde_json::json!({"type": "user"}));
+        spec["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        spec["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         spec["linux"]["resources"] = serde_json::json!({});
     }
     spec

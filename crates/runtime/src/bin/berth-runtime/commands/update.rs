@@ -20,7 +20,8 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
     if a.resources.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut data)?;
     } else {
-        data = std::fs::read(&a.resources).with_context(|| format!("read {}", a.resources.display()))?;
+        data = std::fs::read(&a.resources)
+            .with_context(|| format!("read {}", a.resources.display()))?;
     }
     let r: LinuxResources = serde_json::from_slice(&data).context("parse resources")?;
     Cgroup::open(&c.state.cgroup_path)?.apply(&r)?;
