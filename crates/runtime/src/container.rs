@@ -147,7 +147,9 @@ struct InitContext<'a> {
     chan: Channel,
     console: Option<OwnedFd>,
     cgroup_mounts: Vec<CgroupMount>,
-    fifo: Option<PathBuf>,
+    /// The exec fifo, opened read-write by the parent so that init (which may be an unmapped
+    /// user in a user namespace, or already past pivot_root) never needs its host path.
+    fifo: Option<std::fs::File>,
     no_pivot: bool,
     preserve_fds: u32,
     mode: StartMode,
@@ -237,7 +239,14 @@ fn create_inner(
         let p = dir.join(FIFO);
         nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600))
             .ctx(|| format!("mkfifo {}", p.display()))?;
-        Some(p)
+        // O_RDWR never blocks; init later blocks reading until `start` writes a byte.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&p)
+            .ctx(|| format!("open {}", p.display()))?;
+        Some(f)
     } else {
         None
     };
@@ -285,6 +294,7 @@ fn create_inner(
     };
     drop(ctx.console);
     drop(ctx.chan);
+    drop(ctx.fifo);
     let res = parent_side(
         opts,
         bundle,
@@ -506,19 +516,7 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
     } else {
         Vec::new()
     };
-    // Open the fifo now: after pivot_root its host path is out of reach. O_RDWR never blocks;
-    // init later blocks reading until `start` writes a byte.
-    let fifo = match &ctx.fifo {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(p)
-                .ctx(|| format!("open {}", p.display()))?,
-        ),
-        None => None,
-    };
+    let fifo = ctx.fifo.as_ref();
 
     let propagation = linux
         .rootfs_propagation()
@@ -576,6 +574,10 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
         nix::unistd::setsid().ok();
     }
 
+    // Sysctls first: /proc/sys becomes read-only just below.
+    if let Some(s) = linux.sysctl() {
+        process::set_sysctls(s.iter())?;
+    }
     if ctx.plan.has_mount_ns() {
         if let Some(p) = linux.masked_paths() {
             rootfs::mask_paths(p)?;
@@ -595,9 +597,6 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
             rootfs::set_root_propagation(f)?;
         }
     }
-    if let Some(s) = linux.sysctl() {
-        process::set_sysctls(s.iter())?;
-    }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| format!("hostname: set {h:?}"))?;
     }
@@ -616,7 +615,7 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
                 StartMode::Fifo => {
                     use std::io::Read;
                     let mut b = [0u8; 1];
-                    let mut f = fifo.as_ref().expect("fifo mode has a fifo");
+                    let mut f = fifo.expect("fifo mode has a fifo");
                     f.read_exact(&mut b).ctx(|| "wait for start".to_string())?;
                 }
             }
