@@ -28,7 +28,13 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let dir = std::path::absolute(bundle).ctx(|| format!("bundle {}", bundle.display()))?;
     let path = dir.join("config.json");
     let data = std::fs::read(&path).ctx(|| format!("read {}", path.display()))?;
-    let spec = parse(&data)?;
+    let spec = parse(&data).map_err(|e| match e {
+        Error::InvalidSpec { field, reason } => Error::InvalidSpec {
+            field: format!("{}: {field}", path.display()),
+            reason,
+        },
+        other => other,
+    })?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, rootfs, spec })
 }
