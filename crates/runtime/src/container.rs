@@ -284,12 +284,29 @@ fn create_inner(
     };
 
     let old_mask = block_signals()?;
-    let stage1 = match sys::fork().ctx(|| "fork".to_string()) {
-        Ok(Forked::Child) => stage1(&ctx),
-        Ok(Forked::Parent(pid)) => pid,
-        Err(e) => {
-            restore_signals(&old_mask);
-            return Err(e);
+    let child = if ctx.plan.direct_clone() {
+        // Fast path: init is cloned straight into its new namespaces (the cgroup namespace is
+        // unshared by init itself, once it is in its cgroup).
+        let mut flags = ctx.plan.new - CloneFlags::CLONE_NEWCGROUP;
+        if ctx.plan.new_user {
+            flags |= CloneFlags::CLONE_NEWUSER;
+        }
+        match sys::clone_with(flags.bits()).ctx(|| format!("clone init {flags:?}")) {
+            Ok(Forked::Child) => direct_init(&ctx),
+            Ok(Forked::Parent(pid)) => First::Init(pid),
+            Err(e) => {
+                restore_signals(&old_mask);
+                return Err(e);
+            }
+        }
+    } else {
+        match sys::fork().ctx(|| "fork".to_string()) {
+            Ok(Forked::Child) => stage1(&ctx),
+            Ok(Forked::Parent(pid)) => First::Stage1(pid),
+            Err(e) => {
+                restore_signals(&old_mask);
+                return Err(e);
+            }
         }
     };
     drop(ctx.console);
@@ -300,7 +317,7 @@ fn create_inner(
         bundle,
         dir,
         cleanup,
-        stage1,
+        child,
         &parent_chan,
         &ns_names,
         &cg_path,
@@ -322,7 +339,7 @@ fn parent_side(
     bundle: &Bundle,
     dir: &Path,
     cleanup: &mut Cleanup,
-    stage1: i32,
+    child: First,
     chan: &Channel,
     ns_names: &[String],
     cg_path: &Path,
@@ -335,21 +352,38 @@ fn parent_side(
         .iter()
         .flatten()
         .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none());
+    let (first, direct) = match child {
+        First::Stage1(p) => (p, false),
+        First::Init(p) => (p, true),
+    };
+    if direct {
+        cleanup.pid = Some(first);
+    }
     let r = (|| {
-        cleanup.cgroup.as_ref().expect("set above").add(stage1)?;
+        cleanup.cgroup.as_ref().expect("set above").add(first)?;
         if let Some(v) = proc_.oom_score_adj() {
-            std::fs::write(format!("/proc/{stage1}/oom_score_adj"), v.to_string())
+            std::fs::write(format!("/proc/{first}/oom_score_adj"), v.to_string())
                 .ctx(|| format!("process.oomScoreAdj: set {v}"))?;
+        }
+        if direct {
+            // The user namespace exists already: write the maps before init may go on.
+            if plan_new_user {
+                namespaces::write_id_maps(first, linux)?;
+            }
+            chan.send(&Msg::Go)?;
+            return Ok(first);
         }
         chan.send(&Msg::Go)?;
         if plan_new_user {
             chan.expect(Msg::NeedIdMaps)?;
-            namespaces::write_id_maps(stage1, linux)?;
+            namespaces::write_id_maps(first, linux)?;
             chan.send(&Msg::IdMapsDone)?;
         }
         chan.expect_pid()
     })();
-    let _ = waitpid(Pid::from_raw(stage1), None);
+    if !direct {
+        let _ = waitpid(Pid::from_raw(first), None);
+    }
     let init = r?;
     cleanup.pid = Some(init);
 
@@ -443,31 +477,66 @@ fn cgroup_mounts(hier: &Hierarchies, cg: &Cgroup) -> Vec<CgroupMount> {
         .collect()
 }
 
-/// Stage 1: namespaces, then clone init. Never returns.
+/// The first process the runtime forks.
+enum First {
+    /// Stage 1, which will clone init and report its pid.
+    Stage1(i32),
+    /// Init itself (the fast path).
+    Init(i32),
+}
+
+/// Becomes root in a new user namespace (its maps are written by then).
+fn become_userns_root() -> Result<()> {
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    let root_uid = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .ctx(|| "become root in the user namespace (gid 0 must be mapped)".to_string())?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .ctx(|| "become root in the user namespace (uid 0 must be mapped)".to_string())
+}
+
+/// Init on the fast path: cloned with its namespaces, it joins those given by path, unshares
+/// the cgroup namespace once the parent has put it in its cgroup, then goes on as init.
+fn direct_init(ctx: &InitContext) -> ! {
+    let r = (|| -> Result<std::convert::Infallible> {
+        ctx.chan.expect(Msg::Go)?;
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        if ctx.plan.new_user {
+            become_userns_root()?;
+        }
+        namespaces::join(ctx.plan.open_joins()?)?;
+        if ctx.plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .ctx(|| "unshare cgroup namespace".to_string())?;
+        }
+        init(ctx)
+    })();
+    let e = match r {
+        Err(e) => e,
+    };
+    let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+    sys::exit_child(1)
+}
+
+/// Stage 1: namespaces, then clone init. Never returns. Used when a pid or user namespace is
+/// joined by path, which must happen before init exists.
 fn stage1(ctx: &InitContext) -> ! {
     let r = (|| -> Result<()> {
         ctx.chan.expect(Msg::Go)?;
         // Not dumpable: nothing in the container may ptrace us or open our /proc entries.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-        let joins = ctx.plan.open_joins()?;
-        let (user_join, other_joins): (Vec<_>, Vec<_>) = joins
-            .into_iter()
-            .partition(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
-        namespaces::join(user_join)?;
+        // As runc: join every namespace given by path first (the user namespace first), then
+        // create the new ones, so that joined namespaces are reachable with our privileges.
+        namespaces::join(ctx.plan.open_joins()?)?;
         if ctx.plan.new_user {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER)
                 .ctx(|| "unshare user namespace".to_string())?;
             ctx.chan.send(&Msg::NeedIdMaps)?;
             ctx.chan.expect(Msg::IdMapsDone)?;
-            let root_gid = nix::unistd::Gid::from_raw(0);
-            let root_uid = nix::unistd::Uid::from_raw(0);
-            nix::unistd::setresgid(root_gid, root_gid, root_gid)
-                .ctx(|| "become root in the user namespace (gid 0 must be mapped)".to_string())?;
-            nix::unistd::setresuid(root_uid, root_uid, root_uid)
-                .ctx(|| "become root in the user namespace (uid 0 must be mapped)".to_string())?;
+            become_userns_root()?;
         }
-        namespaces::join(other_joins)?;
         nix::sched::unshare(ctx.plan.new)
             .ctx(|| format!("unshare namespaces {:?}", ctx.plan.new))?;
         match sys::clone_parent().ctx(|| "clone init".to_string())? {

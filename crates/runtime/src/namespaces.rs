@@ -76,6 +76,18 @@ impl Plan {
         plan
     }
 
+    /// Whether init can be cloned directly with its namespace flags, without a stage 1: true
+    /// unless a pid or user namespace is joined by path (those must be entered before init is
+    /// created) or a new user namespace is combined with joins (runc joins before creating the
+    /// user namespace, so that the joined namespaces stay reachable).
+    pub fn direct_clone(&self) -> bool {
+        let joins_pid_or_user = self
+            .join
+            .iter()
+            .any(|(f, _)| *f == CloneFlags::CLONE_NEWPID || *f == CloneFlags::CLONE_NEWUSER);
+        !joins_pid_or_user && !(self.new_user && !self.join.is_empty())
+    }
+
     /// Whether the container gets its own mount namespace.
     pub fn has_mount_ns(&self) -> bool {
         self.new.contains(CloneFlags::CLONE_NEWNS)

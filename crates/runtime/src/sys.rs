@@ -38,6 +38,28 @@ pub(crate) fn clone_parent() -> Result<Forked, Errno> {
     }
 }
 
+/// `clone(flags | SIGCHLD)` with fork semantics: the child starts in the new namespaces named
+/// by `flags` (CLONE_NEW*), as pid 1 when CLONE_NEWPID is set.
+pub(crate) fn clone_with(flags: libc::c_int) -> Result<Forked, Errno> {
+    // SAFETY: as in `clone_parent`: a null stack gives fork semantics in a single-threaded
+    // process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
 /// `fork(2)`.
 pub(crate) fn fork() -> Result<Forked, Errno> {
     // SAFETY: the runtime is single-threaded; see `clone_parent`.

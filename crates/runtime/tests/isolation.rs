@@ -430,3 +430,31 @@ fn no_pivot_mode_works() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "/bin/busybox\n");
 }
+
+#[test]
+fn joins_another_containers_pid_namespace() {
+    // Joining a pid namespace by path takes the two-stage path (stage 1 enters it, then clones).
+    let a = Bundle::new(&["sleep", "100"]);
+    a.create();
+    a.verb_ok(&["start", &a.id]);
+    let pid = a.state()["pid"].as_i64().unwrap();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$",
+    ]);
+    for ns in b.spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = format!("/proc/{pid}/ns/pid").into();
+        }
+    }
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].trim(),
+        "sleep 100",
+        "pid 1 is the other container's init: {out}"
+    );
+    assert_ne!(lines[1], "1", "{out}");
+    a.verb_ok(&["delete", "--force", &a.id]);
+}
