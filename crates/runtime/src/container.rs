@@ -512,9 +512,7 @@ fn direct_init(ctx: &InitContext) -> ! {
         }
         init(ctx)
     })();
-    let e = match r {
-        Err(e) => e,
-    };
+    let Err(e) = r;
     let _ = ctx.chan.send(&Msg::Error(e.to_string()));
     sys::exit_child(1)
 }
@@ -541,9 +539,7 @@ fn stage1(ctx: &InitContext) -> ! {
             .ctx(|| format!("unshare namespaces {:?}", ctx.plan.new))?;
         match sys::clone_parent().ctx(|| "clone init".to_string())? {
             Forked::Child => {
-                let e = match init(ctx) {
-                    Err(e) => e,
-                };
+                let Err(e) = init(ctx);
                 let _ = ctx.chan.send(&Msg::Error(e.to_string()));
                 sys::exit_child(1);
             }
@@ -1156,9 +1152,7 @@ fn exec_stage1(
                         |_, _, _| Ok(()),
                     )
                 })();
-                let e = match r {
-                    Err(e) => e,
-                };
+                let Err(e) = r;
                 let _ = chan.send(&Msg::Error(e.to_string()));
                 sys::exit_child(1);
             }

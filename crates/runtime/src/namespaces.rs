@@ -85,7 +85,7 @@ impl Plan {
             .join
             .iter()
             .any(|(f, _)| *f == CloneFlags::CLONE_NEWPID || *f == CloneFlags::CLONE_NEWUSER);
-        !joins_pid_or_user && !(self.new_user && !self.join.is_empty())
+        !joins_pid_or_user && (!self.new_user || self.join.is_empty())
     }
 
     /// Whether the container gets its own mount namespace.

@@ -211,7 +211,10 @@ mod tests {
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]
         }));
-        let e = compile(&p).err().expect("notify is refused").to_string();
+        let Err(e) = compile(&p) else {
+            panic!("notify must be refused")
+        };
+        let e = e.to_string();
         assert!(e.contains("SCMP_ACT_NOTIFY"), "{e}");
     }
 }

@@ -50,7 +50,7 @@ pub fn is_cloned() -> bool {
     }
     // SAFETY: fstatfs returned 0, so the struct is initialised.
     let st = unsafe { st.assume_init() };
-    st.f_type as i64 == OVERLAYFS_SUPER_MAGIC
+    st.f_type == OVERLAYFS_SUPER_MAGIC
         && nix::sys::statvfs::fstatvfs(&f)
             .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
@@ -125,8 +125,8 @@ fn detached_mount(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: libc::c_uint) -
     // SAFETY: `fs` is a descriptor we own from here on.
     let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
     for (k, v) in opts {
-        // SAFETY: key and value are NUL-terminated strings that outlive the call.
         check(
+            // SAFETY: key and value are NUL-terminated strings that outlive the call.
             unsafe {
                 libc::syscall(
                     libc::SYS_fsconfig,
@@ -140,8 +140,8 @@ fn detached_mount(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: libc::c_uint) -
             "fsconfig",
         )?;
     }
-    // SAFETY: CMD_CREATE takes no key or value.
     check(
+        // SAFETY: CMD_CREATE takes no key or value.
         unsafe {
             libc::syscall(
                 libc::SYS_fsconfig,

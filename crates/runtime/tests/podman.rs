@@ -30,11 +30,11 @@ impl Podman {
             .unwrap();
         let d = dir.path();
         let nofile = {
-            // SAFETY: getrlimit fills the struct.
             let mut r = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
             };
+            // SAFETY: getrlimit fills the struct.
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
             r.rlim_max.min(1024 * 1024)
         };
