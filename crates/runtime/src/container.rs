@@ -668,6 +668,9 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         process::set_domainname(d)?;
     }
+    if let Some(p) = linux.personality() {
+        process::set_personality(p)?;
+    }
     finish_process(
         proc_,
         linux.seccomp().as_ref(),
@@ -705,6 +708,9 @@ fn finish_process(
     if let Some(r) = p.rlimits() {
         process::set_rlimits(r)?;
     }
+    if let Some(io) = p.io_priority() {
+        process::set_io_priority(io)?;
+    }
     let nnp = p.no_new_privileges().unwrap_or(false);
     if nnp {
         process::set_no_new_privs()?;
@@ -731,6 +737,9 @@ fn finish_process(
         if let Some(s) = seccomp_profile {
             seccomp::load(s)?;
         }
+    }
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|a| !a.is_empty()) {
+        process::set_apparmor_on_exec(profile)?;
     }
     sys::reset_signals();
     Err(process::exec(&program, &args, &env))

@@ -188,6 +188,72 @@ pub fn set_no_new_privs() -> Result<()> {
     Ok(())
 }
 
+/// Whether the host kernel has AppArmor enabled.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
+}
+
+/// Asks AppArmor to confine the next execve with `profile`.
+pub fn set_apparmor_on_exec(profile: &str) -> Result<()> {
+    let path = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+        "/proc/self/attr/apparmor/exec"
+    } else {
+        "/proc/self/attr/exec"
+    };
+    std::fs::write(path, format!("exec {profile}"))
+        .ctx(|| format!("process.apparmorProfile: set {profile:?}"))
+}
+
+/// Sets the execution domain (`linux.personality`).
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    let domain = match p.domain() {
+        oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0x0000,
+        oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality takes an integer and changes only the execution domain.
+    if unsafe { libc::personality(domain) } == -1 {
+        return Err(Error::Sys {
+            context: "linux.personality".into(),
+            source: nix::errno::Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// Sets the I/O priority (`process.ioPriority`).
+pub fn set_io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<()> {
+    use oci_spec::runtime::IOPriorityClass;
+    let class: i64 = match p.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    if !(0..=7).contains(&p.priority()) {
+        return Err(Error::spec(
+            "process.ioPriority.priority",
+            format!("{}: must be 0..=7", p.priority()),
+        ));
+    }
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    // SAFETY: ioprio_set takes integers only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            (class << 13) | p.priority(),
+        )
+    };
+    if r != 0 {
+        return Err(Error::Sys {
+            context: "process.ioPriority".into(),
+            source: nix::errno::Errno::last(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes the oom score adjustment of the calling process (inherited by its children).
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
     std::fs::write("/proc/self/oom_score_adj", v.to_string())

@@ -97,6 +97,41 @@ pub fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::spec("linux", "missing: this runtime runs Linux containers"))?;
+    // Fields this runtime does not implement are refused, never silently ignored: a container
+    // must not run with less than it asked for.
+    let unsupported = [
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        ("linux.timeOffsets", linux.time_offsets().is_some()),
+        (
+            "linux.netDevices",
+            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        ("process.scheduler", process.scheduler().is_some()),
+        (
+            "linux.seccomp.listenerPath",
+            linux
+                .seccomp()
+                .as_ref()
+                .is_some_and(|s| s.listener_path().is_some()),
+        ),
+    ];
+    for (field, set) in unsupported {
+        if set {
+            return Err(Error::spec(field, "not supported by this runtime"));
+        }
+    }
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !crate::process::apparmor_enabled()
+    {
+        return Err(Error::spec(
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host",
+        ));
+    }
     let mut seen = HashSet::new();
     let mut new_userns = false;
     let mut has_userns = false;

@@ -175,3 +175,20 @@ fn errors_go_to_the_json_log() {
         "{text}"
     );
 }
+
+#[test]
+fn unsupported_fields_are_refused_not_ignored() {
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
+    let err = fails_cleanly(&b);
+    assert!(
+        err.contains("linux.intelRdt") && err.contains("not supported"),
+        "{err}"
+    );
+    let mut b = Bundle::new(&["true"]);
+    b.spec["process"]["apparmorProfile"] = "some-profile".into();
+    if !std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists() {
+        let err = fails_cleanly(&b);
+        assert!(err.contains("process.apparmorProfile"), "{err}");
+    }
+}

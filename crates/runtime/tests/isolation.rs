@@ -458,3 +458,15 @@ fn joins_another_containers_pid_namespace() {
     assert_ne!(lines[1], "1", "{out}");
     a.verb_ok(&["delete", "--force", &a.id]);
 }
+
+#[test]
+fn personality_and_io_priority() {
+    let mut b = Bundle::new(&["sh", "-c", "uname -m; ionice -p $$"]);
+    b.spec["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+    b.spec["process"]["ioPriority"] =
+        serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "i686", "{out}");
+    assert!(lines[1].starts_with("idle"), "{out}");
+}
