@@ -688,7 +688,13 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
                 }
             }
             if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
-                hooks::run(h, &state_json)?;
+                // startContainer sees the container as created, as runc shows it.
+                let created = String::from_utf8_lossy(&state_json).replacen(
+                    "\"status\":\"creating\"",
+                    "\"status\":\"created\"",
+                    1,
+                );
+                hooks::run(h, created.as_bytes())?;
             }
             let _ = (program, args, env);
             Ok(())
@@ -705,6 +711,8 @@ fn finish_process(
     preserve_fds: u32,
     before_exec: impl FnOnce(&Path, &[CString], &[CString]) -> Result<()>,
 ) -> Result<std::convert::Infallible> {
+    // First, before any seccomp filter could forbid the calls it needs.
+    sys::cloexec_from(3 + preserve_fds).ctx(|| "mark descriptors close-on-exec".to_string())?;
     if let Some(r) = p.rlimits() {
         process::set_rlimits(r)?;
     }
@@ -730,7 +738,6 @@ fn finish_process(
     nix::sys::stat::umask(Mode::from_bits_truncate(p.user().umask().unwrap_or(0o022)));
     let program = process::find_program(p)?;
     let (args, env) = process::c_args(p)?;
-    sys::cloexec_from(3 + preserve_fds).ctx(|| "mark descriptors close-on-exec".to_string())?;
     before_exec(&program, &args, &env)?;
     // As late as possible, so the runtime's own syscalls are not filtered.
     if nnp {
@@ -958,7 +965,9 @@ impl Container {
     /// one is killed without it, as runc does.
     pub fn delete(&self, force: bool) -> Result<()> {
         let st = self.status();
-        if matches!(st, Status::Running | Status::Paused) && !force {
+        // The spec: deleting a container that is not stopped is an error (runc kills a
+        // created one instead; engines pass --force when they mean it).
+        if st != Status::Stopped && !force {
             return Err(Error::wrong_state(
                 &self.state.id,
                 format!(

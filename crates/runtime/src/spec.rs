@@ -78,6 +78,7 @@ pub fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         .canonicalize()
         .map_err(|e| Error::spec("root.path", format!("{}: {e}", rootfs.display())))?;
 
+    check_version(spec.version())?;
     let process = spec
         .process()
         .as_ref()
@@ -161,7 +162,8 @@ pub fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             has_userns = true;
             new_userns = ns.path().is_none();
         }
-        if ns.typ() == LinuxNamespaceType::Uts && ns.path().is_none() {
+        // As runc: a hostname needs a uts namespace of the container's own, new or joined.
+        if ns.typ() == LinuxNamespaceType::Uts {
             new_uts = true;
         }
     }
@@ -186,7 +188,7 @@ pub fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !new_uts {
         return Err(Error::spec(
             "hostname",
-            "setting the hostname needs a new uts namespace",
+            "setting the hostname needs a uts namespace in linux.namespaces",
         ));
     }
     if let Some(p) = linux.cgroups_path() {
@@ -208,6 +210,23 @@ pub fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         }
     }
     Ok(rootfs)
+}
+
+/// `ociVersion` must be a 1.x semantic version ("1.0.2", "1.2.0-dev").
+fn check_version(v: &str) -> Result<()> {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !numeric || parts[0] != "1" {
+        return Err(Error::spec(
+            "ociVersion",
+            format!("{v:?}: not a supported version (1.x.y)"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_mappings(field: &str, maps: &[LinuxIdMapping]) -> Result<()> {
@@ -352,6 +371,16 @@ mod tests {
         let mut v = base();
         v["process"]["args"] = serde_json::json!([]);
         assert_eq!(field_of(check(v)), "process.args");
+    }
+
+    #[test]
+    fn version_is_checked() {
+        for ok in ["1.0.0", "1.0.2-dev", "1.2.0", "1.1.0+dev"] {
+            check_version(ok).unwrap();
+        }
+        for bad in ["invalid", "2.0.0", "1.0", "", "1.x.0"] {
+            assert!(check_version(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

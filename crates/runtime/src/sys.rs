@@ -85,15 +85,23 @@ pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
     if r == 0 {
         return Ok(());
     }
-    // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: fall back to walking /proc/self/fd.
-    let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())?;
-    let fds: Vec<i32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd: &i32| fd >= first as i32)
-        .collect();
+    // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk /proc/self/fd, or, where /proc is not
+    // mounted, every number below the descriptor limit.
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&fd: &i32| fd >= first as i32)
+            .collect(),
+        Err(_) => {
+            let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map(|(soft, _)| soft.min(1 << 20))
+                .unwrap_or(1024);
+            (first as i32..max as i32).collect()
+        }
+    };
     for fd in fds {
-        // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if it was the
-        // directory handle above, which is already closed or close-on-exec.
+        // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless; unused numbers fail
+        // with EBADF, which is ignored.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())

@@ -138,7 +138,7 @@ fn duplicate_id_is_refused() {
         "created",
         "the first container is untouched"
     );
-    b.verb_ok(&["delete", &b.id]);
+    b.verb_ok(&["delete", "--force", &b.id]);
 }
 
 #[test]

@@ -68,6 +68,16 @@ fn create_start_state_delete() {
         );
     }
 
+    let out = b.verb(&["delete", &b.id]);
+    assert!(
+        !out.status.success(),
+        "deleting a created container needs --force (runtime spec)"
+    );
+    assert_eq!(
+        b.state()["status"],
+        "created",
+        "a refused delete has no effect"
+    );
     b.verb_ok(&["start", &b.id]);
     wait_for(5, "the user process", || {
         b.path().join("rootfs/tmp/mark").exists()

@@ -34,7 +34,7 @@ fn runtime_binary_is_sealed_from_the_container() {
         before,
         "the runtime binary was modified"
     );
-    b.verb_ok(&["delete", &b.id]);
+    b.verb_ok(&["delete", "--force", &b.id]);
 }
 
 #[test]
