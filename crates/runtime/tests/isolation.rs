@@ -371,9 +371,15 @@ fn memory_limit_kills_a_hog() {
     ]);
     b.spec["linux"]["resources"]["memory"] =
         serde_json::json!({"limit": 33554432, "swap": 33554432});
-    let out = b.run_ok();
-    // tail dies from SIGKILL (the OOM killer): the shell reports 128 + 9.
-    assert_eq!(out.trim(), "status=137", "the hog was not killed: {out}");
+    let out = b.run();
+    let text = stdout(&out);
+    // The OOM killer picks the hog (the shell then reports 128 + 9) or, at times, the whole
+    // container's init (the runtime reports 137). Either way the hog must not survive.
+    assert!(
+        text.trim() == "status=137" || (out.status.code() == Some(137) && text.is_empty()),
+        "the hog was not killed: {:?} {text}",
+        out.status
+    );
 }
 
 #[test]

@@ -269,8 +269,11 @@ impl Cgroup {
         self.mode
     }
 
-    /// Applies resource limits (also used by `update`).
+    /// Applies resource limits (also used by `update`). A limit whose controller is not
+    /// available is an error naming the field: the container never runs with less than it
+    /// asked for.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        self.check_controllers(r)?;
         for (hier, dir) in &self.dirs {
             if hier.unified {
                 if self.mode == Mode::Unified {
@@ -281,6 +284,79 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    fn check_controllers(&self, r: &LinuxResources) -> Result<()> {
+        let cpu = r.cpu().as_ref();
+        let wanted = [
+            ("linux.resources.memory", "memory", r.memory().is_some()),
+            (
+                "linux.resources.cpu",
+                "cpu",
+                cpu.is_some_and(|c| {
+                    c.shares().is_some()
+                        || c.quota().is_some()
+                        || c.period().is_some()
+                        || c.realtime_runtime().is_some()
+                        || c.realtime_period().is_some()
+                }),
+            ),
+            (
+                "linux.resources.cpu.cpus",
+                "cpuset",
+                cpu.is_some_and(|c| {
+                    c.cpus().as_deref().is_some_and(|v| !v.is_empty())
+                        || c.mems().as_deref().is_some_and(|v| !v.is_empty())
+                }),
+            ),
+            ("linux.resources.pids", "pids", r.pids().is_some()),
+            (
+                "linux.resources.blockIO",
+                if self.mode == Mode::Unified {
+                    "io"
+                } else {
+                    "blkio"
+                },
+                r.block_io().is_some(),
+            ),
+            (
+                "linux.resources.hugepageLimits",
+                "hugetlb",
+                r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+            ),
+            (
+                "linux.resources.network.classID",
+                "net_cls",
+                r.network().as_ref().is_some_and(|n| n.class_id().is_some()),
+            ),
+            (
+                "linux.resources.network.priorities",
+                "net_prio",
+                r.network()
+                    .as_ref()
+                    .is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+            ),
+        ];
+        for (field, controller, asked) in wanted {
+            if asked && !self.has_controller(controller) {
+                return Err(Error::spec(
+                    field,
+                    format!("the {controller} cgroup controller is not available on this host"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `controller` can be used for this cgroup.
+    fn has_controller(&self, controller: &str) -> bool {
+        if self.mode == Mode::Unified {
+            let dir = &self.dirs[0].1;
+            let parent = dir.parent().unwrap_or(dir);
+            let available = read(parent, "cgroup.controllers").unwrap_or_default();
+            return available.split_whitespace().any(|c| c == controller);
+        }
+        self.dir_for(controller).is_some()
     }
 
     /// Moves a process into the cgroup in every hierarchy.

@@ -54,6 +54,8 @@ pub(super) fn apply(hier: &Hierarchy, dir: &Path, r: &LinuxResources) -> Result<
             "blkio" => blkio(dir, r)?,
             "devices" => devices(dir, r.devices().as_deref())?,
             "hugetlb" => hugetlb(dir, r)?,
+            "net_cls" => net_cls(dir, r)?,
+            "net_prio" => net_prio(dir, r)?,
             _ => {}
         }
     }
@@ -204,6 +206,30 @@ fn hugetlb(dir: &Path, r: &LinuxResources) -> Result<()> {
             dir,
             &format!("hugetlb.{}.limit_in_bytes", h.page_size()),
             &h.limit().to_string(),
+        )?;
+    }
+    Ok(())
+}
+
+fn net_cls(dir: &Path, r: &LinuxResources) -> Result<()> {
+    if let Some(id) = r.network().as_ref().and_then(|n| n.class_id()) {
+        write(dir, "net_cls.classid", &id.to_string())?;
+    }
+    Ok(())
+}
+
+fn net_prio(dir: &Path, r: &LinuxResources) -> Result<()> {
+    for p in r
+        .network()
+        .as_ref()
+        .and_then(|n| n.priorities().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        write(
+            dir,
+            "net_prio.ifpriomap",
+            &format!("{} {}", p.name(), p.priority()),
         )?;
     }
     Ok(())

@@ -141,6 +141,13 @@ pub(super) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
             }
         }
     }
+    for h in r.hugepage_limits().iter().flatten() {
+        write(
+            dir,
+            &format!("hugetlb.{}.max", h.page_size()),
+            &h.limit().to_string(),
+        )?;
+    }
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         // Device rules on cgroup v2 need an eBPF program; say so instead of pretending.
         tracing::warn!(
