@@ -476,3 +476,62 @@ fn personality_and_io_priority() {
     assert_eq!(lines[0], "i686", "{out}");
     assert!(lines[1].starts_with("idle"), "{out}");
 }
+
+#[test]
+fn domainname_is_set() {
+    let mut b = Bundle::new(&["cat", "/proc/sys/kernel/domainname"]);
+    b.spec["domainname"] = "example.test".into();
+    assert_eq!(b.run_ok(), "example.test\n");
+}
+
+/// Mounts a tmpfs at `shared/sub` on the host after the container started and reports
+/// whether the container sees it through its bind mount of `shared` with `propagation`.
+fn sees_host_mount_after_start(propagation: &str) -> bool {
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; grep -c ' /shared/sub ' /proc/self/mounts > /tmp/seen; true",
+    ]);
+    b.spec["root"]["readonly"] = false.into();
+    let shared = b.path().join("shared");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    let mount = |args: &[&str]| {
+        let st = std::process::Command::new("mount")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount {args:?}");
+    };
+    let s = shared.to_str().unwrap().to_string();
+    // The source is a shared mount of its own, so that propagation has a peer group.
+    mount(&["--bind", &s, &s]);
+    mount(&["--make-shared", &s]);
+    b.spec["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+        "destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", propagation]
+    }));
+    b.create();
+    b.verb_ok(&["start", &b.id]);
+    mount(&["-t", "tmpfs", "tmpfs", shared.join("sub").to_str().unwrap()]);
+    std::fs::write(b.path().join("rootfs/tmp/go"), "").unwrap();
+    wait_for(5, "stopped", || b.state()["status"] == "stopped");
+    b.verb_ok(&["delete", &b.id]);
+    let _ = std::process::Command::new("umount")
+        .arg("-R")
+        .arg(&s)
+        .status();
+    let seen =
+        std::fs::read_to_string(b.path().join("rootfs/tmp/seen")).expect("the container answered");
+    seen.trim() == "1"
+}
+
+#[test]
+fn bind_mount_propagation_follows_the_option() {
+    assert!(
+        sees_host_mount_after_start("rslave"),
+        "rslave must receive the host's new mount"
+    );
+    assert!(
+        !sees_host_mount_after_start("rprivate"),
+        "rprivate must not receive it"
+    );
+}
