@@ -18,31 +18,15 @@ pub(crate) enum Forked {
 ///
 /// The runtime is single-threaded, so the child's copy of the address space is consistent.
 pub(crate) fn clone_parent() -> Result<Forked, Errno> {
-    // SAFETY: with a null stack pointer, raw clone behaves as fork(2); no other thread exists
-    // whose locks the child could inherit held, and the child only calls async-signal-safe or
-    // fork-safe code before it execs or exits.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_void>(),
-            0 as libc::c_ulong,
-        )
-    };
-    match r {
-        -1 => Err(Errno::last()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid as i32)),
-    }
+    clone_with(libc::CLONE_PARENT)
 }
 
 /// `clone(flags | SIGCHLD)` with fork semantics: the child starts in the new namespaces named
 /// by `flags` (CLONE_NEW*), as pid 1 when CLONE_NEWPID is set.
 pub(crate) fn clone_with(flags: libc::c_int) -> Result<Forked, Errno> {
-    // SAFETY: as in `clone_parent`: a null stack gives fork semantics in a single-threaded
-    // process.
+    // SAFETY: with a null stack pointer, raw clone behaves as fork(2); the runtime is
+    // single-threaded, so no other thread's locks are inherited held, and the child only runs
+    // fork-safe code before it execs or exits.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone,

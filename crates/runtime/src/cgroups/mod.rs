@@ -490,6 +490,18 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
     unreachable!("the loop returns on its last attempt")
 }
 
+/// Creates one cgroup directory; an existing one is fine.
+pub(crate) fn mkdir(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Cgroup {
+            path: dir.into(),
+            reason: format!("create: {e}"),
+        }),
+    }
+}
+
 /// Writes a control file.
 pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);

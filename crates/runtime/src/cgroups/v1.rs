@@ -23,16 +23,7 @@ pub(super) fn create(hier: &Hierarchy, dir: &Path) -> Result<()> {
     for comp in rel.components() {
         let parent = cur.clone();
         cur.push(comp);
-        match std::fs::create_dir(&cur) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(Error::Cgroup {
-                    path: cur,
-                    reason: format!("create: {e}"),
-                })
-            }
-        }
+        super::mkdir(&cur)?;
         for file in ["cpuset.cpus", "cpuset.mems"] {
             if read(&cur, file)?.trim().is_empty() {
                 let v = read(&parent, file)?;

@@ -29,16 +29,7 @@ pub(super) fn create(mount: &Path, dir: &Path, enable: bool) -> Result<()> {
                 let _ = write(&cur, "cgroup.subtree_control", &want.join(" "));
             }
             cur.push(comp);
-            match std::fs::create_dir(&cur) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    return Err(Error::Cgroup {
-                        path: cur,
-                        reason: format!("create: {e}"),
-                    })
-                }
-            }
+            super::mkdir(&cur)?;
         }
         Ok(())
     } else {

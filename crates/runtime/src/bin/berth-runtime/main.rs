@@ -140,3 +140,45 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Spec(a) => commands::spec::run(a, rootless),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runc_style_invocations_parse() {
+        use clap::Parser;
+        // What conmon passes for create, and a runc-style exec.
+        let cli = super::Cli::try_parse_from([
+            "berth-runtime",
+            "--root",
+            "/run/x",
+            "--log",
+            "/tmp/l",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--no-new-keyring",
+            "--console-socket",
+            "/s",
+            "id1",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(super::Command::Create(ref a)) if a.id == "id1"));
+        let cli =
+            super::Cli::try_parse_from(["berth-runtime", "exec", "-t", "id1", "sh", "-c", "ls -l"])
+                .unwrap();
+        assert!(
+            matches!(cli.command, Some(super::Command::Exec(ref a)) if a.command == ["sh", "-c", "ls -l"])
+        );
+    }
+}

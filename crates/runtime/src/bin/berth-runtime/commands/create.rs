@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use berth_runtime::{container, CreateOptions, StartMode};
 
 #[derive(Debug, clap::Args)]
+#[group(id = "create_args")]
 pub struct Args {
     /// Path to the bundle directory.
     #[arg(short, long, default_value = ".")]
