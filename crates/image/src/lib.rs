@@ -5,13 +5,22 @@
 //! - [`content`]: the content-addressed blob store (ingest → verify → commit, resumable).
 //! - [`reference`]: image references with Docker's normalisation.
 //! - [`layer`]: safe layer application (tar, gzip, zstd; whiteouts; no path escapes).
+//! - [`config`]: the image config (Docker's extensions included) and chain ids.
+//! - [`defaults`]: image config → container defaults, a pure function for the engine.
+//! - [`store`]: images, tags, snapshots keyed by chain id, mounts for containers, GC.
+//! - [`archive`]: docker-archive, OCI layout/archive, rootfs import.
 
+pub mod archive;
+pub mod config;
 pub mod content;
+pub mod defaults;
 pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod reference;
+pub mod store;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::ImageRef;
+pub use store::Store;

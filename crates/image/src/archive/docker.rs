@@ -1,0 +1,239 @@
+//! docker-archive: the format `docker save` and `podman save` write. A tar holding
+//! `manifest.json` (`[{"Config", "RepoTags", "Layers"}]`), the config JSON files and one tar per
+//! layer (`<id>/layer.tar`, `<digest>.tar`, or `blobs/sha256/<hex>` from newer Docker).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ingest, Loaded};
+use crate::config::ImageConfig;
+use crate::digest::Digest;
+use crate::error::{Context, Error, Result};
+use crate::layer;
+use crate::reference::ImageRef;
+use crate::store::{LayerSource, Store};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManifestEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// Lexically normalises an archive path ("./a/../b" → "b"); None if it escapes.
+fn norm(p: &Path) -> Option<String> {
+    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(
+        out.iter()
+            .map(|s| s.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
+}
+
+/// Loads every image of a docker-archive into the store.
+pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
+    let mut files: HashMap<String, Digest> = HashMap::new();
+    let mut links: HashMap<String, String> = HashMap::new();
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut ar = tar::Archive::new(reader);
+    let mut n = 0;
+    for entry in ar
+        .entries()
+        .map_err(|e| Error::Archive(format!("not a tar archive: {e}")))?
+    {
+        let mut entry = entry.map_err(|e| Error::Archive(format!("corrupt archive: {e}")))?;
+        let raw = entry
+            .path()
+            .map_err(|e| Error::Archive(format!("bad entry name: {e}")))?
+            .into_owned();
+        let Some(path) = norm(&raw) else {
+            return Err(Error::Archive(format!(
+                "entry {:?} escapes the archive",
+                raw.display().to_string()
+            )));
+        };
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let base = path.rsplit('/').next().unwrap_or_default();
+                if path == "manifest.json" {
+                    let mut v = Vec::new();
+                    entry
+                        .by_ref()
+                        .take(64 << 20)
+                        .read_to_end(&mut v)
+                        .ctx(|| "read manifest.json".into())?;
+                    manifest = Some(v);
+                } else if path == "repositories"
+                    || base == "VERSION"
+                    || base == "json"
+                    || path == "oci-layout"
+                    || path == "index.json"
+                {
+                    // Legacy v1 metadata, or OCI metadata we do not need: the manifest says it all.
+                    std::io::copy(&mut entry, &mut std::io::sink())
+                        .ctx(|| format!("read {path}"))?;
+                } else {
+                    n += 1;
+                    let size = entry.header().size().ok();
+                    let d = ingest(
+                        store,
+                        &format!("load-{}-{n}", std::process::id()),
+                        &mut entry,
+                        None,
+                        size,
+                    )?;
+                    files.insert(path, d);
+                }
+            }
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                // docker save links identical layers to one copy.
+                if let Ok(Some(t)) = entry.link_name() {
+                    let base = if entry.header().entry_type() == tar::EntryType::Symlink {
+                        Path::new(&path).parent().unwrap_or(Path::new("")).join(t)
+                    } else {
+                        t.into_owned()
+                    };
+                    if let Some(t) = norm(&base) {
+                        links.insert(path, t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let manifest =
+        manifest.ok_or_else(|| Error::Archive("no manifest.json: not a docker-archive".into()))?;
+    let entries: Vec<ManifestEntry> =
+        serde_json::from_slice(&manifest).ctx(|| "parse manifest.json".into())?;
+    let find = |p: &str| -> Result<Digest> {
+        let mut p = norm(Path::new(p))
+            .ok_or_else(|| Error::Archive(format!("manifest path {p:?} escapes the archive")))?;
+        for _ in 0..16 {
+            if let Some(d) = files.get(&p) {
+                return Ok(d.clone());
+            }
+            match links.get(&p) {
+                Some(t) => p = t.clone(),
+                None => break,
+            }
+        }
+        Err(Error::Archive(format!(
+            "manifest.json names {p:?}, which the archive does not contain"
+        )))
+    };
+    let mut out = Vec::new();
+    for m in entries {
+        let config = find(&m.config)?;
+        let cfg = ImageConfig::parse(&store.content().read(&config)?)?;
+        if cfg.rootfs.diff_ids.len() != m.layers.len() {
+            return Err(Error::Archive(format!(
+                "image {config}: {} layers in manifest.json, {} in the config",
+                m.layers.len(),
+                cfg.rootfs.diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (p, diff_id) in m.layers.iter().zip(&cfg.rootfs.diff_ids) {
+            let blob = find(p)?;
+            layers.push(LayerSource {
+                media_type: super::layer_media_type(store, &blob)?.to_string(),
+                blob,
+                diff_id: diff_id.clone(),
+            });
+        }
+        let tags: Vec<ImageRef> = m
+            .repo_tags
+            .iter()
+            .flatten()
+            .map(|t| ImageRef::parse(t))
+            .collect::<Result<_>>()?;
+        let id = store.add_image(&config, &layers, None, &tags)?;
+        out.push(Loaded {
+            id,
+            tags: tags.iter().map(|t| t.familiar()).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the named images (references or ids) as a docker-archive that `docker load` and
+/// `podman load` accept: uncompressed `<diff id>/layer.tar` files, configs, manifest.json.
+pub fn save(store: &Store, names: &[String], writer: impl Write) -> Result<()> {
+    let mut b = tar::Builder::new(writer);
+    let mut manifest = Vec::new();
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut written = std::collections::HashSet::new();
+    for name in names {
+        let img = store.resolve(name)?.clone();
+        let raw = store.content().read(&img.id)?;
+        let cfg_name = format!("{}.json", img.id.hex());
+        if written.insert(cfg_name.clone()) {
+            append(&mut b, &cfg_name, raw.len() as u64, &raw[..])?;
+        }
+        let mut layer_paths = Vec::new();
+        for l in store.layers_of(&img)? {
+            let p = format!("{}/layer.tar", l.diff_id.hex());
+            if written.insert(p.clone()) {
+                let (_, r) = layer::decompress(store.content().open_blob(&l.blob)?)?;
+                append(&mut b, &p, l.tar_size, r)?;
+            }
+            layer_paths.push(p);
+        }
+        let tags: Vec<ImageRef> = match ImageRef::parse(name) {
+            Ok(r) if store.tags_of(&img.id).contains(&r) => vec![r],
+            _ => store.tags_of(&img.id),
+        };
+        for t in &tags {
+            if let (Some(tag), Some(top)) = (&t.tag, layer_paths.last()) {
+                repositories
+                    .entry(t.familiar_repository())
+                    .or_default()
+                    .insert(tag.clone(), top.trim_end_matches("/layer.tar").to_string());
+            }
+        }
+        manifest.push(ManifestEntry {
+            config: cfg_name,
+            repo_tags: Some(tags.iter().map(|t| t.familiar()).collect()),
+            layers: layer_paths,
+        });
+    }
+    let m = serde_json::to_vec(&manifest).expect("serialises");
+    append(&mut b, "manifest.json", m.len() as u64, &m[..])?;
+    let r = serde_json::to_vec(&repositories).expect("serialises");
+    append(&mut b, "repositories", r.len() as u64, &r[..])?;
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .ctx(|| "finish archive".into())
+}
+
+pub(crate) fn append<W: Write>(
+    b: &mut tar::Builder<W>,
+    path: &str,
+    size: u64,
+    data: impl Read,
+) -> Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    let mut data = data.take(size);
+    b.append_data(&mut h, PathBuf::from(path), &mut data)
+        .ctx(|| format!("write {path}"))
+}
