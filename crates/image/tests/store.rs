@@ -1,0 +1,247 @@
+//! The store through the real `berth-image` binary: loading, whiteouts across layers, shared
+//! layers, removal and garbage collection, schema versions, and a SIGKILL in the middle of a
+//! large load.
+
+mod common;
+use common::*;
+
+#[test]
+fn multi_layer_image_mounts_with_whiteouts() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let l1 = layer(&[
+        ("etc/", None),
+        ("etc/a", Some(b"one")),
+        ("etc/gone", Some(b"x")),
+        ("opq/", None),
+        ("opq/old", Some(b"o")),
+    ]);
+    let l2 = layer(&[
+        ("etc/b", Some(b"two")),
+        ("etc/.wh.gone", Some(b"")),
+        ("opq/", None),
+        ("opq/.wh..wh..opq", Some(b"")),
+        ("opq/new", Some(b"n")),
+    ]);
+    let (archive, id) = docker_archive(&[l1, l2], "test/multi:1", &["sh"]);
+    let f = d.path().join("a.tar");
+    write_file(&f, &archive);
+    let out = bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    assert_eq!(out.trim(), "Loaded image: test/multi:1");
+    assert!(bi_ok(&root, &["images", "--no-trunc"]).contains(id.as_str()));
+    let m = mount_image(&root, "test/multi:1");
+    assert_eq!(tree(&m.target), ["etc", "etc/a", "etc/b", "opq", "opq/new"]);
+    assert_eq!(std::fs::read(m.target.join("etc/b")).unwrap(), b"two");
+}
+
+#[test]
+fn shared_layers_are_unpacked_once_and_gc_keeps_what_is_used() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let base = layer(&[("bin/", None), ("bin/tool", Some(b"tool"))]);
+    let (a1, _) = docker_archive(&[base.clone()], "test/a:1", &["a"]);
+    let (a2, _) = docker_archive(&[base, layer(&[("extra", Some(b"e"))])], "test/b:1", &["b"]);
+    for (n, a) in [("a1", a1), ("a2", a2)] {
+        let f = d.path().join(n);
+        write_file(&f, &a);
+        bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    }
+    let snapshots = || std::fs::read_dir(root.join("snapshots")).unwrap().count();
+    assert_eq!(snapshots(), 2, "the shared base layer is unpacked once");
+    assert!(
+        bi_ok(&root, &["gc"]).contains("removed 0 blobs and 0 layers"),
+        "gc removes nothing in use"
+    );
+    let out = bi_ok(&root, &["rmi", "test/b:1"]);
+    assert!(
+        out.contains("Untagged: test/b:1") && out.contains("Deleted: sha256:"),
+        "{out}"
+    );
+    // test/b's config and its own layer blob; the shared base layer stays.
+    let gc = bi_ok(&root, &["gc"]);
+    assert!(gc.contains("removed 2 blobs and 1 layers"), "{gc}");
+    assert_eq!(snapshots(), 1);
+    // The remaining image still mounts.
+    let m = mount_image(&root, "test/a:1");
+    assert_eq!(std::fs::read(m.target.join("bin/tool")).unwrap(), b"tool");
+    let err = bi(&root, &["rmi", "test/none:1"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("No such image"));
+}
+
+#[test]
+fn import_with_changes() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let f = d.path().join("rootfs.tar");
+    write_file(&f, &layer(&[("bin/", None), ("bin/sh", Some(b"#!"))]));
+    let id = bi_ok(
+        &root,
+        &[
+            "import",
+            "-c",
+            "CMD [\"/bin/sh\"]",
+            "-c",
+            "ENV A=b",
+            "-c",
+            "EXPOSE 8080",
+            f.to_str().unwrap(),
+            "local/imported:v1",
+        ],
+    );
+    assert!(id.trim().starts_with("sha256:"));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&bi_ok(&root, &["inspect", "local/imported:v1"])).unwrap();
+    assert_eq!(
+        inspect["Config"]["config"]["Cmd"],
+        serde_json::json!(["/bin/sh"])
+    );
+    assert_eq!(
+        inspect["Config"]["config"]["Env"],
+        serde_json::json!(["A=b"])
+    );
+    assert!(inspect["Config"]["config"]["ExposedPorts"]["8080/tcp"].is_object());
+}
+
+#[test]
+fn bad_archives_leave_the_store_unchanged() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let (good, _) = docker_archive(&[layer(&[("ok", Some(b"ok"))])], "test/good:1", &["x"]);
+    let f = d.path().join("good.tar");
+    write_file(&f, &good);
+    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    let before = std::fs::read(root.join("images.json")).unwrap();
+    // A layer whose content does not match the config's diff id.
+    let claimed = layer(&[("evil", Some(b"1"))]);
+    let (bad, _) = docker_archive_claiming(
+        &[layer(&[("evil", Some(b"2"))])],
+        &[berth_image::Digest::of(&claimed)],
+        "test/bad:1",
+    );
+    let f = d.path().join("bad.tar");
+    write_file(&f, &bad);
+    let out = bi(&root, &["load", "-i", f.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("digest mismatch") || err.contains("corrupt"),
+        "{err}"
+    );
+    // A hostile layer.
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.as_gnu_mut().unwrap().name[..12].copy_from_slice(b"../../escape");
+    h.set_cksum();
+    let mut evil = h.as_bytes().to_vec();
+    evil.extend_from_slice(&[b'x']);
+    evil.resize(512 * 2 + 1024, 0);
+    let (bad2, _) = docker_archive(&[evil], "test/evil:1", &["x"]);
+    let f = d.path().join("evil.tar");
+    write_file(&f, &bad2);
+    let out = bi(&root, &["load", "-i", f.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("escapes the layer root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.path().join("escape").exists());
+    // Truncated and garbage archives.
+    let f = d.path().join("trunc.tar");
+    write_file(&f, &good[..good.len() / 3]);
+    assert!(!bi(&root, &["load", "-i", f.to_str().unwrap()])
+        .status
+        .success());
+    assert_eq!(
+        std::fs::read(root.join("images.json")).unwrap(),
+        before,
+        "metadata unchanged"
+    );
+    assert!(
+        !std::fs::read_dir(root.join("snapshots")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("tmp-"))
+    );
+    // Still usable.
+    let m = mount_image(&root, "test/good:1");
+    assert_eq!(std::fs::read(m.target.join("ok")).unwrap(), b"ok");
+}
+
+#[test]
+fn newer_schema_is_refused_not_rewritten() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    std::fs::create_dir_all(&root).unwrap();
+    let meta = br#"{"schema": 99, "images": {}, "tags": {}, "layers": {}}"#;
+    std::fs::write(root.join("images.json"), meta).unwrap();
+    let out = bi(&root, &["images"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("schema 99"));
+    assert_eq!(std::fs::read(root.join("images.json")).unwrap(), meta);
+}
+
+#[test]
+fn sigkill_during_a_large_load_leaves_a_usable_store() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    // ~150 MB of incompressible data in 3 layers.
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let layers: Vec<Vec<u8>> = (0..3)
+        .map(|i| layer(&[(&format!("big{i}"), Some(&noise(50 << 20)))]))
+        .collect();
+    let (archive, id) = docker_archive(&layers, "test/big:1", &["x"]);
+    let f = d.path().join("big.tar");
+    write_file(&f, &archive);
+    for delay_ms in [50u64, 300, 800] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth-image"))
+            .arg("--data-root")
+            .arg(&root)
+            .args(["load", "-i", f.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        // The store opens cleanly after every kill.
+        bi_ok(&root, &["images"]);
+    }
+    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    assert!(bi_ok(&root, &["images", "--no-trunc"]).contains(id.as_str()));
+    let m = mount_image(&root, "test/big:1");
+    assert_eq!(
+        std::fs::metadata(m.target.join("big2")).unwrap().len(),
+        50 << 20
+    );
+    drop(m);
+    bi_ok(&root, &["gc"]);
+    assert!(
+        std::fs::read_dir(root.join("content/ingest"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "gc drops stale ingests"
+    );
+}
