@@ -9,6 +9,7 @@
 //! - [`defaults`]: image config → container defaults, a pure function for the engine.
 //! - [`store`]: images, tags, snapshots keyed by chain id, mounts for containers, GC.
 //! - [`archive`]: docker-archive, OCI layout/archive, rootfs import.
+//! - [`export`]: a mounted filesystem as a tar (`docker export`).
 
 pub mod archive;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod content;
 pub mod defaults;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod layer;
 pub mod reference;
 pub mod store;

@@ -89,6 +89,28 @@ pub struct Store {
     _lock: std::fs::File,
 }
 
+/// Disk usage of one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageUsage {
+    pub id: Digest,
+    /// Bytes of all its unpacked layers.
+    pub size: u64,
+    /// Bytes in layers other images use too.
+    pub shared: u64,
+    /// Bytes only this image uses.
+    pub unique: u64,
+}
+
+/// Disk usage of the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct Df {
+    pub images: Vec<ImageUsage>,
+    /// Bytes of unpacked layers (each counted once).
+    pub layers_size: u64,
+    /// Bytes of blobs (configs, manifests, layers as received).
+    pub blobs_size: u64,
+}
+
 /// A mount to perform for a container's root filesystem (the store never mounts anything).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -470,6 +492,55 @@ impl Store {
                 format!("workdir={}", work.display()),
             ],
         }])
+    }
+
+    /// Disk usage: per image its total size and the part no other image shares, and the
+    /// store's totals (`docker system df` for images).
+    pub fn df(&self) -> Result<Df> {
+        let mut users: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_image = Vec::new();
+        for img in self.meta.images.values() {
+            let layers = self.layers_of(img)?;
+            for l in &layers {
+                *users.entry(l.chain_id.to_string()).or_default() += 1;
+            }
+            per_image.push((
+                img.id.clone(),
+                layers
+                    .iter()
+                    .map(|l| (l.chain_id.to_string(), l.size))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        let images = per_image
+            .into_iter()
+            .map(|(id, layers)| {
+                let size = layers.iter().map(|(_, s)| s).sum();
+                let unique = layers
+                    .iter()
+                    .filter(|(c, _)| users.get(c) == Some(&1))
+                    .map(|(_, s)| s)
+                    .sum();
+                ImageUsage {
+                    id,
+                    size,
+                    shared: size - unique,
+                    unique,
+                }
+            })
+            .collect();
+        let layers_size = self.meta.layers.values().map(|l| l.size).sum();
+        let blobs_size = self
+            .content
+            .list()?
+            .iter()
+            .map(|b| self.content.size(b).unwrap_or(0))
+            .sum();
+        Ok(Df {
+            images,
+            layers_size,
+            blobs_size,
+        })
     }
 
     /// Removes blobs, layers and ingests no image refers to. Returns (blobs, layers) removed.

@@ -309,3 +309,56 @@ fn skopeo_oci_layout_round_trip_and_umoci_unpack() {
         ["data", "data/file", "etc", "etc/hostname"]
     );
 }
+
+#[test]
+fn loads_a_layout_that_umoci_wrote() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let layout = d.path().join("layout");
+    let bundle = d.path().join("bundle");
+    run_ok(
+        Command::new("umoci")
+            .arg("init")
+            .arg("--layout")
+            .arg(&layout),
+    );
+    run_ok(
+        Command::new("umoci")
+            .arg("new")
+            .arg("--image")
+            .arg(format!("{}:base", layout.display())),
+    );
+    run_ok(
+        Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:base", layout.display()))
+            .arg(&bundle),
+    );
+    std::fs::create_dir_all(bundle.join("rootfs/app")).unwrap();
+    write_file(&bundle.join("rootfs/app/hello"), b"from umoci");
+    run_ok(
+        Command::new("umoci")
+            .arg("repack")
+            .arg("--image")
+            .arg(format!("{}:base", layout.display()))
+            .arg(&bundle),
+    );
+    assert!(bi_ok(
+        &root,
+        &[
+            "load",
+            "-i",
+            layout.to_str().unwrap(),
+            "--name",
+            "peer/umoci"
+        ]
+    )
+    .contains("peer/umoci:base"));
+    let m = mount_image(&root, "peer/umoci:base");
+    assert_eq!(
+        std::fs::read(m.target.join("app/hello")).unwrap(),
+        b"from umoci"
+    );
+}

@@ -245,3 +245,86 @@ fn sigkill_during_a_large_load_leaves_a_usable_store() {
         "gc drops stale ingests"
     );
 }
+
+#[test]
+fn df_reports_shared_and_unique_sizes() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let base = layer(&[("base", Some(&[1u8; 1000]))]);
+    let (a1, id1) = docker_archive(&[base.clone()], "test/a:1", &["a"]);
+    let (a2, id2) = docker_archive(
+        &[base, layer(&[("extra", Some(&[2u8; 300]))])],
+        "test/b:1",
+        &["b"],
+    );
+    for (n, a) in [("a1", a1), ("a2", a2)] {
+        let f = d.path().join(n);
+        write_file(&f, &a);
+        bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    }
+    let df: serde_json::Value = serde_json::from_str(&bi_ok(&root, &["df", "--json"])).unwrap();
+    let img = |id: &berth_image::Digest| {
+        df["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id.as_str())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(img(&id1)["size"], 1000);
+    assert_eq!(img(&id1)["shared"], 1000);
+    assert_eq!(img(&id1)["unique"], 0);
+    assert_eq!(img(&id2)["size"], 1300);
+    assert_eq!(img(&id2)["unique"], 300);
+    assert_eq!(df["layers_size"], 1300, "the shared layer is counted once");
+}
+
+#[test]
+fn export_of_a_mounted_rootfs_imports_back() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let (a, _) = docker_archive(
+        &[layer(&[
+            ("etc/", None),
+            ("etc/conf", Some(b"c")),
+            ("bin/", None),
+            ("bin/x", Some(b"x")),
+        ])],
+        "test/exp:1",
+        &["x"],
+    );
+    let f = d.path().join("a.tar");
+    write_file(&f, &a);
+    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    let m = mount_image(&root, "test/exp:1");
+    // A change made in the container's writable layer is part of the export.
+    write_file(&m.target.join("etc/added"), b"new");
+    std::os::unix::fs::symlink("conf", m.target.join("etc/link")).unwrap();
+    let out = d.path().join("export.tar");
+    bi_ok(
+        &root,
+        &[
+            "export",
+            m.target.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    drop(m);
+    bi_ok(
+        &root,
+        &["import", out.to_str().unwrap(), "test/reimported:1"],
+    );
+    let m = mount_image(&root, "test/reimported:1");
+    assert_eq!(
+        tree(&m.target),
+        ["bin", "bin/x", "etc", "etc/added", "etc/conf", "etc/link"]
+    );
+    assert_eq!(
+        std::fs::read_link(m.target.join("etc/link")).unwrap(),
+        std::path::Path::new("conf")
+    );
+}

@@ -72,6 +72,18 @@ enum Command {
     Inspect { image: String },
     /// Remove blobs and layers no image uses.
     Gc,
+    /// Disk usage: images with their shared and unique sizes, layers, blobs.
+    Df {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a directory tree (a mounted rootfs) as a tar, like `docker export`.
+    Export {
+        dir: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Print the mounts that give a container a writable root on an image.
     Mounts {
         image: String,
@@ -272,6 +284,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gc => {
             let (blobs, layers) = store.gc()?;
             println!("removed {blobs} blobs and {layers} layers");
+        }
+        Command::Df { json } => {
+            let df = store.df()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&df)?);
+            } else {
+                println!(
+                    "{:<15} {:>12} {:>12} {:>12}",
+                    "IMAGE ID", "SIZE", "SHARED", "UNIQUE"
+                );
+                for i in &df.images {
+                    println!(
+                        "{:<15} {:>12} {:>12} {:>12}",
+                        i.id.short(),
+                        human(i.size),
+                        human(i.shared),
+                        human(i.unique)
+                    );
+                }
+                println!(
+                    "\nlayers {}  blobs {}",
+                    human(df.layers_size),
+                    human(df.blobs_size)
+                );
+            }
+        }
+        Command::Export { dir, output } => {
+            let f = std::fs::File::create(&output)
+                .with_context(|| format!("create {}", output.display()))?;
+            berth_image::export::export(&dir, BufWriter::with_capacity(1 << 20, f))?;
         }
         Command::Mounts {
             image,
