@@ -9,12 +9,14 @@
 //! - [`defaults`]: image config → container defaults, a pure function for the engine.
 //! - [`store`]: images, tags, snapshots keyed by chain id, mounts for containers, GC.
 //! - [`archive`]: docker-archive, OCI layout/archive, rootfs import.
+//! - [`diff`]: a container's overlay upper dir as a new layer (commit, build).
 //! - [`export`]: a mounted filesystem as a tar (`docker export`).
 
 pub mod archive;
 pub mod config;
 pub mod content;
 pub mod defaults;
+pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod export;

@@ -65,6 +65,9 @@ pub struct LayerRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Metadata {
     schema: u32,
+    /// "overlay" or "vfs": the snapshot format, fixed when the store is created.
+    #[serde(default)]
+    driver: Option<String>,
     images: BTreeMap<String, ImageRecord>,
     tags: BTreeMap<String, Digest>,
     layers: BTreeMap<String, LayerRecord>,
@@ -126,8 +129,15 @@ fn overlay_supported() -> bool {
 }
 
 impl Store {
-    /// Opens (creating) the store under `root`, taking its lock.
+    /// Opens (creating) the store under `root`, taking its lock, with overlay snapshots when
+    /// the kernel has overlayfs and copies ("vfs") otherwise.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with_driver(root, None)
+    }
+
+    /// Like [`Store::open`] with an explicit driver, "overlay" or "vfs". A store keeps the
+    /// driver it was created with; asking for another one is an error.
+    pub fn open_with_driver(root: &Path, driver: Option<&str>) -> Result<Self> {
         std::fs::create_dir_all(root.join("snapshots"))
             .ctx(|| format!("create {}", root.display()))?;
         let lock = std::fs::OpenOptions::new()
@@ -160,6 +170,7 @@ impl Store {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Metadata {
                 schema: SCHEMA,
+                driver: None,
                 images: BTreeMap::new(),
                 tags: BTreeMap::new(),
                 layers: BTreeMap::new(),
@@ -175,11 +186,42 @@ impl Store {
                 let _ = remove_tree(&e.path());
             }
         }
+        let mut meta = meta;
+        let wanted = match driver {
+            Some("overlay") if !overlay_supported() => {
+                return Err(Error::Archive(
+                    "the overlay storage driver needs overlayfs, which this kernel lacks".into(),
+                ))
+            }
+            Some(d @ ("overlay" | "vfs")) => Some(d.to_string()),
+            Some(other) => {
+                return Err(Error::Archive(format!(
+                    "unknown storage driver {other:?} (overlay, vfs)"
+                )))
+            }
+            None => None,
+        };
+        let driver = match (&meta.driver, wanted) {
+            (Some(have), Some(want)) if *have != want => {
+                return Err(Error::Archive(format!(
+                    "this store uses the {have} storage driver, not {want}"
+                )))
+            }
+            (Some(have), _) => have.clone(),
+            (None, Some(want)) => want,
+            (None, None) => if overlay_supported() {
+                "overlay"
+            } else {
+                "vfs"
+            }
+            .to_string(),
+        };
+        meta.driver = Some(driver.clone());
         Ok(Store {
             root: root.to_path_buf(),
             content,
             meta,
-            format: if overlay_supported() {
+            format: if driver == "overlay" {
                 Format::Overlay
             } else {
                 Format::Plain
@@ -477,9 +519,28 @@ impl Store {
                     .to_string()
             })
             .collect();
-        if self.format == Format::Plain || lowers.is_empty() {
+        if self.format == Format::Plain {
+            // The copy fallback: the container gets its own full copy in `upper`, bound on the
+            // target. The copy is the one side effect here, made before any mount.
+            match layers.last() {
+                Some(top) => {
+                    remove_tree(upper)?;
+                    copy_tree(&self.snapshot_dir(&top.chain_id).join("fs"), upper)?;
+                }
+                None => {
+                    std::fs::create_dir_all(upper).ctx(|| format!("create {}", upper.display()))?
+                }
+            }
+            return Ok(vec![Mount {
+                fstype: "bind".into(),
+                source: upper.display().to_string(),
+                target: target.to_path_buf(),
+                options: vec!["rbind".into(), "rw".into()],
+            }]);
+        }
+        if lowers.is_empty() {
             return Err(Error::Archive(
-                "overlayfs is not available: copy the top layer instead".into(),
+                "an image without layers cannot be mounted with overlayfs".into(),
             ));
         }
         Ok(vec![Mount {
@@ -492,6 +553,64 @@ impl Store {
                 format!("workdir={}", work.display()),
             ],
         }])
+    }
+
+    /// Makes a new image from `base` plus the changes in a container's overlay `upper` dir:
+    /// the diff becomes a layer blob, the config gets its diff id and a history entry.
+    pub fn commit(
+        &mut self,
+        base: &Digest,
+        upper: &Path,
+        run: Option<crate::config::RunConfig>,
+        comment: &str,
+        tags: &[ImageRef],
+    ) -> Result<Digest> {
+        let base_img = self
+            .meta
+            .images
+            .get(base.as_str())
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("image {base}")))?;
+        let name = format!("commit-{}", std::process::id());
+        let mut w = self.content.writer(&name, None, None)?;
+        let (diff_id, _) = crate::diff::diff(upper, &mut w)?;
+        let blob = w.commit()?;
+        let mut cfg: serde_json::Value = serde_json::from_slice(&self.content.read(&base_img.id)?)
+            .ctx(|| "parse base config".into())?;
+        cfg["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .ok_or_else(|| Error::Archive("base config has no rootfs.diff_ids".into()))?
+            .push(serde_json::json!(diff_id));
+        if let Some(r) = run {
+            cfg["config"] = serde_json::to_value(r).expect("serialises");
+        }
+        let now = now_rfc3339();
+        cfg["created"] = serde_json::json!(now);
+        if !cfg["history"].is_array() {
+            cfg["history"] = serde_json::json!([]);
+        }
+        cfg["history"].as_array_mut().expect("array").push(
+            serde_json::json!({"created": now, "created_by": "berth commit", "comment": comment}),
+        );
+        let config = self
+            .content
+            .put(&serde_json::to_vec(&cfg).expect("serialises"))?;
+        let mut layers: Vec<LayerSource> = self
+            .layers_of(&base_img)?
+            .iter()
+            .zip(base_img.layer_media_types.iter())
+            .map(|(l, mt)| LayerSource {
+                blob: l.blob.clone(),
+                media_type: mt.clone(),
+                diff_id: l.diff_id.clone(),
+            })
+            .collect();
+        layers.push(LayerSource {
+            blob,
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            diff_id,
+        });
+        self.add_image(&config, &layers, None, tags)
     }
 
     /// Disk usage: per image its total size and the part no other image shares, and the

@@ -328,3 +328,84 @@ fn export_of_a_mounted_rootfs_imports_back() {
         std::path::Path::new("conf")
     );
 }
+
+#[test]
+fn commit_turns_a_containers_changes_into_a_layer() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let l1 = layer(&[
+        ("etc/", None),
+        ("etc/keep", Some(b"v1")),
+        ("etc/del", Some(b"x")),
+        ("dir/", None),
+        ("dir/old", Some(b"o")),
+    ]);
+    let (a, _) = docker_archive(&[l1], "test/base:1", &["sh"]);
+    let f = d.path().join("a.tar");
+    write_file(&f, &a);
+    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    let m = mount_image(&root, "test/base:1");
+    // What a container does: modify, delete, replace a directory (overlayfs makes it opaque).
+    write_file(&m.target.join("etc/keep"), b"v2");
+    std::fs::remove_file(m.target.join("etc/del")).unwrap();
+    std::fs::remove_dir_all(m.target.join("dir")).unwrap();
+    std::fs::create_dir(m.target.join("dir")).unwrap();
+    write_file(&m.target.join("dir/new"), b"n");
+    write_file(&m.target.join("added"), b"a");
+    let seen = tree(&m.target);
+    let upper = m.upper.clone();
+    let id = bi_ok(
+        &root,
+        &[
+            "commit",
+            "--upper",
+            upper.to_str().unwrap(),
+            "test/base:1",
+            "test/committed:1",
+            "-m",
+            "changes",
+        ],
+    );
+    drop(m);
+    assert!(id.trim().starts_with("sha256:"));
+    let m = mount_image(&root, "test/committed:1");
+    assert_eq!(tree(&m.target), seen);
+    assert_eq!(seen, ["added", "dir", "dir/new", "etc", "etc/keep"]);
+    assert_eq!(std::fs::read(m.target.join("etc/keep")).unwrap(), b"v2");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&bi_ok(&root, &["inspect", "test/committed:1"])).unwrap();
+    assert_eq!(
+        inspect["Config"]["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn vfs_driver_copies_and_is_fixed_per_store() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let l1 = layer(&[
+        ("etc/", None),
+        ("etc/a", Some(b"one")),
+        ("etc/gone", Some(b"x")),
+    ]);
+    let l2 = layer(&[("etc/b", Some(b"two")), ("etc/.wh.gone", Some(b""))]);
+    let (a, _) = docker_archive(&[l1, l2], "test/vfs:1", &["sh"]);
+    let f = d.path().join("a.tar");
+    write_file(&f, &a);
+    bi_ok(
+        &root,
+        &["--storage-driver", "vfs", "load", "-i", f.to_str().unwrap()],
+    );
+    let m = mount_image_with(&root, "test/vfs:1", &["--storage-driver", "vfs"]);
+    assert_eq!(tree(&m.target), ["etc", "etc/a", "etc/b"]);
+    drop(m);
+    let out = bi(&root, &["--storage-driver", "overlay", "images"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("uses the vfs storage driver"));
+}

@@ -117,6 +117,7 @@ pub fn bi_ok(root: &Path, args: &[&str]) -> String {
 /// Mounts an image's rootfs (overlay, with a fresh upper) and returns (target, guard).
 pub struct Mounted {
     pub target: PathBuf,
+    pub upper: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -127,6 +128,12 @@ impl Drop for Mounted {
 }
 
 pub fn mount_image(root: &Path, image: &str) -> Mounted {
+    mount_image_with(root, image, &[])
+}
+
+/// Mounts with extra global flags (e.g. `--storage-driver vfs`); the store's `mounts` output is
+/// `mount -t TYPE SOURCE TARGET -o OPTIONS`.
+pub fn mount_image_with(root: &Path, image: &str, flags: &[&str]) -> Mounted {
     let d = tempfile::tempdir().unwrap();
     let (upper, work, target) = (
         d.path().join("upper"),
@@ -136,27 +143,36 @@ pub fn mount_image(root: &Path, image: &str) -> Mounted {
     for p in [&upper, &work, &target] {
         std::fs::create_dir(p).unwrap();
     }
-    let out = bi_ok(
-        root,
-        &[
-            "mounts",
-            image,
-            "--upper",
-            upper.to_str().unwrap(),
-            "--work",
-            work.to_str().unwrap(),
-            "--target",
-            target.to_str().unwrap(),
-        ],
+    let mut args: Vec<&str> = flags.to_vec();
+    let (u, w, t) = (
+        upper.to_str().unwrap().to_string(),
+        work.to_str().unwrap().to_string(),
+        target.to_str().unwrap().to_string(),
     );
-    let opts = out.trim().rsplit_once(" -o ").unwrap().1.to_string();
-    let st = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &opts])
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mount overlay -o {opts}");
-    Mounted { target, _dir: d }
+    args.extend(["mounts", image, "--upper", &u, "--work", &w, "--target", &t]);
+    let out = bi_ok(root, &args);
+    let (cmd, opts) = out.trim().rsplit_once(" -o ").unwrap();
+    let parts: Vec<&str> = cmd.split_whitespace().collect();
+    let (fstype, source) = (parts[2], parts[3]);
+    let st = if fstype == "bind" {
+        Command::new("mount")
+            .args(["--rbind", source])
+            .arg(&target)
+            .status()
+            .unwrap()
+    } else {
+        Command::new("mount")
+            .args(["-t", fstype, source, "-o", opts])
+            .arg(&target)
+            .status()
+            .unwrap()
+    };
+    assert!(st.success(), "mount {out}");
+    Mounted {
+        target,
+        upper,
+        _dir: d,
+    }
 }
 
 /// Every path under `dir`, relative, sorted.

@@ -15,6 +15,9 @@ struct Cli {
     /// Data root of the store.
     #[arg(long = "data-root", global = true, default_value = "/var/lib/berth")]
     data_root: PathBuf,
+    /// Snapshot driver for a new store: overlay (default where available) or vfs (copies).
+    #[arg(long = "storage-driver", global = true)]
+    storage_driver: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,6 +75,16 @@ enum Command {
     Inspect { image: String },
     /// Remove blobs and layers no image uses.
     Gc,
+    /// Make an image from a base image plus a container's overlay upper directory.
+    Commit {
+        /// The container's overlay upper directory.
+        #[arg(long)]
+        upper: PathBuf,
+        base: String,
+        reference: Option<String>,
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
     /// Disk usage: images with their shared and unique sizes, layers, blobs.
     Df {
         /// JSON output.
@@ -124,7 +137,7 @@ fn human(n: u64) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut store = Store::open(&cli.data_root)?;
+    let mut store = Store::open_with_driver(&cli.data_root, cli.storage_driver.as_deref())?;
     match cli.command {
         Command::Load { input, name, quiet } => {
             let loaded = match &input {
@@ -284,6 +297,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gc => {
             let (blobs, layers) = store.gc()?;
             println!("removed {blobs} blobs and {layers} layers");
+        }
+        Command::Commit {
+            upper,
+            base,
+            reference,
+            message,
+        } => {
+            let base = store.resolve(&base)?.id.clone();
+            let tags: Vec<ImageRef> = reference
+                .as_deref()
+                .map(ImageRef::parse)
+                .transpose()?
+                .into_iter()
+                .collect();
+            println!("{}", store.commit(&base, &upper, None, &message, &tags)?);
         }
         Command::Df { json } => {
             let df = store.df()?;
