@@ -41,7 +41,7 @@ fn shared_layers_are_unpacked_once_and_gc_keeps_what_is_used() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("store");
     let base = layer(&[("bin/", None), ("bin/tool", Some(b"tool"))]);
-    let (a1, _) = docker_archive(&[base.clone()], "test/a:1", &["a"]);
+    let (a1, _) = docker_archive(std::slice::from_ref(&base), "test/a:1", &["a"]);
     let (a2, _) = docker_archive(&[base, layer(&[("extra", Some(b"e"))])], "test/b:1", &["b"]);
     for (n, a) in [("a1", a1), ("a2", a2)] {
         let f = d.path().join(n);
@@ -139,7 +139,7 @@ fn bad_archives_leave_the_store_unchanged() {
     h.as_gnu_mut().unwrap().name[..12].copy_from_slice(b"../../escape");
     h.set_cksum();
     let mut evil = h.as_bytes().to_vec();
-    evil.extend_from_slice(&[b'x']);
+    evil.extend_from_slice(b"x");
     evil.resize(512 * 2 + 1024, 0);
     let (bad2, _) = docker_archive(&[evil], "test/evil:1", &["x"]);
     let f = d.path().join("evil.tar");
@@ -252,7 +252,7 @@ fn df_reports_shared_and_unique_sizes() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("store");
     let base = layer(&[("base", Some(&[1u8; 1000]))]);
-    let (a1, id1) = docker_archive(&[base.clone()], "test/a:1", &["a"]);
+    let (a1, id1) = docker_archive(std::slice::from_ref(&base), "test/a:1", &["a"]);
     let (a2, id2) = docker_archive(
         &[base, layer(&[("extra", Some(&[2u8; 300]))])],
         "test/b:1",

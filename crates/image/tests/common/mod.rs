@@ -10,9 +10,9 @@ use berth_image::Digest;
 
 pub fn require_root() {
     // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+        euid, 0,
         "image store tests need root (ownership, overlay mounts)"
     );
 }
