@@ -328,7 +328,11 @@ impl Store {
                 std::fs::create_dir_all(&fs).ctx(|| format!("create {}", fs.display()))?;
             }
             let blob = self.content.open_blob(&l.blob)?;
-            let counted = CountingReader { inner: blob, n: 0 };
+            // Reading runs on its own thread, decompression and extraction on this one.
+            let counted = CountingReader {
+                inner: ReadAhead::spawn(blob),
+                n: 0,
+            };
             let name = l.diff_id.short().to_string();
             let applied = layer::apply(&name, counted, &fs, self.format, self.limits)?;
             if applied.diff_id != l.diff_id {
@@ -709,6 +713,60 @@ impl Store {
         }
         self.save()?;
         Ok((removed_blobs, removed_layers))
+    }
+}
+
+/// Reads a file on a helper thread in 1 MiB chunks, a few chunks ahead of the consumer, so
+/// that I/O overlaps decompression.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl ReadAhead {
+    fn spawn(mut f: std::fs::File) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::spawn(move || loop {
+            let mut chunk = vec![0u8; 1 << 20];
+            match std::io::Read::read(&mut f, &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    if tx.send(Ok(chunk)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        });
+        ReadAhead {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl std::io::Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.buf = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the reader finished
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 

@@ -277,6 +277,28 @@ fn skopeo_oci_layout_round_trip_and_umoci_unpack() {
         serde_json::from_str(&bi_ok(&root, &["inspect", "peer/oci:v3"])).unwrap();
     assert_eq!(inspect["Id"], config_digest.as_str());
     expect_rootfs(&root, "peer/oci:v3");
+    // The same image as an OCI archive (a tar of the layout).
+    let archive = d.path().join("image.oci.tar");
+    run_ok(
+        Command::new("skopeo")
+            .arg("copy")
+            .arg("-q")
+            .arg(format!("docker-archive:{}", input.display()))
+            .arg(format!("oci-archive:{}:v4", archive.display())),
+    );
+    let root2 = d.path().join("store2");
+    assert!(bi_ok(
+        &root2,
+        &[
+            "load",
+            "-i",
+            archive.to_str().unwrap(),
+            "--name",
+            "peer/ociarchive"
+        ]
+    )
+    .contains("peer/ociarchive:v4"));
+    expect_rootfs(&root2, "peer/ociarchive:v4");
     // berth writes a layout that skopeo and umoci read.
     let out = d.path().join("out");
     bi_ok(
