@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, Hasher};
@@ -251,10 +252,28 @@ impl Ingest {
     }
 }
 
+/// Writeback is started every this many bytes, so that the fsync at commit has little left.
+const WRITEBACK_CHUNK: u64 = 8 << 20;
+
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let before = self.hasher.len();
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
+        let after = self.hasher.len();
+        if before / WRITEBACK_CHUNK != after / WRITEBACK_CHUNK {
+            let start = (after / WRITEBACK_CHUNK - 1) * WRITEBACK_CHUNK;
+            // SAFETY: sync_file_range only starts asynchronous writeback of a byte range of a
+            // descriptor we own; it has no memory effects.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    start as libc::off64_t,
+                    WRITEBACK_CHUNK as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+        }
         Ok(n)
     }
 

@@ -170,6 +170,11 @@ pub struct Applier<'a> {
     /// Directory metadata to set once their content is in place.
     dirs: Vec<(Vec<PathBuf>, u32, u64, u64, i64)>,
     bytes: u64,
+    /// The last parent directory opened, reused by the next entry in the same directory.
+    /// Dropped whenever anything is removed, so it never points at a replaced directory.
+    parent_cache: Option<(Vec<PathBuf>, OwnedFd)>,
+    /// Copy buffer for file content (1 MiB: fewer, larger writes).
+    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Applier<'_> {
@@ -209,6 +214,8 @@ pub fn apply(
         written: HashSet::new(),
         dirs: Vec::new(),
         bytes: 0,
+        parent_cache: None,
+        buf: vec![0u8; 1 << 20],
     };
     {
         let mut ar = tar::Archive::new(&mut hashing);
@@ -246,7 +253,18 @@ impl Applier<'_> {
     }
 
     /// Opens (creating as needed) the parent directory of an entry, never following a symlink.
-    fn parent(&self, raw: &Path, comps: &[PathBuf]) -> Result<OwnedFd> {
+    fn parent(&mut self, raw: &Path, comps: &[PathBuf]) -> Result<OwnedFd> {
+        if let Some((cached, fd)) = &self.parent_cache {
+            if cached.as_slice() == comps {
+                return nix::unistd::dup(fd).ctx(|| "dup".into());
+            }
+        }
+        let fd = self.open_parent(raw, comps)?;
+        self.parent_cache = Some((comps.to_vec(), nix::unistd::dup(&fd).ctx(|| "dup".into())?));
+        Ok(fd)
+    }
+
+    fn open_parent(&self, raw: &Path, comps: &[PathBuf]) -> Result<OwnedFd> {
         let parent: PathBuf = comps.iter().collect();
         if parent.as_os_str().is_empty() {
             return nix::unistd::dup(&self.root).ctx(|| "dup".into());
@@ -387,7 +405,10 @@ impl Applier<'_> {
                     nix_setxattr(&dir, "trusted.overlay.opaque", b"y")
                         .map_err(|err| self.err(&raw, err))?;
                 }
-                Format::Plain => self.clear_dir(&parent, &self.written.clone(), parent_comps)?,
+                Format::Plain => {
+                    self.parent_cache = None;
+                    self.clear_dir(&parent, &self.written.clone(), parent_comps)?
+                }
             }
             return Ok(());
         }
@@ -396,6 +417,7 @@ impl Applier<'_> {
                 return Err(hostile(self.layer, &raw, "whiteout of an invalid name"));
             }
             let target = OsStr::from_bytes(target);
+            self.parent_cache = None;
             self.remove(&parent, target)?;
             if self.format == Format::Overlay {
                 let c = cstr(target);
@@ -415,9 +437,6 @@ impl Applier<'_> {
         let mtime = h.mtime().unwrap_or(0) as i64;
         let c = cstr(name);
         let pfd = parent.as_raw_fd();
-        if !kind.is_dir() {
-            self.remove(&parent, name)?;
-        }
         match kind {
             tar::EntryType::Directory => {
                 // SAFETY: mkdirat relative to the parent descriptor.
@@ -428,6 +447,7 @@ impl Applier<'_> {
                     }
                     // Something that is not a directory is in the way: replace it.
                     if self.open_dir_at(&parent, name).is_err() {
+                        self.parent_cache = None;
                         self.remove(&parent, name)?;
                         // SAFETY: as above.
                         if unsafe { libc::mkdirat(pfd, c.as_ptr(), 0o700) } != 0 {
@@ -438,26 +458,36 @@ impl Applier<'_> {
                 self.dirs.push((comps.clone(), mode, uid, gid, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                // SAFETY: openat creating a new file (O_EXCL, O_NOFOLLOW) relative to the parent.
-                let fd = unsafe {
-                    libc::openat(
-                        pfd,
-                        c.as_ptr(),
-                        libc::O_WRONLY
-                            | libc::O_CREAT
-                            | libc::O_EXCL
-                            | libc::O_NOFOLLOW
-                            | libc::O_CLOEXEC,
-                        0o600,
-                    )
+                let create = || {
+                    // SAFETY: openat creating a new file (O_EXCL, O_NOFOLLOW) relative to the
+                    // parent descriptor.
+                    unsafe {
+                        libc::openat(
+                            pfd,
+                            c.as_ptr(),
+                            libc::O_WRONLY
+                                | libc::O_CREAT
+                                | libc::O_EXCL
+                                | libc::O_NOFOLLOW
+                                | libc::O_CLOEXEC,
+                            0o600,
+                        )
+                    }
                 };
+                let mut fd = create();
+                if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+                    // Replacing something (a lower layer's file, or an earlier entry).
+                    self.parent_cache = None;
+                    self.remove(&parent, name)?;
+                    fd = create();
+                }
                 if fd < 0 {
                     return Err(self.err(&raw, std::io::Error::last_os_error()));
                 }
                 // SAFETY: a new descriptor we own.
                 let mut f = unsafe { File::from_raw_fd(fd) };
                 let budget = self.limits.max_bytes.saturating_sub(self.bytes);
-                let n = std::io::copy(&mut e.by_ref().take(budget + 1), &mut f)
+                let n = copy_with(&mut e.by_ref().take(budget + 1), &mut f, &mut self.buf)
                     .map_err(|err| self.err(&raw, err))?;
                 self.bytes += n;
                 if self.bytes > self.limits.max_bytes {
@@ -479,9 +509,9 @@ impl Applier<'_> {
                     .ok_or_else(|| self.err(&raw, "symlink without a target"))?;
                 let t = cstr(target.as_os_str());
                 // SAFETY: symlinkat relative to the parent descriptor; the target is only text.
-                if unsafe { libc::symlinkat(t.as_ptr(), pfd, c.as_ptr()) } != 0 {
-                    return Err(self.err(&raw, std::io::Error::last_os_error()));
-                }
+                self.create_or_replace(&parent, name, &raw, || unsafe {
+                    libc::symlinkat(t.as_ptr(), pfd, c.as_ptr())
+                })?;
                 self.owner_time_at(&parent, name, uid, gid, mtime, &raw)?;
             }
             tar::EntryType::Link => {
@@ -513,9 +543,13 @@ impl Applier<'_> {
                     }
                 };
                 let tn = cstr(tname.as_os_str());
+                let tfd = tdir.as_raw_fd();
                 // SAFETY: linkat between two directory descriptors inside the root, without
                 // following a final symlink.
-                if unsafe { libc::linkat(tdir.as_raw_fd(), tn.as_ptr(), pfd, c.as_ptr(), 0) } != 0 {
+                let linked = self.create_or_replace(&parent, name, &raw, || unsafe {
+                    libc::linkat(tfd, tn.as_ptr(), pfd, c.as_ptr(), 0)
+                });
+                if linked.is_err() {
                     return Err(hostile(
                         self.layer,
                         &raw,
@@ -541,12 +575,9 @@ impl Applier<'_> {
                 let major = h.device_major().ok().flatten().unwrap_or(0);
                 let minor = h.device_minor().ok().flatten().unwrap_or(0);
                 // SAFETY: mknodat relative to the parent descriptor.
-                if unsafe {
+                self.create_or_replace(&parent, name, &raw, || unsafe {
                     libc::mknodat(pfd, c.as_ptr(), dev | mode, libc::makedev(major, minor))
-                } != 0
-                {
-                    return Err(self.err(&raw, std::io::Error::last_os_error()));
-                }
+                })?;
                 self.owner_time_at(&parent, name, uid, gid, mtime, &raw)?;
                 let f = nix::fcntl::openat(
                     &parent,
@@ -566,6 +597,30 @@ impl Applier<'_> {
             other => return Err(self.err(&raw, format!("unsupported entry type {other:?}"))),
         }
         self.written.insert(comps);
+        Ok(())
+    }
+
+    /// Runs a create call; if the name exists (a lower layer's file, an earlier entry), removes
+    /// it and tries once more.
+    fn create_or_replace(
+        &mut self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        raw: &Path,
+        op: impl Fn() -> libc::c_int,
+    ) -> Result<()> {
+        if op() == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(self.err(raw, e));
+        }
+        self.parent_cache = None;
+        self.remove(parent, name)?;
+        if op() != 0 {
+            return Err(self.err(raw, std::io::Error::last_os_error()));
+        }
         Ok(())
     }
 
@@ -664,6 +719,25 @@ impl Applier<'_> {
             self.owner_mode_time_fd(&f, uid, gid, mode, mtime, &path)?;
         }
         Ok(())
+    }
+}
+
+/// `io::copy` with a caller-provided (large) buffer.
+fn copy_with(
+    r: &mut impl Read,
+    w: &mut impl std::io::Write,
+    buf: &mut [u8],
+) -> std::io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
     }
 }
 

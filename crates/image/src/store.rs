@@ -73,6 +73,21 @@ struct Metadata {
     layers: BTreeMap<String, LayerRecord>,
 }
 
+/// A blob unpacked ahead of time by [`Store::preunpack`].
+#[derive(Debug)]
+pub struct Prepared {
+    dir: PathBuf,
+    blob: Digest,
+    applied: layer::Applied,
+}
+
+impl Prepared {
+    /// Removes an unused pre-unpacked layer.
+    pub fn discard(self) {
+        let _ = remove_tree(&self.dir);
+    }
+}
+
 /// A layer to make available: its blob is in the content store.
 #[derive(Debug, Clone)]
 pub struct LayerSource {
@@ -258,6 +273,80 @@ impl Store {
         self.root.join("snapshots").join(chain.hex())
     }
 
+    /// Unpacks a blob that is probably a layer into a private directory before its place in an
+    /// image is known (overlay format only: such layers do not depend on their parents). A
+    /// loader calls this as soon as a blob is committed, so unpacking overlaps reading the rest
+    /// of the archive; [`Store::ensure_layers_prepared`] then only renames the result into place.
+    pub fn preunpack(&self, blob: &Digest) -> Result<Prepared> {
+        if self.format != Format::Overlay {
+            return Err(Error::Archive(
+                "pre-unpacking needs overlay snapshots".into(),
+            ));
+        }
+        let tmp = self.root.join("snapshots").join(format!(
+            "tmp-pre-{}-{}",
+            blob.hex(),
+            std::process::id()
+        ));
+        let _ = remove_tree(&tmp);
+        let fs = tmp.join("fs");
+        std::fs::create_dir_all(&fs).ctx(|| format!("create {}", fs.display()))?;
+        let r = (|| {
+            let f = self.content.open_blob(blob)?;
+            layer::apply(
+                blob.short(),
+                ReadAhead::spawn(f),
+                &fs,
+                Format::Overlay,
+                self.limits,
+            )
+        })();
+        match r {
+            Ok(applied) => Ok(Prepared {
+                dir: tmp,
+                blob: blob.clone(),
+                applied,
+            }),
+            Err(e) => {
+                let _ = remove_tree(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Like [`Store::ensure_layers`], taking layers already unpacked by [`Store::preunpack`].
+    pub fn ensure_layers_prepared(
+        &mut self,
+        layers: &[LayerSource],
+        prepared: &mut Vec<Prepared>,
+    ) -> Result<Vec<Digest>> {
+        let chains = chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+        for (i, (l, c)) in layers.iter().zip(&chains).enumerate() {
+            if self.meta.layers.contains_key(c.as_str()) && self.snapshot_dir(c).exists() {
+                continue;
+            }
+            if let Some(pos) = prepared
+                .iter()
+                .position(|p| p.blob == l.blob && p.applied.diff_id == l.diff_id)
+            {
+                let p = prepared.remove(pos);
+                let dest = self.snapshot_dir(c);
+                let _ = remove_tree(&dest);
+                std::fs::rename(&p.dir, &dest).ctx(|| format!("commit layer {c}"))?;
+                let rec = LayerRecord {
+                    chain_id: c.clone(),
+                    diff_id: l.diff_id.clone(),
+                    parent: i.checked_sub(1).map(|p| chains[p].clone()),
+                    blob: l.blob.clone(),
+                    tar_size: tar_size(&self.content, &l.blob)?,
+                    size: p.applied.size,
+                };
+                self.meta.layers.insert(c.to_string(), rec);
+            }
+        }
+        self.ensure_layers(layers)
+    }
+
     /// Unpacks every missing layer of an image (in parallel: in overlay format layers are
     /// independent), checks each diff id, and records them. Returns the chain ids.
     pub fn ensure_layers(&mut self, layers: &[LayerSource]) -> Result<Vec<Digest>> {
@@ -370,6 +459,18 @@ impl Store {
         manifest: Option<Digest>,
         tags: &[ImageRef],
     ) -> Result<Digest> {
+        self.add_image_prepared(config, layers, manifest, tags, &mut Vec::new())
+    }
+
+    /// [`Store::add_image`] with layers unpacked ahead of time by [`Store::preunpack`].
+    pub fn add_image_prepared(
+        &mut self,
+        config: &Digest,
+        layers: &[LayerSource],
+        manifest: Option<Digest>,
+        tags: &[ImageRef],
+        prepared: &mut Vec<Prepared>,
+    ) -> Result<Digest> {
         let cfg = ImageConfig::parse(&self.content.read(config)?)?;
         let want: Vec<&Digest> = cfg.rootfs.diff_ids.iter().collect();
         let have: Vec<&Digest> = layers.iter().map(|l| &l.diff_id).collect();
@@ -378,7 +479,7 @@ impl Store {
                 "image {config}: its layers do not match the config's rootfs.diff_ids"
             )));
         }
-        self.ensure_layers(layers)?;
+        self.ensure_layers_prepared(layers, prepared)?;
         let rec = ImageRecord {
             id: config.clone(),
             layers: layers.iter().map(|l| l.blob.clone()).collect(),

@@ -51,71 +51,112 @@ pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
     let mut files: HashMap<String, Digest> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let mut manifest: Option<Vec<u8>> = None;
-    let mut ar = tar::Archive::new(reader);
-    let mut n = 0;
-    for entry in ar
-        .entries()
-        .map_err(|e| Error::Archive(format!("not a tar archive: {e}")))?
-    {
-        let mut entry = entry.map_err(|e| Error::Archive(format!("corrupt archive: {e}")))?;
-        let raw = entry
-            .path()
-            .map_err(|e| Error::Archive(format!("bad entry name: {e}")))?
-            .into_owned();
-        let Some(path) = norm(&raw) else {
-            return Err(Error::Archive(format!(
-                "entry {:?} escapes the archive",
-                raw.display().to_string()
-            )));
-        };
-        match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let base = path.rsplit('/').next().unwrap_or_default();
-                if path == "manifest.json" {
-                    let mut v = Vec::new();
-                    entry
-                        .by_ref()
-                        .take(64 << 20)
-                        .read_to_end(&mut v)
-                        .ctx(|| "read manifest.json".into())?;
-                    manifest = Some(v);
-                } else if path == "repositories"
-                    || base == "VERSION"
-                    || base == "json"
-                    || path == "oci-layout"
-                    || path == "index.json"
-                {
-                    // Legacy v1 metadata, or OCI metadata we do not need: the manifest says it all.
-                    std::io::copy(&mut entry, &mut std::io::sink())
-                        .ctx(|| format!("read {path}"))?;
-                } else {
-                    n += 1;
-                    let size = entry.header().size().ok();
-                    let d = ingest(
-                        store,
-                        &format!("load-{}-{n}", std::process::id()),
-                        &mut entry,
-                        None,
-                        size,
-                    )?;
-                    files.insert(path, d);
+    let mut prepared: Vec<crate::store::Prepared> = Vec::new();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(1);
+    let shared: &Store = store;
+    type Job<'s> = std::thread::ScopedJoinHandle<'s, Result<crate::store::Prepared>>;
+    let read: Result<()> = std::thread::scope(|scope| {
+        // Each blob is unpacked on a worker as soon as it is committed, while this thread
+        // goes on reading the archive.
+        let mut jobs: std::collections::VecDeque<Job<'_>> = Default::default();
+        let collect = |jobs: &mut std::collections::VecDeque<Job<'_>>,
+                       prepared: &mut Vec<crate::store::Prepared>| {
+            if let Some(j) = jobs.pop_front() {
+                // A blob that is not a layer simply fails to unpack: it is not used.
+                if let Ok(Ok(p)) = j.join() {
+                    prepared.push(p);
                 }
             }
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                // docker save links identical layers to one copy.
-                if let Ok(Some(t)) = entry.link_name() {
-                    let base = if entry.header().entry_type() == tar::EntryType::Symlink {
-                        Path::new(&path).parent().unwrap_or(Path::new("")).join(t)
+        };
+        let mut ar = tar::Archive::new(reader);
+        let mut n = 0;
+        let entries = ar
+            .entries()
+            .map_err(|e| Error::Archive(format!("not a tar archive: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| Error::Archive(format!("corrupt archive: {e}")))?;
+            let raw = entry
+                .path()
+                .map_err(|e| Error::Archive(format!("bad entry name: {e}")))?
+                .into_owned();
+            let Some(path) = norm(&raw) else {
+                return Err(Error::Archive(format!(
+                    "entry {:?} escapes the archive",
+                    raw.display().to_string()
+                )));
+            };
+            match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let base = path.rsplit('/').next().unwrap_or_default();
+                    if path == "manifest.json" {
+                        let mut v = Vec::new();
+                        entry
+                            .by_ref()
+                            .take(64 << 20)
+                            .read_to_end(&mut v)
+                            .ctx(|| "read manifest.json".into())?;
+                        manifest = Some(v);
+                    } else if path == "repositories"
+                        || base == "VERSION"
+                        || base == "json"
+                        || path == "oci-layout"
+                        || path == "index.json"
+                    {
+                        // Legacy v1 metadata, or OCI metadata we do not need.
+                        std::io::copy(&mut entry, &mut std::io::sink())
+                            .ctx(|| format!("read {path}"))?;
                     } else {
-                        t.into_owned()
-                    };
-                    if let Some(t) = norm(&base) {
-                        links.insert(path, t);
+                        n += 1;
+                        let size = entry.header().size().ok();
+                        let d = ingest(
+                            shared,
+                            &format!("load-{}-{n}", std::process::id()),
+                            &mut entry,
+                            None,
+                            size,
+                        )?;
+                        if !path.ends_with(".json") {
+                            while jobs.len() >= workers {
+                                collect(&mut jobs, &mut prepared);
+                            }
+                            let blob = d.clone();
+                            jobs.push_back(scope.spawn(move || shared.preunpack(&blob)));
+                        }
+                        files.insert(path, d);
                     }
                 }
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    // docker save links identical layers to one copy.
+                    if let Ok(Some(t)) = entry.link_name() {
+                        let base = if entry.header().entry_type() == tar::EntryType::Symlink {
+                            Path::new(&path).parent().unwrap_or(Path::new("")).join(t)
+                        } else {
+                            t.into_owned()
+                        };
+                        if let Some(t) = norm(&base) {
+                            links.insert(path, t);
+                        }
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        while !jobs.is_empty() {
+            collect(&mut jobs, &mut prepared);
+        }
+        Ok(())
+    });
+    let discard = |prepared: Vec<crate::store::Prepared>| {
+        prepared
+            .into_iter()
+            .for_each(crate::store::Prepared::discard)
+    };
+    if let Err(e) = read {
+        discard(prepared);
+        return Err(e);
     }
     let manifest =
         manifest.ok_or_else(|| Error::Archive("no manifest.json: not a docker-archive".into()))?;
@@ -163,12 +204,19 @@ pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
             .flatten()
             .map(|t| ImageRef::parse(t))
             .collect::<Result<_>>()?;
-        let id = store.add_image(&config, &layers, None, &tags)?;
+        let id = match store.add_image_prepared(&config, &layers, None, &tags, &mut prepared) {
+            Ok(id) => id,
+            Err(e) => {
+                discard(prepared);
+                return Err(e);
+            }
+        };
         out.push(Loaded {
             id,
             tags: tags.iter().map(|t| t.familiar()).collect(),
         });
     }
+    discard(prepared);
     Ok(out)
 }
 

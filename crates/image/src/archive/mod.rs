@@ -28,7 +28,17 @@ pub(crate) fn ingest(
     size: Option<u64>,
 ) -> Result<Digest> {
     let mut w = store.content().writer(name, expected, size)?;
-    std::io::copy(r, &mut w).ctx(|| format!("store {name}"))?;
+    // Large writes: 1 MiB at a time rather than io::copy's 8 KiB.
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).ctx(|| format!("read {name}")),
+        };
+        std::io::Write::write_all(&mut w, &buf[..n]).ctx(|| format!("store {name}"))?;
+    }
     w.commit()
 }
 
