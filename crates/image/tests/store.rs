@@ -409,3 +409,25 @@ fn vfs_driver_copies_and_is_fixed_per_store() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("uses the vfs storage driver"));
 }
+
+#[test]
+fn a_config_that_does_not_match_its_name_is_refused() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let (a, id) = docker_archive(&[layer(&[("x", Some(b"x"))])], "test/cfg:1", &["x"]);
+    // Change one byte of the config (its Cmd) but keep its file name.
+    let pos = a.windows(7).position(|w| w == b"\"Cmd\":[").unwrap();
+    let mut bad = a.clone();
+    bad[pos + 8] = b'y';
+    let f = d.path().join("a.tar");
+    // Tar header checksums do not cover file content: the archive itself stays well-formed.
+    write_file(&f, &bad);
+    let out = bi(&root, &["load", "-i", f.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("digest mismatch") && err.contains(id.hex()),
+        "{err}"
+    );
+}

@@ -181,6 +181,20 @@ pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
     let mut out = Vec::new();
     for m in entries {
         let config = find(&m.config)?;
+        // docker save names the config after its digest: hold it to that name.
+        let stem = m
+            .config
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".json");
+        if stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && stem != config.hex() {
+            return Err(Error::DigestMismatch {
+                what: format!("config {}", m.config),
+                expected: format!("sha256:{stem}"),
+                actual: config.to_string(),
+            });
+        }
         let cfg = ImageConfig::parse(&store.content().read(&config)?)?;
         if cfg.rootfs.diff_ids.len() != m.layers.len() {
             return Err(Error::Archive(format!(
