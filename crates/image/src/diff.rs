@@ -31,48 +31,35 @@ fn opaque(p: &Path) -> bool {
 pub fn diff(upper: &Path, out: impl Write) -> Result<(Digest, u64)> {
     let mut b = tar::Builder::new(HashingWriter::new(out));
     b.follow_symlinks(false);
-    let mut stack = vec![upper.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .ctx(|| format!("read {}", dir.display()))?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(upper).expect("below upper");
-            let meta = std::fs::symlink_metadata(&p).ctx(|| format!("stat {}", p.display()))?;
-            if meta.file_type().is_char_device() && meta.rdev() == 0 {
-                // An overlay whiteout: the lower file was deleted.
-                let name = format!(
-                    ".wh.{}",
-                    rel.file_name().unwrap_or_default().to_string_lossy()
-                );
-                let wh = rel.with_file_name(name);
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(0);
-                h.set_mode(0o600);
-                h.set_mtime(meta.mtime().max(0) as u64);
-                b.append_data(&mut h, &wh, std::io::empty())
-                    .ctx(|| format!("diff {}", wh.display()))?;
-                continue;
-            }
-            b.append_path_with_name(&p, rel)
-                .ctx(|| format!("diff {}", rel.display()))?;
-            if meta.is_dir() {
-                if opaque(&p) {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_size(0);
-                    h.set_mode(0o600);
-                    b.append_data(&mut h, rel.join(".wh..wh..opq"), std::io::empty())
-                        .ctx(|| format!("diff {}", rel.display()))?;
-                }
-                stack.push(p);
-            }
+    crate::walk::walk(upper, |p, rel, meta| {
+        if meta.file_type().is_char_device() && meta.rdev() == 0 {
+            // An overlay whiteout: the lower file was deleted.
+            let name = format!(
+                ".wh.{}",
+                rel.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let wh = rel.with_file_name(name);
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o600);
+            h.set_mtime(meta.mtime().max(0) as u64);
+            b.append_data(&mut h, &wh, std::io::empty())
+                .ctx(|| format!("diff {}", wh.display()))?;
+            return Ok(false);
         }
-    }
+        b.append_path_with_name(p, rel)
+            .ctx(|| format!("diff {}", rel.display()))?;
+        if meta.is_dir() && opaque(p) {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o600);
+            b.append_data(&mut h, rel.join(".wh..wh..opq"), std::io::empty())
+                .ctx(|| format!("diff {}", rel.display()))?;
+        }
+        Ok(true)
+    })?;
     let w = b.into_inner().ctx(|| "finish layer".into())?;
     let (d, n, mut inner) = w.finish();
     inner.flush().ctx(|| "flush layer".into())?;

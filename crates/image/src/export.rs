@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result};
 
@@ -16,37 +16,24 @@ pub fn export(root: &Path, out: impl Write) -> Result<()> {
     let dev = std::fs::symlink_metadata(root)
         .ctx(|| format!("stat {}", root.display()))?
         .dev();
-    let mut links: HashMap<(u64, u64), std::path::PathBuf> = HashMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .ctx(|| format!("read {}", dir.display()))?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(root).expect("below root");
-            let meta = std::fs::symlink_metadata(&p).ctx(|| format!("stat {}", p.display()))?;
-            if meta.is_file() && meta.nlink() > 1 {
-                if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_metadata(&meta);
-                    h.set_entry_type(tar::EntryType::Link);
-                    h.set_size(0);
-                    b.append_link(&mut h, rel, first)
-                        .ctx(|| format!("export {}", rel.display()))?;
-                    continue;
-                }
-                links.insert((meta.dev(), meta.ino()), rel.to_path_buf());
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    crate::walk::walk(root, |p, rel, meta| {
+        if meta.is_file() && meta.nlink() > 1 {
+            if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
+                let mut h = tar::Header::new_gnu();
+                h.set_metadata(meta);
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                b.append_link(&mut h, rel, first)
+                    .ctx(|| format!("export {}", rel.display()))?;
+                return Ok(false);
             }
-            b.append_path_with_name(&p, rel)
-                .ctx(|| format!("export {}", rel.display()))?;
-            if meta.is_dir() && meta.dev() == dev {
-                stack.push(p);
-            }
+            links.insert((meta.dev(), meta.ino()), rel.to_path_buf());
         }
-    }
+        b.append_path_with_name(p, rel)
+            .ctx(|| format!("export {}", rel.display()))?;
+        Ok(meta.dev() == dev)
+    })?;
     b.into_inner()
         .and_then(|mut w| w.flush())
         .ctx(|| "finish export".into())

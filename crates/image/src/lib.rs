@@ -23,6 +23,7 @@ pub mod export;
 pub mod layer;
 pub mod reference;
 pub mod store;
+mod walk;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
