@@ -889,11 +889,29 @@ impl Container {
             })?;
         f.write_all(b"0").ctx(|| "write exec fifo".to_string())?;
         drop(f);
+        self.wait_for_exec(&fifo);
         let _ = std::fs::remove_file(&fifo);
         self.state.started = true;
         self.state.save(&self.root)?;
         self.run_poststart();
         Ok(())
+    }
+
+    /// Waits until init has exec'd the user program, so that poststart hooks run after it, as
+    /// the spec says (and not, as in runc, possibly before). Init holds the fifo open until
+    /// execve closes it; once no reader is left, opening it for writing fails with ENXIO.
+    fn wait_for_exec(&self, fifo: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && self.state.init_alive() {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(fifo)
+            {
+                Ok(_) => std::thread::sleep(Duration::from_micros(200)),
+                Err(_) => return,
+            }
+        }
     }
 
     fn run_poststart(&self) {

@@ -41,7 +41,8 @@ fn all_hooks_run_in_order_in_the_right_namespaces() {
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let names: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    // poststart may run before or after the (short) user process.
+    // startContainer and the exec come before poststart; the user process itself may write
+    // before or after poststart runs.
     let mut expected = vec![
         "prestart",
         "createRuntime",

@@ -105,12 +105,14 @@ impl Bundle {
         self.dir.path()
     }
 
+    /// Writes config.json atomically: a runtime reading it concurrently (a `run` started while
+    /// the test polls `state`) never sees a half-written file.
     pub fn write(&self) {
-        std::fs::write(
-            self.path().join("config.json"),
-            serde_json::to_vec_pretty(&self.spec).unwrap(),
-        )
-        .unwrap();
+        let tmp = self
+            .path()
+            .join(format!(".config.json.{:?}", std::thread::current().id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.spec).unwrap()).unwrap();
+        std::fs::rename(&tmp, self.path().join("config.json")).unwrap();
     }
 
     /// A `berth-runtime --root <root>` command with the bundle written.
