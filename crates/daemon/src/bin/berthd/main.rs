@@ -1,0 +1,143 @@
+//! `berthd`: the berth daemon. Flags as dockerd names them; `/etc/berth/daemon.json` with
+//! dockerd's keys. Serves the Docker Engine API on a unix socket (mode 0660, group `berth` if it
+//! exists), writes a pid file, and stops cleanly on SIGTERM or SIGINT.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use berth_daemon::config::{unix_path, FileConfig};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    about = "berth daemon: the Docker Engine API on a unix socket",
+    disable_version_flag = true
+)]
+struct Args {
+    /// Socket to listen on (unix:///path); may be given more than once.
+    #[arg(short = 'H', long = "host")]
+    host: Vec<String>,
+    /// Root of persistent state.
+    #[arg(long = "data-root")]
+    data_root: Option<PathBuf>,
+    /// Root of runtime state.
+    #[arg(long = "exec-root")]
+    exec_root: Option<PathBuf>,
+    /// Pid file.
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// debug, info, warn, error.
+    #[arg(short = 'l', long = "log-level")]
+    log_level: Option<String>,
+    /// daemon.json.
+    #[arg(long = "config-file")]
+    config_file: Option<PathBuf>,
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    if a.version {
+        println!("berthd version {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let explicit = a.config_file.is_some();
+    let cfg_path = a
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/berth/daemon.json"));
+    let file = FileConfig::load(&cfg_path, explicit)?;
+    let level = a
+        .log_level
+        .or(file.log_level)
+        .unwrap_or_else(|| "info".into());
+    let filter: tracing_subscriber::filter::LevelFilter = level
+        .parse()
+        .with_context(|| format!("--log-level {level}"))?;
+    tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let hosts = if !a.host.is_empty() {
+        a.host
+    } else if !file.hosts.is_empty() {
+        file.hosts
+    } else {
+        vec!["unix:///run/berth/berth.sock".into()]
+    };
+    if hosts.len() > 1 {
+        anyhow::bail!("one -H socket is supported for now");
+    }
+    let sock = unix_path(&hosts[0])?;
+    let data_root = a
+        .data_root
+        .or(file.data_root)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+    let exec_root = a
+        .exec_root
+        .or(file.exec_root)
+        .unwrap_or_else(|| PathBuf::from("/run/berth"));
+    let pidfile = a
+        .pidfile
+        .or(file.pidfile)
+        .unwrap_or_else(|| exec_root.join("berthd.pid"));
+    for d in [&data_root, &exec_root] {
+        std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+    }
+    if let Some(parent) = sock.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    // A socket left by a crashed daemon is replaced; one a live daemon answers on is not.
+    if sock.exists() {
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            anyhow::bail!("{} is in use by another daemon", sock.display());
+        }
+        std::fs::remove_file(&sock).with_context(|| format!("remove stale {}", sock.display()))?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::UnixListener::bind(&sock)
+            .with_context(|| format!("listen on {}", sock.display()))?;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
+        if let Some(gid) = group_id("berth") {
+            let _ = nix::unistd::chown(&sock, None, Some(nix::unistd::Gid::from_raw(gid)));
+        }
+        std::fs::write(&pidfile, std::process::id().to_string())
+            .with_context(|| format!("write {}", pidfile.display()))?;
+        tracing::info!(socket = %sock.display(), data_root = %data_root.display(), "API listening");
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            tracing::info!("shutting down");
+        };
+        berth_daemon::serve(listener, shutdown).await?;
+        let _ = std::fs::remove_file(&sock);
+        let _ = std::fs::remove_file(&pidfile);
+        Ok(())
+    })
+}
+
+/// A group's id from /etc/group. (getgrnam would go through NSS, which a statically linked
+/// glibc program must not load.)
+fn group_id(name: &str) -> Option<u32> {
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next()? == name)
+                .then(|| f.nth(1)?.parse().ok())
+                .flatten()
+        })
+}
