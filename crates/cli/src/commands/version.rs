@@ -1,0 +1,74 @@
+//! `berth version`: client and server versions, laid out as `docker version` prints them.
+
+use crate::client::{Client, CLIENT_API};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format: "json" for the raw documents.
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+pub async fn run(host: &str, a: Args) -> anyhow::Result<i32> {
+    let client = Client::new(host)?;
+    let arch = std::env::consts::ARCH
+        .replace("x86_64", "amd64")
+        .replace("aarch64", "arm64");
+    let client_doc = serde_json::json!({
+        "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": CLIENT_API, "Os": "linux", "Arch": arch
+    });
+    let server = match client.negotiate().await {
+        Ok(v) => client.get_json(&v, "/version").await.map(|s| (v, s)),
+        Err(e) => Err(e),
+    };
+    if a.format.as_deref() == Some("json") {
+        let s = server
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or(serde_json::Value::Null);
+        println!("{}", serde_json::json!({"Client": client_doc, "Server": s}));
+    } else if let Some(f) = &a.format {
+        anyhow::bail!("--format {f:?}: only \"json\" is supported so far");
+    } else {
+        println!("Client:");
+        println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            " API version:       {}",
+            match &server {
+                Ok((v, _)) if v != CLIENT_API => format!("{v} (downgraded from {CLIENT_API})"),
+                _ => CLIENT_API.to_string(),
+            }
+        );
+        println!(" OS/Arch:           linux/{arch}");
+        if let Ok((_, s)) = &server {
+            println!();
+            println!("Server: {}", s["Platform"]["Name"].as_str().unwrap_or(""));
+            println!(" Engine:");
+            println!(
+                "  Version:          {}",
+                s["Version"].as_str().unwrap_or("")
+            );
+            println!(
+                "  API version:      {} (minimum version {})",
+                s["ApiVersion"].as_str().unwrap_or(""),
+                s["MinAPIVersion"].as_str().unwrap_or("")
+            );
+            println!(
+                "  OS/Arch:          {}/{}",
+                s["Os"].as_str().unwrap_or(""),
+                s["Arch"].as_str().unwrap_or("")
+            );
+            println!(
+                "  Kernel version:   {}",
+                s["KernelVersion"].as_str().unwrap_or("")
+            );
+        }
+    }
+    match server {
+        Ok(_) => Ok(0),
+        Err(e) => {
+            eprintln!("{e:#}");
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The berth CLI against berthd, and against a real dockerd: both are Engine API clients and
+//! servers, so each must work with the other side's real implementation.
+
+use berth_e2e::{binary, Berthd};
+use std::process::Command;
+
+#[test]
+fn berth_version_against_berthd() {
+    let d = Berthd::start();
+    let out = d.berth(&["version"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Server: berth"), "{text}");
+    assert!(
+        text.contains("API version:      1.50 (minimum version 1.24)"),
+        "{text}"
+    );
+    let json = d.berth(&["version", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["Server"]["ApiVersion"], "1.50");
+    assert_eq!(v["Client"]["ApiVersion"], "1.50");
+}
+
+#[test]
+fn berth_version_against_dockerd_negotiates_down() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-e2e-dockerd-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = dir.path();
+    let mut dockerd = Command::new("dockerd")
+        .arg("--data-root")
+        .arg(d.join("root"))
+        .arg("--exec-root")
+        .arg(d.join("exec"))
+        .arg("-H")
+        .arg(format!("unix://{}/docker.sock", d.display()))
+        .arg("--pidfile")
+        .arg(d.join("docker.pid"))
+        .args(["--bridge=none", "--iptables=false"])
+        .stdout(std::fs::File::create(d.join("log")).unwrap())
+        .stderr(std::fs::File::create(d.join("log.err")).unwrap())
+        .spawn()
+        .expect("dockerd is missing: install Debian's docker.io (.ci/run does)");
+    let host = format!("unix://{}/docker.sock", d.display());
+    let mut out = None;
+    for _ in 0..150 {
+        let o = Command::new(binary("berth"))
+            .args(["-H", &host, "version", "--format", "json"])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            out = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(dockerd.id() as i32, libc::SIGTERM) };
+    let _ = dockerd.wait();
+    let _ = Command::new("umount")
+        .arg("-R")
+        .arg(d.join("root"))
+        .output();
+    let out = out.unwrap_or_else(|| {
+        panic!(
+            "dockerd never answered: {}",
+            std::fs::read_to_string(d.join("log.err")).unwrap_or_default()
+        )
+    });
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["Server"]["ApiVersion"], "1.41",
+        "dockerd 20.10 speaks 1.41: {v}"
+    );
+    assert!(
+        v["Server"]["Version"]
+            .as_str()
+            .unwrap()
+            .starts_with("20.10"),
+        "{v}"
+    );
+}
+
+#[test]
+fn berth_reports_an_unreachable_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(binary("berth"))
+        .args([
+            "-H",
+            &format!("unix://{}/none.sock", dir.path().display()),
+            "version",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot connect to the berth daemon"));
+}
