@@ -30,11 +30,18 @@ pub struct Berthd {
 
 impl Berthd {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts berthd after `setup` has prepared its data root (the image store's lock belongs
+    /// to the daemon while it runs).
+    pub fn start_with(setup: impl FnOnce(&std::path::Path)) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
+        setup(&d.join("data"));
         std::fs::write(d.join("daemon.json"), "{}").unwrap();
         let child = Command::new(binary("berthd"))
             .arg("-H")

@@ -98,6 +98,10 @@ fn main() -> anyhow::Result<()> {
         }
         std::fs::remove_file(&sock).with_context(|| format!("remove stale {}", sock.display()))?;
     }
+    let engine = std::sync::Arc::new(
+        berth_engine::Engine::open(&data_root)
+            .with_context(|| format!("open the data root {}", data_root.display()))?,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -121,7 +125,7 @@ fn main() -> anyhow::Result<()> {
             }
             tracing::info!("shutting down");
         };
-        berth_daemon::serve(listener, shutdown).await?;
+        berth_daemon::serve(listener, engine, shutdown).await?;
         let _ = std::fs::remove_file(&sock);
         let _ = std::fs::remove_file(&pidfile);
         Ok(())

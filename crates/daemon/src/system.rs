@@ -1,0 +1,72 @@
+//! `/info`: what `docker info` prints about the daemon and the host.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use berth_engine::Engine;
+
+fn read(p: &str) -> String {
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn mem_total() -> u64 {
+    read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn os_name() -> String {
+    read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+/// `GET /info`.
+pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    Json(serde_json::json!({
+        "ID": "",
+        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Images": engine.images.count(),
+        "Driver": "overlay",
+        "DriverStatus": [],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": ["json-file"]},
+        "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
+        "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": read("/proc/sys/net/ipv4/ip_forward") == "1",
+        "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
+        "SystemTime": "", "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version,
+        "NEventsListener": 0,
+        "KernelVersion": read("/proc/sys/kernel/osrelease"),
+        "OperatingSystem": os_name(), "OSVersion": "", "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": ncpu, "MemTotal": mem_total(),
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
+        "DockerRootDir": engine.data_root,
+        "Name": read("/proc/sys/kernel/hostname"),
+        "Labels": [], "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": {"berth": {"path": "berth-runtime"}}, "DefaultRuntime": "berth",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+        "LiveRestoreEnabled": true,
+        "Isolation": "", "InitBinary": "",
+        "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": []
+    }))
+}

@@ -1,0 +1,133 @@
+//! The image service: the engine's view of the image store (`berth_image::Store`), which it
+//! owns for the daemon's lifetime.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use berth_image::config::ImageConfig;
+use berth_image::Store;
+
+use crate::error::EngineError;
+
+/// One image as `docker images` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSummary {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub size: u64,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The image store, shared by the daemon's request handlers.
+#[derive(Debug)]
+pub struct ImageService {
+    store: Mutex<Store>,
+}
+
+impl ImageService {
+    /// Opens the store under the daemon's data root.
+    pub fn open(data_root: &Path) -> Result<Self, EngineError> {
+        Ok(ImageService {
+            store: Mutex::new(Store::open(data_root)?),
+        })
+    }
+
+    /// Every image with its tags, newest first.
+    pub fn list(&self) -> Result<Vec<ImageSummary>, EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let mut out = Vec::new();
+        for img in store.images() {
+            let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
+            let size = store.layers_of(img)?.iter().map(|l| l.size).sum();
+            out.push(ImageSummary {
+                id: img.id.to_string(),
+                repo_tags: store
+                    .tags_of(&img.id)
+                    .iter()
+                    .map(|t| t.familiar())
+                    .collect(),
+                created: cfg.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                size,
+                labels: cfg.config.labels.clone().unwrap_or_default(),
+            });
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// How many images there are.
+    pub fn count(&self) -> usize {
+        self.store.lock().expect("image store lock").images().len()
+    }
+}
+
+/// `2026-01-02T03:04:05.123Z` (or with `+00:00`) → Unix seconds; other offsets are applied.
+pub fn unix_seconds(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // Skip fractional seconds, then read the zone.
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let offset = match b.get(i) {
+        Some(b'Z') => 0,
+        Some(&c @ (b'+' | b'-')) => {
+            let oh = n(i + 1..i + 3)?;
+            let om = n(i + 4..i + 6)?;
+            let o = oh * 3600 + om * 60;
+            if c == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            unix_seconds("2023-11-14T22:13:20.000000123Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            unix_seconds("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(unix_seconds("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(unix_seconds("yesterday"), None);
+    }
+}

@@ -1,0 +1,80 @@
+//! Images in berthd: what berth-image put in the data root is what `docker images` and
+//! `docker info` (both docker clients) see through berthd.
+
+use berth_e2e::{binary, Berthd};
+use std::process::Command;
+
+fn docker(client: &str, d: &Berthd, args: &[&str]) -> String {
+    let out = Command::new(client)
+        .arg("-H")
+        .arg(d.host())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{client} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn docker_images_and_info_show_the_store() {
+    let d = Berthd::start_with(|data| {
+        // A tiny rootfs tarball, imported with a label.
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir(src.path().join("etc")).unwrap();
+        std::fs::write(src.path().join("etc/hello"), "hi").unwrap();
+        let tar = src.path().join("rootfs.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(src.path())
+            .arg("-cf")
+            .arg(&tar)
+            .arg("etc")
+            .status()
+            .unwrap()
+            .success());
+        let out = Command::new(binary("berth-image"))
+            .arg("--data-root")
+            .arg(data)
+            .args(["import", "-c", "LABEL team=berth"])
+            .arg(&tar)
+            .arg("e2e/imported:v1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        let list = docker(
+            client,
+            &d,
+            &["images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}"],
+        );
+        assert_eq!(list, "e2e/imported:v1 2B", "{client}");
+    }
+    let labels = docker(
+        "/usr/bin/docker",
+        &d,
+        &["images", "--format", "{{.ID}}", "--no-trunc"],
+    );
+    assert!(labels.starts_with("sha256:"), "{labels}");
+    let info = docker(
+        "/usr/bin/docker",
+        &d,
+        &[
+            "info",
+            "--format",
+            "{{.Images}} {{.Driver}} {{.ServerVersion}} {{.CgroupDriver}}",
+        ],
+    );
+    assert_eq!(
+        info,
+        format!("1 overlay {} cgroupfs", env!("CARGO_PKG_VERSION"))
+    );
+}
