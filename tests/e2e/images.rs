@@ -78,3 +78,66 @@ fn docker_images_and_info_show_the_store() {
         format!("1 overlay {} cgroupfs", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn docker_tag_inspect_and_rmi_through_berthd() {
+    let d = Berthd::start_with(|data| {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("f"), "x").unwrap();
+        let tar = src.path().join("rootfs.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(src.path())
+            .arg("-cf")
+            .arg(&tar)
+            .arg("f")
+            .status()
+            .unwrap()
+            .success());
+        let out = Command::new(binary("berth-image"))
+            .arg("--data-root")
+            .arg(data)
+            .arg("import")
+            .arg(&tar)
+            .arg("e2e/base:1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let dk = "/usr/bin/docker";
+    docker(dk, &d, &["tag", "e2e/base:1", "e2e/copy:2"]);
+    let tags = docker(
+        dk,
+        &d,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoTags}} {{.Os}} {{len .RootFS.Layers}}",
+            "e2e/copy:2",
+        ],
+    );
+    assert_eq!(tags, r#"["e2e/base:1","e2e/copy:2"] linux 1"#);
+    assert_eq!(
+        docker(dk, &d, &["rmi", "e2e/copy:2"]),
+        "Untagged: e2e/copy:2"
+    );
+    let out = docker(dk, &d, &["rmi", "e2e/base:1"]);
+    assert!(
+        out.starts_with("Untagged: e2e/base:1\nDeleted: sha256:"),
+        "{out}"
+    );
+    assert_eq!(docker(dk, &d, &["images", "-q"]), "");
+    let missing = Command::new(dk)
+        .arg("-H")
+        .arg(d.host())
+        .args(["rmi", "e2e/none:1"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such image: e2e/none:1"));
+}

@@ -58,9 +58,83 @@ impl ImageService {
         Ok(out)
     }
 
+    /// An image's inspect document (Docker's ImageInspect fields berth has).
+    pub fn inspect(&self, name: &str) -> Result<serde_json::Value, EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(name).map_err(not_found(name))?;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&store.content().read(&img.id)?).unwrap_or_default();
+        let size: u64 = store.layers_of(img)?.iter().map(|l| l.size).sum();
+        Ok(serde_json::json!({
+            "Id": img.id,
+            "RepoTags": store.tags_of(&img.id).iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+            "RepoDigests": [],
+            "Parent": "",
+            "Comment": "",
+            "Created": raw["created"],
+            "DockerVersion": "",
+            "Author": raw["author"],
+            "Config": raw["config"],
+            "Architecture": raw["architecture"],
+            "Os": raw["os"],
+            "Size": size,
+            "VirtualSize": size,
+            "GraphDriver": {"Name": "overlay", "Data": null},
+            "RootFS": {"Type": "layers", "Layers": raw["rootfs"]["diff_ids"]},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}
+        }))
+    }
+
+    /// Tags image `name` as `repo:tag` (`tag` defaults to latest).
+    pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<(), EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let id = store.resolve(name).map_err(not_found(name))?.id.clone();
+        let target = match tag.filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.to_string(),
+        };
+        let r = berth_image::ImageRef::parse(&target)?;
+        store.tag(&id, &r)?;
+        Ok(())
+    }
+
+    /// Removes a tag or (by id, or with the last tag) the image: returns Docker's
+    /// `[{"Untagged": ..}, {"Deleted": ..}]` entries.
+    pub fn remove(&self, name: &str) -> Result<Vec<(String, String)>, EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        store.resolve(name).map_err(not_found(name))?;
+        let (untagged, deleted) = store.remove(name)?;
+        let mut out: Vec<(String, String)> = untagged
+            .into_iter()
+            .map(|u| {
+                (
+                    "Untagged".to_string(),
+                    berth_image::ImageRef::parse(&u)
+                        .map(|r| r.familiar())
+                        .unwrap_or(u),
+                )
+            })
+            .collect();
+        if let Some(d) = deleted {
+            out.push(("Deleted".to_string(), d.to_string()));
+        }
+        Ok(out)
+    }
+
     /// How many images there are.
     pub fn count(&self) -> usize {
         self.store.lock().expect("image store lock").images().len()
+    }
+}
+
+/// Docker's wording for a missing image.
+fn not_found(name: &str) -> impl Fn(berth_image::Error) -> EngineError + '_ {
+    move |e| match e {
+        berth_image::Error::NotFound(_) => EngineError {
+            kind: crate::error::Kind::NotFound,
+            message: format!("No such image: {name}"),
+        },
+        other => other.into(),
     }
 }
 
