@@ -141,3 +141,66 @@ fn docker_tag_inspect_and_rmi_through_berthd() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such image: e2e/none:1"));
 }
+
+#[test]
+fn docker_load_through_berthd() {
+    // An archive written by berth-image from a separate store.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("f"), "loaded").unwrap();
+    let tar = work.path().join("rootfs.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(work.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg("f")
+        .status()
+        .unwrap()
+        .success());
+    let other = work.path().join("other-store");
+    let bi = |args: &[&str]| {
+        let out = Command::new(binary("berth-image"))
+            .arg("--data-root")
+            .arg(&other)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    bi(&["import", tar.to_str().unwrap(), "e2e/loaded:1"]);
+    let archive = work.path().join("image.tar");
+    bi(&["save", "-o", archive.to_str().unwrap(), "e2e/loaded:1"]);
+
+    let d = Berthd::start();
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        let out = docker(client, &d, &["load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(out, "Loaded image: e2e/loaded:1", "{client}");
+    }
+    assert_eq!(
+        docker(
+            "/usr/bin/docker",
+            &d,
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"]
+        ),
+        "e2e/loaded:1"
+    );
+    // A broken archive is refused with the daemon's message, and nothing is left spooled.
+    let garbage = work.path().join("garbage.tar");
+    std::fs::write(&garbage, "not a tar").unwrap();
+    let out = Command::new("/usr/bin/docker")
+        .arg("-H")
+        .arg(d.host())
+        .args(["load", "-i", garbage.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Error response from daemon"));
+    let spooled: Vec<_> = std::fs::read_dir(d.dir.path().join("data/content/ingest"))
+        .unwrap()
+        .collect();
+    assert!(spooled.is_empty(), "spool files left: {spooled:?}");
+}

@@ -116,3 +116,67 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// `POST /images/load`: the request body is a docker-archive or OCI archive. It is spooled to
+/// the store's ingest area (an archive is read twice to tell the formats apart), loaded on a
+/// blocking thread, and answered with Docker's JSON progress lines.
+pub async fn load(
+    State(engine): State<Arc<Engine>>,
+    body: axum::body::Body,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let internal = |e: std::io::Error| ApiError {
+        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("load: {e}"),
+    };
+    let spool = engine.data_root.join("content/ingest").join(format!(
+        "api-load-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ));
+    let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
+    let mut body = body;
+    let r: Result<(), ApiError> = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                message: format!("load: reading the request: {e}"),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                f.write_all(&data).await.map_err(internal)?;
+            }
+        }
+        f.flush().await.map_err(internal)
+    }
+    .await;
+    drop(f);
+    let result = match r {
+        Ok(()) => {
+            let (e, p) = (engine.clone(), spool.clone());
+            tokio::task::spawn_blocking(move || e.images.load_file(&p))
+                .await
+                .map_err(|e| ApiError {
+                    status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    message: format!("load: {e}"),
+                })
+                .and_then(|r| r.map_err(ApiError::from))
+        }
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_file(&spool).await;
+    let lines = result?;
+    let out: String = lines
+        .iter()
+        .map(|l| serde_json::json!({"stream": format!("{l}\n")}).to_string() + "\r\n")
+        .collect();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}

@@ -69,6 +69,7 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/version", get(version::version))
         .route("/info", get(system::info))
         .route("/images/json", get(images::list))
+        .route("/images/load", axum::routing::post(images::load))
         .route("/images/{*name}", axum::routing::any(images::by_name))
         .route(
             "/__version_error/{kind}/{v}",

@@ -121,6 +121,21 @@ impl ImageService {
         Ok(out)
     }
 
+    /// Loads a docker-archive or OCI archive file; returns Docker's progress lines
+    /// ("Loaded image: x", or "Loaded image ID: sha256:..." for untagged images).
+    pub fn load_file(&self, path: &Path) -> Result<Vec<String>, EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let loaded = berth_image::archive::load_file(&mut store, path, None)?;
+        let mut lines = Vec::new();
+        for l in loaded {
+            if l.tags.is_empty() {
+                lines.push(format!("Loaded image ID: {}", l.id));
+            }
+            lines.extend(l.tags.into_iter().map(|t| format!("Loaded image: {t}")));
+        }
+        Ok(lines)
+    }
+
     /// How many images there are.
     pub fn count(&self) -> usize {
         self.store.lock().expect("image store lock").images().len()

@@ -51,3 +51,45 @@ pub(crate) fn layer_media_type(store: &Store, blob: &Digest) -> Result<&'static 
         Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
     })
 }
+
+/// Whether an archive file is an OCI archive (has `oci-layout`, no `manifest.json`).
+pub fn is_oci_archive(path: &std::path::Path) -> Result<bool> {
+    let f = std::fs::File::open(path).ctx(|| format!("open {}", path.display()))?;
+    let mut ar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, f));
+    let mut oci = false;
+    for e in ar
+        .entries()
+        .map_err(|e| crate::Error::Archive(format!("not a tar archive: {e}")))?
+    {
+        let e = e.map_err(|e| crate::Error::Archive(format!("corrupt archive: {e}")))?;
+        let p = e
+            .path()
+            .map_err(|e| crate::Error::Archive(format!("bad entry name: {e}")))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if p == "manifest.json" {
+            return Ok(false);
+        }
+        oci |= p == "oci-layout";
+    }
+    Ok(oci)
+}
+
+/// Loads a docker-archive or OCI archive file, telling them apart by their entries.
+pub fn load_file(
+    store: &mut Store,
+    path: &std::path::Path,
+    name: Option<&str>,
+) -> Result<Vec<Loaded>> {
+    let oci_archive = is_oci_archive(path)?;
+    let f = std::io::BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(path).ctx(|| format!("open {}", path.display()))?,
+    );
+    if oci_archive {
+        oci::load_archive(store, f, name)
+    } else {
+        docker::load(store, f)
+    }
+}

@@ -364,40 +364,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether an archive file is an OCI archive (has `oci-layout`, no `manifest.json`).
-fn is_oci_archive(path: &std::path::Path) -> anyhow::Result<bool> {
-    let mut ar = tar::Archive::new(BufReader::with_capacity(
-        1 << 20,
-        std::fs::File::open(path)?,
-    ));
-    let mut oci = false;
-    for e in ar.entries()? {
-        let e = e?;
-        let p = e
-            .path()?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        if p == "manifest.json" {
-            return Ok(false);
-        }
-        oci |= p == "oci-layout";
-    }
-    Ok(oci)
-}
-
 fn load_file(
     store: &mut Store,
     path: &std::path::Path,
     name: Option<&str>,
 ) -> anyhow::Result<Vec<berth_image::archive::Loaded>> {
-    let oci_archive = is_oci_archive(path)?;
-    let f = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    Ok(if oci_archive {
-        oci::load_archive(store, f, name)?
-    } else {
-        docker::load(store, f)?
-    })
+    Ok(berth_image::archive::load_file(store, path, name)?)
 }
 
 /// Stdin cannot be read twice: spool it next to the store first.
