@@ -4,6 +4,42 @@
 use berth_e2e::{binary, Berthd};
 use std::process::Command;
 
+/// Writes a rootfs tarball holding `files` and imports it with berth-image into `data` as
+/// `reference`, with extra `berth-image import` arguments.
+fn import(data: &std::path::Path, files: &[(&str, &str)], reference: &str, extra: &[&str]) {
+    let src = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let p = src.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    let tar = src.path().join("rootfs.tar");
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(src.path())
+        .arg("-cf")
+        .arg(&tar)
+        .args(&names)
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new(binary("berth-image"))
+        .arg("--data-root")
+        .arg(data)
+        .arg("import")
+        .args(extra)
+        .arg(&tar)
+        .arg(reference)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn docker(client: &str, d: &Berthd, args: &[&str]) -> String {
     let out = Command::new(client)
         .arg("-H")
@@ -21,34 +57,14 @@ fn docker(client: &str, d: &Berthd, args: &[&str]) -> String {
 
 #[test]
 fn docker_images_and_info_show_the_store() {
+    // A tiny rootfs tarball, imported with a label.
     let d = Berthd::start_with(|data| {
-        // A tiny rootfs tarball, imported with a label.
-        let src = tempfile::tempdir().unwrap();
-        std::fs::create_dir(src.path().join("etc")).unwrap();
-        std::fs::write(src.path().join("etc/hello"), "hi").unwrap();
-        let tar = src.path().join("rootfs.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(src.path())
-            .arg("-cf")
-            .arg(&tar)
-            .arg("etc")
-            .status()
-            .unwrap()
-            .success());
-        let out = Command::new(binary("berth-image"))
-            .arg("--data-root")
-            .arg(data)
-            .args(["import", "-c", "LABEL team=berth"])
-            .arg(&tar)
-            .arg("e2e/imported:v1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        import(
+            data,
+            &[("etc/hello", "hi")],
+            "e2e/imported:v1",
+            &["-c", "LABEL team=berth"],
+        )
     });
     for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
         let list = docker(
@@ -81,33 +97,7 @@ fn docker_images_and_info_show_the_store() {
 
 #[test]
 fn docker_tag_inspect_and_rmi_through_berthd() {
-    let d = Berthd::start_with(|data| {
-        let src = tempfile::tempdir().unwrap();
-        std::fs::write(src.path().join("f"), "x").unwrap();
-        let tar = src.path().join("rootfs.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(src.path())
-            .arg("-cf")
-            .arg(&tar)
-            .arg("f")
-            .status()
-            .unwrap()
-            .success());
-        let out = Command::new(binary("berth-image"))
-            .arg("--data-root")
-            .arg(data)
-            .arg("import")
-            .arg(&tar)
-            .arg("e2e/base:1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    let d = Berthd::start_with(|data| import(data, &[("f", "x")], "e2e/base:1", &[]));
     let dk = "/usr/bin/docker";
     docker(dk, &d, &["tag", "e2e/base:1", "e2e/copy:2"]);
     let tags = docker(
@@ -146,34 +136,20 @@ fn docker_tag_inspect_and_rmi_through_berthd() {
 fn docker_load_through_berthd() {
     // An archive written by berth-image from a separate store.
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("f"), "loaded").unwrap();
-    let tar = work.path().join("rootfs.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(work.path())
-        .arg("-cf")
-        .arg(&tar)
-        .arg("f")
-        .status()
-        .unwrap()
-        .success());
     let other = work.path().join("other-store");
-    let bi = |args: &[&str]| {
-        let out = Command::new(binary("berth-image"))
-            .arg("--data-root")
-            .arg(&other)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    bi(&["import", tar.to_str().unwrap(), "e2e/loaded:1"]);
+    import(&other, &[("f", "loaded")], "e2e/loaded:1", &[]);
     let archive = work.path().join("image.tar");
-    bi(&["save", "-o", archive.to_str().unwrap(), "e2e/loaded:1"]);
+    let out = Command::new(binary("berth-image"))
+        .arg("--data-root")
+        .arg(&other)
+        .args(["save", "-o", archive.to_str().unwrap(), "e2e/loaded:1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let d = Berthd::start();
     for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {

@@ -33,7 +33,7 @@ pub async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::
 
 #[derive(Debug, serde::Deserialize)]
 pub struct TagQuery {
-    repo: String,
+    repo: Option<String>,
     tag: Option<String>,
 }
 
@@ -43,7 +43,7 @@ pub async fn by_name(
     State(engine): State<Arc<Engine>>,
     method: axum::http::Method,
     axum::extract::Path(path): axum::extract::Path<String>,
-    query: axum::extract::RawQuery,
+    axum::extract::Query(query): axum::extract::Query<TagQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::{Method, StatusCode};
     use axum::response::IntoResponse;
@@ -58,8 +58,14 @@ pub async fn by_name(
         },
         Method::POST => match path.strip_suffix("/tag") {
             Some(name) => {
-                let q: TagQuery = parse_tag_query(query.0.as_deref().unwrap_or(""))?;
-                engine.images.tag(name, &q.repo, q.tag.as_deref())?;
+                let repo = query
+                    .repo
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| ApiError {
+                        status: StatusCode::BAD_REQUEST,
+                        message: "repository name must have at least one component".into(),
+                    })?;
+                engine.images.tag(name, &repo, query.tag.as_deref())?;
                 Ok(StatusCode::CREATED.into_response())
             }
             None => Err(not_found()),
@@ -77,46 +83,6 @@ pub async fn by_name(
     }
 }
 
-/// Parses `repo=..&tag=..` (the values are references: no escapes beyond %XX are needed).
-fn parse_tag_query(q: &str) -> Result<TagQuery, ApiError> {
-    let mut repo = None;
-    let mut tag = None;
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v);
-        match k {
-            "repo" => repo = Some(v),
-            "tag" => tag = Some(v),
-            _ => {}
-        }
-    }
-    match repo {
-        Some(repo) if !repo.is_empty() => Ok(TagQuery { repo, tag }),
-        _ => Err(ApiError {
-            status: axum::http::StatusCode::BAD_REQUEST,
-            message: "repository name must have at least one component".into(),
-        }),
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `POST /images/load`: the request body is a docker-archive or OCI archive. It is spooled to
 /// the store's ingest area (an archive is read twice to tell the formats apart), loaded on a
 /// blocking thread, and answered with Docker's JSON progress lines.
@@ -131,14 +97,7 @@ pub async fn load(
         status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("load: {e}"),
     };
-    let spool = engine.data_root.join("content/ingest").join(format!(
-        "api-load-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    ));
+    let spool = engine.images.scratch_path("api-load");
     let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
     let mut body = body;
     let r: Result<(), ApiError> = async {

@@ -121,6 +121,15 @@ impl ImageService {
         Ok(out)
     }
 
+    /// A scratch path on the store's filesystem, for spooling an upload before [`Self::load_file`].
+    pub fn scratch_path(&self, what: &str) -> std::path::PathBuf {
+        self.store
+            .lock()
+            .expect("image store lock")
+            .content()
+            .scratch_path(what)
+    }
+
     /// Loads a docker-archive or OCI archive file; returns Docker's progress lines
     /// ("Loaded image: x", or "Loaded image ID: sha256:..." for untagged images).
     pub fn load_file(&self, path: &Path) -> Result<Vec<String>, EngineError> {

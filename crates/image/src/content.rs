@@ -34,6 +34,18 @@ impl ContentStore {
         self.root.join("blobs/sha256").join(d.hex())
     }
 
+    /// A fresh path in the ingest area for scratch files (spooled uploads, unpacked archives):
+    /// on the store's filesystem, and removed by `gc` if a crash leaves it behind.
+    pub fn scratch_path(&self, what: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        self.root
+            .join("ingest")
+            .join(format!("{what}-{}-{nanos}", std::process::id()))
+    }
+
     pub fn exists(&self, d: &Digest) -> bool {
         self.path(d).exists()
     }

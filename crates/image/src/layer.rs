@@ -56,6 +56,8 @@ pub struct Applied {
     pub diff_id: Digest,
     /// Bytes of file content written.
     pub size: u64,
+    /// Bytes of the uncompressed tar stream (what the diff id covers).
+    pub tar_size: u64,
 }
 
 /// Compression of a layer stream, sniffed from its first bytes.
@@ -237,10 +239,11 @@ pub fn apply(
         reason: format!("corrupt stream: {e}"),
     })?;
     a.finish_dirs()?;
-    let (diff_id, _, _) = hashing.finish();
+    let (diff_id, tar_size, _) = hashing.finish();
     Ok(Applied {
         diff_id,
         size: a.bytes,
+        tar_size,
     })
 }
 
@@ -579,16 +582,6 @@ impl Applier<'_> {
                     libc::mknodat(pfd, c.as_ptr(), dev | mode, libc::makedev(major, minor))
                 })?;
                 self.owner_time_at(&parent, name, uid, gid, mtime, &raw)?;
-                let f = nix::fcntl::openat(
-                    &parent,
-                    name,
-                    nix::fcntl::OFlag::O_PATH
-                        | nix::fcntl::OFlag::O_NOFOLLOW
-                        | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .ctx(|| format!("open {}", raw.display()))?;
-                let _ = f;
             }
             tar::EntryType::XGlobalHeader
             | tar::EntryType::XHeader

@@ -338,7 +338,7 @@ impl Store {
                     diff_id: l.diff_id.clone(),
                     parent: i.checked_sub(1).map(|p| chains[p].clone()),
                     blob: l.blob.clone(),
-                    tar_size: tar_size(&self.content, &l.blob)?,
+                    tar_size: p.applied.tar_size,
                     size: p.applied.size,
                 };
                 self.meta.layers.insert(c.to_string(), rec);
@@ -418,12 +418,9 @@ impl Store {
             }
             let blob = self.content.open_blob(&l.blob)?;
             // Reading runs on its own thread, decompression and extraction on this one.
-            let counted = CountingReader {
-                inner: ReadAhead::spawn(blob),
-                n: 0,
-            };
+            let reader = ReadAhead::spawn(blob);
             let name = l.diff_id.short().to_string();
-            let applied = layer::apply(&name, counted, &fs, self.format, self.limits)?;
+            let applied = layer::apply(&name, reader, &fs, self.format, self.limits)?;
             if applied.diff_id != l.diff_id {
                 return Err(Error::DigestMismatch {
                     what: format!("layer {}", l.blob),
@@ -431,7 +428,6 @@ impl Store {
                     actual: applied.diff_id.to_string(),
                 });
             }
-            let tar_size = tar_size(&self.content, &l.blob)?;
             let dest = self.snapshot_dir(chain);
             let _ = remove_tree(&dest);
             std::fs::rename(&tmp, &dest).ctx(|| format!("commit layer {chain}"))?;
@@ -440,7 +436,7 @@ impl Store {
                 diff_id: l.diff_id.clone(),
                 parent: parent.cloned(),
                 blob: l.blob.clone(),
-                tar_size,
+                tar_size: applied.tar_size,
                 size: applied.size,
             })
         })();
@@ -869,28 +865,6 @@ impl std::io::Read for ReadAhead {
         self.pos += n;
         Ok(n)
     }
-}
-
-struct CountingReader<R> {
-    inner: R,
-    n: u64,
-}
-
-impl<R: std::io::Read> std::io::Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-}
-
-/// Size of the uncompressed tar in a layer blob.
-fn tar_size(content: &ContentStore, blob: &Digest) -> Result<u64> {
-    let (c, mut r) = layer::decompress(content.open_blob(blob)?)?;
-    if c == layer::Compression::None {
-        return content.size(blob);
-    }
-    std::io::copy(&mut r, &mut std::io::sink()).ctx(|| format!("read layer {blob}"))
 }
 
 /// Removes a tree that may contain read-only directories.

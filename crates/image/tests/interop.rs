@@ -246,7 +246,7 @@ fn skopeo_oci_layout_round_trip_and_umoci_unpack() {
     require_root();
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("store");
-    let (input, id) = two_layer_archive(d.path(), "peer/oci:3");
+    let (input, _) = two_layer_archive(d.path(), "peer/oci:3");
     // skopeo writes an OCI layout (gzip layers) from the docker-archive.
     let layout = d.path().join("layout");
     run_ok(
@@ -272,7 +272,6 @@ fn skopeo_oci_layout_round_trip_and_umoci_unpack() {
         serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(mdigest)).unwrap())
             .unwrap();
     let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
-    let _ = id;
     let inspect: serde_json::Value =
         serde_json::from_str(&bi_ok(&root, &["inspect", "peer/oci:v3"])).unwrap();
     assert_eq!(inspect["Id"], config_digest.as_str());

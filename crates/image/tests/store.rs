@@ -25,9 +25,7 @@ fn multi_layer_image_mounts_with_whiteouts() {
         ("opq/new", Some(b"n")),
     ]);
     let (archive, id) = docker_archive(&[l1, l2], "test/multi:1", &["sh"]);
-    let f = d.path().join("a.tar");
-    write_file(&f, &archive);
-    let out = bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    let out = load_bytes(&root, &archive);
     assert_eq!(out.trim(), "Loaded image: test/multi:1");
     assert!(bi_ok(&root, &["images", "--no-trunc"]).contains(id.as_str()));
     let m = mount_image(&root, "test/multi:1");
@@ -43,10 +41,8 @@ fn shared_layers_are_unpacked_once_and_gc_keeps_what_is_used() {
     let base = layer(&[("bin/", None), ("bin/tool", Some(b"tool"))]);
     let (a1, _) = docker_archive(std::slice::from_ref(&base), "test/a:1", &["a"]);
     let (a2, _) = docker_archive(&[base, layer(&[("extra", Some(b"e"))])], "test/b:1", &["b"]);
-    for (n, a) in [("a1", a1), ("a2", a2)] {
-        let f = d.path().join(n);
-        write_file(&f, &a);
-        bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    for a in [a1, a2] {
+        load_bytes(&root, &a);
     }
     let snapshots = || std::fs::read_dir(root.join("snapshots")).unwrap().count();
     assert_eq!(snapshots(), 2, "the shared base layer is unpacked once");
@@ -112,9 +108,7 @@ fn bad_archives_leave_the_store_unchanged() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("store");
     let (good, _) = docker_archive(&[layer(&[("ok", Some(b"ok"))])], "test/good:1", &["x"]);
-    let f = d.path().join("good.tar");
-    write_file(&f, &good);
-    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    load_bytes(&root, &good);
     let before = std::fs::read(root.join("images.json")).unwrap();
     // A layer whose content does not match the config's diff id.
     let claimed = layer(&[("evil", Some(b"1"))]);
@@ -258,10 +252,8 @@ fn df_reports_shared_and_unique_sizes() {
         "test/b:1",
         &["b"],
     );
-    for (n, a) in [("a1", a1), ("a2", a2)] {
-        let f = d.path().join(n);
-        write_file(&f, &a);
-        bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    for a in [a1, a2] {
+        load_bytes(&root, &a);
     }
     let df: serde_json::Value = serde_json::from_str(&bi_ok(&root, &["df", "--json"])).unwrap();
     let img = |id: &berth_image::Digest| {
@@ -296,9 +288,7 @@ fn export_of_a_mounted_rootfs_imports_back() {
         "test/exp:1",
         &["x"],
     );
-    let f = d.path().join("a.tar");
-    write_file(&f, &a);
-    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    load_bytes(&root, &a);
     let m = mount_image(&root, "test/exp:1");
     // A change made in the container's writable layer is part of the export.
     write_file(&m.target.join("etc/added"), b"new");
@@ -342,9 +332,7 @@ fn commit_turns_a_containers_changes_into_a_layer() {
         ("dir/old", Some(b"o")),
     ]);
     let (a, _) = docker_archive(&[l1], "test/base:1", &["sh"]);
-    let f = d.path().join("a.tar");
-    write_file(&f, &a);
-    bi_ok(&root, &["load", "-i", f.to_str().unwrap()]);
+    load_bytes(&root, &a);
     let m = mount_image(&root, "test/base:1");
     // What a container does: modify, delete, replace a directory (overlayfs makes it opaque).
     write_file(&m.target.join("etc/keep"), b"v2");

@@ -16,7 +16,6 @@
 //! Any error tears down what exists so far: init is killed, the cgroup removed, the state
 //! directory deleted. Mounts live in init's mount namespace and vanish with it.
 
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -387,7 +386,7 @@ fn parent_side(
     let init = r?;
     cleanup.pid = Some(init);
 
-    let mut st = ContainerState {
+    let st = ContainerState {
         id: opts.id.clone(),
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
@@ -436,7 +435,6 @@ fn parent_side(
         serde_json::to_vec(&extra).expect("serialises"),
     )
     .ctx(|| "write exec defaults".to_string())?;
-    st.started = false;
     st.save(&opts.root)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, init)?;
@@ -791,11 +789,12 @@ pub struct Running {
 
 impl Running {
     /// Waits for init to exit, forwarding signals to it; returns the exit code as a shell
-    /// reports it (128 + signal for a killed process). Restores the signal mask.
-    pub fn wait(self) -> Result<i32> {
+    /// reports it (128 + signal for a killed process) and the container, for `delete`.
+    /// Restores the signal mask.
+    pub fn wait(self) -> (Result<i32>, Container) {
         let code = wait_forwarding(self.container.state.pid);
         restore_signals(&self.old_mask);
-        code
+        (code, self.container)
     }
 }
 
@@ -1055,6 +1054,9 @@ impl Container {
         });
         let mut fds = Vec::new();
         for name in order {
+            let Some(flag) = namespaces::flag_for_proc_name(name) else {
+                continue;
+            };
             let path = format!("/proc/{pid}/ns/{name}");
             let fd = nix::fcntl::open(
                 path.as_str(),
@@ -1062,16 +1064,6 @@ impl Container {
                 Mode::empty(),
             )
             .ctx(|| format!("open {path}"))?;
-            let flag = match name {
-                "user" => CloneFlags::CLONE_NEWUSER,
-                "mnt" => CloneFlags::CLONE_NEWNS,
-                "pid" => CloneFlags::CLONE_NEWPID,
-                "net" => CloneFlags::CLONE_NEWNET,
-                "ipc" => CloneFlags::CLONE_NEWIPC,
-                "uts" => CloneFlags::CLONE_NEWUTS,
-                "cgroup" => CloneFlags::CLONE_NEWCGROUP,
-                _ => continue,
-            };
             fds.push((flag, fd));
         }
         let in_userns = self.state.namespaces.iter().any(|n| n == "user");
@@ -1218,11 +1210,6 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     };
     name.parse::<Signal>()
         .map_err(|_| Error::spec("signal", format!("{s}: unknown signal")))
-}
-
-/// Annotations helper for callers that need a map even when the spec has none.
-pub fn annotations(spec: &Spec) -> HashMap<String, String> {
-    spec.annotations().clone().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -49,6 +49,20 @@ pub fn proc_name(f: CloneFlags) -> &'static str {
     }
 }
 
+/// The clone flag of a namespace named as in `/proc/<pid>/ns/` (the inverse of [`proc_name`]).
+pub fn flag_for_proc_name(name: &str) -> Option<CloneFlags> {
+    Some(match name {
+        "mnt" => CloneFlags::CLONE_NEWNS,
+        "cgroup" => CloneFlags::CLONE_NEWCGROUP,
+        "uts" => CloneFlags::CLONE_NEWUTS,
+        "ipc" => CloneFlags::CLONE_NEWIPC,
+        "user" => CloneFlags::CLONE_NEWUSER,
+        "pid" => CloneFlags::CLONE_NEWPID,
+        "net" => CloneFlags::CLONE_NEWNET,
+        _ => return None,
+    })
+}
+
 impl Plan {
     /// Builds the plan from the spec's `linux.namespaces`.
     pub fn from_spec(linux: &Linux) -> Self {
@@ -153,6 +167,14 @@ mod tests {
         assert_eq!(plan.join[0].0, CloneFlags::CLONE_NEWUSER);
         assert_eq!(plan.join[1].0, CloneFlags::CLONE_NEWNET);
         assert!(plan.has_mount_ns());
+    }
+
+    #[test]
+    fn proc_names_round_trip() {
+        for n in ["mnt", "cgroup", "uts", "ipc", "user", "pid", "net"] {
+            assert_eq!(proc_name(flag_for_proc_name(n).unwrap()), n);
+        }
+        assert!(flag_for_proc_name("time").is_none());
     }
 
     #[test]

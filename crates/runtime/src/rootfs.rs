@@ -385,6 +385,19 @@ fn mount_cgroups(p: &RootfsPlan, dest: &Path, opts: &MountOptions) -> Result<()>
     let flags = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let unified_only = p.cgroups.iter().all(|c| c.unified);
+    // Flags for each hierarchy's own mount (read-only when the spec says so).
+    let leaf = flags
+        | if ro {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+    // Without a cgroup namespace the container sees its own cgroup directory, bound read-only.
+    let bind_host_dir = |host: &Path, d: &Path| -> Result<()> {
+        mount(Some(host), d, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .ctx(|| format!("bind {} to {}", host.display(), d.display()))?;
+        remount(d, leaf, p.in_userns)
+    };
     if unified_only {
         let c = &p.cgroups[0];
         if p.new_cgroupns {
@@ -397,24 +410,7 @@ fn mount_cgroups(p: &RootfsPlan, dest: &Path, opts: &MountOptions) -> Result<()>
             )
             .ctx(|| format!("mount cgroup2 on {}", dest.display()))?;
         } else {
-            mount(
-                Some(&c.host_dir),
-                dest,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .ctx(|| format!("bind {} to {}", c.host_dir.display(), dest.display()))?;
-            remount(
-                dest,
-                flags
-                    | if ro {
-                        MsFlags::MS_RDONLY
-                    } else {
-                        MsFlags::empty()
-                    },
-                p.in_userns,
-            )?;
+            bind_host_dir(&c.host_dir, dest)?;
         }
         return Ok(());
     }
@@ -424,39 +420,16 @@ fn mount_cgroups(p: &RootfsPlan, dest: &Path, opts: &MountOptions) -> Result<()>
         let d = dest.join(&c.name);
         std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
         if p.new_cgroupns {
-            let f = flags
-                | if ro {
-                    MsFlags::MS_RDONLY
-                } else {
-                    MsFlags::empty()
-                };
             mount(
                 Some("cgroup"),
                 &d,
                 Some("cgroup"),
-                f,
+                leaf,
                 Some(c.options.as_str()),
             )
             .ctx(|| format!("mount cgroup {} on {}", c.options, d.display()))?;
         } else {
-            mount(
-                Some(&c.host_dir),
-                &d,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .ctx(|| format!("bind {} to {}", c.host_dir.display(), d.display()))?;
-            remount(
-                &d,
-                flags
-                    | if ro {
-                        MsFlags::MS_RDONLY
-                    } else {
-                        MsFlags::empty()
-                    },
-                p.in_userns,
-            )?;
+            bind_host_dir(&c.host_dir, &d)?;
         }
         // Co-mounted controllers ("cpu,cpuacct") get a symlink per controller.
         if c.name.contains(',') {

@@ -166,7 +166,10 @@ fn detached_mount(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: libc::c_uint) -
 fn overlay_exe() -> Result<OwnedFd> {
     let exe = std::fs::read_link("/proc/self/exe").ctx(|| "readlink /proc/self/exe".to_string())?;
     let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
-        return Err(Error::Seccomp("no binary path".into()));
+        return Err(Error::Io {
+            context: format!("{}: the runtime binary has no directory", exe.display()),
+            source: std::io::Error::from_raw_os_error(libc::EINVAL),
+        });
     };
     let dir_b = dir.as_os_str().as_bytes();
     if dir_b.iter().any(|b| matches!(b, b':' | b',' | b'\\'))

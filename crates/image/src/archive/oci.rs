@@ -133,22 +133,7 @@ pub fn load_archive(
 }
 
 fn tempdir_in(store: &Store) -> Result<std::path::PathBuf> {
-    let base = store
-        .content()
-        .path(&Digest::of(b""))
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map(|p| p.join("ingest"))
-        .unwrap_or_else(std::env::temp_dir);
-    let d = base.join(format!(
-        "oci-tmp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    ));
+    let d = store.content().scratch_path("oci-tmp");
     std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
     Ok(d)
 }

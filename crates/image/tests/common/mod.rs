@@ -103,6 +103,15 @@ pub fn bi(root: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Writes `archive` to a file beside the store and loads it with `berth-image load`, expecting
+/// success; returns the output.
+pub fn load_bytes(root: &Path, archive: &[u8]) -> String {
+    let dir = root.parent().expect("the store has a parent directory");
+    let f = dir.join(format!("archive-{}.tar", Digest::of(archive).short()));
+    write_file(&f, archive);
+    bi_ok(root, &["load", "-i", f.to_str().unwrap()])
+}
+
 pub fn bi_ok(root: &Path, args: &[&str]) -> String {
     let out = bi(root, args);
     assert!(

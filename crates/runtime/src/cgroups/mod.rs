@@ -436,11 +436,6 @@ impl Cgroup {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Whether the cgroup directory still exists in any hierarchy.
-    pub fn exists(&self) -> bool {
-        self.dirs.iter().any(|(_, d)| d.exists())
-    }
-
     /// The directories of this cgroup, for diagnostics and tests.
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|(_, d)| d.clone()).collect()

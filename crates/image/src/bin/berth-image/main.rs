@@ -377,14 +377,7 @@ fn load_stdin(
     store: &mut Store,
     name: Option<&str>,
 ) -> anyhow::Result<Vec<berth_image::archive::Loaded>> {
-    let d = store.content().path(&berth_image::Digest::of(b""));
-    let base = d
-        .parent()
-        .and_then(|p| p.parent())
-        .and_then(|p| p.parent())
-        .context("store layout")?
-        .join("ingest");
-    let tmp = base.join(format!("spool-{}", std::process::id()));
+    let tmp = store.content().scratch_path("spool");
     let mut f = std::fs::File::create(&tmp)?;
     std::io::copy(&mut std::io::stdin().lock(), &mut f)?;
     drop(f);

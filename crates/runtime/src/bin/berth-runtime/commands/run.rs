@@ -27,11 +27,10 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
     }
     let created = container::create(&super::create::options(root, &a.create, StartMode::Direct))?;
     let running = created.start()?;
-    let code = running.wait();
-    if !a.keep {
-        if let Ok(c) = Container::load(root, &id) {
-            c.delete(true)?;
-        }
+    let (code, container) = running.wait();
+    // Skipped if someone else deleted it meanwhile.
+    if !a.keep && berth_runtime::state::ContainerState::dir(root, &id).exists() {
+        container.delete(true)?;
     }
     Ok(code?)
 }
