@@ -1,5 +1,6 @@
 //! Daemon configuration: dockerd's flag names, and `/etc/berth/daemon.json` with dockerd's keys
-//! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`). Flags win over the file.
+//! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`, `log-driver`, `log-opts`). Flags
+//! win over the file.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,11 @@ pub struct FileConfig {
     pub exec_root: Option<PathBuf>,
     pub pidfile: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// Only `json-file` (and `local`, which berth writes as json-file too).
+    pub log_driver: Option<String>,
+    /// `max-size` and `max-file` for every container's log.
+    #[serde(default)]
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 impl FileConfig {

@@ -6,6 +6,7 @@
 //!   `/version` endpoints.
 //! - [`config`]: daemon configuration from flags and `daemon.json`, as dockerd names them.
 //! - [`images`]: `/images/...` endpoints.
+//! - [`containers`]: `/containers/...` and `/events` endpoints.
 //! - [`system`]: the `/info` endpoint.
 //!
 //! [`serve`] takes an already bound listener and a shutdown future, so tests bind their own
@@ -15,6 +16,7 @@
 #![recursion_limit = "256"]
 
 pub mod config;
+pub mod containers;
 pub mod images;
 pub mod system;
 pub mod version;
@@ -23,7 +25,7 @@ use std::future::Future;
 
 use axum::extract::Request;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceExt as _;
 
@@ -44,6 +46,7 @@ impl From<berth_engine::error::EngineError> for ApiError {
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::InvalidArgument => StatusCode::BAD_REQUEST,
             Kind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::NotModified => StatusCode::NOT_MODIFIED,
         };
         ApiError {
             status,
@@ -69,6 +72,25 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/version", get(version::version))
         .route("/info", get(system::info))
         .route("/images/json", get(images::list))
+        .route("/events", get(containers::events))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
         .route("/images/load", axum::routing::post(images::load))
         .route("/images/{*name}", axum::routing::any(images::by_name))
         .route(
@@ -90,7 +112,21 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
             }
         })
         .layer(axum::middleware::map_response(version::add_headers))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(engine)
+}
+
+/// Logs each request at debug level (and failures at info).
+async fn log_request(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let res = next.run(req).await;
+    let status = res.status();
+    if status.is_server_error() {
+        tracing::info!(%method, %uri, %status, "request failed");
+    } else {
+        tracing::debug!(%method, %uri, %status, "request");
+    }
+    res
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -7,6 +7,40 @@ pub enum Kind {
     Conflict,
     InvalidArgument,
     Unavailable,
+    /// Nothing to do (HTTP 304: start of a running container, stop of a stopped one).
+    NotModified,
+}
+
+fn err(kind: Kind, message: impl Into<String>) -> EngineError {
+    EngineError {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// A bad request.
+pub fn invalid(message: impl Into<String>) -> EngineError {
+    err(Kind::InvalidArgument, message)
+}
+
+/// A missing object.
+pub fn not_found(message: impl Into<String>) -> EngineError {
+    err(Kind::NotFound, message)
+}
+
+/// A request that conflicts with an object's state.
+pub fn conflict(message: impl Into<String>) -> EngineError {
+    err(Kind::Conflict, message)
+}
+
+/// A failure of the system underneath.
+pub fn unavailable(message: impl Into<String>) -> EngineError {
+    err(Kind::Unavailable, message)
+}
+
+/// Nothing to do.
+pub fn not_modified() -> EngineError {
+    err(Kind::NotModified, "")
 }
 
 /// An engine error: a kind and a message naming the object.

@@ -2,7 +2,7 @@
 //! owns for the daemon's lifetime.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use berth_image::config::ImageConfig;
@@ -143,6 +143,40 @@ impl ImageService {
             lines.extend(l.tags.into_iter().map(|t| format!("Loaded image: {t}")));
         }
         Ok(lines)
+    }
+
+    /// Resolves a name to the image's id and config.
+    pub fn resolve(&self, name: &str) -> Result<(String, ImageConfig), EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(name).map_err(not_found(name))?;
+        let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
+        Ok((img.id.to_string(), cfg))
+    }
+
+    /// The mounts that give a container of image `id` its root at `target`, writing into
+    /// `upper` (with `work` as overlayfs's work directory).
+    pub fn rootfs_mounts(
+        &self,
+        id: &str,
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> Result<Vec<berth_image::store::Mount>, EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(id).map_err(not_found(id))?;
+        Ok(store.rootfs_mounts(img, upper, work, target)?)
+    }
+
+    /// The directories a container of image `id` sees, top first: `upper`, then the image's
+    /// layers from the top down.
+    pub fn layer_dirs(&self, id: &str, upper: &Path) -> Result<Vec<PathBuf>, EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(id).map_err(not_found(id))?;
+        let mut out = vec![upper.to_path_buf()];
+        for l in store.layers_of(img)?.iter().rev() {
+            out.push(store.snapshot_dir(&l.chain_id).join("fs"));
+        }
+        Ok(out)
     }
 
     /// How many images there are.

@@ -2,32 +2,62 @@
 //! persistence, orchestrating the image store, the network, the builder and the shims. It knows
 //! nothing of HTTP: berthd turns API calls into engine actions.
 //!
-//! Modules so far:
+//! Modules:
 //! - [`error`]: errors with a kind, mapped to HTTP statuses by berthd in one place.
 //! - [`images`]: the image service over `berth_image::Store`.
+//! - [`containers`]: container records, shims, the live view of each container.
+//! - [`spec`]: a container's OCI spec from its Docker config, with Docker's defaults.
+//! - [`logs`]: reading and following json-file logs.
+//! - [`events`]: Docker-style events, live and recent.
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
+pub mod containers;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod images;
 pub mod lifecycle;
+pub mod logs;
 pub mod name;
+pub mod spec;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use containers::Settings;
 
 /// The engine: one value owning every service, shared by berthd's handlers.
 #[derive(Debug)]
 pub struct Engine {
-    pub images: images::ImageService,
-    pub data_root: std::path::PathBuf,
+    pub images: Arc<images::ImageService>,
+    pub containers: Arc<containers::Containers>,
+    pub events: Arc<events::Events>,
+    pub data_root: PathBuf,
 }
 
 impl Engine {
-    /// Opens the engine's state under `data_root`.
-    pub fn open(data_root: &std::path::Path) -> Result<Self, error::EngineError> {
+    /// Opens the engine's state under the settings' data root.
+    pub fn open(s: Settings) -> Result<Self, error::EngineError> {
+        let images = Arc::new(images::ImageService::open(&s.data_root)?);
+        let events = Arc::new(events::Events::default());
+        let data_root = s.data_root.clone();
+        let containers = Arc::new(containers::Containers::open(
+            s,
+            images.clone(),
+            events.clone(),
+        )?);
         Ok(Engine {
-            images: images::ImageService::open(data_root)?,
-            data_root: data_root.to_path_buf(),
+            images,
+            containers,
+            events,
+            data_root,
         })
+    }
+
+    /// Re-adopts running containers; needs the tokio runtime.
+    pub async fn restore(&self) {
+        self.containers.restore().await;
     }
 }

@@ -156,6 +156,20 @@ fn openat2_beneath(dir: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<Ow
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Reads `rel` (a relative path) inside the directory `root`, refusing symlinks and `..` on the
+/// way, so that a hostile layer cannot make the engine read a host file.
+pub fn read_beneath(root: &Path, rel: &Path) -> std::io::Result<Vec<u8>> {
+    let dir: OwnedFd = std::fs::File::open(root)?.into();
+    let fd = openat2_beneath(&dir, rel, libc::O_RDONLY | libc::O_NOFOLLOW)?;
+    let mut f = std::fs::File::from(fd);
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut out)?;
+    Ok(out)
+}
+
 fn cstr(n: &OsStr) -> CString {
     CString::new(n.as_bytes()).expect("tar names have no NUL")
 }

@@ -269,7 +269,8 @@ impl Store {
         Ok(())
     }
 
-    fn snapshot_dir(&self, chain: &Digest) -> PathBuf {
+    /// Where the snapshot with chain id `chain` lives (its tree is in `fs/`).
+    pub fn snapshot_dir(&self, chain: &Digest) -> PathBuf {
         self.root.join("snapshots").join(chain.hex())
     }
 

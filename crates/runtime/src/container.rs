@@ -788,6 +788,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// Gives up waiting here: the caller (a shim with its own event loop) reaps init itself.
+    /// Every signal stays blocked, so the caller takes them with a signalfd.
+    pub fn into_container(self) -> Container {
+        self.container
+    }
+
     /// Waits for init to exit, forwarding signals to it; returns the exit code as a shell
     /// reports it (128 + signal for a killed process) and the container, for `delete`.
     /// Restores the signal mask.

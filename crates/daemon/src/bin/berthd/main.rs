@@ -98,14 +98,48 @@ fn main() -> anyhow::Result<()> {
         }
         std::fs::remove_file(&sock).with_context(|| format!("remove stale {}", sock.display()))?;
     }
+    match file.log_driver.as_deref() {
+        None | Some("json-file") | Some("local") => {}
+        Some(d) => anyhow::bail!("log-driver {d:?} is not supported (json-file is)"),
+    }
+    // Rotated by default, with the sizes of Docker's `local` driver.
+    let log_max_size = match file.log_opts.get("max-size") {
+        Some(v) => berth_engine::containers::parse_size(v)
+            .with_context(|| format!("log-opts max-size {v:?}"))?,
+        None => 20 << 20,
+    };
+    let log_max_file = match file.log_opts.get("max-file") {
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .with_context(|| format!("log-opts max-file {v:?}"))?,
+        None => 5,
+    };
+    let shim_bin = std::env::current_exe()
+        .context("find berthd's own path")?
+        .with_file_name("berth-shim");
+    if !shim_bin.exists() {
+        anyhow::bail!(
+            "{} is missing: it belongs beside berthd",
+            shim_bin.display()
+        );
+    }
     let engine = std::sync::Arc::new(
-        berth_engine::Engine::open(&data_root)
-            .with_context(|| format!("open the data root {}", data_root.display()))?,
+        berth_engine::Engine::open(berth_engine::Settings {
+            data_root: data_root.clone(),
+            exec_root: exec_root.clone(),
+            shim_bin,
+            log_max_size,
+            log_max_file,
+        })
+        .with_context(|| format!("open the data root {}", data_root.display()))?,
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        engine.restore().await;
         let listener = tokio::net::UnixListener::bind(&sock)
             .with_context(|| format!("listen on {}", sock.display()))?;
         std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
@@ -125,7 +159,20 @@ fn main() -> anyhow::Result<()> {
             }
             tracing::info!("shutting down");
         };
-        berth_daemon::serve(listener, engine, shutdown).await?;
+        // Streams (logs -f, events) would hold a graceful shutdown open for ever: give them
+        // a few seconds. Containers are not touched: their shims keep them running.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = tx.send(());
+        };
+        tokio::select! {
+            r = berth_daemon::serve(listener, engine, shutdown) => r?,
+            _ = async {
+                let _ = rx.await;
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            } => {}
+        }
         let _ = std::fs::remove_file(&sock);
         let _ = std::fs::remove_file(&pidfile);
         Ok(())

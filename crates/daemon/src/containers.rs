@@ -1,0 +1,812 @@
+//! `/containers/...` and `/events`: Docker's container endpoints over the engine's container
+//! service. Attach is a hijacked connection (HTTP 101, `Upgrade: tcp`), as the docker CLI
+//! expects; logs and events are streamed bodies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_engine::containers::{Entry, LogOptions};
+use berth_engine::lifecycle::State as CState;
+use berth_engine::Engine;
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::ApiError;
+
+type E = State<Arc<Engine>>;
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: msg.into(),
+    }
+}
+
+/// Docker's boolean query values: `1`, `true`, `True`.
+fn truthy(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateQuery {
+    name: Option<String>,
+}
+
+/// `POST /containers/create`.
+pub async fn create(
+    State(engine): E,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let body: ContainerCreateBody =
+        serde_path_to_error::deserialize(de).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let (id, warnings) = engine.containers.create(q.name.as_deref(), body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ContainerCreateResponse { id, warnings }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    all: Option<String>,
+    limit: Option<i64>,
+    size: Option<String>,
+    filters: Option<String>,
+}
+
+/// Docker's `filters` query: `{"key": ["v", ...]}` or the older `{"key": {"v": true}}`.
+pub fn parse_filters(s: Option<&str>) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+    let Some(s) = s.filter(|s| !s.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let v: Value = serde_json::from_str(s).map_err(|e| bad(format!("invalid filter: {e}")))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in v.as_object().ok_or_else(|| bad("invalid filter"))? {
+        let vals: Vec<String> = match v {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            Value::Object(o) => o.keys().cloned().collect(),
+            _ => return Err(bad(format!("invalid filter '{k}'"))),
+        };
+        out.insert(k.clone(), vals);
+    }
+    Ok(out)
+}
+
+/// Go's `units.HumanDuration`, as `docker ps` prints it.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 1 {
+        return "Less than a second".into();
+    }
+    if s == 1 {
+        return "1 second".into();
+    }
+    if s < 60 {
+        return format!("{s} seconds");
+    }
+    let m = s / 60;
+    if m == 1 {
+        return "About a minute".into();
+    }
+    if m < 60 {
+        return format!("{m} minutes");
+    }
+    let h = (s as f64 / 3600.0).round() as i64;
+    if h == 1 {
+        return "About an hour".into();
+    }
+    if h < 48 {
+        return format!("{h} hours");
+    }
+    if h < 24 * 7 * 2 {
+        return format!("{} days", h / 24);
+    }
+    if h < 24 * 30 * 2 {
+        return format!("{} weeks", h / 24 / 7);
+    }
+    if h < 24 * 365 * 2 {
+        return format!("{} months", h / 24 / 30);
+    }
+    format!("{} years", h / 24 / 365)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
+}
+
+fn secs_of(t: &str) -> Option<i64> {
+    berth_shim::parse_rfc3339(t).map(|n| (n / 1_000_000_000) as i64)
+}
+
+/// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+fn status_text(e: &Entry) -> String {
+    let v = e.view();
+    let shim = v.shim.clone();
+    let ago = |t: &str| human_duration(now_secs() - secs_of(t).unwrap_or(now_secs()));
+    match v.state() {
+        CState::Created => "Created".into(),
+        CState::Running => format!("Up {}", ago(&shim.unwrap().started_at)),
+        CState::Paused => format!("Up {} (Paused)", ago(&shim.unwrap().started_at)),
+        CState::Restarting => {
+            let s = shim.unwrap();
+            format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at))
+        }
+        CState::Exited => {
+            let s = shim.unwrap();
+            format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at))
+        }
+        CState::Removing => "Removal In Progress".into(),
+        CState::Dead => "Dead".into(),
+    }
+}
+
+fn command_line(rec: &berth_engine::containers::Record) -> String {
+    std::iter::once(rec.path.as_str())
+        .chain(rec.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -> bool {
+    let rec = e.record();
+    let labels = rec.config.labels.clone().unwrap_or_default();
+    f.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "status" => e.view().state().api_name() == v,
+            "name" => rec.name.contains(v.trim_start_matches('/')),
+            "id" => rec.id.starts_with(v.as_str()),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                None => labels.contains_key(v),
+            },
+            "ancestor" => {
+                rec.image_ref == *v
+                    || rec.image == *v
+                    || rec
+                        .image
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.as_str())
+                    || engine
+                        .images
+                        .resolve(v)
+                        .is_ok_and(|(id, _)| id == rec.image)
+            }
+            "exited" => {
+                e.view().state() == CState::Exited
+                    && e.view().shim.is_some_and(|s| s.exit_code.to_string() == *v)
+            }
+            _ => true,
+        })
+    })
+}
+
+/// `GET /containers/json`.
+pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let filters = parse_filters(q.filters.as_deref())?;
+    for k in filters.keys() {
+        if !["status", "name", "id", "label", "ancestor", "exited"].contains(&k.as_str()) {
+            return Err(bad(format!("invalid filter '{k}'")));
+        }
+    }
+    let all = truthy(&q.all) || filters.contains_key("status") || q.limit.is_some_and(|l| l > 0);
+    let mut out = Vec::new();
+    for e in engine.containers.all() {
+        let v = e.view();
+        if !all
+            && !matches!(
+                v.state(),
+                CState::Running | CState::Paused | CState::Restarting
+            )
+        {
+            continue;
+        }
+        if !list_matches(&engine, &e, &filters) {
+            continue;
+        }
+        let rec = e.record();
+        let mut c = json!({
+            "Id": rec.id,
+            "Names": [format!("/{}", rec.name)],
+            "Image": rec.image_ref,
+            "ImageID": rec.image,
+            "Command": command_line(&rec),
+            "Created": secs_of(&rec.created).unwrap_or(0),
+            "Ports": [],
+            "Labels": rec.config.labels.clone().unwrap_or_default(),
+            "State": v.state().api_name(),
+            "Status": status_text(&e),
+            "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        });
+        if truthy(&q.size) {
+            let size = engine.containers.size_rw(&rec.id);
+            c["SizeRw"] = json!(size);
+            c["SizeRootFs"] = json!(size + image_size(&engine, &rec.image));
+        }
+        out.push(c);
+        if q.limit.is_some_and(|l| l > 0 && out.len() as i64 >= l) {
+            break;
+        }
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+fn image_size(engine: &Engine, id: &str) -> u64 {
+    engine
+        .images
+        .list()
+        .ok()
+        .and_then(|l| l.into_iter().find(|i| i.id == id).map(|i| i.size))
+        .unwrap_or(0)
+}
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// `GET /containers/{id}/json`.
+pub async fn inspect(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine.containers.find(&id)?;
+    let rec = e.record();
+    let v = e.view();
+    let st = v.state();
+    let shim = v.shim.clone();
+    let (dir, log_path) = engine.containers.paths(&rec.id);
+    let s = shim.clone();
+    let time_or_zero = |t: Option<String>| {
+        t.filter(|t| !t.is_empty())
+            .unwrap_or_else(|| ZERO_TIME.into())
+    };
+    let mut out = json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": rec.path,
+        "Args": rec.args,
+        "State": {
+            "Status": st.api_name(),
+            "Running": matches!(st, CState::Running | CState::Paused | CState::Restarting),
+            "Paused": st == CState::Paused,
+            "Restarting": st == CState::Restarting,
+            "OOMKilled": s.as_ref().is_some_and(|s| s.oom_killed),
+            "Dead": st == CState::Dead,
+            "Pid": s.as_ref().map_or(0, |s| s.pid),
+            "ExitCode": s.as_ref().map_or(0, |s| s.exit_code),
+            "Error": s.as_ref().map(|s| s.error.clone()).unwrap_or_default(),
+            "StartedAt": time_or_zero(s.as_ref().map(|s| s.started_at.clone())),
+            "FinishedAt": time_or_zero(s.as_ref().map(|s| s.finished_at.clone())),
+        },
+        "Image": rec.image,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": log_path,
+        "Name": format!("/{}", rec.name),
+        "RestartCount": s.as_ref().map_or(0, |s| s.restart_count),
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": rec.host_config,
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": dir.join("upper"),
+            "WorkDir": dir.join("work"),
+            "MergedDir": dir.join("rootfs"),
+        }},
+        "Mounts": [],
+        "Config": rec.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": false,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {}, "SandboxKey": "",
+            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": {},
+        },
+    });
+    if q.get("size").is_some_and(|v| v == "1" || v == "true") {
+        let size = engine.containers.size_rw(&rec.id);
+        out["SizeRw"] = json!(size);
+        out["SizeRootFs"] = json!(size + image_size(&engine, &rec.image));
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StopQuery {
+    t: Option<i64>,
+    timeout: Option<i64>,
+    signal: Option<String>,
+}
+
+fn no_content(r: Result<(), berth_engine::error::EngineError>) -> Result<Response, ApiError> {
+    match r {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) if e.kind == berth_engine::error::Kind::NotModified => {
+            Ok(StatusCode::NOT_MODIFIED.into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /containers/{id}/start`.
+pub async fn start(State(engine): E, Path(id): Path<String>) -> Result<Response, ApiError> {
+    no_content(engine.containers.start(&id).await)
+}
+
+/// `POST /containers/{id}/stop`.
+pub async fn stop(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    no_content(
+        engine
+            .containers
+            .stop(&id, q.signal.as_deref(), q.t.or(q.timeout))
+            .await,
+    )
+}
+
+/// `POST /containers/{id}/restart`.
+pub async fn restart(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    no_content(
+        engine
+            .containers
+            .restart(&id, q.signal.as_deref(), q.t.or(q.timeout))
+            .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KillQuery {
+    signal: Option<String>,
+}
+
+/// `POST /containers/{id}/kill`.
+pub async fn kill(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<KillQuery>,
+) -> Result<Response, ApiError> {
+    no_content(engine.containers.kill(&id, q.signal.as_deref()).await)
+}
+
+/// `POST /containers/{id}/pause`.
+pub async fn pause(State(engine): E, Path(id): Path<String>) -> Result<Response, ApiError> {
+    no_content(engine.containers.pause(&id, true).await)
+}
+
+/// `POST /containers/{id}/unpause`.
+pub async fn unpause(State(engine): E, Path(id): Path<String>) -> Result<Response, ApiError> {
+    no_content(engine.containers.pause(&id, false).await)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RenameQuery {
+    name: Option<String>,
+}
+
+/// `POST /containers/{id}/rename`.
+pub async fn rename(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<RenameQuery>,
+) -> Result<Response, ApiError> {
+    let name = q
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("Neither old nor new names may be empty"))?;
+    no_content(engine.containers.rename(&id, &name))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+/// `POST /containers/{id}/resize`.
+pub async fn resize(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> Result<Response, ApiError> {
+    let (h, w) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
+    match engine.containers.resize(&id, h, w).await {
+        Ok(()) => Ok(StatusCode::OK.into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    condition: Option<String>,
+}
+
+/// `POST /containers/{id}/wait`.
+pub async fn wait(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let condition = q.condition.unwrap_or_default();
+    // Errors that show at once (no such container, bad condition) are plain errors; after
+    // that the headers go out immediately and the body when the condition holds: the docker
+    // CLI waits for the headers before it starts the container.
+    engine.containers.find(&id)?;
+    if !["", "not-running", "next-exit", "removed"].contains(&condition.as_str()) {
+        return Err(bad(format!("invalid condition: {condition:?}")));
+    }
+    let fut = async move {
+        let body = match engine.containers.wait(&id, &condition).await {
+            Ok(code) => serde_json::to_vec(&ContainerWaitResponse {
+                status_code: code,
+                error: None,
+            }),
+            Err(e) => {
+                serde_json::to_vec(&json!({"StatusCode": -1, "Error": {"Message": e.message}}))
+            }
+        }
+        .expect("wait response serialises");
+        Ok::<_, Infallible>(Bytes::from(body))
+    };
+    let stream = futures_util::stream::once(fut);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    force: Option<String>,
+    v: Option<String>,
+}
+
+/// `DELETE /containers/{id}`.
+pub async fn remove(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response, ApiError> {
+    let _ = &q.v;
+    engine.containers.remove(&id, truthy(&q.force)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+}
+
+/// Docker's `since`/`until`: Unix seconds with an optional fraction.
+fn parse_unix(s: &Option<String>) -> Result<Option<i128>, ApiError> {
+    let Some(s) = s.as_deref().filter(|s| !s.is_empty() && *s != "0") else {
+        return Ok(None);
+    };
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i128 = secs
+        .parse()
+        .map_err(|_| bad(format!("invalid time value: {s}")))?;
+    let mut nanos: i128 = 0;
+    if !frac.is_empty() {
+        let f = &frac[..frac.len().min(9)];
+        nanos = f
+            .parse::<i128>()
+            .map_err(|_| bad(format!("invalid time value: {s}")))?
+            * 10i128.pow(9 - f.len() as u32);
+    }
+    Ok(Some(secs * 1_000_000_000 + nanos))
+}
+
+/// `GET /containers/{id}/logs`.
+pub async fn logs(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
+    let o = LogOptions {
+        follow: truthy(&q.follow),
+        stdout: truthy(&q.stdout),
+        stderr: truthy(&q.stderr),
+        since: parse_unix(&q.since)?,
+        until: parse_unix(&q.until)?,
+        tail: match q.tail.as_deref() {
+            None | Some("") | Some("all") => None,
+            Some(n) => Some(
+                n.parse()
+                    .map_err(|_| bad(format!("invalid tail value: {n}")))?,
+            ),
+        },
+    };
+    if !o.stdout && !o.stderr {
+        return Err(bad("Bad parameters: you must choose at least one stream"));
+    }
+    let timestamps = truthy(&q.timestamps);
+    let (tty, rx) = engine.containers.logs(&id, o)?;
+    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
+        let l = rx.recv().await?;
+        let mut payload = Vec::new();
+        if timestamps {
+            payload.extend_from_slice(l.time.as_bytes());
+            payload.push(b' ');
+        }
+        payload.extend_from_slice(&l.data);
+        let out = if tty {
+            payload
+        } else {
+            let mut f = berth_shim::frame_header(l.stream, payload.len()).to_vec();
+            f.extend_from_slice(&payload);
+            f
+        };
+        Some((Ok::<_, Infallible>(Bytes::from(out)), rx))
+    });
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttachQuery {
+    stream: Option<String>,
+    stdin: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    logs: Option<String>,
+}
+
+/// `POST /containers/{id}/attach`: answers 101 at once (the docker CLI starts the container
+/// only after that), then connects the hijacked connection to the shim once it runs.
+pub async fn attach(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<AttachQuery>,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let e = engine.containers.find(&id)?;
+    let _ = (&q.stream, &q.logs);
+    if matches!(e.view().state(), CState::Removing | CState::Dead) {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: "You cannot attach to a stopped container, start it first".into(),
+        });
+    }
+    let tty = e.record().config.tty.unwrap_or(false);
+    let (stdin, stdout, stderr) = (truthy(&q.stdin), truthy(&q.stdout), truthy(&q.stderr));
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    if !upgrade {
+        // A plain request: the output as the response body.
+        let (tty, shim) = engine.containers.attach(&id, false, stdout, stderr).await?;
+        let stream = futures_util::stream::unfold(shim, move |mut s| async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            let n = s.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+            buf.truncate(n);
+            Some((Ok::<_, Infallible>(Bytes::from(buf)), s))
+        });
+        let _ = tty;
+        return Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response());
+    }
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut client = hyper_util::rt::TokioIo::new(upgraded);
+        let (tty, shim) = match engine.containers.attach(&id, stdin, stdout, stderr).await {
+            Ok(s) => s,
+            Err(err) => {
+                let _ = client.write_all(format!("Error: {err}\n").as_bytes()).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        };
+        pipe(client, shim, tty, stdin).await;
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, ct)
+        .body(Body::empty())
+        .expect("response"))
+}
+
+/// Copies a client's stdin to the shim and the shim's frames to the client (without the
+/// frame headers for a terminal), until the shim's side ends.
+async fn pipe<C>(client: C, shim: tokio::net::UnixStream, tty: bool, stdin: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = shim.into_split();
+    let input = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        } else {
+            // Still read, so that a client closing its side is noticed; discard the bytes.
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut cr, &mut sink).await;
+        }
+        let _ = sw.shutdown().await;
+    });
+    let mut hdr = [0u8; 8];
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if sr.read_exact(&mut hdr).await.is_err() {
+            break;
+        }
+        let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+        if !tty && cw.write_all(&hdr).await.is_err() {
+            break;
+        }
+        let mut ok = true;
+        while len > 0 {
+            let n = len.min(buf.len());
+            if sr.read_exact(&mut buf[..n]).await.is_err() || cw.write_all(&buf[..n]).await.is_err()
+            {
+                ok = false;
+                break;
+            }
+            len -= n;
+        }
+        if !ok {
+            break;
+        }
+        let _ = cw.flush().await;
+    }
+    let _ = cw.shutdown().await;
+    input.abort();
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    since: Option<String>,
+    until: Option<String>,
+    filters: Option<String>,
+}
+
+/// `GET /events`: recent events since `since`, then live ones until `until` (or for ever).
+pub async fn events(State(engine): E, Query(q): Query<EventsQuery>) -> Result<Response, ApiError> {
+    let since = parse_unix(&q.since)?;
+    let until = parse_unix(&q.until)?;
+    let filters = parse_filters(q.filters.as_deref())?;
+    let (history, rx) = engine.events.subscribe();
+    let nanos = |v: &Value| v["timeNano"].as_u64().unwrap_or(0) as i128;
+    let mut first: Vec<Value> = Vec::new();
+    if let Some(s) = since {
+        first = history
+            .into_iter()
+            .filter(|v| nanos(v) >= s && until.is_none_or(|u| nanos(v) <= u))
+            .filter(|v| berth_engine::events::matches(v, &filters))
+            .collect();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as i128;
+    let live = until.is_none_or(|u| u > now);
+    let deadline = until.map(|u| {
+        tokio::time::Instant::now() + std::time::Duration::from_nanos((u - now).max(0) as u64)
+    });
+    struct St {
+        first: std::vec::IntoIter<Value>,
+        rx: tokio::sync::broadcast::Receiver<Value>,
+        live: bool,
+        deadline: Option<tokio::time::Instant>,
+        filters: BTreeMap<String, Vec<String>>,
+    }
+    let st = St {
+        first: first.into_iter(),
+        rx,
+        live,
+        deadline,
+        filters,
+    };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        if let Some(v) = st.first.next() {
+            return Some((Ok::<_, Infallible>(Bytes::from(v.to_string() + "\n")), st));
+        }
+        if !st.live {
+            return None;
+        }
+        loop {
+            let next = match st.deadline {
+                Some(d) => match tokio::time::timeout_at(d, st.rx.recv()).await {
+                    Ok(r) => r,
+                    Err(_) => return None,
+                },
+                None => st.rx.recv().await,
+            };
+            match next {
+                Ok(v) if berth_engine::events::matches(&v, &st.filters) => {
+                    return Some((Ok(Bytes::from(v.to_string() + "\n")), st))
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn filters_both_shapes() {
+        let a = parse_filters(Some(r#"{"status":["running"],"label":["a=b"]}"#)).unwrap();
+        assert_eq!(a["status"], ["running"]);
+        let b = parse_filters(Some(r#"{"name":{"web":true}}"#)).unwrap();
+        assert_eq!(b["name"], ["web"]);
+        assert!(parse_filters(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn unix_times() {
+        assert_eq!(
+            parse_unix(&Some("12.5".into())).unwrap(),
+            Some(12_500_000_000)
+        );
+        assert_eq!(parse_unix(&Some("3".into())).unwrap(), Some(3_000_000_000));
+        assert!(parse_unix(&Some("x".into())).is_err());
+    }
+}

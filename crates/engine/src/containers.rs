@@ -1,0 +1,1415 @@
+//! The container service: records on disk, one `berth-shim` per started container, and the
+//! live view of each container that the shim's subscription keeps current.
+//!
+//! On disk, `<data-root>/containers/<id>/` holds `config.json` (the [`Record`]), the shim's
+//! `state.json` and `shim.json`, the json-file log, the generated `hostname`, `hosts` and
+//! `resolv.conf`, the OCI bundle (`bundle/config.json`) and the root file system's `upper`,
+//! `work` and `rootfs` directories. Shim sockets live in `<exec-root>/shims/`.
+//!
+//! berthd may die at any moment: the shims carry on, and [`Containers::restore`] re-adopts
+//! them by their sockets, reading the state file of those that finished in the meantime.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use berth_shim::{Reply, Request, ShimConfig, ShimState, Status};
+use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{conflict, invalid, not_found, not_modified, unavailable, EngineError};
+use crate::events::Events;
+use crate::id::ContainerId;
+use crate::images::ImageService;
+use crate::lifecycle::State;
+
+/// Version of the record's on-disk format.
+const SCHEMA: u32 = 1;
+
+/// What berth keeps about a container (`config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub schema: u32,
+    pub id: String,
+    /// Without the leading slash.
+    pub name: String,
+    pub created: String,
+    /// The image id (`sha256:...`).
+    pub image: String,
+    /// The image as the user named it.
+    pub image_ref: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+}
+
+/// The live view of a container.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The shim's last reported state (None: never started).
+    pub shim: Option<ShimState>,
+    /// Exits seen since berthd started watching (for `wait?condition=next-exit`).
+    pub exits: u64,
+    pub removing: bool,
+    pub removed: bool,
+}
+
+impl View {
+    /// The container's state as the API names it.
+    pub fn state(&self) -> State {
+        if self.removing || self.removed {
+            return State::Removing;
+        }
+        match self.shim.as_ref().map(|s| s.status) {
+            None | Some(Status::Created) => State::Created,
+            Some(Status::Running) => State::Running,
+            Some(Status::Paused) => State::Paused,
+            Some(Status::Restarting) => State::Restarting,
+            Some(Status::Exited) => State::Exited,
+        }
+    }
+
+    fn active(&self) -> bool {
+        matches!(
+            self.state(),
+            State::Running | State::Paused | State::Restarting
+        )
+    }
+}
+
+/// An attach request waiting for the container's shim.
+#[derive(Debug)]
+struct AttachWaiter {
+    req: Request,
+    tx: oneshot::Sender<Result<UnixStream, EngineError>>,
+}
+
+/// One container.
+#[derive(Debug)]
+pub struct Entry {
+    rec: std::sync::Mutex<Record>,
+    view: watch::Sender<View>,
+    /// Serialises start, stop, restart and remove.
+    op: tokio::sync::Mutex<()>,
+    /// Bumped on every start, so that a finished shim's monitor does not act for a newer one.
+    generation: std::sync::atomic::AtomicU64,
+    attach_waiters: std::sync::Mutex<Vec<AttachWaiter>>,
+}
+
+impl Entry {
+    /// A copy of the record.
+    pub fn record(&self) -> Record {
+        self.rec.lock().expect("record lock").clone()
+    }
+
+    /// The current view.
+    pub fn view(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    /// A receiver of view changes.
+    pub fn watch(&self) -> watch::Receiver<View> {
+        self.view.subscribe()
+    }
+}
+
+/// Where the service keeps things and which binaries it runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// The `berth-shim` binary.
+    pub shim_bin: PathBuf,
+    /// Default json-file rotation (`log-opts` max-size, max-file).
+    pub log_max_size: u64,
+    pub log_max_file: u32,
+}
+
+/// The container service.
+#[derive(Debug)]
+pub struct Containers {
+    s: Settings,
+    images: Arc<ImageService>,
+    pub events: Arc<Events>,
+    entries: std::sync::Mutex<BTreeMap<String, Arc<Entry>>>,
+}
+
+/// Options of `logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Nanoseconds since the epoch.
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    pub tail: Option<usize>,
+}
+
+/// One log entry for a client.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub stream: u8,
+    pub time: String,
+    pub data: Vec<u8>,
+}
+
+fn io_err(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |e| unavailable(format!("{what}: {e}"))
+}
+
+/// Writes a file atomically (temporary name, fsync, rename).
+fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EngineError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io_err("write container record"))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err("write container record"))?;
+    std::fs::rename(&tmp, path).map_err(io_err("write container record"))
+}
+
+impl Containers {
+    /// Loads every container record under the data root. Call [`Containers::restore`] once a
+    /// tokio runtime runs to re-adopt live shims.
+    pub fn open(
+        s: Settings,
+        images: Arc<ImageService>,
+        events: Arc<Events>,
+    ) -> Result<Self, EngineError> {
+        let dir = s.data_root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(io_err("create the containers directory"))?;
+        std::fs::create_dir_all(s.exec_root.join("shims"))
+            .map_err(io_err("create the shims directory"))?;
+        let mut entries = BTreeMap::new();
+        for e in std::fs::read_dir(&dir).map_err(io_err("read the containers directory"))? {
+            let e = e.map_err(io_err("read the containers directory"))?;
+            let p = e.path().join("config.json");
+            let rec: Record = match std::fs::read(&p)
+                .ok()
+                .and_then(|d| serde_json::from_slice(&d).ok())
+            {
+                Some(r) => r,
+                None => {
+                    tracing::warn!(dir = %e.path().display(), "no readable container record: skipped");
+                    continue;
+                }
+            };
+            let shim = ShimState::load(&e.path().join("state.json")).ok();
+            entries.insert(rec.id.clone(), Arc::new(new_entry(rec, shim)));
+        }
+        Ok(Containers {
+            s,
+            images,
+            events,
+            entries: std::sync::Mutex::new(entries),
+        })
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.s.data_root.join("containers").join(id)
+    }
+
+    fn socket(&self, id: &str) -> PathBuf {
+        self.s.exec_root.join("shims").join(format!("{id}.sock"))
+    }
+
+    /// Re-adopts the shims of containers that were running when berthd stopped.
+    pub async fn restore(self: &Arc<Self>) {
+        let all: Vec<Arc<Entry>> = self
+            .entries
+            .lock()
+            .expect("entries")
+            .values()
+            .cloned()
+            .collect();
+        for e in all {
+            let v = e.view();
+            let Some(st) = v.shim.clone() else { continue };
+            if st.status == Status::Exited {
+                if auto_remove(&e.record()) {
+                    let _ = self.remove(&e.record().id, true).await;
+                }
+                continue;
+            }
+            let id = e.record().id;
+            match UnixStream::connect(self.socket(&id)).await {
+                Ok(_) => {
+                    tracing::info!(container = %id, "re-adopted a running container");
+                    tokio::spawn(self.clone().monitor(e.clone(), 0));
+                }
+                Err(_) => {
+                    // The shim is gone without writing a final state: it crashed or the
+                    // machine rebooted. Record the container as exited.
+                    let fresh = ShimState::load(&self.dir(&id).join("state.json")).ok();
+                    let mut st = fresh.unwrap_or(st);
+                    if st.status != Status::Exited {
+                        st.status = Status::Exited;
+                        st.exit_code = 255;
+                        st.pid = 0;
+                        st.error = "the container's shim exited unexpectedly".into();
+                        st.finished_at = berth_shim::rfc3339(SystemTime::now());
+                        let _ = write_atomic(
+                            &self.dir(&id).join("state.json"),
+                            &serde_json::to_vec(&st).expect("state serialises"),
+                        );
+                        let _ = nix_umount(&self.dir(&id).join("rootfs"));
+                    }
+                    e.view.send_modify(|v| v.shim = Some(st));
+                    if auto_remove(&e.record()) {
+                        let _ = self.remove(&id, true).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finds a container by full id, name, or unique id prefix.
+    pub fn find(&self, name_or_id: &str) -> Result<Arc<Entry>, EngineError> {
+        let entries = self.entries.lock().expect("entries");
+        if let Some(e) = entries.get(name_or_id) {
+            return Ok(e.clone());
+        }
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if let Some(e) = entries.values().find(|e| e.record().name == name) {
+            return Ok(e.clone());
+        }
+        let ids: Vec<ContainerId> = entries
+            .keys()
+            .filter_map(|k| ContainerId::parse(k).ok())
+            .collect();
+        match crate::id::find_by_prefix(&ids, name_or_id) {
+            Ok(id) => Ok(entries[id.as_str()].clone()),
+            Err(crate::id::IdError::Ambiguous(_)) => Err(invalid(format!(
+                "multiple IDs found with provided prefix: {name_or_id}"
+            ))),
+            Err(_) => Err(not_found(format!("No such container: {name_or_id}"))),
+        }
+    }
+
+    /// Every container, newest first.
+    pub fn all(&self) -> Vec<Arc<Entry>> {
+        let mut v: Vec<Arc<Entry>> = self
+            .entries
+            .lock()
+            .expect("entries")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.record().created));
+        v
+    }
+
+    /// Image ids that containers use.
+    pub fn images_in_use(&self) -> HashMap<String, (String, bool)> {
+        let mut out = HashMap::new();
+        for e in self.entries.lock().expect("entries").values() {
+            let r = e.record();
+            let running = e.view().active();
+            let ent = out
+                .entry(r.image.clone())
+                .or_insert((r.id[..12].to_string(), false));
+            if running {
+                *ent = (r.id[..12].to_string(), true);
+            }
+        }
+        out
+    }
+
+    fn publish(&self, action: &str, rec: &Record, extra: &[(&str, String)]) {
+        let mut attrs: BTreeMap<String, String> = rec
+            .config
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        attrs.insert("image".into(), rec.image_ref.clone());
+        attrs.insert("name".into(), rec.name.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.publish("container", action, &rec.id, attrs);
+    }
+
+    /// `POST /containers/create`.
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<(String, Vec<String>), EngineError> {
+        let image_ref = body
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| invalid("config cannot be empty in order to create a container"))?;
+        let (image_id, icfg) = self.images.resolve(&image_ref)?;
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        // The Config part of the body, field for field.
+        let mut config: ContainerConfig = serde_json::from_value(
+            serde_json::to_value(&body).map_err(|e| invalid(e.to_string()))?,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        let ic = &icfg.config;
+        // Entrypoint and command: the body's win; an entrypoint given without a command
+        // drops the image's command, as in Docker.
+        let entrypoint = match &body.entrypoint {
+            Some(e) => e.clone(),
+            None => ic.entrypoint.clone().unwrap_or_default(),
+        };
+        let cmd = match (&body.cmd, &body.entrypoint) {
+            (Some(c), _) if !c.is_empty() => c.clone(),
+            (_, Some(_)) => Vec::new(),
+            _ => ic.cmd.clone().unwrap_or_default(),
+        };
+        let mut argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+        if argv.is_empty() {
+            return Err(invalid("No command specified"));
+        }
+        let path = argv.remove(0);
+        if config.entrypoint.is_none() {
+            config.entrypoint = ic.entrypoint.clone();
+        }
+        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) && body.entrypoint.is_none() {
+            config.cmd = ic.cmd.clone();
+        }
+        // Environment: the image's, overridden by the body's, key by key.
+        let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
+        for e in body.env.iter().flatten() {
+            let key = e.split('=').next().unwrap_or(e);
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        config.env = Some(env);
+        if config.working_dir.as_deref().is_none_or(str::is_empty) {
+            config.working_dir = ic.working_dir.clone();
+        }
+        if config.user.as_deref().is_none_or(str::is_empty) {
+            config.user = ic.user.clone();
+        }
+        if config.stop_signal.is_none() {
+            config.stop_signal = ic.stop_signal.clone();
+        }
+        let mut labels: HashMap<String, String> =
+            ic.labels.clone().unwrap_or_default().into_iter().collect();
+        labels.extend(body.labels.clone().unwrap_or_default());
+        config.labels = Some(labels);
+        config.image = Some(image_ref.clone());
+        if let Some(sig) = &config.stop_signal {
+            parse_signal(sig)?;
+        }
+        let restart = restart_policy(&host_config)?;
+        if restart.name != "no" && host_config.auto_remove.unwrap_or(false) {
+            return Err(invalid(
+                "conflicting options: cannot specify both --restart and --rm",
+            ));
+        }
+        log_config(&host_config, &self.s)?;
+        if host_config
+            .network_mode
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            host_config.network_mode = Some("bridge".into());
+        }
+        let id = ContainerId::random();
+        if config.hostname.as_deref().is_none_or(str::is_empty) {
+            config.hostname = Some(id.short().to_string());
+        }
+        // The spec is built once now so that bad input fails at create, as with Docker.
+        crate::spec::build(
+            id.as_str(),
+            &config,
+            &host_config,
+            &path,
+            &argv,
+            &crate::spec::Paths {
+                rootfs: Path::new("/"),
+                dir: Path::new("/"),
+                layers: &self
+                    .images
+                    .layer_dirs(&image_id, &self.dir(id.as_str()).join("upper"))?,
+                init: Some(&self.s.shim_bin),
+            },
+        )?;
+        let mut entries = self.entries.lock().expect("entries");
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = crate::name::validate(n).map_err(|e| invalid(e.to_string()))?;
+                if let Some(other) = entries.values().find(|e| e.record().name == n) {
+                    return Err(conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.record().id
+                    )));
+                }
+                n
+            }
+            None => crate::name::random(|n| entries.values().any(|e| e.record().name == n)),
+        };
+        let rec = Record {
+            schema: SCHEMA,
+            id: id.as_str().to_string(),
+            name,
+            created: berth_shim::rfc3339(SystemTime::now()),
+            image: image_id,
+            image_ref,
+            path,
+            args: argv,
+            config,
+            host_config,
+        };
+        let dir = self.dir(&rec.id);
+        std::fs::create_dir_all(&dir).map_err(io_err("create the container directory"))?;
+        write_atomic(
+            &dir.join("config.json"),
+            &serde_json::to_vec_pretty(&rec).expect("record serialises"),
+        )?;
+        entries.insert(rec.id.clone(), Arc::new(new_entry(rec.clone(), None)));
+        drop(entries);
+        self.publish("create", &rec, &[]);
+        Ok((rec.id, Vec::new()))
+    }
+
+    fn save_record(&self, rec: &Record) -> Result<(), EngineError> {
+        write_atomic(
+            &self.dir(&rec.id).join("config.json"),
+            &serde_json::to_vec_pretty(rec).expect("record serialises"),
+        )
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let _op = e.op.lock().await;
+        self.start_locked(&e).await
+    }
+
+    async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
+        let res = self.start_inner(e).await;
+        if let Err(err) = &res {
+            if err.kind != crate::error::Kind::NotModified
+                && err.kind != crate::error::Kind::Conflict
+            {
+                // Waiting attach clients get their stream closed; the failure is recorded
+                // as Docker records it (exit code 127 for a missing program, 126 when it
+                // cannot run), and an --rm container goes away.
+                e.attach_waiters.lock().expect("waiters").clear();
+                let rec = e.record();
+                let mut st = e.view().shim.unwrap_or_else(|| failed_state(&err.message));
+                st.status = Status::Exited;
+                st.pid = 0;
+                st.exit_code = start_exit_code(&err.message);
+                st.error = err.message.clone();
+                let _ = write_atomic(
+                    &self.dir(&rec.id).join("state.json"),
+                    &serde_json::to_vec(&st).expect("state serialises"),
+                );
+                e.view.send_modify(|v| {
+                    v.shim = Some(st);
+                    v.exits += 1;
+                });
+                self.publish(
+                    "die",
+                    &rec,
+                    &[("exitCode", start_exit_code(&err.message).to_string())],
+                );
+                if auto_remove(&rec) {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let _ = me.remove(&rec.id, true).await;
+                    });
+                }
+            }
+        }
+        res
+    }
+
+    async fn start_inner(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
+        let rec = e.record();
+        match e.view().state() {
+            State::Running | State::Restarting => return Err(not_modified()),
+            State::Paused => {
+                return Err(conflict(format!(
+                    "cannot start a paused container {}, try unpause instead",
+                    rec.name
+                )))
+            }
+            State::Removing | State::Dead => {
+                return Err(conflict(
+                    "container is marked for removal and cannot be started",
+                ))
+            }
+            State::Created | State::Exited => {}
+        }
+        let dir = self.dir(&rec.id);
+        let (upper, work, rootfs, bundle) = (
+            dir.join("upper"),
+            dir.join("work"),
+            dir.join("rootfs"),
+            dir.join("bundle"),
+        );
+        for d in [&upper, &work, &rootfs, &bundle] {
+            std::fs::create_dir_all(d).map_err(io_err("create the container's directories"))?;
+        }
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        write_etc_files(&dir, &hostname, &rec.host_config)?;
+        let mounts = self
+            .images
+            .rootfs_mounts(&rec.image, &upper, &work, &rootfs)?;
+        let layers = self.images.layer_dirs(&rec.image, &upper)?;
+        let spec = crate::spec::build(
+            &rec.id,
+            &rec.config,
+            &rec.host_config,
+            &rec.path,
+            &rec.args,
+            &crate::spec::Paths {
+                rootfs: &rootfs,
+                dir: &dir,
+                layers: &layers,
+                init: Some(&self.s.shim_bin),
+            },
+        )?;
+        write_atomic(
+            &bundle.join("config.json"),
+            &serde_json::to_vec(&spec).expect("spec serialises"),
+        )?;
+        let (max_size, max_file) = log_config(&rec.host_config, &self.s)?;
+        let cfg = ShimConfig {
+            id: rec.id.clone(),
+            bundle: bundle.clone(),
+            runtime_root: self.s.exec_root.join("runtime"),
+            socket: self.socket(&rec.id),
+            state_file: dir.join("state.json"),
+            rootfs_mounts: mounts
+                .into_iter()
+                .map(|m| berth_shim::MountSpec {
+                    fstype: m.fstype,
+                    source: m.source,
+                    target: m.target,
+                    options: m.options,
+                })
+                .collect(),
+            log: berth_shim::LogConfig {
+                path: dir.join(format!("{}-json.log", rec.id)),
+                max_size,
+                max_file,
+            },
+            restart: restart_policy(&rec.host_config)?,
+            open_stdin: rec.config.open_stdin.unwrap_or(false),
+            stdin_once: rec.config.stdin_once.unwrap_or(false),
+            tty: rec.config.tty.unwrap_or(false),
+            autostart: false,
+        };
+        write_atomic(
+            &dir.join("shim.json"),
+            &serde_json::to_vec_pretty(&cfg).expect("shim config serialises"),
+        )?;
+        let _ = std::fs::remove_file(dir.join("state.json"));
+        // The shim reports `ok <pid>` or `error: ...` on its stdout once the container is
+        // created, then detaches.
+        // Only the first line counts: the container's init, forked from the shim before it
+        // answered, holds a copy of the pipe until it execs.
+        let mut child = tokio::process::Command::new(&self.s.shim_bin)
+            .arg(dir.join("shim.json"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| unavailable(format!("run {}: {e}", self.s.shim_bin.display())))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line).await;
+        }
+        // The first process exits right after forking the shim proper.
+        let _ = child.wait().await;
+        let line = line.trim().to_string();
+        if !line.starts_with("ok") {
+            let msg = line.strip_prefix("error: ").unwrap_or(&line).to_string();
+            return Err(start_error(&msg));
+        }
+        let gen = e
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        // Attach clients that were waiting for the container get connected before it runs,
+        // so that they see all of its output.
+        let waiters: Vec<AttachWaiter> =
+            std::mem::take(&mut *e.attach_waiters.lock().expect("waiters"));
+        for w in waiters {
+            let r = shim_stream(&self.socket(&rec.id), &w.req).await;
+            let _ = w.tx.send(r);
+        }
+        let monitor = tokio::spawn(self.clone().monitor(e.clone(), gen));
+        if let Err(err) = shim_call(&self.socket(&rec.id), &Request::Start).await {
+            // The shim stays to report the failure; stop it.
+            let _ = shim_call(
+                &self.socket(&rec.id),
+                &Request::Stop {
+                    signal: 9,
+                    timeout: 0,
+                },
+            )
+            .await;
+            let _ = monitor.await;
+            return Err(start_error(&err.message));
+        }
+        // The subscription may lag: show the start at once.
+        wait_for(
+            &e.watch(),
+            |v| v.state() != State::Created,
+            Duration::from_secs(5),
+        )
+        .await;
+        self.publish("start", &rec, &[]);
+        Ok(())
+    }
+
+    /// Follows a shim's state until it exits; then finishes the container's run.
+    async fn monitor(self: Arc<Self>, e: Arc<Entry>, gen: u64) {
+        let id = e.record().id;
+        let sock = self.socket(&id);
+        let mut last_exits = None::<u64>;
+        let mut final_seen = false;
+        if let Ok(mut s) = UnixStream::connect(&sock).await {
+            let mut line = serde_json::to_vec(&Request::Subscribe).expect("request");
+            line.push(b'\n');
+            if s.write_all(&line).await.is_ok() {
+                let mut lines = BufReader::new(s).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let st = match serde_json::from_str::<Reply>(&l) {
+                        Ok(r) => r.state,
+                        Err(_) => serde_json::from_str::<ShimState>(&l).ok(),
+                    };
+                    let Some(st) = st else { continue };
+                    let new_exits = match last_exits {
+                        Some(n) => st.exits.saturating_sub(n),
+                        None => 0,
+                    };
+                    last_exits = Some(st.exits);
+                    final_seen = st.status == Status::Exited;
+                    let rec = e.record();
+                    if new_exits > 0 {
+                        self.publish("die", &rec, &[("exitCode", st.exit_code.to_string())]);
+                    }
+                    let restarted = st.status == Status::Running
+                        && e.view()
+                            .shim
+                            .as_ref()
+                            .is_some_and(|p| p.status == Status::Restarting);
+                    e.view.send_modify(|v| {
+                        v.exits += new_exits;
+                        v.shim = Some(st);
+                    });
+                    if restarted {
+                        self.publish("restart", &rec, &[]);
+                    }
+                }
+            }
+        }
+        if e.generation.load(std::sync::atomic::Ordering::SeqCst) != gen && gen != 0 {
+            return;
+        }
+        if !final_seen {
+            // The shim went away without telling us the end: read what it recorded.
+            let st = ShimState::load(&self.dir(&id).join("state.json")).ok();
+            e.view.send_modify(|v| {
+                if let Some(mut st) = st {
+                    if st.status != Status::Exited {
+                        st.status = Status::Exited;
+                        st.exit_code = 255;
+                        st.error = "the container's shim exited unexpectedly".into();
+                    }
+                    let ex = last_exits.map_or(1, |n| st.exits.saturating_sub(n).max(1));
+                    v.exits += ex;
+                    v.shim = Some(st);
+                }
+            });
+            let rec = e.record();
+            let code = e.view().shim.map_or(255, |s| s.exit_code);
+            self.publish("die", &rec, &[("exitCode", code.to_string())]);
+        }
+        let rec = e.record();
+        if auto_remove(&rec) && !e.view().removing {
+            if let Err(err) = self.remove(&rec.id, true).await {
+                tracing::warn!(container = %rec.id, error = %err, "auto-remove failed");
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, SIGKILL after the timeout.
+    pub async fn stop(
+        &self,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let _op = e.op.lock().await;
+        self.stop_locked(&e, signal, timeout).await
+    }
+
+    async fn stop_locked(
+        &self,
+        e: &Arc<Entry>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let rec = e.record();
+        if !e.view().active() {
+            return Err(not_modified());
+        }
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => parse_signal(s)?,
+            None => rec
+                .config
+                .stop_signal
+                .as_deref()
+                .map(parse_signal)
+                .transpose()?
+                .unwrap_or(15),
+        };
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        shim_call(
+            &self.socket(&rec.id),
+            &Request::Stop {
+                signal: sig,
+                timeout,
+            },
+        )
+        .await?;
+        let limit = if timeout < 0 {
+            Duration::MAX
+        } else {
+            Duration::from_secs(timeout as u64 + 30)
+        };
+        if !wait_for(&e.watch(), |v| v.state() == State::Exited, limit).await {
+            return Err(unavailable(format!("container {} did not stop", rec.id)));
+        }
+        self.publish("stop", &rec, &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let _op = e.op.lock().await;
+        match self.stop_locked(&e, signal, timeout).await {
+            Ok(()) => {}
+            Err(err) if err.kind == crate::error::Kind::NotModified => {}
+            Err(err) => return Err(err),
+        }
+        self.start_locked(&e).await?;
+        self.publish("restart", &e.record(), &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, name: &str, signal: Option<&str>) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("KILL"))?;
+        if !matches!(e.view().state(), State::Running | State::Paused) {
+            return Err(conflict(format!(
+                "Cannot kill container: {name}: Container {} is not running",
+                rec.id
+            )));
+        }
+        shim_call(
+            &self.socket(&rec.id),
+            &Request::Kill {
+                signal: sig,
+                all: false,
+            },
+        )
+        .await?;
+        self.publish("kill", &rec, &[("signal", sig.to_string())]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/pause` and `/unpause`.
+    pub async fn pause(&self, name: &str, on: bool) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let st = e.view().state();
+        let ev = if on {
+            crate::lifecycle::Event::Pause
+        } else {
+            crate::lifecycle::Event::Unpause
+        };
+        st.on(ev, &rec.id).map_err(|err| conflict(err.0))?;
+        let req = if on { Request::Pause } else { Request::Resume };
+        shim_call(&self.socket(&rec.id), &req).await?;
+        let want = if on { State::Paused } else { State::Running };
+        wait_for(&e.watch(), |v| v.state() == want, Duration::from_secs(5)).await;
+        self.publish(if on { "pause" } else { "unpause" }, &rec, &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn resize(&self, name: &str, height: u16, width: u16) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        if !e.view().active() {
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        shim_call(&self.socket(&rec.id), &Request::Resize { height, width }).await
+    }
+
+    /// `POST /containers/{id}/wait`: the exit code once `condition` holds.
+    pub async fn wait(&self, name: &str, condition: &str) -> Result<i64, EngineError> {
+        let e = self.find(name)?;
+        let mut rx = e.watch();
+        let start_exits = rx.borrow().exits;
+        let cond: Box<dyn Fn(&View) -> bool + Send + Sync> = match condition {
+            "" | "not-running" => Box::new(|v: &View| !v.active() || v.removed),
+            "next-exit" => Box::new(move |v: &View| v.exits > start_exits || v.removed),
+            "removed" => Box::new(|v: &View| v.removed),
+            other => return Err(invalid(format!("invalid condition: {other:?}"))),
+        };
+        let v = rx
+            .wait_for(|v| cond(v))
+            .await
+            .map_err(|_| unavailable("the container went away"))?
+            .clone();
+        Ok(v.shim.map_or(0, |s| s.exit_code as i64))
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        let st = e.view().state();
+        if e.view().removed {
+            return Err(not_found(format!("No such container: {name}")));
+        }
+        st.on(crate::lifecycle::Event::Remove { force }, &rec.name)
+            .map_err(|err| match st {
+                State::Running | State::Paused | State::Restarting => conflict(format!(
+                    "You cannot remove a {} container {}. Stop the container before attempting removal or force remove",
+                    st.api_name(),
+                    rec.id
+                )),
+                _ => conflict(err.0),
+            })?;
+        if st == State::Restarting && !force {
+            return Err(conflict(format!(
+                "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                rec.id
+            )));
+        }
+        e.view.send_modify(|v| v.removing = true);
+        let sock = self.socket(&rec.id);
+        if e.view().active() || UnixStream::connect(&sock).await.is_ok() {
+            let _ = shim_call(
+                &sock,
+                &Request::Stop {
+                    signal: 9,
+                    timeout: 0,
+                },
+            )
+            .await;
+            if !wait_for(
+                &e.watch(),
+                |v| v.shim.as_ref().is_none_or(|s| s.status == Status::Exited),
+                Duration::from_secs(30),
+            )
+            .await
+            {
+                e.view.send_modify(|v| v.removing = false);
+                return Err(unavailable(format!("could not kill container {}", rec.id)));
+            }
+            // Let the shim unmount and go.
+            for _ in 0..200 {
+                if !sock.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let dir = self.dir(&rec.id);
+        let _ = nix_umount(&dir.join("rootfs"));
+        // Rename first, so that a crash half-way leaves no half-removed record behind.
+        let trash = self
+            .s
+            .data_root
+            .join("containers")
+            .join(format!(".removing-{}", rec.id));
+        std::fs::rename(&dir, &trash).map_err(io_err("remove the container"))?;
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&trash)).await;
+        self.entries.lock().expect("entries").remove(&rec.id);
+        e.view.send_modify(|v| v.removed = true);
+        self.publish("destroy", &rec, &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub fn rename(&self, name: &str, new: &str) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let new = crate::name::validate(new).map_err(|err| invalid(err.to_string()))?;
+        let entries = self.entries.lock().expect("entries");
+        if let Some(other) = entries.values().find(|x| x.record().name == new) {
+            return Err(conflict(format!(
+                "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.record().id
+            )));
+        }
+        let mut rec = e.rec.lock().expect("record lock");
+        let old = rec.name.clone();
+        rec.name = new;
+        if let Err(err) = self.save_record(&rec) {
+            rec.name = old;
+            return Err(err);
+        }
+        let r = rec.clone();
+        drop(rec);
+        drop(entries);
+        self.publish("rename", &r, &[("oldName", format!("/{old}"))]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/attach`: a stream from the shim (Docker frames out, raw bytes
+    /// in). Waits for `start` when the container is only created.
+    pub async fn attach(
+        &self,
+        name: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<(bool, UnixStream), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let tty = rec.config.tty.unwrap_or(false);
+        let req = Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        };
+        match e.view().state() {
+            State::Running | State::Paused | State::Restarting => {
+                Ok((tty, shim_stream(&self.socket(&rec.id), &req).await?))
+            }
+            State::Created | State::Exited => {
+                let (tx, rx) = oneshot::channel();
+                e.attach_waiters
+                    .lock()
+                    .expect("waiters")
+                    .push(AttachWaiter { req, tx });
+                let s = rx
+                    .await
+                    .map_err(|_| conflict("the container was removed"))??;
+                Ok((tty, s))
+            }
+            _ => Err(conflict(
+                "You cannot attach to a stopped container, start it first",
+            )),
+        }
+    }
+
+    /// `GET /containers/{id}/logs`: entries on a channel (the sender ends when the log does,
+    /// or, with `follow`, when the container stops).
+    pub fn logs(
+        &self,
+        name: &str,
+        o: LogOptions,
+    ) -> Result<(bool, tokio::sync::mpsc::Receiver<LogLine>), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let path = self.dir(&rec.id).join(format!("{}-json.log", rec.id));
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let view = e.watch();
+        std::thread::spawn(move || crate::logs::read(&path, o, view, tx));
+        Ok((rec.config.tty.unwrap_or(false), rx))
+    }
+
+    /// How big a container's writable layer is (bytes).
+    pub fn size_rw(&self, id: &str) -> u64 {
+        dir_size(&self.dir(id).join("upper"))
+    }
+
+    /// The paths inspect shows.
+    pub fn paths(&self, id: &str) -> (PathBuf, PathBuf) {
+        let d = self.dir(id);
+        (d.clone(), d.join(format!("{id}-json.log")))
+    }
+
+    /// Counts of (running, paused, stopped) containers.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for e in self.entries.lock().expect("entries").values() {
+            match e.view().state() {
+                State::Running | State::Restarting => c.0 += 1,
+                State::Paused => c.1 += 1,
+                _ => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+fn new_entry(rec: Record, shim: Option<ShimState>) -> Entry {
+    Entry {
+        rec: std::sync::Mutex::new(rec),
+        view: watch::channel(View {
+            shim,
+            exits: 0,
+            removing: false,
+            removed: false,
+        })
+        .0,
+        op: tokio::sync::Mutex::new(()),
+        generation: std::sync::atomic::AtomicU64::new(0),
+        attach_waiters: std::sync::Mutex::new(Vec::new()),
+    }
+}
+
+fn failed_state(msg: &str) -> ShimState {
+    let now = berth_shim::rfc3339(SystemTime::now());
+    ShimState {
+        status: Status::Exited,
+        pid: 0,
+        shim_pid: 0,
+        exit_code: start_exit_code(msg),
+        started_at: String::new(),
+        finished_at: now,
+        restart_count: 0,
+        exits: 0,
+        oom_killed: false,
+        error: msg.to_string(),
+        manual_stop: false,
+    }
+}
+
+fn auto_remove(rec: &Record) -> bool {
+    rec.host_config.auto_remove.unwrap_or(false)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+fn nix_umount(p: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: umount2 with a NUL-terminated path; it changes only the mount table.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits until `f` holds for the view, at most `limit`; whether it held.
+async fn wait_for(rx: &watch::Receiver<View>, f: impl Fn(&View) -> bool, limit: Duration) -> bool {
+    let mut rx = rx.clone();
+    if limit == Duration::MAX {
+        return rx.wait_for(|v| f(v)).await.is_ok();
+    }
+    let res = tokio::time::timeout(limit, rx.wait_for(|v| f(v))).await;
+    matches!(res, Ok(Ok(_)))
+}
+
+/// One request, one reply.
+async fn shim_call(sock: &Path, req: &Request) -> Result<(), EngineError> {
+    let fut = async {
+        let mut s = UnixStream::connect(sock).await?;
+        let mut line = serde_json::to_vec(req).expect("request");
+        line.push(b'\n');
+        s.write_all(&line).await?;
+        let mut r = String::new();
+        BufReader::new(s).read_line(&mut r).await?;
+        serde_json::from_str::<Reply>(&r).map_err(std::io::Error::other)
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .map_err(|_| unavailable("the container's shim did not answer"))?
+        .map_err(|e| unavailable(format!("talk to the container's shim: {e}")))?;
+    if reply.error.is_empty() {
+        Ok(())
+    } else {
+        Err(conflict(reply.error))
+    }
+}
+
+/// A request that turns the connection into a stream.
+async fn shim_stream(sock: &Path, req: &Request) -> Result<UnixStream, EngineError> {
+    let mut s = UnixStream::connect(sock)
+        .await
+        .map_err(|e| unavailable(format!("connect to the container's shim: {e}")))?;
+    let mut line = serde_json::to_vec(req).expect("request");
+    line.push(b'\n');
+    s.write_all(&line)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    // Read the reply line byte by byte so that no stream data is swallowed by a buffer.
+    let mut reply = Vec::new();
+    loop {
+        let mut b = [0u8; 1];
+        let n = tokio::io::AsyncReadExt::read(&mut s, &mut b)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if n == 0 || b[0] == b'\n' {
+            break;
+        }
+        reply.push(b[0]);
+    }
+    let r: Reply =
+        serde_json::from_slice(&reply).map_err(|e| unavailable(format!("shim reply: {e}")))?;
+    if !r.error.is_empty() {
+        return Err(conflict(r.error));
+    }
+    Ok(s)
+}
+
+/// Docker's exit code for a start failure: 127 for a missing program, 126 when it cannot be
+/// run.
+pub fn start_exit_code(msg: &str) -> i32 {
+    if msg.contains("executable file not found")
+        || msg.contains("no such file or directory")
+        || msg.contains("No such file or directory")
+    {
+        127
+    } else if msg.contains("permission denied") || msg.contains("Permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+fn start_error(msg: &str) -> EngineError {
+    let m =
+        format!("failed to create task for container: OCI runtime create failed: {msg}: unknown");
+    match start_exit_code(msg) {
+        127 | 126 => invalid(m),
+        _ => unavailable(m),
+    }
+}
+
+/// The restart policy of a host config, checked.
+fn restart_policy(hc: &HostConfig) -> Result<berth_shim::RestartPolicy, EngineError> {
+    let p = hc.restart_policy.clone().unwrap_or_default();
+    let name = p.name.map(|n| n.to_string()).unwrap_or_default();
+    let max = p.maximum_retry_count.unwrap_or(0);
+    let name = match name.as_str() {
+        "" | "no" => "no",
+        "always" | "unless-stopped" | "on-failure" => name.as_str(),
+        other => return Err(invalid(format!("invalid restart policy '{other}'"))),
+    };
+    if max != 0 && name != "on-failure" {
+        return Err(invalid(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ));
+    }
+    if max < 0 {
+        return Err(invalid(
+            "invalid restart policy: maximum retry count cannot be negative",
+        ));
+    }
+    Ok(berth_shim::RestartPolicy {
+        name: name.to_string(),
+        max_retries: max as u32,
+    })
+}
+
+/// The json-file options: (max-size bytes, max-file).
+fn log_config(hc: &HostConfig, s: &Settings) -> Result<(u64, u32), EngineError> {
+    let lc = hc.log_config.clone().unwrap_or_default();
+    match lc.typ.as_deref() {
+        None | Some("") | Some("json-file") | Some("local") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "logging driver {other:?} is not supported by berth (json-file is)"
+            )))
+        }
+    }
+    let mut size = s.log_max_size;
+    let mut files = s.log_max_file;
+    for (k, v) in lc.config.unwrap_or_default() {
+        match k.as_str() {
+            "max-size" => {
+                size = parse_size(&v).ok_or_else(|| invalid(format!("invalid max-size: {v}")))?
+            }
+            "max-file" => {
+                files = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| invalid(format!("invalid max-file: {v}")))?
+            }
+            "compress" | "labels" | "env" | "tag" | "mode" | "max-buffer-size" => {}
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for json-file log driver"
+                )))
+            }
+        }
+    }
+    Ok((size, files))
+}
+
+/// `10m`, `1g`, `512k`, `100` → bytes (`-1` means no limit).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_lowercase();
+    if s == "-1" {
+        return Some(0);
+    }
+    let digits = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let n: f64 = s[..digits].parse().ok()?;
+    let mult: u64 = match s[digits..].trim_end_matches('b').trim_end_matches('i') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    Some((n * mult as f64) as u64)
+}
+
+/// `SIGTERM`, `TERM`, `15` → 15.
+pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(invalid(format!("Invalid signal: {s}")));
+    }
+    let u = s.to_uppercase();
+    let name = u.strip_prefix("SIG").unwrap_or(&u);
+    let n = match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
+        r if r.starts_with("RTMIN") || r.starts_with("RTMAX") => {
+            let base = if r.starts_with("RTMIN") { 34 } else { 64 };
+            let off: i32 = match &r[5..] {
+                "" => 0,
+                o => o
+                    .parse()
+                    .map_err(|_| invalid(format!("Invalid signal: {s}")))?,
+            };
+            base + off
+        }
+        _ => return Err(invalid(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+/// `hostname`, `hosts` and `resolv.conf` for the container.
+fn write_etc_files(dir: &Path, hostname: &str, hc: &HostConfig) -> Result<(), EngineError> {
+    let w = |name: &str, data: String| -> Result<(), EngineError> {
+        std::fs::write(dir.join(name), data).map_err(io_err("write the container's /etc files"))
+    };
+    w("hostname", format!("{hostname}\n"))?;
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for h in hc.extra_hosts.iter().flatten() {
+        if let Some((name, ip)) = h.split_once(':') {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    w("hosts", hosts)?;
+    let mut resolv = String::new();
+    if hc.dns.as_ref().is_some_and(|d| !d.is_empty()) {
+        for d in hc.dns.iter().flatten() {
+            resolv.push_str(&format!("nameserver {d}\n"));
+        }
+    } else {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for l in host.lines() {
+            // Loopback resolvers of the host are unreachable from the container's network.
+            let lo = l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1"));
+            if !lo {
+                resolv.push_str(l);
+                resolv.push('\n');
+            }
+        }
+    }
+    for s in hc.dns_search.iter().flatten() {
+        resolv.push_str(&format!("search {s}\n"));
+    }
+    w("resolv.conf", resolv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert_eq!(parse_signal("RTMIN+2").unwrap(), 36);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("2kb"), Some(2048));
+        assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn start_exit_codes() {
+        assert_eq!(
+            start_exit_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(start_exit_code("exec /x: permission denied"), 126);
+        assert_eq!(start_exit_code("cgroup trouble"), 128);
+    }
+}

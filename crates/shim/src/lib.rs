@@ -1,0 +1,292 @@
+//! berth-shim's protocol, shared by the shim binary and the engine that talks to it.
+//!
+//! One `berth-shim` process supervises one container: it creates the container through the
+//! runtime library, owns its stdio, writes its log, reaps it, records the exit status and
+//! applies the restart policy. It outlives berthd; a new berthd finds it through its socket.
+//!
+//! The protocol is hand-written because it is tiny and must cost the shim nothing: a client
+//! connects to the shim's unix socket and sends one JSON [`Request`] on one line. The shim
+//! answers with one JSON [`Reply`] line; `subscribe` then sends a [`ShimState`] line on every
+//! change, and `attach` turns the connection into a byte stream: output in Docker's
+//! multiplexed frames (8-byte header: stream, 0, 0, 0, big-endian length), input as raw bytes.
+//!
+//! Modules:
+//! - [`logfile`]: Docker's json-file log format, rotation and reading.
+
+pub mod logfile;
+
+use std::path::PathBuf;
+
+/// What the engine writes for a shim to start (as `shim.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ShimConfig {
+    /// The container id (also the runtime's container id).
+    pub id: String,
+    /// The OCI bundle (holds config.json; its root.path is absolute).
+    pub bundle: PathBuf,
+    /// The runtime's state root.
+    pub runtime_root: PathBuf,
+    /// The shim's control socket.
+    pub socket: PathBuf,
+    /// Where the shim keeps [`ShimState`] (written atomically on every change).
+    pub state_file: PathBuf,
+    /// Mounts that make up the container's root file system, made by the shim before the
+    /// container is created and undone after it has exited for good.
+    pub rootfs_mounts: Vec<MountSpec>,
+    pub log: LogConfig,
+    pub restart: RestartPolicy,
+    /// Keep the container's stdin open for attach clients.
+    pub open_stdin: bool,
+    /// Close the container's stdin when the first attached client closes it.
+    pub stdin_once: bool,
+    /// Give the container a terminal.
+    pub tty: bool,
+    /// Start the process right away instead of waiting for a `start` request.
+    #[serde(default)]
+    pub autostart: bool,
+}
+
+/// One mount of the root file system.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct MountSpec {
+    pub fstype: String,
+    pub source: String,
+    pub target: PathBuf,
+    pub options: Vec<String>,
+}
+
+/// The json-file log's place and rotation.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LogConfig {
+    pub path: PathBuf,
+    /// Rotate when the file would grow past this many bytes (0: never).
+    pub max_size: u64,
+    /// Files kept, the live one included (at least 1).
+    pub max_file: u32,
+}
+
+/// Docker's restart policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestartPolicy {
+    /// "no", "always", "unless-stopped" or "on-failure".
+    pub name: String,
+    /// For on-failure: the most restarts (0: no limit).
+    pub max_retries: u32,
+}
+
+impl RestartPolicy {
+    /// Whether a process that exited with `code`, after `restarts` restarts, is restarted.
+    /// A stop asked for by the user is never restarted.
+    pub fn should_restart(&self, code: i32, restarts: u32, manual_stop: bool) -> bool {
+        if manual_stop {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max_retries == 0 || restarts < self.max_retries),
+            _ => false,
+        }
+    }
+}
+
+/// The container's status as the shim sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, waiting for `start`.
+    Created,
+    Running,
+    Paused,
+    /// Exited; waiting out the back-off before the policy restarts it.
+    Restarting,
+    /// Exited for good; the shim is gone or about to go.
+    Exited,
+}
+
+/// The shim's record of its container; the shim writes it to [`ShimConfig::state_file`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShimState {
+    pub status: Status,
+    /// The container's init process in the host's pid namespace (0 when none).
+    pub pid: i32,
+    /// The shim's own pid.
+    pub shim_pid: i32,
+    pub exit_code: i32,
+    /// RFC 3339 times; empty when not yet.
+    pub started_at: String,
+    pub finished_at: String,
+    pub restart_count: u32,
+    /// How many times a process of this shim exited (restarts included).
+    pub exits: u64,
+    pub oom_killed: bool,
+    /// Why the container could not be (re)started.
+    pub error: String,
+    /// Set once the user asked for a stop: the restart policy no longer applies.
+    pub manual_stop: bool,
+}
+
+impl ShimState {
+    /// Reads a state file.
+    pub fn load(path: &std::path::Path) -> std::io::Result<ShimState> {
+        let data = std::fs::read(path)?;
+        serde_json::from_slice(&data)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+}
+
+/// A request to the shim.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    /// The current [`ShimState`].
+    State,
+    /// Runs the created container's process.
+    Start,
+    /// Sends a signal to the container's init (with `all`: to every process in it).
+    Kill {
+        signal: i32,
+        all: bool,
+    },
+    /// A user's stop: the restart policy no longer applies; `signal` now, SIGKILL after
+    /// `timeout` seconds (negative: wait for ever).
+    Stop {
+        signal: i32,
+        timeout: i64,
+    },
+    /// A [`ShimState`] line now and on every change until the shim exits.
+    Subscribe,
+    /// The container's stdio as a stream.
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
+    Pause,
+    Resume,
+    /// The terminal's size.
+    Resize {
+        height: u16,
+        width: u16,
+    },
+}
+
+/// The shim's answer to a request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reply {
+    /// Empty when the request succeeded.
+    #[serde(default)]
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ShimState>,
+}
+
+/// Stream numbers of Docker's multiplexed frames.
+pub const STDIN: u8 = 0;
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+
+/// The 8-byte header of a multiplexed frame.
+pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
+    let l = (len as u32).to_be_bytes();
+    [stream, 0, 0, 0, l[0], l[1], l[2], l[3]]
+}
+
+/// Formats a time as RFC 3339 with nanoseconds in UTC.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    berth_runtime::state::rfc3339(t)
+}
+
+/// Parses the RFC 3339 UTC times [`rfc3339`] writes (and Docker's, with fewer fraction
+/// digits) into nanoseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    let mut nanos: i64 = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let mut v: i64 = frac[..digits.min(9)].parse().ok()?;
+        for _ in digits.min(9)..9 {
+            v *= 10;
+        }
+        nanos = v;
+        rest = &frac[digits..];
+    }
+    let offset: i64 = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    Some(secs as i128 * 1_000_000_000 + nanos as i128)
+}
+
+/// (year, month, day) to days since 1970-01-01; Howard Hinnant's algorithm.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_000_000, 123_456_789);
+        let s = rfc3339(t);
+        assert_eq!(parse_rfc3339(&s), Some(1_795_000_000_123_456_789));
+        assert_eq!(
+            parse_rfc3339("1970-01-01T01:00:00+01:00"),
+            Some(0),
+            "offsets are applied"
+        );
+        assert_eq!(
+            parse_rfc3339("2000-03-01T00:00:00.5Z"),
+            Some(951_868_800_500_000_000)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn restart_policies() {
+        let p = |n: &str, m| RestartPolicy {
+            name: n.into(),
+            max_retries: m,
+        };
+        assert!(!p("no", 0).should_restart(1, 0, false));
+        assert!(p("always", 0).should_restart(0, 100, false));
+        assert!(!p("always", 0).should_restart(0, 0, true));
+        assert!(p("on-failure", 0).should_restart(1, 50, false));
+        assert!(!p("on-failure", 0).should_restart(0, 0, false));
+        assert!(p("on-failure", 2).should_restart(1, 1, false));
+        assert!(!p("on-failure", 2).should_restart(1, 2, false));
+    }
+
+    #[test]
+    fn request_wire_format() {
+        let r: Request = serde_json::from_str(r#"{"op":"kill","signal":9,"all":false}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Kill {
+                signal: 9,
+                all: false
+            }
+        );
+        assert_eq!(frame_header(STDERR, 258), [2, 0, 0, 0, 0, 0, 1, 2]);
+    }
+}
