@@ -3,7 +3,7 @@
 //! prefixed with the lower of the daemon's and the client's.
 
 use anyhow::Context as _;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -42,29 +42,7 @@ impl Client {
 
     /// One request on a fresh connection.
     pub async fn request(&self, method: Method, path: &str) -> anyhow::Result<Response> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .with_context(|| {
-                format!(
-                    "Cannot connect to the berth daemon at {}. Is the daemon running?",
-                    self.host
-                )
-            })?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Host", "berth")
-            .header(
-                "User-Agent",
-                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Empty::<Bytes>::new())?;
-        let res = sender.send_request(req).await?;
+        let res = self.send(method, path, None, false).await?;
         let status = res.status();
         let api_version = res
             .headers()
@@ -77,6 +55,50 @@ impl Client {
             body,
             api_version,
         })
+    }
+
+    /// Sends a request (with a JSON or raw body) and returns the response as it starts, for
+    /// streaming or hijacking (`upgrade` asks for Docker's `Upgrade: tcp`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+        upgrade: bool,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .with_context(|| {
+                format!(
+                    "Cannot connect to the berth daemon at {}. Is the daemon running?",
+                    self.host
+                )
+            })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", "berth")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
+        if upgrade {
+            req = req.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        let body = match body {
+            Some((data, ct)) => {
+                req = req.header("Content-Type", ct);
+                Full::new(Bytes::from(data))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let _ = Empty::<Bytes>::new();
+        Ok(sender.send_request(req.body(body)?).await?)
     }
 
     /// The API version to use: min(daemon's, client's).

@@ -2,13 +2,18 @@
 //! other berth crate), so it talks to berthd exactly as the docker CLI does, and can talk to
 //! dockerd too.
 //!
-//! Modules: [`client`] (HTTP over the unix socket, API version negotiation), [`commands`] (one
-//! file per command).
+//! Modules: [`client`] (HTTP over the unix socket, API version negotiation), [`api`] (a
+//! negotiated session with Docker's error wording), [`format`] (Go templates and tables),
+//! [`tty`] (raw mode, resize, detach keys), [`commands`] (the commands).
 
+mod api;
 mod client;
 mod commands;
+mod format;
+mod tty;
 
 use clap::{Parser, Subcommand};
+use commands::{container as c, image as i, system as s};
 
 /// Default daemon socket.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -17,9 +22,13 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 #[command(
     name = "berth",
     about = "A container engine (Docker-compatible)",
-    disable_version_flag = true
+    disable_version_flag = true,
+    disable_help_flag = true
 )]
 struct Cli {
+    /// Print usage (docker keeps -h for --hostname in run and create).
+    #[arg(long, action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
     /// Daemon socket to connect to (also BERTH_HOST, then DOCKER_HOST).
     #[arg(short = 'H', long = "host", global = true)]
     host: Option<String>,
@@ -32,11 +41,56 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create and run a new container from an image.
+    Run(c::RunArgs),
+    /// Create a new container.
+    Create(c::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(c::StartArgs),
+    /// Stop one or more running containers.
+    Stop(c::StopArgs),
+    /// Restart one or more containers.
+    Restart(c::StopArgs),
+    /// Kill one or more running containers.
+    Kill(c::KillArgs),
+    /// Pause all processes within one or more containers.
+    Pause(c::NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(c::NamesArgs),
+    /// Remove one or more containers.
+    Rm(c::RmArgs),
+    /// List containers.
+    Ps(c::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(c::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(c::AttachArgs),
+    /// Return low-level information on containers or images.
+    Inspect(c::InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(c::WaitArgs),
+    /// Rename a container.
+    Rename(c::RenameArgs),
+    /// List images.
+    Images(i::ImagesArgs),
+    /// Remove one or more images.
+    Rmi(i::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(i::TagArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(i::LoadArgs),
+    /// Display system-wide information.
+    Info(s::InfoArgs),
+    /// Get real time events from the server.
+    Events(s::EventsArgs),
     /// Show the client and server versions.
     Version(commands::version::Args),
 }
 
 fn main() {
+    // Output into a closed pipe (`berth ps | head`) ends the program quietly, as in Go.
+    // SAFETY: resetting SIGPIPE's disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     if cli.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
@@ -52,21 +106,60 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let code = rt.block_on(async move {
-        let r = match cli.command {
-            Some(Command::Version(a)) => commands::version::run(&host, a).await,
-            None => {
-                use clap::CommandFactory;
-                let _ = Cli::command().print_help();
-                Ok(0)
-            }
+        let Some(cmd) = cli.command else {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return 0;
         };
-        match r {
-            Ok(code) => code,
+        if let Command::Version(a) = cmd {
+            return report(commands::version::run(&host, a).await);
+        }
+        let api = match api::Api::connect(&host).await {
+            Ok(a) => a,
             Err(e) => {
                 eprintln!("{e:#}");
-                1
+                return if matches!(cmd, Command::Run(_) | Command::Create(_)) {
+                    125
+                } else {
+                    1
+                };
             }
-        }
+        };
+        let r = match cmd {
+            Command::Run(a) => c::run(&api, a).await,
+            Command::Create(a) => c::create(&api, a).await,
+            Command::Start(a) => c::start(&api, a).await,
+            Command::Stop(a) => c::stop(&api, a).await,
+            Command::Restart(a) => c::restart(&api, a).await,
+            Command::Kill(a) => c::kill(&api, a).await,
+            Command::Pause(a) => c::pause(&api, a, true).await,
+            Command::Unpause(a) => c::pause(&api, a, false).await,
+            Command::Rm(a) => c::rm(&api, a).await,
+            Command::Ps(a) => c::ps(&api, a).await,
+            Command::Logs(a) => c::logs(&api, a).await,
+            Command::Attach(a) => c::attach(&api, a).await,
+            Command::Inspect(a) => c::inspect(&api, a).await,
+            Command::Wait(a) => c::wait(&api, a).await,
+            Command::Rename(a) => c::rename(&api, a).await,
+            Command::Images(a) => i::images(&api, a).await,
+            Command::Rmi(a) => i::rmi(&api, a).await,
+            Command::Tag(a) => i::tag(&api, a).await,
+            Command::Load(a) => i::load(&api, a).await,
+            Command::Info(a) => s::info(&api, a).await,
+            Command::Events(a) => s::events(&api, a).await,
+            Command::Version(_) => unreachable!("handled above"),
+        };
+        report(r)
     });
     std::process::exit(code);
+}
+
+fn report(r: anyhow::Result<i32>) -> i32 {
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e:#}");
+            1
+        }
+    }
 }

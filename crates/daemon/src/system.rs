@@ -38,9 +38,11 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let (running, paused, stopped) = engine.containers.counts();
     Json(serde_json::json!({
         "ID": "",
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": running + paused + stopped, "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": engine.images.count(),
         "Driver": "overlay",
         "DriverStatus": [],

@@ -1,3 +1,6 @@
-//! One module per command.
+//! Commands, grouped by object.
 
+pub mod container;
+pub mod image;
+pub mod system;
 pub mod version;

@@ -1,0 +1,150 @@
+//! A negotiated API session: paths under `/vX.Y`, JSON in and out, daemon errors in Docker's
+//! words (`Error response from daemon: ...`), streams and hijacked connections.
+
+use anyhow::Context as _;
+use http_body_util::BodyExt;
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::client::Client;
+
+/// An error the daemon answered with.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error response from daemon: {}", self.message)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// A client with a negotiated API version.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub client: Client,
+    pub version: String,
+}
+
+impl Api {
+    pub async fn connect(host: &str) -> anyhow::Result<Api> {
+        let client = Client::new(host)?;
+        let version = client.negotiate().await?;
+        Ok(Api { client, version })
+    }
+
+    fn path(&self, p: &str) -> String {
+        format!("/v{}{}", self.version, p)
+    }
+
+    async fn check(
+        res: hyper::Response<hyper::body::Incoming>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        if res.status().is_success()
+            || res.status() == StatusCode::SWITCHING_PROTOCOLS
+            || res.status() == StatusCode::NOT_MODIFIED
+        {
+            return Ok(res);
+        }
+        let status = res.status();
+        let body = res.into_body().collect().await?.to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let message = v["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+        Err(DaemonError { status, message }.into())
+    }
+
+    /// A request whose answer is read whole; returns the status and body.
+    pub async fn call(
+        &self,
+        method: Method,
+        p: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let body = body.map(|b| (serde_json::to_vec(b).expect("json"), "application/json"));
+        let res = self.client.send(method, &self.path(p), body, false).await?;
+        let res = Self::check(res).await?;
+        let status = res.status();
+        Ok((status, res.into_body().collect().await?.to_bytes()))
+    }
+
+    /// A request answered with JSON.
+    pub async fn json(
+        &self,
+        method: Method,
+        p: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let (_, b) = self.call(method, p, body).await?;
+        if b.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&b).context("the daemon's answer is not JSON")
+    }
+
+    pub async fn get(&self, p: &str) -> anyhow::Result<Value> {
+        self.json(Method::GET, p, None).await
+    }
+
+    /// A request with a raw body (an archive).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        p: &str,
+        data: Vec<u8>,
+        ct: &str,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let res = self
+            .client
+            .send(method, &self.path(p), Some((data, ct)), false)
+            .await?;
+        Self::check(res).await
+    }
+
+    /// A request whose body is streamed (logs, events, wait).
+    pub async fn stream(
+        &self,
+        method: Method,
+        p: &str,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let res = self.client.send(method, &self.path(p), None, false).await?;
+        Self::check(res).await
+    }
+
+    /// A hijacked connection (attach).
+    pub async fn hijack(
+        &self,
+        p: &str,
+    ) -> anyhow::Result<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>> {
+        let res = self
+            .client
+            .send(Method::POST, &self.path(p), None, true)
+            .await?;
+        let res = Self::check(res).await?;
+        let up = hyper::upgrade::on(res)
+            .await
+            .context("the daemon did not hijack the connection")?;
+        Ok(hyper_util::rt::TokioIo::new(up))
+    }
+}
+
+/// Query-string escaping for names and values.
+pub fn q(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

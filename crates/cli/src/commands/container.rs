@@ -1,0 +1,1221 @@
+//! Container commands: `run`, `create`, `start`, `stop`, `kill`, `restart`, `pause`,
+//! `unpause`, `rm`, `ps`, `logs`, `attach`, `inspect`, `wait`, `rename`, with docker's flags,
+//! output and exit codes (125 for a daemon error in run/create, 126/127 when the program
+//! cannot be run or found, the container's own code for `run`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Context as _;
+use http_body_util::BodyExt;
+use hyper::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::api::{q, Api, DaemonError};
+use crate::format;
+
+/// Flags shared by `run` and `create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long = "env-file")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Set meta data on a container.
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Restart policy to apply when a container exits.
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Memory limit.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited).
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Security Options.
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Log driver options.
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Logging driver for the container.
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Connect a container to a network (none, host, bridge).
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Size of /dev/shm.
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Ulimit options (name=soft[:hard]).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Attach to STDIN, STDOUT or STDERR.
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `10m`, `1g`, `512k` → bytes.
+fn parse_bytes(s: &str) -> anyhow::Result<i64> {
+    let l = s.trim().to_lowercase();
+    if l == "-1" {
+        return Ok(-1);
+    }
+    let digits = l
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(l.len());
+    let n: f64 = l[..digits]
+        .parse()
+        .with_context(|| format!("invalid size: '{s}'"))?;
+    let mult: f64 = match l[digits..].trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        _ => anyhow::bail!("invalid size: '{s}'"),
+    };
+    Ok((n * mult) as i64)
+}
+
+fn parse_restart(s: &str) -> anyhow::Result<Value> {
+    let (name, max) = s.split_once(':').unwrap_or((s, ""));
+    let max: i64 = if max.is_empty() {
+        0
+    } else {
+        max.parse().with_context(|| {
+            "invalid restart policy format: maximum retry count must be an integer".to_string()
+        })?
+    };
+    match name {
+        "no" | "always" | "unless-stopped" | "on-failure" | "" => {}
+        _ => anyhow::bail!("invalid restart policy format: unknown policy '{name}'"),
+    }
+    Ok(json!({"Name": name, "MaximumRetryCount": max}))
+}
+
+fn env_file(p: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("open {}", p.display()))?;
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let l = l.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.contains('=') {
+            out.push(l.to_string());
+        } else if let Ok(v) = std::env::var(l) {
+            out.push(format!("{l}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+/// The create request's body.
+fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(env_file(f)?);
+    }
+    for e in &a.env {
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut log_config = BTreeMap::new();
+    for o in &a.log_opt {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("invalid key/value pair format in logging opts: {o}"))?;
+        log_config.insert(k.to_string(), v.to_string());
+    }
+    let mut ulimits = Vec::new();
+    for u in &a.ulimit {
+        let (name, vals) = u
+            .split_once('=')
+            .with_context(|| format!("invalid ulimit argument: {u}"))?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        ulimits.push(
+            json!({"Name": name, "Soft": soft.parse::<i64>()?, "Hard": hard.parse::<i64>()?}),
+        );
+    }
+    let attach_stdin = a.interactive && attach_out;
+    let mut body = json!({
+        "Hostname": a.hostname.clone().unwrap_or_default(),
+        "User": a.user.clone().unwrap_or_default(),
+        "AttachStdin": attach_stdin,
+        "AttachStdout": attach_out,
+        "AttachStderr": attach_out,
+        "Tty": a.tty,
+        "OpenStdin": a.interactive,
+        "StdinOnce": attach_stdin,
+        "Env": env,
+        "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
+        "Image": a.image,
+        "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "Labels": labels,
+        "HostConfig": {
+            "AutoRemove": a.rm,
+            "RestartPolicy": parse_restart(&a.restart)?,
+            "Privileged": a.privileged,
+            "ReadonlyRootfs": a.read_only,
+            "CapAdd": a.cap_add,
+            "CapDrop": a.cap_drop,
+            "SecurityOpt": a.security_opt,
+            "Init": if a.init { json!(true) } else { Value::Null },
+            "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),
+            "ExtraHosts": a.add_host,
+            "Dns": a.dns,
+            "LogConfig": {"Type": a.log_driver.clone().unwrap_or_default(), "Config": log_config},
+            "Ulimits": ulimits,
+        },
+    });
+    if let Some(ep) = &a.entrypoint {
+        body["Entrypoint"] = if ep.is_empty() {
+            json!([""])
+        } else {
+            json!([ep])
+        };
+    }
+    if let Some(s) = &a.stop_signal {
+        body["StopSignal"] = json!(s);
+    }
+    if let Some(t) = a.stop_timeout {
+        body["StopTimeout"] = json!(t);
+    }
+    let hc = &mut body["HostConfig"];
+    if let Some(m) = &a.memory {
+        hc["Memory"] = json!(parse_bytes(m)?);
+    }
+    if let Some(m) = &a.memory_swap {
+        hc["MemorySwap"] = json!(parse_bytes(m)?);
+    }
+    if let Some(c) = a.cpus {
+        hc["NanoCpus"] = json!((c * 1e9) as i64);
+    }
+    if let Some(c) = a.cpu_shares {
+        hc["CpuShares"] = json!(c);
+    }
+    if let Some(p) = a.pids_limit {
+        hc["PidsLimit"] = json!(p);
+    }
+    if let Some(s) = &a.shm_size {
+        hc["ShmSize"] = json!(parse_bytes(s)?);
+    }
+    Ok(body)
+}
+
+async fn create_container(api: &Api, a: &CreateArgs, attach_out: bool) -> anyhow::Result<String> {
+    let body = create_body(a, attach_out)?;
+    let path = match &a.name {
+        Some(n) => format!("/containers/create?name={}", q(n)),
+        None => "/containers/create".to_string(),
+    };
+    match api.json(Method::POST, &path, Some(&body)).await {
+        Ok(v) => {
+            for w in v["Warnings"].as_array().into_iter().flatten() {
+                eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
+            }
+            Ok(v["Id"].as_str().unwrap_or_default().to_string())
+        }
+        Err(e) => {
+            if let Some(d) = e.downcast_ref::<DaemonError>() {
+                if d.status == hyper::StatusCode::NOT_FOUND
+                    && d.message.starts_with("No such image")
+                {
+                    eprintln!("Unable to find image '{}' locally", a.image);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// An error from run/create: printed as docker prints it, with docker's exit code.
+fn run_error(e: anyhow::Error) -> i32 {
+    let msg = format!("{e:#}");
+    eprintln!("berth: {msg}.");
+    eprintln!("See 'berth run --help'.");
+    if msg.contains("executable file not found")
+        || msg.contains("no such file or directory")
+        || msg.contains("No such file or directory")
+    {
+        127
+    } else if msg.contains("permission denied") || msg.contains("Permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+/// `berth create`.
+pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
+    match create_container(api, &a, !a.interactive).await {
+        Ok(id) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Err(e) => Ok(run_error(e)),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run container in background and print container ID.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// Starts a wait request and returns once the daemon has taken it (its headers arrived), so
+/// that an exit right after `start` is not missed.
+async fn start_wait(
+    api: &Api,
+    id: &str,
+    condition: &str,
+) -> anyhow::Result<tokio::task::JoinHandle<i64>> {
+    let res = api
+        .stream(
+            Method::POST,
+            &format!("/containers/{id}/wait?condition={condition}"),
+        )
+        .await?;
+    Ok(tokio::spawn(async move {
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        v["StatusCode"].as_i64().unwrap_or(-1)
+    }))
+}
+
+/// `berth run`.
+pub async fn run(api: &Api, a: RunArgs) -> anyhow::Result<i32> {
+    let c = &a.create;
+    let id = match create_container(api, c, !a.detach).await {
+        Ok(id) => id,
+        Err(e) => return Ok(run_error(e)),
+    };
+    if a.detach {
+        if let Err(e) = api
+            .call(Method::POST, &format!("/containers/{id}/start"), None)
+            .await
+        {
+            return Ok(run_error(e));
+        }
+        println!("{id}");
+        return Ok(0);
+    }
+    let stdin = c.interactive;
+    let conn = api
+        .hijack(&format!(
+            "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
+            if stdin { "&stdin=1" } else { "" }
+        ))
+        .await;
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => return Ok(run_error(e)),
+    };
+    let cond = if c.rm { "removed" } else { "next-exit" };
+    let waiter = match start_wait(api, &id, cond).await {
+        Ok(w) => w,
+        Err(e) => return Ok(run_error(e)),
+    };
+    let raw = if c.tty {
+        crate::tty::Raw::enable()
+    } else {
+        None
+    };
+    if let Err(e) = api
+        .call(Method::POST, &format!("/containers/{id}/start"), None)
+        .await
+    {
+        drop(raw);
+        let code = run_error(e);
+        if c.rm {
+            let _ = waiter.await;
+        }
+        return Ok(code);
+    }
+    if c.tty {
+        crate::tty::watch_size(api.clone(), id.clone());
+    }
+    let detached = stream_io(conn, c.tty, stdin, a.detach_keys.as_deref()).await;
+    drop(raw);
+    if detached {
+        return Ok(0);
+    }
+    Ok(waiter.await.unwrap_or(-1) as i32)
+}
+
+/// Pumps an attach stream: output demultiplexed to stdout/stderr (raw for a terminal),
+/// stdin to the container. Returns true when the user detached (Ctrl-P Ctrl-Q).
+pub async fn stream_io<S>(conn: S, tty: bool, stdin: bool, detach_keys: Option<&str>) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut r, mut w) = tokio::io::split(conn);
+    let keys = crate::tty::detach_sequence(detach_keys.unwrap_or("ctrl-p,ctrl-q"));
+    let (det_tx, mut det_rx) = tokio::sync::oneshot::channel::<()>();
+    let input = if stdin {
+        Some(tokio::spawn(async move {
+            let mut inp = tokio::io::stdin();
+            let mut buf = [0u8; 4096];
+            let mut matched = 0usize;
+            loop {
+                let n = match inp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if tty && !keys.is_empty() {
+                    for &b in &buf[..n] {
+                        if b == keys[matched] {
+                            matched += 1;
+                            if matched == keys.len() {
+                                let _ = det_tx.send(());
+                                return;
+                            }
+                        } else {
+                            matched = usize::from(b == keys[0]);
+                        }
+                    }
+                }
+                if w.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+            // End of input: close the container's stdin.
+            let _ = w.shutdown().await;
+            std::future::pending::<()>().await;
+        }))
+    } else {
+        None
+    };
+    let output = async {
+        let mut out = std::io::stdout();
+        let mut err = std::io::stderr();
+        if tty {
+            let mut buf = [0u8; 8192];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let _ = out.write_all(&buf[..n]);
+                        let _ = out.flush();
+                    }
+                }
+            }
+        } else {
+            let mut hdr = [0u8; 8];
+            loop {
+                if r.read_exact(&mut hdr).await.is_err() {
+                    break;
+                }
+                let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+                let mut data = vec![0u8; len];
+                if r.read_exact(&mut data).await.is_err() {
+                    break;
+                }
+                if hdr[0] == 2 {
+                    let _ = err.write_all(&data);
+                    let _ = err.flush();
+                } else {
+                    let _ = out.write_all(&data);
+                    let _ = out.flush();
+                }
+            }
+        }
+    };
+    let detached = tokio::select! {
+        _ = output => false,
+        r = &mut det_rx => r.is_ok(),
+    };
+    if let Some(i) = input {
+        i.abort();
+    }
+    detached
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals.
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach container's STDIN.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth start`.
+pub async fn start(api: &Api, a: StartArgs) -> anyhow::Result<i32> {
+    if a.attach || a.interactive {
+        let id = &a.containers[0];
+        let info = api.get(&format!("/containers/{}/json", q(id))).await?;
+        let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+        let full = info["Id"].as_str().unwrap_or(id).to_string();
+        let conn = api
+            .hijack(&format!(
+                "/containers/{full}/attach?stream=1&stdout=1&stderr=1{}",
+                if a.interactive { "&stdin=1" } else { "" }
+            ))
+            .await?;
+        let waiter = start_wait(api, &full, "next-exit").await?;
+        let raw = if tty { crate::tty::Raw::enable() } else { None };
+        api.call(Method::POST, &format!("/containers/{full}/start"), None)
+            .await?;
+        let detached = stream_io(conn, tty, a.interactive, None).await;
+        drop(raw);
+        if detached {
+            return Ok(0);
+        }
+        return Ok(waiter.await.unwrap_or(-1) as i32);
+    }
+    each(&a.containers, |c| async move {
+        api.call(Method::POST, &format!("/containers/{}/start", q(&c)), None)
+            .await
+            .map(|_| c)
+    })
+    .await
+}
+
+/// Runs `f` for each container, printing what it returns and docker's errors; exit 1 if any
+/// failed.
+async fn each<F, Fut>(names: &[String], f: F) -> anyhow::Result<i32>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let mut code = 0;
+    for n in names {
+        match f(n.clone()).await {
+            Ok(out) => {
+                if !out.is_empty() {
+                    println!("{out}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<i64>,
+    /// Signal to send to the container.
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+fn stop_query(a: &StopArgs) -> String {
+    let mut qs = Vec::new();
+    if let Some(t) = a.time {
+        qs.push(format!("t={t}"));
+    }
+    if let Some(s) = &a.signal {
+        qs.push(format!("signal={}", q(s)));
+    }
+    if qs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", qs.join("&"))
+    }
+}
+
+/// `berth stop`.
+pub async fn stop(api: &Api, a: StopArgs) -> anyhow::Result<i32> {
+    let qs = stop_query(&a);
+    each(&a.containers, |c| {
+        let qs = qs.clone();
+        async move {
+            api.call(
+                Method::POST,
+                &format!("/containers/{}/stop{qs}", q(&c)),
+                None,
+            )
+            .await
+            .map(|_| c)
+        }
+    })
+    .await
+}
+
+/// `berth restart`.
+pub async fn restart(api: &Api, a: StopArgs) -> anyhow::Result<i32> {
+    let qs = stop_query(&a);
+    each(&a.containers, |c| {
+        let qs = qs.clone();
+        async move {
+            api.call(
+                Method::POST,
+                &format!("/containers/{}/restart{qs}", q(&c)),
+                None,
+            )
+            .await
+            .map(|_| c)
+        }
+    })
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KillArgs {
+    /// Signal to send to the container.
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth kill`.
+pub async fn kill(api: &Api, a: KillArgs) -> anyhow::Result<i32> {
+    let sig = a.signal.clone();
+    each(&a.containers, |c| {
+        let sig = sig.clone();
+        async move {
+            api.call(
+                Method::POST,
+                &format!("/containers/{}/kill?signal={}", q(&c), q(&sig)),
+                None,
+            )
+            .await
+            .map(|_| c)
+        }
+    })
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth pause` / `berth unpause`.
+pub async fn pause(api: &Api, a: NamesArgs, on: bool) -> anyhow::Result<i32> {
+    let op = if on { "pause" } else { "unpause" };
+    each(&a.containers, |c| async move {
+        api.call(Method::POST, &format!("/containers/{}/{op}", q(&c)), None)
+            .await
+            .map(|_| c)
+    })
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL).
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth rm`.
+pub async fn rm(api: &Api, a: RmArgs) -> anyhow::Result<i32> {
+    let qs = format!("?force={}&v={}", a.force, a.volumes);
+    each(&a.containers, |c| {
+        let qs = qs.clone();
+        async move {
+            api.call(Method::DELETE, &format!("/containers/{}{qs}", q(&c)), None)
+                .await
+                .map(|_| c)
+        }
+    })
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth wait`.
+pub async fn wait(api: &Api, a: WaitArgs) -> anyhow::Result<i32> {
+    each(&a.containers, |c| async move {
+        let v = api
+            .json(Method::POST, &format!("/containers/{}/wait", q(&c)), None)
+            .await?;
+        Ok(v["StatusCode"].as_i64().unwrap_or(-1).to_string())
+    })
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+/// `berth rename`.
+pub async fn rename(api: &Api, a: RenameArgs) -> anyhow::Result<i32> {
+    api.call(
+        Method::POST,
+        &format!(
+            "/containers/{}/rename?name={}",
+            q(&a.container),
+            q(&a.new_name)
+        ),
+        None,
+    )
+    .await?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Display total file sizes.
+    #[arg(short = 's', long)]
+    pub size: bool,
+    /// Filter output based on conditions provided.
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a Go template, or "table", or "json".
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Show n last created containers (includes all states).
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<i64>,
+    /// Show the latest created container (includes all states).
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+}
+
+/// `key=value` filters → Docker's JSON filters.
+pub fn filters_json(f: &[String]) -> anyhow::Result<String> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for x in f {
+        let (k, v) = x
+            .split_once('=')
+            .with_context(|| format!("bad format of filter (expected name=value): {x}"))?;
+        m.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    Ok(serde_json::to_string(&m)?)
+}
+
+fn human_size(n: f64) -> String {
+    // docker's units.HumanSizeWithPrecision(size, 3): decimal units.
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let s = format!("{v:.3}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    // Three significant digits, as %.3g.
+    let digits: usize = s.chars().filter(|c| c.is_ascii_digit()).count();
+    let s = if digits > 3 && s.contains('.') {
+        let int_len = s.split('.').next().unwrap_or("").len();
+        let keep = 3usize.saturating_sub(int_len);
+        let r = format!("{v:.keep$}");
+        if r.contains('.') {
+            r.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            r
+        }
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}
+
+fn ago(secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    format!("{} ago", human_duration(now - secs))
+}
+
+/// Go's `units.HumanDuration`.
+pub fn human_duration(s: i64) -> String {
+    let s = s.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        _ => {
+            let m = s / 60;
+            if m == 1 {
+                return "About a minute".into();
+            }
+            if m < 60 {
+                return format!("{m} minutes");
+            }
+            let h = (s as f64 / 3600.0).round() as i64;
+            match h {
+                1 => "About an hour".into(),
+                2..=47 => format!("{h} hours"),
+                _ if h < 24 * 14 => format!("{} days", h / 24),
+                _ if h < 24 * 60 => format!("{} weeks", h / 24 / 7),
+                _ if h < 24 * 730 => format!("{} months", h / 24 / 30),
+                _ => format!("{} years", h / 24 / 365),
+            }
+        }
+    }
+}
+
+fn ellipsis(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// `berth ps`.
+pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
+    let mut qs = vec![format!("all={}", a.all)];
+    if a.size {
+        qs.push("size=1".into());
+    }
+    if let Some(n) = a.last {
+        qs.push(format!("limit={n}"));
+    }
+    if a.latest {
+        qs.push("limit=1".into());
+    }
+    if !a.filter.is_empty() {
+        qs.push(format!("filters={}", q(&filters_json(&a.filter)?)));
+    }
+    let list = api
+        .get(&format!("/containers/json?{}", qs.join("&")))
+        .await?;
+    let items = list.as_array().cloned().unwrap_or_default();
+    if a.quiet {
+        for c in &items {
+            let id = c["Id"].as_str().unwrap_or_default();
+            println!(
+                "{}",
+                if a.no_trunc {
+                    id
+                } else {
+                    &id[..12.min(id.len())]
+                }
+            );
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|c| {
+            let id = c["Id"].as_str().unwrap_or_default();
+            let cmd = c["Command"].as_str().unwrap_or_default();
+            let names: Vec<&str> = c["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/')).collect();
+            let labels: Vec<String> = c["Labels"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+            let created = c["Created"].as_i64().unwrap_or(0);
+            let size = if a.size {
+                format!(
+                    "{} (virtual {})",
+                    human_size(c["SizeRw"].as_f64().unwrap_or(0.0)),
+                    human_size(c["SizeRootFs"].as_f64().unwrap_or(0.0))
+                )
+            } else {
+                String::new()
+            };
+            json!({
+                "ID": if a.no_trunc { id.to_string() } else { id[..12.min(id.len())].to_string() },
+                "Image": c["Image"],
+                "Command": if a.no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(cmd, 20)) },
+                "CreatedAt": created.to_string(),
+                "RunningFor": ago(created),
+                "Status": c["Status"],
+                "State": c["State"],
+                "Ports": "",
+                "Names": names.join(","),
+                "Labels": labels.join(","),
+                "Size": size,
+                "Mounts": "",
+                "Networks": c["HostConfig"]["NetworkMode"],
+            })
+        })
+        .collect();
+    let headers = json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+        "Labels": "LABELS", "Size": "SIZE", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+    });
+    let default = if a.size {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    let fmt = a.format.as_deref().filter(|f| *f != "table");
+    format::print_rows(fmt, default, &rows, &headers)?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Show timestamps.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Number of lines to show from the end of the logs.
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative time.
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+/// Docker's `--since`/`--until`: RFC 3339, Unix seconds, or a duration ago (`10m`).
+pub fn parse_time(s: &str) -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Ok(s.to_string());
+    }
+    let units = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    for (u, mult) in units {
+        if let Some(n) = s.strip_suffix(u) {
+            if let Ok(v) = n.parse::<f64>() {
+                let t = now.as_secs_f64() - v * mult;
+                return Ok(format!("{t:.9}"));
+            }
+        }
+    }
+    if let Some(n) = parse_rfc3339(s) {
+        return Ok(format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000));
+    }
+    anyhow::bail!("invalid value for time: {s}")
+}
+
+fn parse_rfc3339(s: &str) -> Option<i128> {
+    // Y-M-DTh:m:s(.frac)?(Z|±hh:mm)
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy.rem_euclid(400);
+    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let mut rest = &s[19..];
+    let mut nanos = 0i64;
+    if let Some(f) = rest.strip_prefix('.') {
+        let k = f.bytes().take_while(u8::is_ascii_digit).count();
+        let digits = &f[..k.min(9)];
+        nanos = digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32);
+        rest = &f[k..];
+    }
+    let off = match rest {
+        "Z" => 0,
+        o if o.len() == 6 => {
+            (if o.starts_with('-') { -1 } else { 1 })
+                * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    Some((days * 86400 + h * 3600 + mi * 60 + se - off) as i128 * 1_000_000_000 + nanos as i128)
+}
+
+/// `berth logs`.
+pub async fn logs(api: &Api, a: LogsArgs) -> anyhow::Result<i32> {
+    let info = api
+        .get(&format!("/containers/{}/json", q(&a.container)))
+        .await?;
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let mut qs = format!(
+        "stdout=1&stderr=1&follow={}&timestamps={}&tail={}",
+        a.follow,
+        a.timestamps,
+        q(&a.tail)
+    );
+    if let Some(s) = &a.since {
+        qs.push_str(&format!("&since={}", parse_time(s)?));
+    }
+    if let Some(u) = &a.until {
+        qs.push_str(&format!("&until={}", parse_time(u)?));
+    }
+    let res = api
+        .stream(
+            Method::GET,
+            &format!("/containers/{}/logs?{qs}", q(&a.container)),
+        )
+        .await?;
+    let mut body = res.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if tty {
+            out.write_all(&data)?;
+            out.flush()?;
+            continue;
+        }
+        buf.extend_from_slice(&data);
+        while buf.len() >= 8 {
+            let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+            if buf.len() < 8 + len {
+                break;
+            }
+            let payload = &buf[8..8 + len];
+            if buf[0] == 2 {
+                err.write_all(payload)?;
+            } else {
+                out.write_all(payload)?;
+            }
+            buf.drain(..8 + len);
+        }
+        out.flush()?;
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    pub container: String,
+}
+
+/// `berth attach`.
+pub async fn attach(api: &Api, a: AttachArgs) -> anyhow::Result<i32> {
+    let info = api
+        .get(&format!("/containers/{}/json", q(&a.container)))
+        .await?;
+    if !info["State"]["Running"].as_bool().unwrap_or(false) {
+        anyhow::bail!("You cannot attach to a stopped container, start it first");
+    }
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let id = info["Id"].as_str().unwrap_or_default().to_string();
+    let conn = api
+        .hijack(&format!(
+            "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
+            if stdin { "&stdin=1" } else { "" }
+        ))
+        .await?;
+    let waiter = start_wait(api, &id, "").await?;
+    let raw = if tty { crate::tty::Raw::enable() } else { None };
+    if tty {
+        crate::tty::watch_size(api.clone(), id.clone());
+    }
+    let detached = stream_io(conn, tty, stdin, a.detach_keys.as_deref()).await;
+    drop(raw);
+    if detached {
+        return Ok(0);
+    }
+    Ok(waiter.await.unwrap_or(-1) as i32)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Format output using a Go template.
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// Return JSON for specified type (container, image).
+    #[arg(long = "type")]
+    pub typ: Option<String>,
+    /// Display total file sizes if the type is container.
+    #[arg(short = 's', long)]
+    pub size: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `berth inspect` (containers, then images).
+pub async fn inspect(api: &Api, a: InspectArgs) -> anyhow::Result<i32> {
+    let mut docs = Vec::new();
+    let mut code = 0;
+    for n in &a.names {
+        let mut found = None;
+        if a.typ.as_deref() != Some("image") {
+            let sz = if a.size { "?size=1" } else { "" };
+            if let Ok(v) = api.get(&format!("/containers/{}/json{sz}", q(n))).await {
+                found = Some(v);
+            }
+        }
+        if found.is_none() && a.typ.as_deref() != Some("container") {
+            if let Ok(v) = api.get(&format!("/images/{n}/json")).await {
+                found = Some(v);
+            }
+        }
+        match found {
+            Some(v) => docs.push(v),
+            None => {
+                eprintln!("Error: No such object: {n}");
+                code = 1;
+            }
+        }
+    }
+    match &a.format {
+        Some(f) => {
+            for d in &docs {
+                println!("{}", format::render(f, d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&Value::Array(docs))?),
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(human_size(0.0), "0B");
+        assert_eq!(human_size(1234.0), "1.23kB");
+        assert_eq!(human_size(4_300_000.0), "4.3MB");
+        assert_eq!(parse_time("1700000000").unwrap(), "1700000000");
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            "1700000000.000000000"
+        );
+        assert!(parse_time("soon").is_err());
+        assert_eq!(
+            ellipsis("sh -c i=0; while true; do", 20),
+            "sh -c i=0; while tr…"
+        );
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(
+            parse_restart("on-failure:3").unwrap()["MaximumRetryCount"],
+            3
+        );
+        assert!(parse_restart("sometimes").is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! Image commands: `images`, `rmi`, `tag`, `load`.
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::api::{q, Api};
+use crate::commands::container::human_duration;
+use crate::format;
+
+#[derive(Debug, clap::Args)]
+pub struct ImagesArgs {
+    /// Only show image IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format output using a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+fn size(n: f64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let (mut v, mut i) = (n, 0);
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}
+
+/// `berth images`.
+pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
+    let list = api.get("/images/json").await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let mut rows = Vec::new();
+    for i in list.as_array().into_iter().flatten() {
+        let id = i["Id"].as_str().unwrap_or_default();
+        let short = if a.no_trunc {
+            id.to_string()
+        } else {
+            id.trim_start_matches("sha256:").chars().take(12).collect()
+        };
+        let tags: Vec<String> = i["RepoTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        let tags = if tags.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            tags
+        };
+        for t in tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
+            rows.push(json!({
+                "ID": short, "Repository": repo, "Tag": tag,
+                "CreatedSince": format!("{} ago", human_duration(now - i["Created"].as_i64().unwrap_or(now))),
+                "Size": size(i["Size"].as_f64().unwrap_or(0.0)),
+            }));
+        }
+    }
+    if a.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &rows {
+            let id = r["ID"].as_str().unwrap_or_default().to_string();
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(0);
+    }
+    let headers = json!({"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "CreatedSince": "CREATED", "Size": "SIZE"});
+    format::print_rows(
+        a.format.as_deref(),
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+        &rows,
+        &headers,
+    )?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {
+    /// Force removal of the image.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `berth rmi`.
+pub async fn rmi(api: &Api, a: RmiArgs) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for i in &a.images {
+        match api
+            .json(
+                Method::DELETE,
+                &format!("/images/{i}?force={}", a.force),
+                None,
+            )
+            .await
+        {
+            Ok(Value::Array(items)) => {
+                for it in items {
+                    for (k, v) in it.as_object().into_iter().flatten() {
+                        println!("{k}: {}", v.as_str().unwrap_or_default());
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("{e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+/// `berth tag`.
+pub async fn tag(api: &Api, a: TagArgs) -> anyhow::Result<i32> {
+    let (repo, tag) = match a.target.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+        _ => (a.target.clone(), "latest".to_string()),
+    };
+    api.call(
+        Method::POST,
+        &format!("/images/{}/tag?repo={}&tag={}", a.source, q(&repo), q(&tag)),
+        None,
+    )
+    .await?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN.
+    #[arg(short = 'i', long)]
+    pub input: Option<std::path::PathBuf>,
+    /// Suppress the load output.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `berth load`.
+pub async fn load(api: &Api, a: LoadArgs) -> anyhow::Result<i32> {
+    let data = match &a.input {
+        Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("open {}: {e}", p.display()))?,
+        None => {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
+            v
+        }
+    };
+    let res = api
+        .send_raw(
+            Method::POST,
+            "/images/load?quiet=1",
+            data,
+            "application/x-tar",
+        )
+        .await?;
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await?
+        .to_bytes();
+    for l in body.split(|&b| b == b'\n') {
+        if let Ok(v) = serde_json::from_slice::<Value>(l) {
+            if let Some(s) = v["stream"].as_str() {
+                if !a.quiet {
+                    print!("{s}");
+                }
+            }
+            if let Some(e) = v["error"].as_str() {
+                anyhow::bail!("{e}");
+            }
+        }
+    }
+    Ok(0)
+}
