@@ -43,7 +43,14 @@ impl Berthd {
         let d = dir.path();
         setup(&d.join("data"));
         std::fs::write(d.join("daemon.json"), "{}").unwrap();
-        let child = Command::new(binary("berthd"))
+        let child = Self::spawn(d);
+        let b = Berthd { dir, child };
+        b.wait_ready();
+        b
+    }
+
+    fn spawn(d: &std::path::Path) -> Child {
+        Command::new(binary("berthd"))
             .arg("-H")
             .arg(format!("unix://{}/berth.sock", d.display()))
             .arg("--data-root")
@@ -52,20 +59,51 @@ impl Berthd {
             .arg(d.join("exec"))
             .arg("--config-file")
             .arg(d.join("daemon.json"))
-            .stderr(std::fs::File::create(d.join("berthd.log")).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(d.join("berthd.log"))
+                    .unwrap(),
+            )
             .spawn()
-            .unwrap();
-        let b = Berthd { dir, child };
-        for _ in 0..100 {
-            if std::os::unix::net::UnixStream::connect(b.sock()).is_ok() {
-                return b;
+            .unwrap()
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..250 {
+            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
+                return;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         panic!(
             "berthd did not start: {}",
-            std::fs::read_to_string(b.dir.path().join("berthd.log")).unwrap_or_default()
+            std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
         );
+    }
+
+    /// SIGKILLs berthd (its shims and containers carry on).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new berthd on the same data root, exec root and socket.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.child = Self::spawn(self.dir.path());
+        self.wait_ready();
+    }
+
+    /// Runs a docker CLI (`client` is its path) against this daemon.
+    pub fn docker(&self, client: &str, args: &[&str]) -> std::process::Output {
+        Command::new(client)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -89,7 +127,83 @@ impl Berthd {
 
 impl Drop for Berthd {
     fn drop(&mut self) {
+        // Containers outlive berthd by design: remove them through the API first.
+        if let Ok(out) = Command::new(binary("berth"))
+            .arg("-H")
+            .arg(self.host())
+            .args(["ps", "-aq", "--no-trunc"])
+            .output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = self.berth(&["rm", "-f", id]);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Makes a `busybox:latest` image (Debian's static busybox, `CMD ["sh"]`) in a data root,
+/// with berth-image, before berthd starts on it.
+pub fn busybox_image(data: &std::path::Path) {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("rootfs");
+    for d in [
+        "bin", "etc", "tmp", "proc", "sys", "dev", "root", "home/app",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("/bin/busybox (Debian's busybox-static) is needed");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\napp:x:1000:\nwheel:x:10:app\nnobody:x:65534:\n",
+    )
+    .unwrap();
+    let tar = src.path().join("busybox.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new(binary("berth-image"))
+        .arg("--data-root")
+        .arg(data)
+        .args(["import", "-c", "CMD [\"sh\"]"])
+        .arg(&tar)
+        .arg("busybox:latest")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Stdout of a finished command, checking it succeeded.
+pub fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

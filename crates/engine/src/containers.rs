@@ -656,7 +656,14 @@ impl Containers {
                 },
             )
             .await;
-            let _ = monitor.await;
+            // Not the monitor itself: it may be waiting for this operation's lock (--rm).
+            wait_for(
+                &e.watch(),
+                |v| v.state() == State::Exited,
+                Duration::from_secs(10),
+            )
+            .await;
+            drop(monitor);
             return Err(start_error(&err.message));
         }
         // The subscription may lag: show the start at once.
@@ -682,9 +689,10 @@ impl Containers {
             if s.write_all(&line).await.is_ok() {
                 let mut lines = BufReader::new(s).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
-                    let st = match serde_json::from_str::<Reply>(&l) {
-                        Ok(r) => r.state,
-                        Err(_) => serde_json::from_str::<ShimState>(&l).ok(),
+                    // The first line is a reply carrying the state; later ones are states.
+                    let st = match serde_json::from_str::<ShimState>(&l) {
+                        Ok(s) => Some(s),
+                        Err(_) => serde_json::from_str::<Reply>(&l).ok().and_then(|r| r.state),
                     };
                     let Some(st) = st else { continue };
                     let new_exits = match last_exits {
@@ -737,7 +745,9 @@ impl Containers {
         let rec = e.record();
         if auto_remove(&rec) && !e.view().removing {
             if let Err(err) = self.remove(&rec.id, true).await {
-                tracing::warn!(container = %rec.id, error = %err, "auto-remove failed");
+                if err.kind != crate::error::Kind::NotFound {
+                    tracing::warn!(container = %rec.id, error = %err, "auto-remove failed");
+                }
             }
         }
     }

@@ -34,6 +34,10 @@ const LINGER: Duration = Duration::from_secs(5);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--init`: bind-mounted as /sbin/docker-init, run as `docker-init -- PROGRAM ARGS`.
+    if args.get(1).map(String::as_str) == Some("--") {
+        std::process::exit(init(&args[2..]));
+    }
     if args.len() != 2 {
         eprintln!("usage: berth-shim SHIM_JSON");
         std::process::exit(2);
@@ -81,6 +85,47 @@ fn main() {
         Err(e) => {
             let _ = writeln!(ready, "error: {e}");
             std::process::exit(1);
+        }
+    }
+}
+
+/// A minimal init for `--init`: runs the program, forwards every signal to it, reaps
+/// every orphan, and exits as the program did.
+fn init(argv: &[String]) -> i32 {
+    if argv.is_empty() {
+        eprintln!("docker-init: no program given");
+        return 2;
+    }
+    let all = SigSet::all();
+    let _ = all.thread_block();
+    let child = match std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .spawn()
+    {
+        Ok(c) => c.id() as i32,
+        Err(e) => {
+            eprintln!("docker-init: exec {}: {e}", argv[0]);
+            return if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+        }
+    };
+    loop {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p.as_raw() == child => return c,
+                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == child => return 128 + s as i32,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        match all.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = nix::sys::signal::kill(Pid::from_raw(child), sig);
+            }
         }
     }
 }
@@ -307,12 +352,6 @@ impl Shim {
 
     /// Creates the container with fresh stdio; its process waits for [`Shim::start`].
     fn create(&mut self) -> Result<(), String> {
-        let dir = self
-            .cfg
-            .state_file
-            .parent()
-            .unwrap_or(Path::new("/"))
-            .to_path_buf();
         let null = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -324,7 +363,9 @@ impl Shim {
         self.stdin = None;
         self.pty = None;
         if self.cfg.tty {
-            let path = dir.join("console.sock");
+            // Beside the control socket, in the exec root: a unix socket path must stay
+            // under 108 bytes.
+            let path = self.cfg.socket.with_extension("tty");
             let _ = std::fs::remove_file(&path);
             console = Some((
                 UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?,
@@ -498,14 +539,11 @@ impl Shim {
             return;
         }
         let ready = |i: usize| fds[i].revents != 0;
-        if ready(1) {
-            while let Ok(Some(_)) = self.sigfd.read_signal() {}
-            self.reap();
-        }
         if ready(2) {
             self.write_stdin();
         }
-        let nout = self.outputs.len();
+        // The slots were laid out for these outputs; reaping (which replaces them) comes last.
+        let nout = fds.len() - 3 - self.clients.len();
         let mut closed = Vec::new();
         for i in 0..nout {
             if ready(3 + i) && !self.read_output(i) {
@@ -537,6 +575,10 @@ impl Shim {
             }
         }
         self.clients.retain(|c| !c.dead);
+        if ready(1) {
+            while let Ok(Some(_)) = self.sigfd.read_signal() {}
+            self.reap();
+        }
     }
 
     /// Reads what output stream `i` has; false once it is closed.

@@ -1,0 +1,575 @@
+//! Containers end to end: the real `berth` CLI and the real docker CLIs (Debian's 20.10 and
+//! docker 28) against a real berthd, running real containers from a busybox image.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_e2e::{binary, busybox_image, ok, Berthd};
+
+fn daemon() -> Berthd {
+    Berthd::start_with(busybox_image)
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Polls `f` until it is true or `secs` pass.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn run_output_exit_codes_and_errors() {
+    let d = daemon();
+    let out = d.berth(&["run", "--rm", "busybox", "echo", "hello from a container"]);
+    assert_eq!(ok(out), "hello from a container");
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+    let out = d.berth(&["run", "--rm", "busybox", "no-such-program"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("executable file not found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+    let out = d.berth(&["run", "--rm", "no-such-image", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("Unable to find image 'no-such-image' locally"));
+    let out = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(code(&out), 125, "--rm with --restart is refused");
+    let out = d.berth(&["run", "--rm", "--memory", "1k", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Minimum memory limit"),
+        "{}",
+        stderr(&out)
+    );
+    // --rm containers are gone.
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+    // Stdin with -i.
+    let mut child = Command::new(binary("berth"))
+        .args([
+            "-H",
+            &d.host(),
+            "run",
+            "--rm",
+            "-i",
+            "busybox",
+            "tr",
+            "a-z",
+            "A-Z",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped through\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "PIPED THROUGH\n");
+}
+
+#[test]
+fn config_flags_reach_the_process() {
+    let d = daemon();
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "-u",
+        "app",
+        "-h",
+        "box",
+        "--label",
+        "a=b",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd) $(id -u):$(id -g) $(id -G) $(hostname)",
+    ]));
+    assert_eq!(out, "hi /tmp 1000:1000 1000 10 box");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "-u",
+        "4242:4343",
+        "busybox",
+        "sh",
+        "-c",
+        "echo uid=$(id -u) gid=$(id -g)",
+    ]));
+    assert_eq!(out, "uid=4242 gid=4343");
+    let out = d.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(code(&out), 0, "the root is read-only");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]));
+    assert!(out.ends_with("0000000000000000"), "{out}");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]));
+    assert!(out.ends_with('1'), "{out}");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "50",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "sh",
+        "-c",
+        "echo limited",
+    ]));
+    assert_eq!(out, "limited");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "from",
+        "entrypoint",
+    ]));
+    assert_eq!(out, "from entrypoint");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '",
+    ]));
+    assert!(out.starts_with("/sbin/docker-init -- sh"), "{out}");
+}
+
+#[test]
+fn detached_lifecycle_ps_logs_inspect() {
+    let d = daemon();
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-l",
+        "tier=front",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done",
+    ]));
+    assert_eq!(id.len(), 64);
+    assert!(eventually(5, || ok(d.berth(&["logs", "web"])) == "started"));
+    let ps = ok(d.berth(&["ps"]));
+    let lines: Vec<&str> = ps.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND"),
+        "{ps}"
+    );
+    assert!(
+        lines[1].starts_with(&id[..12]) && lines[1].ends_with("web"),
+        "{ps}"
+    );
+    assert!(lines[1].contains("Up "), "{ps}");
+    assert_eq!(
+        ok(d.berth(&["ps", "-q", "--filter", "label=tier=front"])),
+        &id[..12]
+    );
+    assert_eq!(
+        ok(d.berth(&["ps", "-q", "--filter", "label=tier=back"])),
+        ""
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "ps",
+            "--format",
+            "{{.Names}}\t{{.Image}}",
+            "--filter",
+            "name=we"
+        ])),
+        "web\tbusybox"
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.Name}} {{json .Config.Labels}}",
+            "web"
+        ])),
+        "running /web {\"tier\":\"front\"}"
+    );
+    // Pause and unpause.
+    ok(d.berth(&["pause", "web"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Status}}", "web"])),
+        "paused"
+    );
+    let out = d.berth(&["pause", "web"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("is already paused"),
+        "{}",
+        stderr(&out)
+    );
+    ok(d.berth(&["unpause", "web"]));
+    // A running container cannot be removed without -f.
+    let out = d.berth(&["rm", "web"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("Stop the container before attempting removal or force remove"),
+        "{}",
+        stderr(&out)
+    );
+    // Stop sends SIGTERM, which the trap catches.
+    ok(d.berth(&["stop", "web"]));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "web"
+        ])),
+        "exited 0"
+    );
+    assert_eq!(ok(d.berth(&["logs", "web"])), "started\ngot TERM");
+    assert_eq!(ok(d.berth(&["logs", "--tail", "1", "web"])), "got TERM");
+    let ts = ok(d.berth(&["logs", "-t", "web"]));
+    assert!(
+        ts.lines()
+            .all(|l| l.len() > 31 && &l[4..5] == "-" && l.contains("Z ")),
+        "{ts}"
+    );
+    // Stopping again is fine; a stopped container is listed with -a only.
+    ok(d.berth(&["stop", "web"]));
+    assert_eq!(ok(d.berth(&["ps", "-q"])), "");
+    assert!(ok(d.berth(&["ps", "-a"])).contains("Exited (0)"));
+    // Start it again, rename, restart, kill, wait.
+    ok(d.berth(&["start", "web"]));
+    ok(d.berth(&["rename", "web", "site"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.Name}}", &id[..8]])),
+        "/site"
+    );
+    ok(d.berth(&["restart", "-t", "1", "site"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Running}}", "site"])),
+        "true"
+    );
+    ok(d.berth(&["kill", "site"]));
+    assert_eq!(ok(d.berth(&["wait", "site"])), "137");
+    let out = d.berth(&["kill", "site"]);
+    assert_eq!(code(&out), 1, "killing a stopped container fails");
+    ok(d.berth(&["rm", "site"]));
+    let out = d.berth(&["inspect", "site"]);
+    assert_eq!(code(&out), 1);
+    // Name conflicts use Docker's wording.
+    ok(d.berth(&["create", "--name", "dup", "busybox", "true"]));
+    let out = d.berth(&["create", "--name", "dup", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("The container name \"/dup\" is already in use"),
+        "{}",
+        stderr(&out)
+    );
+    // Events were recorded.
+    let ev = ok(d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "1",
+        "--filter",
+        "event=rename",
+    ]));
+    let _ = ev;
+    let ev = ok(d.berth(&[
+        "events",
+        "--since",
+        "60s",
+        "--until",
+        "0s",
+        "--format",
+        "{{.Action}}",
+    ]));
+    for a in [
+        "create", "start", "pause", "unpause", "kill", "die", "stop", "rename", "restart",
+        "destroy",
+    ] {
+        assert!(ev.lines().any(|l| l == a), "event {a} missing in {ev}");
+    }
+}
+
+#[test]
+fn restart_policy_and_follow() {
+    let d = daemon();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo try; exit 1",
+    ]));
+    assert!(eventually(10, || ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}}",
+        "flaky"
+    ])) == "exited"));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.ExitCode}}",
+            "flaky"
+        ])),
+        "2 1"
+    );
+    assert_eq!(ok(d.berth(&["logs", "flaky"])), "try\ntry\ntry");
+    // logs -f ends when the container does.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.2; done",
+    ]));
+    let out = ok(d.berth(&["logs", "-f", "counter"]));
+    assert_eq!(out, "1\n2\n3");
+}
+
+/// SIGKILL berthd while containers run, one writing logs without pause: after a restart every
+/// container still runs, no log line is lost, and stop, wait and logs work.
+#[test]
+fn containers_survive_berthd_sigkill() {
+    let mut d = daemon();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "logger",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do echo $i; i=$((i+1)); usleep 2000; done",
+    ]));
+    ok(d.berth(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]));
+    std::thread::sleep(Duration::from_millis(500));
+    d.kill9();
+    // While berthd is gone the logger keeps writing.
+    std::thread::sleep(Duration::from_millis(700));
+    d.restart();
+    let ps = ok(d.berth(&["ps", "--format", "{{.Names}} {{.State}}"]));
+    assert!(
+        ps.contains("logger running") && ps.contains("sleeper running"),
+        "{ps}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    ok(d.berth(&["stop", "-t", "1", "logger"]));
+    let logs = ok(d.berth(&["logs", "logger"]));
+    let nums: Vec<u64> = logs.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(nums.len() > 200, "{} lines", nums.len());
+    for (i, n) in nums.iter().enumerate() {
+        assert_eq!(*n, i as u64, "line {i} lost or out of order");
+    }
+    ok(d.berth(&["kill", "sleeper"]));
+    assert_eq!(ok(d.berth(&["wait", "sleeper"])), "137");
+    // A container that exits while berthd is down has its exit recorded.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "brief",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; exit 9",
+    ]));
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1200));
+    d.restart();
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "brief"
+        ])),
+        "exited 9"
+    );
+}
+
+fn docker_scenarios(client: &str) {
+    let d = daemon();
+    let run = |args: &[&str]| d.docker(client, args);
+    let out = run(&["run", "--rm", "busybox", "echo", "hello from a container"]);
+    assert_eq!(ok(out), "hello from a container", "{client}");
+    let out = run(&["run", "--rm", "busybox", "sh", "-c", "echo err >&2; exit 5"]);
+    assert_eq!(code(&out), 5, "{client}");
+    assert_eq!(stderr(&out), "err\n");
+    let out = run(&["run", "--rm", "busybox", "no-such-program"]);
+    assert_eq!(code(&out), 127, "{client}: {}", stderr(&out));
+    let id = ok(run(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; sleep 1000",
+    ]));
+    assert!(eventually(5, || ok(run(&["logs", "svc"])) == "up"));
+    let ps = ok(run(&["ps", "--format", "{{.ID}} {{.Names}} {{.Status}}"]));
+    assert!(
+        ps.starts_with(&format!("{} svc Up", &id[..12])),
+        "{client}: {ps}"
+    );
+    assert_eq!(
+        ok(run(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.Config.Image}}",
+            "svc"
+        ])),
+        "true busybox"
+    );
+    ok(run(&["pause", "svc"]));
+    ok(run(&["unpause", "svc"]));
+    ok(run(&["rename", "svc", "svc2"]));
+    ok(run(&["stop", "-t", "1", "svc2"]));
+    assert_eq!(ok(run(&["wait", "svc2"])), "137");
+    ok(run(&["start", "svc2"]));
+    ok(run(&["restart", "-t", "1", "svc2"]));
+    ok(run(&["kill", "svc2"]));
+    ok(run(&["rm", "svc2"]));
+    assert_eq!(ok(run(&["ps", "-aq"])), "");
+    let echo = Command::new(client)
+        .args(["-H", &d.host(), "run", "--rm", "-i", "busybox", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"via stdin\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(stdout(&echo), "via stdin\n", "{client}");
+}
+
+#[test]
+fn docker_20_10_cli_drives_berthd() {
+    docker_scenarios("/usr/bin/docker");
+}
+
+#[test]
+fn docker_28_cli_drives_berthd() {
+    assert!(
+        std::path::Path::new("/usr/local/bin/docker").exists(),
+        "the docker 28 client is expected at /usr/local/bin/docker (scripts/install-deps)"
+    );
+    docker_scenarios("/usr/local/bin/docker");
+}
+
+/// `run -it` through a real pty: a shell prompt, a command, and its exit code.
+#[test]
+fn interactive_terminal() {
+    let d = daemon();
+    let script = r##"
+import os, pty, sys, time, select
+argv = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+def read_until(token, limit=10):
+    buf = b""
+    end = time.time() + limit
+    while token not in buf and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                buf += os.read(fd, 4096)
+            except OSError:
+                break
+    return buf
+out = read_until(b"# ")
+os.write(fd, b"echo tty-$((40+2)); tty; exit 7\r")
+out += read_until(b"tty-42")
+out += read_until(b"/dev/pts")
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"##;
+    let berth = binary("berth");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(berth)
+        .args(["-H", &d.host(), "run", "--rm", "-it", "busybox", "sh"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(code(&out), 7, "stdout: {text}\nstderr: {}", stderr(&out));
+    assert!(text.contains("tty-42"), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+}
