@@ -163,7 +163,7 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
     move |e| unavailable(format!("{what}: {e}"))
 }
 
-/// Writes a file atomically (temporary name, fsync, rename).
+/// Writes a file atomically and durably (temporary name, fsync, rename): for records.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EngineError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
@@ -172,6 +172,14 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EngineError> {
         .and_then(|_| f.sync_all())
         .map_err(io_err("write container record"))?;
     std::fs::rename(&tmp, path).map_err(io_err("write container record"))
+}
+
+/// Writes a file atomically but without fsync: for files that are rewritten on every start
+/// (the OCI bundle, the shim's configuration), which a crash can only make stale.
+fn write_run_file(path: &Path, data: &[u8]) -> Result<(), EngineError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).map_err(io_err("write the container's run files"))?;
+    std::fs::rename(&tmp, path).map_err(io_err("write the container's run files"))
 }
 
 impl Containers {
@@ -215,8 +223,13 @@ impl Containers {
         self.s.data_root.join("containers").join(id)
     }
 
+    /// The shim's socket. Unix socket paths are limited to 107 bytes, so it is named by the
+    /// id's first 24 hex digits (96 random bits).
     fn socket(&self, id: &str) -> PathBuf {
-        self.s.exec_root.join("shims").join(format!("{id}.sock"))
+        self.s
+            .exec_root
+            .join("shims")
+            .join(format!("{}.sock", &id[..24.min(id.len())]))
     }
 
     /// Re-adopts the shims of containers that were running when berthd stopped.
@@ -575,7 +588,7 @@ impl Containers {
                 init: Some(&self.s.shim_bin),
             },
         )?;
-        write_atomic(
+        write_run_file(
             &bundle.join("config.json"),
             &serde_json::to_vec(&spec).expect("spec serialises"),
         )?;
@@ -606,7 +619,7 @@ impl Containers {
             tty: rec.config.tty.unwrap_or(false),
             autostart: false,
         };
-        write_atomic(
+        write_run_file(
             &dir.join("shim.json"),
             &serde_json::to_vec_pretty(&cfg).expect("shim config serialises"),
         )?;
@@ -941,11 +954,11 @@ impl Containers {
                 return Err(unavailable(format!("could not kill container {}", rec.id)));
             }
             // Let the shim unmount and go.
-            for _ in 0..200 {
+            for _ in 0..2000 {
                 if !sock.exists() {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         let dir = self.dir(&rec.id);

@@ -443,6 +443,7 @@ impl Shim {
         self.state.error.clear();
         self.started = Instant::now();
         self.save();
+        trim_memory();
         Ok(())
     }
 
@@ -955,6 +956,50 @@ impl Shim {
         }
         self.finished = Some(Instant::now());
     }
+}
+
+/// Gives back the memory that only creating the container needed: the heap's free pages, and
+/// the pages of this binary's read-only mappings that were never written (they are read back
+/// from the file if touched again). An idle shim then holds little more than its poll loop.
+fn trim_memory() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut cur: Option<(usize, usize, bool)> = None;
+    let mut dirty = 0u64;
+    let flush = |m: Option<(usize, usize, bool)>, dirty: u64| {
+        if let Some((start, end, file_ro)) = m {
+            if file_ro && dirty == 0 {
+                // SAFETY: the range is one of this process's read-only file mappings with no
+                // dirty page: dropping its pages loses nothing, they fault back from the file.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+                };
+            }
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first
+            .split_once('-')
+            .filter(|(a, _)| a.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            flush(cur.take(), dirty);
+            dirty = 0;
+            let perms = f.next().unwrap_or("");
+            let path = line.split_whitespace().nth(5).unwrap_or("");
+            let file_ro = !perms.contains('w') && path.starts_with('/');
+            if let (Ok(s), Ok(e)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                cur = Some((s, e, file_ro));
+            }
+        } else if first == "Private_Dirty:" || first == "Shared_Dirty:" {
+            dirty += f.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    flush(cur.take(), dirty);
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
