@@ -100,3 +100,93 @@ fn berth_reports_an_unreachable_daemon() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot connect to the berth daemon"));
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli_definitions() {
+    let berth = berth_e2e::binary("berth");
+    for (shell, marker) in [
+        ("bash", "_berth()"),
+        ("zsh", "#compdef berth"),
+        ("fish", "complete -c berth"),
+    ] {
+        let out = std::process::Command::new(&berth)
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
+        );
+        assert!(
+            text.contains("--detach") || shell == "fish" && text.contains("detach"),
+            "{shell}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&berth)
+        .arg("man")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = std::fs::read_to_string(dir.path().join("berth-run.1")).unwrap();
+    assert!(
+        run.contains(".TH berth-run") && run.contains("restart"),
+        "{run}"
+    );
+    assert!(dir.path().join("berth.1").exists() && dir.path().join("berth-ps.1").exists());
+}
+
+/// berthd under systemd socket activation (contrib/systemd/berth.socket): it takes the socket
+/// systemd passes instead of binding its own. `systemd-socket-activate` plays systemd here.
+#[test]
+fn berthd_accepts_a_socket_from_systemd() {
+    let d = tempfile::tempdir().unwrap();
+    let sock = d.path().join("act.sock");
+    std::fs::write(d.path().join("daemon.json"), "{}").unwrap();
+    let mut child = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&sock)
+        .arg(berth_e2e::binary("berthd"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .arg("--data-root")
+        .arg(d.path().join("data"))
+        .arg("--exec-root")
+        .arg(d.path().join("exec"))
+        .arg("--config-file")
+        .arg(d.path().join("daemon.json"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate (package systemd)");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = std::process::Command::new(berth_e2e::binary("berth"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+}

@@ -85,6 +85,32 @@ enum Command {
     Events(s::EventsArgs),
     /// Show the client and server versions.
     Version(commands::version::Args),
+    /// Generate the shell completion script (bash, zsh, fish).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for berth and each command into DIR.
+    #[command(hide = true)]
+    Man { dir: std::path::PathBuf },
+}
+
+/// Writes `berth.1` and `berth-<command>.1` into `dir`.
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+    std::fs::write(dir.join("berth.1"), &buf)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // clap names are &'static without its "string" feature; this runs once per page.
+        let name: &'static str = Box::leak(format!("berth-{}", sub.get_name()).into_boxed_str());
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(sub.clone().name(name).disable_help_flag(true)).render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.1")), &buf)?;
+    }
+    Ok(())
 }
 
 fn main() {
@@ -111,8 +137,20 @@ fn main() {
             let _ = Cli::command().print_help();
             return 0;
         };
-        if let Command::Version(a) = cmd {
-            return report(commands::version::run(&host, a).await);
+        match cmd {
+            Command::Version(a) => return report(commands::version::run(&host, a).await),
+            Command::Completion { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "berth",
+                    &mut std::io::stdout(),
+                );
+                return 0;
+            }
+            Command::Man { dir } => return report(write_man_pages(&dir).map(|_| 0)),
+            _ => {}
         }
         let api = match api::Api::connect(&host).await {
             Ok(a) => a,
@@ -147,7 +185,9 @@ fn main() {
             Command::Load(a) => i::load(&api, a).await,
             Command::Info(a) => s::info(&api, a).await,
             Command::Events(a) => s::events(&api, a).await,
-            Command::Version(_) => unreachable!("handled above"),
+            Command::Version(_) | Command::Completion { .. } | Command::Man { .. } => {
+                unreachable!("handled above")
+            }
         };
         report(r)
     });

@@ -28,7 +28,15 @@ pub async fn run(host: &str, a: Args) -> anyhow::Result<i32> {
             .unwrap_or(serde_json::Value::Null);
         println!("{}", serde_json::json!({"Client": client_doc, "Server": s}));
     } else if let Some(f) = &a.format {
-        anyhow::bail!("--format {f:?}: only \"json\" is supported so far");
+        let s = server
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or(serde_json::Value::Null);
+        let doc = serde_json::json!({"Client": client_doc, "Server": s});
+        println!("{}", crate::format::render(f, &doc)?);
+        if let Err(e) = &server {
+            anyhow::bail!("{e:#}");
+        }
     } else {
         println!("Client:");
         println!(" Version:           {}", env!("CARGO_PKG_VERSION"));

@@ -91,8 +91,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(parent) = sock.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
+    let activated = std::env::var("LISTEN_PID").is_ok_and(|p| p == std::process::id().to_string());
     // A socket left by a crashed daemon is replaced; one a live daemon answers on is not.
-    if sock.exists() {
+    if sock.exists() && !activated {
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
             anyhow::bail!("{} is in use by another daemon", sock.display());
         }
@@ -140,12 +141,23 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         engine.restore().await;
-        let listener = tokio::net::UnixListener::bind(&sock)
-            .with_context(|| format!("listen on {}", sock.display()))?;
-        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
-        if let Some(gid) = group_id("berth") {
-            let _ = nix::unistd::chown(&sock, None, Some(nix::unistd::Gid::from_raw(gid)));
-        }
+        let listener = match activation_listener() {
+            // systemd socket activation (contrib/systemd/berth.socket): the unit owns the
+            // socket's path, mode and group.
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                tokio::net::UnixListener::from_std(l)?
+            }
+            None => {
+                let l = tokio::net::UnixListener::bind(&sock)
+                    .with_context(|| format!("listen on {}", sock.display()))?;
+                std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
+                if let Some(gid) = group_id("berth") {
+                    let _ = nix::unistd::chown(&sock, None, Some(nix::unistd::Gid::from_raw(gid)));
+                }
+                l
+            }
+        };
         std::fs::write(&pidfile, std::process::id().to_string())
             .with_context(|| format!("write {}", pidfile.display()))?;
         tracing::info!(socket = %sock.display(), data_root = %data_root.display(), "API listening");
@@ -173,10 +185,25 @@ fn main() -> anyhow::Result<()> {
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             } => {}
         }
-        let _ = std::fs::remove_file(&sock);
+        if !activated {
+            let _ = std::fs::remove_file(&sock);
+        }
         let _ = std::fs::remove_file(&pidfile);
         Ok(())
     })
+}
+
+/// The listening socket systemd passed (LISTEN_FDS=1, LISTEN_PID = this process), if any.
+fn activation_listener() -> Option<std::os::unix::net::UnixListener> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    let n: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    if pid != std::process::id() || n != 1 {
+        return None;
+    }
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    // SAFETY: systemd's protocol hands descriptor 3 to this process; nothing else owns it.
+    Some(unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(3) })
 }
 
 /// A group's id from /etc/group. (getgrnam would go through NSS, which a statically linked
