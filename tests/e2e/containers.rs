@@ -573,3 +573,40 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert!(text.contains("tty-42"), "{text}");
     assert!(text.contains("/dev/pts/"), "{text}");
 }
+
+/// An image that containers use is not deleted from under them (Docker's conflicts).
+#[test]
+fn images_in_use_are_kept() {
+    let d = daemon();
+    ok(d.berth(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]));
+    let out = d.berth(&["rmi", "-f", "busybox"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("image is being used by running container"),
+        "{}",
+        stderr(&out)
+    );
+    ok(d.berth(&["rm", "-f", "live"]));
+    ok(d.berth(&["create", "--name", "idle", "busybox", "echo", "still here"]));
+    let out = d.berth(&["rmi", "busybox"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("(must force) - container"),
+        "{}",
+        stderr(&out)
+    );
+    // Forced: the tag goes, the image stays for the container.
+    assert_eq!(
+        ok(d.berth(&["rmi", "-f", "busybox"])),
+        "Untagged: busybox:latest"
+    );
+    assert_eq!(ok(d.berth(&["start", "-a", "idle"])), "still here");
+    // Untagging while another tag remains is always fine.
+    ok(d.berth(&[
+        "tag",
+        &ok(d.berth(&["inspect", "-f", "{{.Image}}", "idle"])),
+        "bb:one",
+    ]));
+    ok(d.berth(&["tag", "bb:one", "bb:two"]));
+    assert_eq!(ok(d.berth(&["rmi", "bb:two"])), "Untagged: bb:two");
+}

@@ -35,6 +35,7 @@ pub async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::
 pub struct TagQuery {
     repo: Option<String>,
     tag: Option<String>,
+    force: Option<String>,
 }
 
 /// Everything under `/images/{name...}`: image names contain slashes, so the route captures
@@ -71,9 +72,17 @@ pub async fn by_name(
             None => Err(not_found()),
         },
         Method::DELETE => {
+            let in_use = engine.containers.images_in_use();
             let entries: Vec<serde_json::Value> = engine
                 .images
-                .remove(&path)?
+                .remove(
+                    &path,
+                    query
+                        .force
+                        .as_deref()
+                        .is_some_and(|f| f == "1" || f == "true"),
+                    &in_use,
+                )?
                 .into_iter()
                 .map(|(k, v)| serde_json::json!({k: v}))
                 .collect();

@@ -100,9 +100,49 @@ impl ImageService {
 
     /// Removes a tag or (by id, or with the last tag) the image: returns Docker's
     /// `[{"Untagged": ..}, {"Deleted": ..}]` entries.
-    pub fn remove(&self, name: &str) -> Result<Vec<(String, String)>, EngineError> {
+    /// `in_use` maps image ids to a container using them (short id, running); an image in use
+    /// is not deleted: Docker's conflicts, or with `force` (stopped containers only) its tags go
+    /// and the image stays.
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: &std::collections::HashMap<String, (String, bool)>,
+    ) -> Result<Vec<(String, String)>, EngineError> {
         let mut store = self.store.lock().expect("image store lock");
-        store.resolve(name).map_err(not_found(name))?;
+        let id = store.resolve(name).map_err(not_found(name))?.id.clone();
+        let short = id.hex()[..12].to_string();
+        let is_tag = berth_image::ImageRef::parse(name).ok().is_some_and(|r| {
+            store
+                .tags_of(&id)
+                .iter()
+                .any(|t| t.to_string() == r.to_string())
+        });
+        let last = !is_tag || store.tags_of(&id).len() <= 1;
+        if let (true, Some((c, running))) = (last, in_use.get(id.as_str())) {
+            if *running {
+                return Err(crate::error::conflict(format!(
+                    "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {c}"
+                )));
+            }
+            if !force {
+                return Err(crate::error::conflict(if is_tag {
+                    format!("conflict: unable to remove repository reference \"{name}\" (must force) - container {c} is using its referenced image {short}")
+                } else {
+                    format!("conflict: unable to delete {short} (must be forced) - image is being used by stopped container {c}")
+                }));
+            }
+            let untagged = store.untag(name)?;
+            return Ok(untagged
+                .into_iter()
+                .map(|u| {
+                    let f = berth_image::ImageRef::parse(&u)
+                        .map(|r| r.familiar())
+                        .unwrap_or(u);
+                    ("Untagged".to_string(), f)
+                })
+                .collect());
+        }
         let (untagged, deleted) = store.remove(name)?;
         let mut out: Vec<(String, String)> = untagged
             .into_iter()

@@ -550,6 +550,31 @@ impl Store {
 
     /// Removes a tag, or with an id the image and all its tags. Blobs and layers stay until
     /// [`Store::gc`]. Returns what was untagged and whether the image was deleted.
+    /// Removes tags only: `name` itself if it is a tag, else every tag of the image it names.
+    /// The image stays (for images that containers still use).
+    pub fn untag(&mut self, name: &str) -> Result<Vec<String>> {
+        let id = self.resolve(name)?.id.clone();
+        let refs: Vec<String> = match ImageRef::parse(name)
+            .ok()
+            .map(|r| r.to_string())
+            .filter(|r| self.meta.tags.contains_key(r))
+        {
+            Some(r) => vec![r],
+            None => self
+                .meta
+                .tags
+                .iter()
+                .filter(|(_, v)| **v == id)
+                .map(|(k, _)| k.clone())
+                .collect(),
+        };
+        for r in &refs {
+            self.meta.tags.remove(r);
+        }
+        self.save()?;
+        Ok(refs)
+    }
+
     pub fn remove(&mut self, name: &str) -> Result<(Vec<String>, Option<Digest>)> {
         let id = self.resolve(name)?.id.clone();
         let by_ref = ImageRef::parse(name)
