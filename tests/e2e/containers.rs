@@ -196,6 +196,28 @@ fn config_flags_reach_the_process() {
 }
 
 #[test]
+fn exec_with_berth() {
+    let d = daemon();
+    ok(d.berth(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]));
+    let out = d.berth(&["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 4"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str(), stderr(&out).as_str()),
+        (4, "out\n", "err\n")
+    );
+    let out = d.berth(&["exec", "box", "no-such-program"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert_eq!(
+        ok(d.berth(&["exec", "-u", "app", "box", "id", "-un"])),
+        "app"
+    );
+    // Not in a stopped container.
+    ok(d.berth(&["kill", "box"]));
+    let out = d.berth(&["exec", "box", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+}
+
+#[test]
 fn detached_lifecycle_ps_logs_inspect() {
     let d = daemon();
     let id = ok(d.berth(&[
@@ -493,6 +515,57 @@ fn docker_scenarios(client: &str) {
         ])),
         "true busybox"
     );
+    let out = run(&[
+        "exec",
+        "svc",
+        "sh",
+        "-c",
+        "echo exec-out; echo exec-err >&2; exit 6",
+    ]);
+    assert_eq!(code(&out), 6, "{client}: {}", stderr(&out));
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("exec-out\n", "exec-err\n")
+    );
+    assert_eq!(
+        ok(run(&[
+            "exec",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "-e",
+            "V=7",
+            "svc",
+            "sh",
+            "-c",
+            "echo $(id -u) $(pwd) $V"
+        ])),
+        "65534 /tmp 7"
+    );
+    let piped = Command::new(client)
+        .args(["-H", &d.host(), "exec", "-i", "svc", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"exec stdin\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(stdout(&piped), "EXEC STDIN\n", "{client}");
+    ok(run(&[
+        "exec",
+        "-d",
+        "svc",
+        "sh",
+        "-c",
+        "echo detached > /tmp/d",
+    ]));
+    assert!(eventually(5, || run(&["exec", "svc", "cat", "/tmp/d"])
+        .stdout
+        == b"detached\n"));
     ok(run(&["pause", "svc"]));
     ok(run(&["unpause", "svc"]));
     ok(run(&["rename", "svc", "svc2"]));
@@ -572,6 +645,21 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert_eq!(code(&out), 7, "stdout: {text}\nstderr: {}", stderr(&out));
     assert!(text.contains("tty-42"), "{text}");
     assert!(text.contains("/dev/pts/"), "{text}");
+    // exec -it into a running container, the same way.
+    ok(d.berth(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(binary("berth"))
+        .args(["-H", &d.host(), "exec", "-it", "host", "sh"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(code(&out), 7, "stdout: {text}\nstderr: {}", stderr(&out));
+    assert!(
+        text.contains("tty-42") && text.contains("/dev/pts/"),
+        "{text}"
+    );
 }
 
 /// An image that containers use is not deleted from under them (Docker's conflicts).

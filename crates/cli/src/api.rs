@@ -123,9 +123,19 @@ impl Api {
         &self,
         p: &str,
     ) -> anyhow::Result<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>> {
+        self.hijack_with(p, None).await
+    }
+
+    /// A hijacked connection with a JSON request body (exec start).
+    pub async fn hijack_with(
+        &self,
+        p: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>> {
+        let body = body.map(|b| (serde_json::to_vec(b).expect("json"), "application/json"));
         let res = self
             .client
-            .send(Method::POST, &self.path(p), None, true)
+            .send(Method::POST, &self.path(p), body, true)
             .await?;
         let res = Self::check(res).await?;
         let up = hyper::upgrade::on(res)

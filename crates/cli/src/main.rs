@@ -65,6 +65,8 @@ enum Command {
     Logs(c::LogsArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(c::AttachArgs),
+    /// Execute a command in a running container.
+    Exec(c::ExecArgs),
     /// Return low-level information on containers or images.
     Inspect(c::InspectArgs),
     /// Block until one or more containers stop, then print their exit codes.
@@ -177,6 +179,7 @@ fn main() {
             Command::Logs(a) => c::logs(&api, a).await,
             Command::Attach(a) => c::attach(&api, a).await,
             Command::Inspect(a) => c::inspect(&api, a).await,
+            Command::Exec(a) => c::exec(&api, a).await,
             Command::Wait(a) => c::wait(&api, a).await,
             Command::Rename(a) => c::rename(&api, a).await,
             Command::Images(a) => i::images(&api, a).await,

@@ -642,7 +642,7 @@ pub async fn attach(
                 return;
             }
         };
-        pipe(client, shim, tty, stdin).await;
+        pipe(client, shim, tty, stdin, None).await;
     });
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -655,8 +655,13 @@ pub async fn attach(
 
 /// Copies a client's stdin to the shim and the shim's frames to the client (without the
 /// frame headers for a terminal), until the shim's side ends.
-async fn pipe<C>(client: C, shim: tokio::net::UnixStream, tty: bool, stdin: bool)
-where
+async fn pipe<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    stdin: bool,
+    on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
+) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut cr, mut cw) = tokio::io::split(client);
@@ -671,6 +676,7 @@ where
         }
         let _ = sw.shutdown().await;
     });
+    let mut on_exit = on_exit;
     let mut hdr = [0u8; 8];
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -678,6 +684,18 @@ where
             break;
         }
         let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+        if hdr[0] == berth_shim::EXIT {
+            // An exec's exit code: recorded before the client sees the end of the stream,
+            // so that its next inspect has it.
+            let mut data = vec![0u8; len.min(64)];
+            if sr.read_exact(&mut data).await.is_err() {
+                break;
+            }
+            if let Some(f) = on_exit.take() {
+                f(String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1));
+            }
+            continue;
+        }
         if !tty && cw.write_all(&hdr).await.is_err() {
             break;
         }
@@ -698,6 +716,109 @@ where
     }
     let _ = cw.shutdown().await;
     input.abort();
+}
+
+/// `POST /containers/{id}/exec`.
+pub async fn exec_create(
+    State(engine): E,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let eid = engine.containers.exec_create(&id, &v)?;
+    Ok((StatusCode::CREATED, Json(json!({"Id": eid}))).into_response())
+}
+
+/// `POST /exec/{id}/start`: hijacked like attach unless `Detach`.
+pub async fn exec_start(
+    State(engine): E,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    let v: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?
+    };
+    let detach = v["Detach"].as_bool().unwrap_or(false);
+    let tty = v["Tty"].as_bool();
+    let x = engine.containers.exec_get(&id)?;
+    let started = engine.containers.exec_start(&id, detach, tty).await?;
+    let Some((tty, shim)) = started else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let stdin = x.attach_stdin;
+    let eng = engine.clone();
+    let eid = id.clone();
+    let on_exit: Box<dyn FnOnce(i64) + Send> =
+        Box::new(move |code| eng.containers.exec_finished(&eid, code));
+    if !upgrade {
+        // No hijack asked for: the output as the body (without the exit frame).
+        let (mut r, w) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(pipe(w, shim, tty, false, Some(on_exit)));
+        let mut all = Vec::new();
+        let _ = r.read_to_end(&mut all).await;
+        return Ok(([(header::CONTENT_TYPE, ct)], all).into_response());
+    }
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let client = hyper_util::rt::TokioIo::new(upgraded);
+        pipe(client, shim, tty, stdin, Some(on_exit)).await;
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, ct)
+        .body(Body::empty())
+        .expect("response"))
+}
+
+/// `POST /exec/{id}/resize`.
+pub async fn exec_resize(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> Result<Response, ApiError> {
+    engine
+        .containers
+        .exec_resize(&id, q.h.unwrap_or(0), q.w.unwrap_or(0))
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /exec/{id}/json`.
+pub async fn exec_inspect(
+    State(engine): E,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let x = engine.containers.exec_get(&id)?;
+    Ok(Json(json!({
+        "ID": x.id,
+        "Running": x.running,
+        "ExitCode": x.exit_code,
+        "ProcessConfig": {
+            "tty": x.tty, "entrypoint": x.cmd.first(), "arguments": x.cmd.get(1..).unwrap_or_default(),
+            "privileged": x.privileged, "user": x.user,
+        },
+        "OpenStdin": x.attach_stdin, "OpenStderr": x.attach_stderr, "OpenStdout": x.attach_stdout,
+        "CanRemove": false,
+        "ContainerID": x.container,
+        "DetachKeys": "",
+        "Pid": 0,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -137,6 +137,28 @@ pub struct Containers {
     images: Arc<ImageService>,
     pub events: Arc<Events>,
     entries: std::sync::Mutex<BTreeMap<String, Arc<Entry>>>,
+    execs: std::sync::Mutex<HashMap<String, ExecRecord>>,
+    next_exec_key: std::sync::atomic::AtomicU64,
+}
+
+/// An exec instance (`docker exec`): what to run, and how it went.
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub id: String,
+    pub container: String,
+    pub key: u64,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+    pub tty: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub privileged: bool,
+    pub running: bool,
+    pub started: bool,
+    pub exit_code: Option<i64>,
 }
 
 /// Options of `logs`.
@@ -216,6 +238,8 @@ impl Containers {
             images,
             events,
             entries: std::sync::Mutex::new(entries),
+            execs: std::sync::Mutex::new(HashMap::new()),
+            next_exec_key: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -1056,6 +1080,189 @@ impl Containers {
         Ok((rec.config.tty.unwrap_or(false), rx))
     }
 
+    /// `POST /containers/{id}/exec`: records what to run; returns the exec id.
+    pub fn exec_create(&self, name: &str, body: &serde_json::Value) -> Result<String, EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        if e.view().state() != State::Running {
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        let strings = |k: &str| -> Vec<String> {
+            body[k]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let cmd = strings("Cmd");
+        if cmd.is_empty() {
+            return Err(invalid("No exec command specified"));
+        }
+        let flag = |k: &str| body[k].as_bool().unwrap_or(false);
+        let id = ContainerId::random().as_str().to_string();
+        let x = ExecRecord {
+            id: id.clone(),
+            container: rec.id.clone(),
+            key: self
+                .next_exec_key
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            cmd,
+            env: strings("Env"),
+            user: body["User"].as_str().unwrap_or_default().to_string(),
+            workdir: body["WorkingDir"].as_str().unwrap_or_default().to_string(),
+            tty: flag("Tty"),
+            attach_stdin: flag("AttachStdin"),
+            attach_stdout: flag("AttachStdout"),
+            attach_stderr: flag("AttachStderr"),
+            privileged: flag("Privileged"),
+            running: false,
+            started: false,
+            exit_code: None,
+        };
+        self.execs.lock().expect("execs").insert(id.clone(), x);
+        self.publish("exec_create", &rec, &[("execID", id.clone())]);
+        Ok(id)
+    }
+
+    /// An exec instance.
+    pub fn exec_get(&self, id: &str) -> Result<ExecRecord, EngineError> {
+        self.execs
+            .lock()
+            .expect("execs")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found(format!("No such exec instance: {id}")))
+    }
+
+    /// Records an exec process's exit code.
+    pub fn exec_finished(&self, id: &str, code: i64) {
+        if let Some(x) = self.execs.lock().expect("execs").get_mut(id) {
+            x.running = false;
+            x.exit_code = Some(code);
+        }
+    }
+
+    /// `POST /exec/{id}/start`: runs the process. Returns its stream (Docker frames, then a
+    /// frame of stream [`berth_shim::EXIT`] with the exit code), or with `detach` nothing (the
+    /// exit code is collected in the background).
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        id: &str,
+        detach: bool,
+        tty: Option<bool>,
+    ) -> Result<Option<(bool, UnixStream)>, EngineError> {
+        let x = {
+            let mut execs = self.execs.lock().expect("execs");
+            let x = execs
+                .get_mut(id)
+                .ok_or_else(|| not_found(format!("No such exec instance: {id}")))?;
+            if x.started {
+                return Err(conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
+            }
+            x.started = true;
+            x.running = true;
+            if let Some(t) = tty {
+                x.tty = t;
+            }
+            x.clone()
+        };
+        let e = self.find(&x.container)?;
+        let rec = e.record();
+        if e.view().state() != State::Running {
+            self.exec_finished(id, 126);
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        let dir = self.dir(&rec.id);
+        let spec: serde_json::Value = std::fs::read(dir.join("bundle/config.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .ok_or_else(|| unavailable("the container's bundle is unreadable"))?;
+        let mut p = spec["process"].clone();
+        p["args"] = serde_json::json!(x.cmd);
+        p["terminal"] = serde_json::json!(x.tty);
+        if let Some(o) = p.as_object_mut() {
+            o.remove("consoleSize");
+        }
+        let mut env: Vec<String> = p["env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for v in &x.env {
+            let k = v.split('=').next().unwrap_or(v);
+            env.retain(|o| o.split('=').next() != Some(k));
+            env.push(v.clone());
+        }
+        p["env"] = serde_json::json!(env);
+        if !x.workdir.is_empty() {
+            p["cwd"] = serde_json::json!(x.workdir);
+        }
+        if !x.user.is_empty() {
+            let layers = self.images.layer_dirs(&rec.image, &dir.join("upper"))?;
+            let (uid, gid, extra) = crate::spec::resolve_user(&x.user, &layers)?;
+            p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+        }
+        if x.privileged {
+            let all = crate::spec::ALL_CAPS;
+            p["capabilities"] =
+                serde_json::json!({"bounding": all, "effective": all, "permitted": all});
+        }
+        let req = Request::Exec {
+            key: x.key,
+            process: p,
+            tty: x.tty,
+            stdin: x.attach_stdin && !detach,
+        };
+        let stream = match shim_stream(&self.socket(&rec.id), &req).await {
+            Ok(s) => s,
+            Err(err) => {
+                self.exec_finished(id, 126);
+                let m = err.message;
+                return Err(if start_exit_code(&m) != 128 {
+                    invalid(m)
+                } else {
+                    unavailable(m)
+                });
+            }
+        };
+        self.publish("exec_start", &rec, &[("execID", id.to_string())]);
+        if !detach {
+            return Ok(Some((x.tty, stream)));
+        }
+        let me = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let code = drain_exit(stream).await;
+            me.exec_finished(&id, code);
+        });
+        Ok(None)
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<(), EngineError> {
+        let x = self.exec_get(id)?;
+        if !x.running {
+            return Err(conflict(format!("Exec {id} is not running")));
+        }
+        shim_call(
+            &self.socket(&x.container),
+            &Request::ExecResize {
+                key: x.key,
+                height,
+                width,
+            },
+        )
+        .await
+    }
+
     /// How big a container's writable layer is (bytes).
     pub fn size_rw(&self, id: &str) -> u64 {
         dir_size(&self.dir(id).join("upper"))
@@ -1148,6 +1355,24 @@ async fn wait_for(rx: &watch::Receiver<View>, f: impl Fn(&View) -> bool, limit: 
     }
     let res = tokio::time::timeout(limit, rx.wait_for(|v| f(v))).await;
     matches!(res, Ok(Ok(_)))
+}
+
+/// Reads an exec stream to its end; the exit code from its last frame (-1 if none).
+async fn drain_exit(mut s: UnixStream) -> i64 {
+    use tokio::io::AsyncReadExt;
+    let mut code = -1;
+    let mut hdr = [0u8; 8];
+    while s.read_exact(&mut hdr).await.is_ok() {
+        let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+        let mut data = vec![0u8; len];
+        if s.read_exact(&mut data).await.is_err() {
+            break;
+        }
+        if hdr[0] == berth_shim::EXIT {
+            code = String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1);
+        }
+    }
+    code
 }
 
 /// One request, one reply.

@@ -168,6 +168,20 @@ pub enum Request {
         height: u16,
         width: u16,
     },
+    /// Runs an extra process (an OCI `process` object) in the container; the connection
+    /// becomes its stream, ending with a frame of stream [`EXIT`] holding its exit code.
+    Exec {
+        key: u64,
+        process: serde_json::Value,
+        tty: bool,
+        stdin: bool,
+    },
+    /// An exec process's terminal size.
+    ExecResize {
+        key: u64,
+        height: u16,
+        width: u16,
+    },
 }
 
 /// The shim's answer to a request.
@@ -184,6 +198,8 @@ pub struct Reply {
 pub const STDIN: u8 = 0;
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
+/// berth's own frame type on exec streams: the process's exit code, in decimal.
+pub const EXIT: u8 = 255;
 
 /// The 8-byte header of a multiplexed frame.
 pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {

@@ -172,6 +172,10 @@ enum Kind {
         stdout: bool,
         stderr: bool,
     },
+    /// The stream of the exec process with this key.
+    Exec {
+        key: u64,
+    },
     /// Answered; close once the reply is written.
     Closing,
 }
@@ -229,8 +233,11 @@ struct Shim {
     created: Option<Created>,
     /// Started (running, paused or exited-but-not-deleted).
     container: Option<Container>,
-    /// Output of the container: stdout and stderr pipes, or the pty master (as stdout).
-    outputs: Vec<(u8, OwnedFd)>,
+    /// Output streams: stdout and stderr pipes, or a pty master (as stdout), each with its
+    /// owner: 0 for the container's own process, an exec's key otherwise.
+    outputs: Vec<(u8, OwnedFd, u64)>,
+    /// Processes started by `exec`.
+    execs: Vec<ExecProc>,
     stdin: Option<OwnedFd>,
     stdin_buf: Vec<u8>,
     pty: Option<OwnedFd>,
@@ -286,6 +293,7 @@ impl Shim {
             created: None,
             container: None,
             outputs: Vec::new(),
+            execs: Vec::new(),
             stdin: None,
             stdin_buf: Vec::new(),
             pty: None,
@@ -359,7 +367,7 @@ impl Shim {
             .map_err(|e| e.to_string())?;
         let mut console = None;
         let (child_in, child_out, child_err): (OwnedFd, OwnedFd, OwnedFd);
-        self.outputs.clear();
+        self.outputs.retain(|o| o.2 != 0);
         self.stdin = None;
         self.pty = None;
         if self.cfg.tty {
@@ -387,8 +395,8 @@ impl Shim {
             let (er, ew) = pipe()?;
             set_nonblocking(or.as_raw_fd());
             set_nonblocking(er.as_raw_fd());
-            self.outputs.push((STDOUT, or));
-            self.outputs.push((STDERR, er));
+            self.outputs.push((STDOUT, or, 0));
+            self.outputs.push((STDERR, er, 0));
             child_out = ow;
             child_err = ew;
         }
@@ -421,7 +429,7 @@ impl Shim {
             let master = master?;
             set_nonblocking(master.as_raw_fd());
             self.outputs
-                .push((STDOUT, master.try_clone().map_err(|e| e.to_string())?));
+                .push((STDOUT, master.try_clone().map_err(|e| e.to_string())?, 0));
             self.pty = Some(master);
         }
         self.state.pid = created.container().state.pid;
@@ -520,7 +528,7 @@ impl Shim {
                 libc::POLLOUT,
             );
         }
-        for (_, fd) in &self.outputs {
+        for (_, fd, _) in &self.outputs {
             fds.push(pollfd(fd.as_raw_fd(), libc::POLLIN));
         }
         let stdin_full = self.stdin_buf.len() >= MAX_STDIN_BACKLOG;
@@ -575,19 +583,20 @@ impl Shim {
                 });
             }
         }
-        self.clients.retain(|c| !c.dead);
         if ready(1) {
             while let Ok(Some(_)) = self.sigfd.read_signal() {}
             self.reap();
         }
+        // Last: reaping may have finished clients (an exec's stream).
+        self.clients.retain(|c| !c.dead);
     }
 
     /// Reads what output stream `i` has; false once it is closed.
     fn read_output(&mut self, i: usize) -> bool {
         let mut buf = [0u8; 32 * 1024];
         loop {
-            let (stream, fd) = &self.outputs[i];
-            let stream = *stream;
+            let (stream, fd, owner) = &self.outputs[i];
+            let (stream, owner) = (*stream, *owner);
             // SAFETY: reading into a stack buffer of the given length from a descriptor we own.
             let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
@@ -603,10 +612,19 @@ impl Shim {
                 return false;
             }
             let data = &buf[..n as usize];
+            let hdr = frame_header(stream, data.len());
+            if owner != 0 {
+                for c in &mut self.clients {
+                    if c.kind == (Kind::Exec { key: owner }) {
+                        c.queue(&hdr);
+                        c.queue(data);
+                    }
+                }
+                continue;
+            }
             if let Err(e) = self.log.write(stream, data) {
                 log(&format!("write log: {e}"));
             }
-            let hdr = frame_header(stream, data.len());
             for c in &mut self.clients {
                 if let Kind::Attach { stdout, stderr, .. } = c.kind {
                     if (stream == STDOUT && stdout) || (stream == STDERR && stderr) {
@@ -658,6 +676,12 @@ impl Shim {
                     if c.kind == Kind::Pending || c.kind == Kind::Subscriber {
                         c.dead = true;
                     }
+                    if let Kind::Exec { key } = c.kind {
+                        if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
+                            e.stdin = None;
+                        }
+                        return;
+                    }
                     let closes_stdin = matches!(c.kind, Kind::Attach { stdin: true, .. });
                     if closes_stdin && self.cfg.stdin_once && self.pty.is_none() {
                         self.write_stdin();
@@ -679,6 +703,12 @@ impl Shim {
                         } else if c.inbuf.len() > 64 * 1024 {
                             c.dead = true;
                             return;
+                        }
+                    } else if let Kind::Exec { key } = c.kind {
+                        if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
+                            if let Some(fd) = e.pty.as_ref().or(e.stdin.as_ref()) {
+                                write_blocking(fd.as_raw_fd(), &buf[..n]);
+                            }
                         }
                     } else if let Kind::Attach { stdin: true, .. } = c.kind {
                         self.stdin_buf.extend_from_slice(&buf[..n]);
@@ -732,6 +762,32 @@ impl Shim {
                     },
                 );
                 return;
+            }
+            Request::Exec {
+                key,
+                process,
+                tty,
+                stdin,
+            } => {
+                match self.exec(key, process, tty, stdin) {
+                    Ok(()) => self.reply(i, Ok(()), Kind::Exec { key }),
+                    Err(e) => self.reply(i, Err(e), Kind::Closing),
+                }
+                return;
+            }
+            Request::ExecResize { key, height, width } => {
+                match self
+                    .execs
+                    .iter()
+                    .find(|e| e.key == key)
+                    .and_then(|e| e.pty.as_ref())
+                {
+                    Some(p) => {
+                        berth_runtime::console::set_size(p.as_raw_fd(), height, width);
+                        Ok(())
+                    }
+                    None => Err("the exec process has no terminal".into()),
+                }
             }
             Request::Start => self.start(),
             Request::Kill { signal, all } => self.kill(signal, all),
@@ -857,18 +913,143 @@ impl Shim {
                 Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == self.state.pid => {
                     self.exited(128 + sig as i32)
                 }
+                Ok(WaitStatus::Exited(pid, code)) => self.exec_exited(pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.exec_exited(pid.as_raw(), 128 + sig as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => {}
             }
         }
     }
 
+    /// An exec process exited: its last output, then a frame with its exit code (stream
+    /// [`berth_shim::EXIT`]), then the end of its client's stream.
+    fn exec_exited(&mut self, pid: i32, code: i32) {
+        let Some(pos) = self.execs.iter().position(|e| e.pid == pid) else {
+            return;
+        };
+        let ex = self.execs.remove(pos);
+        for i in (0..self.outputs.len()).rev() {
+            if self.outputs[i].2 == ex.key {
+                self.read_output(i);
+            }
+        }
+        self.outputs.retain(|o| o.2 != ex.key);
+        let text = code.to_string();
+        let hdr = frame_header(berth_shim::EXIT, text.len());
+        for c in &mut self.clients {
+            if c.kind == (Kind::Exec { key: ex.key }) {
+                c.queue(&hdr);
+                c.queue(text.as_bytes());
+                c.kind = Kind::Closing;
+                c.flush();
+            }
+        }
+    }
+
+    /// Starts an exec process with its own stdio; the client's connection becomes its stream.
+    fn exec(
+        &mut self,
+        key: u64,
+        process: serde_json::Value,
+        tty: bool,
+        stdin: bool,
+    ) -> Result<(), String> {
+        let c = match (&self.container, self.state.status) {
+            (Some(c), Status::Running) => c,
+            _ => return Err(format!("container {} is not running", self.cfg.id)),
+        };
+        let process: oci_spec::runtime::Process =
+            serde_json::from_value(process).map_err(|e| format!("exec process: {e}"))?;
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| e.to_string())?;
+        let mut outs = Vec::new();
+        let mut child_fds: Vec<OwnedFd> = Vec::new();
+        let mut stdin_w = None;
+        let mut console = None;
+        if tty {
+            let path = self.cfg.socket.with_extension(format!("e{key}"));
+            let _ = std::fs::remove_file(&path);
+            console = Some((
+                UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?,
+                path,
+            ));
+            for _ in 0..3 {
+                child_fds.push(null.try_clone().map_err(|e| e.to_string())?.into());
+            }
+        } else {
+            if stdin {
+                let (r, w) = pipe()?;
+                stdin_w = Some(w);
+                child_fds.push(r);
+            } else {
+                child_fds.push(null.try_clone().map_err(|e| e.to_string())?.into());
+            }
+            for stream in [STDOUT, STDERR] {
+                let (r, w) = pipe()?;
+                set_nonblocking(r.as_raw_fd());
+                outs.push((stream, r, key));
+                child_fds.push(w);
+            }
+        }
+        let saved_err = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| e.to_string())?;
+        for (n, fd) in child_fds.iter().enumerate() {
+            dup2(fd.as_raw_fd(), n as RawFd).map_err(|e| e.to_string())?;
+        }
+        let res = c.exec(&berth_runtime::ExecOptions {
+            process,
+            console_socket: console.as_ref().map(|(_, p)| p.clone()),
+            pid_file: None,
+            detach: true,
+            preserve_fds: 0,
+        });
+        let _ = dup2(null.as_raw_fd(), 0);
+        let _ = dup2(null.as_raw_fd(), 1);
+        let _ = dup2(saved_err.as_raw_fd(), 2);
+        drop(child_fds);
+        let pid = match res {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some((_, p)) = &console {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e.to_string());
+            }
+        };
+        let mut pty = None;
+        if let Some((l, path)) = console {
+            let master = recv_master(&l).map_err(|e| format!("receive the terminal: {e}"));
+            let _ = std::fs::remove_file(&path);
+            let master = master?;
+            set_nonblocking(master.as_raw_fd());
+            outs.push((STDOUT, master.try_clone().map_err(|e| e.to_string())?, key));
+            pty = Some(master);
+        }
+        self.outputs.extend(outs);
+        self.execs.push(ExecProc {
+            key,
+            pid,
+            stdin: stdin_w,
+            pty,
+        });
+        Ok(())
+    }
+
     /// Init exited: take the rest of its output, clean up, restart or finish.
     fn exited(&mut self, code: i32) {
         for i in (0..self.outputs.len()).rev() {
-            self.read_output(i);
+            if self.outputs[i].2 == 0 {
+                self.read_output(i);
+            }
         }
-        self.outputs.clear();
+        self.outputs.retain(|o| o.2 != 0);
         let _ = self.log.flush_partial();
         self.stdin = None;
         self.pty = None;
@@ -1000,6 +1181,39 @@ fn trim_memory() {
         }
     }
     flush(cur.take(), dirty);
+}
+
+/// A process started by `exec`.
+#[derive(Debug)]
+struct ExecProc {
+    key: u64,
+    pid: i32,
+    stdin: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+}
+
+/// Writes all of `data` to a pipe or pty, waiting while it is full (exec input: an exec
+/// process that does not read its stdin stalls this shim's loop for at most a second a write).
+fn write_blocking(fd: RawFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: writing from a live buffer of the given length to a descriptor we own.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n > 0 {
+            data = &data[n as usize..];
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {
+                let mut p = pollfd(fd, libc::POLLOUT);
+                // SAFETY: one valid pollfd.
+                if unsafe { libc::poll(&mut p, 1, 1000) } <= 0 {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
