@@ -196,6 +196,64 @@ fn config_flags_reach_the_process() {
 }
 
 #[test]
+fn top_and_stats() {
+    let d = daemon();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000 & while true; do :; done",
+    ]));
+    let top = ok(d.berth(&["top", "busy"]));
+    let lines: Vec<&str> = top.lines().collect();
+    assert!(
+        lines[0].starts_with("UID") && lines[0].ends_with("CMD"),
+        "{top}"
+    );
+    assert!(lines.iter().any(|l| l.ends_with("sleep 1000")), "{top}");
+    assert_eq!(lines.len(), 3, "{top}");
+    let st = ok(d.berth(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        "busy",
+    ]));
+    let f: Vec<&str> = st.split_whitespace().collect();
+    assert_eq!(f[0], "busy", "{st}");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 20.0, "a busy loop shows CPU use: {st}");
+    assert_eq!(f[4], "64MiB", "the memory limit: {st}");
+    assert_eq!(f[5], "2", "{st}");
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        let out = ok(d.docker(
+            client,
+            &[
+                "stats",
+                "--no-stream",
+                "--format",
+                "{{.Name}} {{.PIDs}}",
+                "busy",
+            ],
+        ));
+        assert_eq!(out, "busy 2", "{client}");
+        let out = ok(d.docker(client, &["top", "busy"]));
+        assert!(out.contains("sleep 1000"), "{client}: {out}");
+    }
+    ok(d.berth(&["kill", "busy"]));
+    let out = d.berth(&["top", "busy"]);
+    assert_eq!(code(&out), 1, "top of a stopped container fails");
+}
+
+#[test]
 fn exec_with_berth() {
     let d = daemon();
     ok(d.berth(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]));

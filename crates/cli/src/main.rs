@@ -67,6 +67,10 @@ enum Command {
     Attach(c::AttachArgs),
     /// Execute a command in a running container.
     Exec(c::ExecArgs),
+    /// Display the running processes of a container.
+    Top(c::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(c::StatsArgs),
     /// Return low-level information on containers or images.
     Inspect(c::InspectArgs),
     /// Block until one or more containers stop, then print their exit codes.
@@ -180,6 +184,8 @@ fn main() {
             Command::Attach(a) => c::attach(&api, a).await,
             Command::Inspect(a) => c::inspect(&api, a).await,
             Command::Exec(a) => c::exec(&api, a).await,
+            Command::Top(a) => c::top(&api, a).await,
+            Command::Stats(a) => c::stats(&api, a).await,
             Command::Wait(a) => c::wait(&api, a).await,
             Command::Rename(a) => c::rename(&api, a).await,
             Command::Images(a) => i::images(&api, a).await,

@@ -1263,6 +1263,79 @@ impl Containers {
         .await
     }
 
+    /// The shim's statistics for a running container: (cgroup stats, host pids).
+    async fn shim_stats(
+        &self,
+        name: &str,
+    ) -> Result<(Record, serde_json::Value, Vec<i32>), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        if !matches!(e.view().state(), State::Running | State::Paused) {
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        let d = shim_data(&self.socket(&rec.id), &Request::Stats).await?;
+        let pids = d["pids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_i64().map(|p| p as i32))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((rec, d["stats"].clone(), pids))
+    }
+
+    /// `GET /containers/{id}/top`: `ps -ef`'s columns for the container's processes.
+    pub async fn top(&self, name: &str) -> Result<(Vec<String>, Vec<Vec<String>>), EngineError> {
+        let (_, _, pids) = self.shim_stats(name).await?;
+        let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"];
+        let mut rows = Vec::new();
+        for pid in pids {
+            if let Some(r) = crate::procs::ps_row(pid) {
+                rows.push(r);
+            }
+        }
+        Ok((titles.iter().map(|t| t.to_string()).collect(), rows))
+    }
+
+    /// One sample of `GET /containers/{id}/stats` in Docker's shape (without `precpu_stats`).
+    pub async fn stats_sample(&self, name: &str) -> Result<serde_json::Value, EngineError> {
+        let (rec, st, pids) = self.shim_stats(name).await?;
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let limit = st["memory"]["limit"].as_u64().unwrap_or(u64::MAX);
+        let host_mem = crate::procs::mem_total();
+        Ok(serde_json::json!({
+            "read": berth_shim::rfc3339(SystemTime::now()),
+            "preread": "0001-01-01T00:00:00Z",
+            "name": format!("/{}", rec.name),
+            "id": rec.id,
+            "num_procs": 0,
+            "pids_stats": {"current": st["pids"]["current"].as_u64().unwrap_or(pids.len() as u64), "limit": st["pids"]["limit"]},
+            "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null, "io_queue_recursive": null,
+                "io_service_time_recursive": null, "io_wait_time_recursive": null, "io_merged_recursive": null,
+                "io_time_recursive": null, "sectors_recursive": null},
+            "storage_stats": {},
+            "cpu_stats": {
+                "cpu_usage": {
+                    "total_usage": st["cpu"]["usage_total"],
+                    "usage_in_kernelmode": st["cpu"]["usage_kernel"],
+                    "usage_in_usermode": st["cpu"]["usage_user"],
+                },
+                "system_cpu_usage": crate::procs::system_cpu_ns(),
+                "online_cpus": ncpu,
+                "throttling_data": {"periods": 0, "throttled_periods": st["cpu"]["throttled_periods"], "throttled_time": 0},
+            },
+            "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
+            "memory_stats": {
+                "usage": st["memory"]["usage"],
+                "max_usage": st["memory"]["max_usage"],
+                "failcnt": st["memory"]["failcnt"],
+                "limit": if limit == u64::MAX || limit > host_mem { host_mem } else { limit },
+                "stats": {},
+            },
+        }))
+    }
+
     /// How big a container's writable layer is (bytes).
     pub fn size_rw(&self, id: &str) -> u64 {
         dir_size(&self.dir(id).join("upper"))
@@ -1373,6 +1446,28 @@ async fn drain_exit(mut s: UnixStream) -> i64 {
         }
     }
     code
+}
+
+/// One request, one reply with data.
+async fn shim_data(sock: &Path, req: &Request) -> Result<serde_json::Value, EngineError> {
+    let fut = async {
+        let mut s = UnixStream::connect(sock).await?;
+        let mut line = serde_json::to_vec(req).expect("request");
+        line.push(b'\n');
+        s.write_all(&line).await?;
+        let mut r = String::new();
+        BufReader::new(s).read_line(&mut r).await?;
+        serde_json::from_str::<Reply>(&r).map_err(std::io::Error::other)
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .map_err(|_| unavailable("the container's shim did not answer"))?
+        .map_err(|e| unavailable(format!("talk to the container's shim: {e}")))?;
+    if reply.error.is_empty() {
+        Ok(reply.data.unwrap_or_default())
+    } else {
+        Err(conflict(reply.error))
+    }
 }
 
 /// One request, one reply.

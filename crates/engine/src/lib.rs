@@ -9,6 +9,7 @@
 //! - [`spec`]: a container's OCI spec from its Docker config, with Docker's defaults.
 //! - [`logs`]: reading and following json-file logs.
 //! - [`events`]: Docker-style events, live and recent.
+//! - [`procs`]: host process information for top and stats.
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
@@ -21,6 +22,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod name;
+pub mod procs;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -182,6 +182,9 @@ pub enum Request {
         height: u16,
         width: u16,
     },
+    /// Cgroup statistics and the processes of the container (host pids), in `Reply::data`:
+    /// `{"stats": {...}, "pids": [...]}`.
+    Stats,
 }
 
 /// The shim's answer to a request.
@@ -192,6 +195,9 @@ pub struct Reply {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ShimState>,
+    /// What a request returns besides success (statistics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 /// Stream numbers of Docker's multiplexed frames.

@@ -789,6 +789,34 @@ impl Shim {
                     None => Err("the exec process has no terminal".into()),
                 }
             }
+            Request::Stats => {
+                let r = match (&self.container, self.state.status) {
+                    (Some(c), Status::Running | Status::Paused) => c
+                        .stats()
+                        .map(|st| serde_json::json!({"stats": st, "pids": c.pids().unwrap_or_default()}))
+                        .map_err(|e| e.to_string()),
+                    _ => Err(format!("container {} is not running", self.cfg.id)),
+                };
+                let line = match r {
+                    Ok(data) => Reply {
+                        error: String::new(),
+                        state: None,
+                        data: Some(data),
+                    },
+                    Err(e) => Reply {
+                        error: e,
+                        state: None,
+                        data: None,
+                    },
+                };
+                let mut bytes = serde_json::to_vec(&line).expect("reply serialises");
+                bytes.push(b'\n');
+                let c = &mut self.clients[i];
+                c.kind = Kind::Closing;
+                c.queue(&bytes);
+                c.flush();
+                return;
+            }
             Request::Start => self.start(),
             Request::Kill { signal, all } => self.kill(signal, all),
             Request::Stop { signal, timeout } => self.stop(signal, timeout),
@@ -809,6 +837,7 @@ impl Shim {
         let r = Reply {
             error: res.err().unwrap_or_default(),
             state: None,
+            data: None,
         };
         let mut line = serde_json::to_vec(&r).expect("reply serialises");
         line.push(b'\n');
@@ -822,6 +851,7 @@ impl Shim {
         let mut line = serde_json::to_vec(&Reply {
             error: String::new(),
             state: Some(st),
+            data: None,
         })
         .expect("reply serialises");
         line.push(b'\n');
