@@ -756,3 +756,101 @@ fn images_in_use_are_kept() {
     ok(d.berth(&["tag", "bb:one", "bb:two"]));
     assert_eq!(ok(d.berth(&["rmi", "bb:two"])), "Untagged: bb:two");
 }
+
+/// diff, commit, export, save and history, with berth and both docker CLIs.
+#[test]
+fn diff_commit_export_save_history() {
+    let d = daemon();
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo new > /newfile; rm /bin/vi; mkdir /made",
+    ]));
+    let diff = ok(d.berth(&["diff", "src"]));
+    for line in ["A /newfile", "D /bin/vi", "A /made", "C /bin"] {
+        assert!(diff.lines().any(|l| l == line), "{line} missing in\n{diff}");
+    }
+    assert!(
+        !diff.contains("/etc/hostname"),
+        "engine mount points are not changes:\n{diff}"
+    );
+    let id = ok(d.berth(&[
+        "commit",
+        "-m",
+        "snap",
+        "-c",
+        "CMD [\"cat\", \"/newfile\"]",
+        "src",
+        "snap:1",
+    ]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(ok(d.berth(&["run", "--rm", "snap:1"])), "new");
+    let out = d.berth(&["run", "--rm", "snap:1", "ls", "/bin/vi"]);
+    assert_ne!(code(&out), 0, "the deletion was committed");
+    let hist = ok(d.berth(&[
+        "history",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "snap:1",
+    ]));
+    assert_eq!(hist.lines().next(), Some("berth commit|snap"), "{hist}");
+    // The committed layer carries no engine mount point.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("snap.tar");
+    ok(d.berth(&["save", "-o", saved.to_str().unwrap(), "snap:1"]));
+    let listing = ok(Command::new("tar").arg("-tf").arg(&saved).output().unwrap());
+    assert!(listing.contains("manifest.json"), "{listing}");
+    let exported = dir.path().join("src.tar");
+    ok(d.berth(&["export", "-o", exported.to_str().unwrap(), "src"]));
+    let listing = ok(Command::new("tar")
+        .arg("-tf")
+        .arg(&exported)
+        .output()
+        .unwrap());
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "newfile"),
+        "{listing}"
+    );
+    assert!(!listing
+        .lines()
+        .any(|l| l.trim_start_matches("./") == "bin/vi"));
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        assert!(
+            ok(d.docker(client, &["diff", "src"])).contains("A /newfile"),
+            "{client}"
+        );
+        let tag = format!(
+            "snap:{}",
+            if client.contains("local") { "28" } else { "20" }
+        );
+        ok(d.docker(client, &["commit", "src", &tag]));
+        assert_eq!(
+            ok(d.docker(client, &["run", "--rm", &tag, "cat", "/newfile"])),
+            "new",
+            "{client}"
+        );
+        assert!(
+            ok(d.docker(client, &["history", &tag])).contains("berth commit"),
+            "{client}"
+        );
+        let f = dir.path().join(format!("{}.tar", tag.replace(':', "-")));
+        ok(d.docker(client, &["save", "-o", f.to_str().unwrap(), &tag]));
+        // What berth saved, docker's own loader reads back into berthd.
+        ok(d.docker(client, &["rmi", &tag]));
+        assert!(
+            ok(d.docker(client, &["load", "-i", f.to_str().unwrap()])).contains(&tag),
+            "{client}"
+        );
+        let e = dir
+            .path()
+            .join(format!("{}-export.tar", tag.replace(':', "-")));
+        ok(d.docker(client, &["export", "-o", e.to_str().unwrap(), "src"]));
+        assert!(std::fs::metadata(&e).unwrap().len() > 1_000_000, "{client}");
+    }
+}

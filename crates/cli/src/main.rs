@@ -67,6 +67,16 @@ enum Command {
     Attach(c::AttachArgs),
     /// Execute a command in a running container.
     Exec(c::ExecArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(c::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(c::CommitArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(c::ExportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(i::SaveArgs),
+    /// Show the history of an image.
+    History(i::HistoryArgs),
     /// Display the running processes of a container.
     Top(c::TopArgs),
     /// Display a live stream of container(s) resource usage statistics.
@@ -185,6 +195,11 @@ fn main() {
             Command::Inspect(a) => c::inspect(&api, a).await,
             Command::Exec(a) => c::exec(&api, a).await,
             Command::Top(a) => c::top(&api, a).await,
+            Command::Diff(a) => c::diff(&api, a).await,
+            Command::Commit(a) => c::commit(&api, a).await,
+            Command::Export(a) => c::export(&api, a).await,
+            Command::Save(a) => i::save(&api, a).await,
+            Command::History(a) => i::history(&api, a).await,
             Command::Stats(a) => c::stats(&api, a).await,
             Command::Wait(a) => c::wait(&api, a).await,
             Command::Rename(a) => c::rename(&api, a).await,

@@ -882,6 +882,124 @@ pub async fn stats(
         .into_response())
 }
 
+/// Streams a spooled file as the response body; the file is unlinked once opened.
+pub async fn file_body(
+    path: std::path::PathBuf,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    let f = tokio::fs::File::open(&path).await.map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })?;
+    let _ = tokio::fs::remove_file(&path).await;
+    let s = futures_util::stream::unfold(f, |mut f| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = f.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        buf.truncate(n);
+        Some((Ok::<_, Infallible>(Bytes::from(buf)), f))
+    });
+    Ok(([(header::CONTENT_TYPE, content_type)], Body::from_stream(s)).into_response())
+}
+
+/// `GET /containers/{id}/export`.
+pub async fn export(State(engine): E, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let spool = engine.images.scratch_path("export");
+    let (e, p) = (engine.clone(), spool.clone());
+    tokio::task::spawn_blocking(move || e.containers.export(&id, &p))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })??;
+    file_body(spool, "application/x-tar").await
+}
+
+/// `GET /containers/{id}/changes`.
+pub async fn changes(State(engine): E, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let ch = engine.containers.changes(&id)?;
+    Ok(Json(Value::Array(
+        ch.into_iter()
+            .map(|(p, k)| json!({"Path": p, "Kind": k}))
+            .collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CommitQuery {
+    container: Option<String>,
+    repo: Option<String>,
+    tag: Option<String>,
+    comment: Option<String>,
+    author: Option<String>,
+}
+
+/// `POST /commit` (`changes` may repeat, so it is read from the raw query).
+pub async fn commit(
+    State(engine): E,
+    Query(q): Query<CommitQuery>,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    let c = q
+        .container
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| bad("No container specified"))?;
+    let changes: Vec<String> = query_all(uri.query().unwrap_or(""), "changes");
+    let tag = match (
+        q.repo.as_deref().filter(|r| !r.is_empty()),
+        q.tag.as_deref().filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        _ => None,
+    };
+    let (e, comment, author) = (
+        engine.clone(),
+        q.comment.unwrap_or_default(),
+        q.author.unwrap_or_default(),
+    );
+    let id = tokio::task::spawn_blocking(move || {
+        e.containers
+            .commit(&c, tag.as_deref(), &comment, &author, &changes)
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })??;
+    Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
+}
+
+/// Every value of `key` in a query string (percent-decoded, `+` as space).
+pub fn query_all(query: &str, key: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| percent_decode(v))
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
     since: Option<String>,

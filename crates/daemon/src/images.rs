@@ -53,10 +53,17 @@ pub async fn by_name(
         message: format!("page not found: {method} /images/{path}"),
     };
     match method {
-        Method::GET => match path.strip_suffix("/json") {
-            Some(name) => Ok(Json(engine.images.inspect(name)?).into_response()),
-            None => Err(not_found()),
-        },
+        Method::GET => {
+            if let Some(name) = path.strip_suffix("/json") {
+                Ok(Json(engine.images.inspect(name)?).into_response())
+            } else if let Some(name) = path.strip_suffix("/history") {
+                Ok(Json(engine.images.history(name)?).into_response())
+            } else if let Some(name) = path.strip_suffix("/get") {
+                save_response(engine, vec![name.to_string()]).await
+            } else {
+                Err(not_found())
+            }
+        }
         Method::POST => match path.strip_suffix("/tag") {
             Some(name) => {
                 let repo = query
@@ -90,6 +97,36 @@ pub async fn by_name(
         }
         _ => Err(not_found()),
     }
+}
+
+/// `GET /images/get?names=a&names=b`: a docker-archive of the images.
+pub async fn get(
+    State(engine): State<Arc<Engine>>,
+    uri: axum::http::Uri,
+) -> Result<axum::response::Response, ApiError> {
+    let names = crate::containers::query_all(uri.query().unwrap_or(""), "names");
+    if names.is_empty() {
+        return Err(ApiError {
+            status: axum::http::StatusCode::BAD_REQUEST,
+            message: "no image names given".into(),
+        });
+    }
+    save_response(engine, names).await
+}
+
+async fn save_response(
+    engine: Arc<Engine>,
+    names: Vec<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let spool = engine.images.scratch_path("save");
+    let (e, p) = (engine.clone(), spool.clone());
+    tokio::task::spawn_blocking(move || e.images.save(&names, &p))
+        .await
+        .map_err(|e| ApiError {
+            status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })??;
+    crate::containers::file_body(spool, "application/x-tar").await
 }
 
 /// `POST /images/load`: the request body is a docker-archive or OCI archive. It is spooled to

@@ -98,6 +98,10 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
             axum::routing::delete(containers::remove),
         )
         .route("/images/load", axum::routing::post(images::load))
+        .route("/images/get", get(images::get))
+        .route("/commit", post(containers::commit))
+        .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/changes", get(containers::changes))
         .route("/images/{*name}", axum::routing::any(images::by_name))
         .route(
             "/__version_error/{kind}/{v}",

@@ -27,6 +27,10 @@ use crate::id::ContainerId;
 use crate::images::ImageService;
 use crate::lifecycle::State;
 
+/// Files the engine bind-mounts into every container; their empty mount points in the
+/// writable layer are not the user's changes (`diff` and `commit` leave them out).
+pub const MOUNT_POINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
 /// Version of the record's on-disk format.
 const SCHEMA: u32 = 1;
 
@@ -1336,6 +1340,126 @@ impl Containers {
         }))
     }
 
+    /// `GET /containers/{id}/changes`: paths changed in the container's writable layer,
+    /// as (path, kind) with Docker's kinds: 0 modified, 1 added, 2 deleted.
+    pub fn changes(&self, name: &str) -> Result<Vec<(String, u8)>, EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let upper = self.dir(&rec.id).join("upper");
+        let layers = self.images.layer_dirs(&rec.image, &upper)?;
+        let lowers = &layers[1..];
+        let mut out = Vec::new();
+        fn walk(dir: &Path, rel: &str, lowers: &[PathBuf], out: &mut Vec<(String, u8)>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            let mut names: Vec<_> = rd.flatten().collect();
+            names.sort_by_key(|e| e.file_name());
+            for ent in names {
+                let name = ent.file_name().to_string_lossy().into_owned();
+                let path = format!("{rel}/{name}");
+                let Ok(md) = ent.path().symlink_metadata() else {
+                    continue;
+                };
+                if md.is_file()
+                    && md.len() == 0
+                    && MOUNT_POINTS.contains(&path.trim_start_matches('/'))
+                {
+                    continue;
+                }
+                use std::os::unix::fs::{FileTypeExt, MetadataExt};
+                // An overlay whiteout: a 0/0 character device.
+                if md.file_type().is_char_device() && md.rdev() == 0 {
+                    out.push((path, 2));
+                    continue;
+                }
+                let in_lower = lowers.iter().any(|l| {
+                    l.join(path.trim_start_matches('/'))
+                        .symlink_metadata()
+                        .is_ok()
+                });
+                out.push((path.clone(), if in_lower { 0 } else { 1 }));
+                if md.is_dir() {
+                    walk(&ent.path(), &path, lowers, out);
+                }
+            }
+        }
+        walk(&upper, "", lowers, &mut out);
+        Ok(out)
+    }
+
+    /// `docker export`: the container's file system as a tar at `out` (mounted for the
+    /// occasion when the container is not running).
+    pub fn export(&self, name: &str, out: &Path) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let dir = self.dir(&rec.id);
+        let f = std::fs::File::create(out).map_err(io_err("export"))?;
+        let w = std::io::BufWriter::new(f);
+        if e.view().active() {
+            return Ok(berth_image::export::export(&dir.join("rootfs"), w)?);
+        }
+        let target = self.s.exec_root.join("export").join(&rec.id[..24]);
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        for d in [&target, &upper, &work] {
+            std::fs::create_dir_all(d).map_err(io_err("export"))?;
+        }
+        let mounts = self
+            .images
+            .rootfs_mounts(&rec.image, &upper, &work, &target)?;
+        let mut done = Vec::new();
+        let mut res = Ok(());
+        for m in &mounts {
+            if let Err(err) = mount_one(m) {
+                res = Err(unavailable(format!("export: mount: {err}")));
+                break;
+            }
+            done.push(m.target.clone());
+        }
+        if res.is_ok() {
+            res = berth_image::export::export(&target, w).map_err(EngineError::from);
+        }
+        for t in done.iter().rev() {
+            let _ = nix_umount(t);
+        }
+        let _ = std::fs::remove_dir(&target);
+        res
+    }
+
+    /// `POST /commit`: a new image from the container's image and its writable layer.
+    pub fn commit(
+        &self,
+        name: &str,
+        repo_tag: Option<&str>,
+        comment: &str,
+        author: &str,
+        changes: &[String],
+    ) -> Result<String, EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        let c = &rec.config;
+        let run = serde_json::json!({
+            "User": c.user, "Env": c.env, "Entrypoint": c.entrypoint, "Cmd": c.cmd,
+            "WorkingDir": c.working_dir, "Labels": c.labels, "StopSignal": c.stop_signal,
+            "ExposedPorts": c.exposed_ports.as_ref().map(|p| p.iter().map(|k| (k.clone(), serde_json::json!({}))).collect::<serde_json::Map<_, _>>()),
+        });
+        let comment = if author.is_empty() {
+            comment.to_string()
+        } else {
+            format!("{comment} (author: {author})")
+        };
+        let id = self.images.commit(
+            &rec.image,
+            &self.dir(&rec.id).join("upper"),
+            run,
+            changes,
+            &comment,
+            repo_tag,
+        )?;
+        self.publish("commit", &rec, &[]);
+        Ok(id)
+    }
+
     /// How big a container's writable layer is (bytes).
     pub fn size_rw(&self, id: &str) -> u64 {
         dir_size(&self.dir(id).join("upper"))
@@ -1408,6 +1532,42 @@ fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
+}
+
+fn mount_one(m: &berth_image::store::Mount) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let mut flags = 0;
+    let mut data = Vec::new();
+    for o in &m.options {
+        match o.as_str() {
+            "bind" => flags |= libc::MS_BIND,
+            "rbind" => flags |= libc::MS_BIND | libc::MS_REC,
+            "ro" => flags |= libc::MS_RDONLY,
+            other => data.push(other.to_string()),
+        }
+    }
+    let c = |s: &[u8]| CString::new(s).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
+    let (src, tgt, fst, dat) = (
+        c(m.source.as_bytes())?,
+        c(m.target.as_os_str().as_bytes())?,
+        c(m.fstype.as_bytes())?,
+        c(data.join(",").as_bytes())?,
+    );
+    // SAFETY: mount(2) with NUL-terminated strings that live for the call.
+    if unsafe {
+        libc::mount(
+            src.as_ptr(),
+            tgt.as_ptr(),
+            fst.as_ptr(),
+            flags,
+            dat.as_ptr().cast(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn nix_umount(p: &Path) -> std::io::Result<()> {

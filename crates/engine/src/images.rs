@@ -219,6 +219,82 @@ impl ImageService {
         Ok(out)
     }
 
+    /// `docker history`: the image's history, newest first, with each layer's size.
+    pub fn history(&self, name: &str) -> Result<Vec<serde_json::Value>, EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(name).map_err(not_found(name))?;
+        let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
+        let mut sizes = store.layers_of(img)?.into_iter().map(|l| l.size);
+        let tags: Vec<String> = store
+            .tags_of(&img.id)
+            .iter()
+            .map(|t| t.familiar())
+            .collect();
+        let mut out = Vec::new();
+        let n = cfg.history.len();
+        for (i, h) in cfg.history.iter().enumerate() {
+            let size = if h.empty_layer {
+                0
+            } else {
+                sizes.next().unwrap_or(0)
+            };
+            out.push(serde_json::json!({
+                "Id": if i + 1 == n { img.id.to_string() } else { "<missing>".to_string() },
+                "Created": h.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                "CreatedBy": h.created_by.clone().unwrap_or_default(),
+                "Tags": if i + 1 == n { serde_json::json!(tags) } else { serde_json::Value::Null },
+                "Size": size,
+                "Comment": h.comment.clone().unwrap_or_default(),
+            }));
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// `docker save`: writes a docker-archive of `names` to `path`.
+    pub fn save(&self, names: &[String], path: &Path) -> Result<(), EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        for n in names {
+            store.resolve(n).map_err(not_found(n))?;
+        }
+        let f = std::fs::File::create(path)
+            .map_err(|e| crate::error::unavailable(format!("save: {e}")))?;
+        berth_image::archive::docker::save(&store, names, std::io::BufWriter::new(f))?;
+        Ok(())
+    }
+
+    /// `docker commit`: a new image from `base` and a container's `upper` dir, with `run` as
+    /// its config and `changes` (Dockerfile instructions) applied.
+    pub fn commit(
+        &self,
+        base: &str,
+        upper: &Path,
+        run: serde_json::Value,
+        changes: &[String],
+        comment: &str,
+        tag: Option<&str>,
+    ) -> Result<String, EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let base_id = store.resolve(base).map_err(not_found(base))?.id.clone();
+        let mut run: berth_image::config::RunConfig = serde_json::from_value(run)
+            .map_err(|e| crate::error::invalid(format!("commit: container config: {e}")))?;
+        berth_image::archive::import::apply_changes(&mut run, changes)?;
+        let tags = match tag {
+            Some(t) => vec![berth_image::ImageRef::parse(t)?],
+            None => Vec::new(),
+        };
+        Ok(store
+            .commit(
+                &base_id,
+                upper,
+                Some(run),
+                comment,
+                &tags,
+                crate::containers::MOUNT_POINTS,
+            )?
+            .to_string())
+    }
+
     /// How many images there are.
     pub fn count(&self) -> usize {
         self.store.lock().expect("image store lock").images().len()

@@ -29,9 +29,19 @@ fn opaque(p: &Path) -> bool {
 
 /// Writes the changes recorded in `upper` as a layer tar; returns its diff id and length.
 pub fn diff(upper: &Path, out: impl Write) -> Result<(Digest, u64)> {
+    diff_skipping(upper, out, &[])
+}
+
+/// [`diff`], leaving out the empty regular files at `skip` (relative paths): the mount
+/// points an engine creates for the files it bind-mounts (`etc/hosts` ...), which belong to
+/// no image.
+pub fn diff_skipping(upper: &Path, out: impl Write, skip: &[&str]) -> Result<(Digest, u64)> {
     let mut b = tar::Builder::new(HashingWriter::new(out));
     b.follow_symlinks(false);
     crate::walk::walk(upper, |p, rel, meta| {
+        if meta.is_file() && meta.len() == 0 && skip.iter().any(|s| rel == Path::new(s)) {
+            return Ok(false);
+        }
         if meta.file_type().is_char_device() && meta.rdev() == 0 {
             // An overlay whiteout: the lower file was deleted.
             let name = format!(

@@ -683,7 +683,8 @@ impl Store {
     }
 
     /// Makes a new image from `base` plus the changes in a container's overlay `upper` dir:
-    /// the diff becomes a layer blob, the config gets its diff id and a history entry.
+    /// the diff becomes a layer blob, the config gets its diff id and a history entry. Empty
+    /// files at `skip` (an engine's mount points) are left out.
     pub fn commit(
         &mut self,
         base: &Digest,
@@ -691,6 +692,7 @@ impl Store {
         run: Option<crate::config::RunConfig>,
         comment: &str,
         tags: &[ImageRef],
+        skip: &[&str],
     ) -> Result<Digest> {
         let base_img = self
             .meta
@@ -700,7 +702,7 @@ impl Store {
             .ok_or_else(|| Error::NotFound(format!("image {base}")))?;
         let name = format!("commit-{}", std::process::id());
         let mut w = self.content.writer(&name, None, None)?;
-        let (diff_id, _) = crate::diff::diff(upper, &mut w)?;
+        let (diff_id, _) = crate::diff::diff_skipping(upper, &mut w, skip)?;
         let blob = w.commit()?;
         let mut cfg: serde_json::Value = serde_json::from_slice(&self.content.read(&base_img.id)?)
             .ctx(|| "parse base config".into())?;

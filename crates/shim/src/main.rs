@@ -98,10 +98,22 @@ fn init(argv: &[String]) -> i32 {
     }
     let all = SigSet::all();
     let _ = all.thread_block();
-    let child = match std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .spawn()
-    {
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    // SAFETY: the closure only calls sigprocmask, which is async-signal-safe: the program
+    // starts with no signal blocked, whatever this init blocks.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let empty = SigSet::empty();
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&empty),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+    let child = match cmd.spawn() {
         Ok(c) => c.id() as i32,
         Err(e) => {
             eprintln!("docker-init: exec {}: {e}", argv[0]);

@@ -1391,6 +1391,95 @@ pub async fn stats(api: &Api, a: StatsArgs) -> anyhow::Result<i32> {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    pub container: String,
+}
+
+/// `berth diff`: `A`, `C` and `D` lines as docker prints them.
+pub async fn diff(api: &Api, a: DiffArgs) -> anyhow::Result<i32> {
+    let v = api
+        .get(&format!("/containers/{}/changes", q(&a.container)))
+        .await?;
+    for c in v.as_array().into_iter().flatten() {
+        let k = match c["Kind"].as_i64() {
+            Some(0) => "C",
+            Some(1) => "A",
+            _ => "D",
+        };
+        println!("{k} {}", c["Path"].as_str().unwrap_or_default());
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CommitArgs {
+    /// Author.
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit (accepted; berth reads the upper layer as it is).
+    #[arg(short = 'p', long, default_value_t = true)]
+    pub pause: bool,
+    pub container: String,
+    pub repository: Option<String>,
+}
+
+/// `berth commit`.
+pub async fn commit(api: &Api, a: CommitArgs) -> anyhow::Result<i32> {
+    let mut qs = vec![format!("container={}", q(&a.container))];
+    if let Some(r) = &a.repository {
+        let (repo, tag) = match r.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (r.clone(), "latest".to_string()),
+        };
+        qs.push(format!("repo={}&tag={}", q(&repo), q(&tag)));
+    }
+    if let Some(m) = &a.message {
+        qs.push(format!("comment={}", q(m)));
+    }
+    if let Some(au) = &a.author {
+        qs.push(format!("author={}", q(au)));
+    }
+    for c in &a.change {
+        qs.push(format!("changes={}", q(c)));
+    }
+    let v = api
+        .json(
+            Method::POST,
+            &format!("/commit?{}", qs.join("&")),
+            Some(&json!({})),
+        )
+        .await?;
+    println!("{}", v["Id"].as_str().unwrap_or_default());
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT.
+    #[arg(short = 'o', long)]
+    pub output: Option<std::path::PathBuf>,
+    pub container: String,
+}
+
+/// `berth export`.
+pub async fn export(api: &Api, a: ExportArgs) -> anyhow::Result<i32> {
+    let res = api
+        .stream(
+            Method::GET,
+            &format!("/containers/{}/export", q(&a.container)),
+        )
+        .await?;
+    crate::commands::image::body_to(res, a.output.as_deref()).await?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     /// Format output using a Go template.
     #[arg(short = 'f', long)]

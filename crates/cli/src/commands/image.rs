@@ -202,3 +202,111 @@ pub async fn load(api: &Api, a: LoadArgs) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(Debug, clap::Args)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT.
+    #[arg(short = 'o', long)]
+    pub output: Option<std::path::PathBuf>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// Streams a response body into a file or stdout.
+pub async fn body_to(
+    res: hyper::Response<hyper::body::Incoming>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let mut w: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("open {}: {e}", p.display()))?,
+        )),
+        None => {
+            if crate::tty::size().is_some() {
+                anyhow::bail!(
+                    "refusing to write a tar archive to a terminal: use -o or redirect the output"
+                );
+            }
+            Box::new(std::io::stdout())
+        }
+    };
+    let mut body = res.into_body();
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame?.into_data() {
+            w.write_all(&d)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `berth save`.
+pub async fn save(api: &Api, a: SaveArgs) -> anyhow::Result<i32> {
+    let qs: Vec<String> = a.images.iter().map(|n| format!("names={}", q(n))).collect();
+    let res = api
+        .stream(Method::GET, &format!("/images/get?{}", qs.join("&")))
+        .await?;
+    body_to(res, a.output.as_deref()).await?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Format output using a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+    pub image: String,
+}
+
+/// `berth history`.
+pub async fn history(api: &Api, a: HistoryArgs) -> anyhow::Result<i32> {
+    let v = api.get(&format!("/images/{}/history", a.image)).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let mut rows = Vec::new();
+    for h in v.as_array().into_iter().flatten() {
+        let id = h["Id"].as_str().unwrap_or_default();
+        let short = if id == "<missing>" || a.no_trunc {
+            id.to_string()
+        } else {
+            id.trim_start_matches("sha256:").chars().take(12).collect()
+        };
+        let by = h["CreatedBy"].as_str().unwrap_or_default();
+        let by = if a.no_trunc || by.chars().count() <= 45 {
+            by.to_string()
+        } else {
+            by.chars().take(44).collect::<String>() + "…"
+        };
+        rows.push(json!({
+            "ID": short,
+            "CreatedSince": format!("{} ago", human_duration(now - h["Created"].as_i64().unwrap_or(now))),
+            "CreatedBy": by,
+            "Size": size(h["Size"].as_f64().unwrap_or(0.0)),
+            "Comment": h["Comment"],
+        }));
+    }
+    if a.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    let headers = json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"});
+    format::print_rows(
+        a.format.as_deref(),
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        &rows,
+        &headers,
+    )?;
+    Ok(0)
+}

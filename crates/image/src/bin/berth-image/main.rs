@@ -311,7 +311,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()?
                 .into_iter()
                 .collect();
-            println!("{}", store.commit(&base, &upper, None, &message, &tags)?);
+            println!(
+                "{}",
+                store.commit(&base, &upper, None, &message, &tags, &[])?
+            );
         }
         Command::Df { json } => {
             let df = store.df()?;
