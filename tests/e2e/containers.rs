@@ -854,3 +854,83 @@ fn diff_commit_export_save_history() {
         assert!(std::fs::metadata(&e).unwrap().len() > 1_000_000, "{client}");
     }
 }
+
+/// import, system df, container/image/system prune, with berth and both docker CLIs.
+#[test]
+fn import_df_and_prune() {
+    let d = daemon();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello"), "imported\n").unwrap();
+    let tar = dir.path().join("rootfs.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["-cf"])
+        .arg(&tar)
+        .arg("hello")
+        .status()
+        .unwrap()
+        .success());
+    let id = ok(d.berth(&[
+        "import",
+        "-c",
+        "CMD [\"/hello\"]",
+        tar.to_str().unwrap(),
+        "imp:1",
+    ]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{json .Config.Cmd}}", "imp:1"])),
+        "[\"/hello\"]"
+    );
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        let tag = if client.contains("local") {
+            "imp:28"
+        } else {
+            "imp:20"
+        };
+        ok(d.docker(client, &["import", tar.to_str().unwrap(), tag]));
+        assert!(
+            ok(d.docker(client, &["images", "--format", "{{.Repository}}:{{.Tag}}"])).contains(tag)
+        );
+        let df = ok(d.docker(
+            client,
+            &["system", "df", "--format", "{{.Type}} {{.TotalCount}}"],
+        ));
+        assert!(
+            df.lines().any(|l| l.starts_with("Images ")),
+            "{client}: {df}"
+        );
+    }
+    ok(d.berth(&["run", "--name", "done1", "busybox", "true"]));
+    ok(d.berth(&[
+        "create", "--name", "made", "-l", "keep=no", "busybox", "true",
+    ]));
+    ok(d.berth(&["run", "-d", "--name", "alive", "busybox", "sleep", "1000"]));
+    let df = ok(d.berth(&["system", "df"]));
+    assert!(
+        df.lines()
+            .any(|l| l.starts_with("Containers") && l.contains(" 3 ")),
+        "{df}"
+    );
+    // Label filter first: only `made` goes.
+    let out = ok(d.berth(&["container", "prune", "-f", "--filter", "label=keep=no"]));
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert_eq!(
+        ok(d.berth(&["ps", "-a", "--format", "{{.Names}}"]))
+            .lines()
+            .count(),
+        2
+    );
+    ok(d.docker("/usr/bin/docker", &["container", "prune", "-f"]));
+    assert_eq!(
+        ok(d.berth(&["ps", "-a", "--format", "{{.Names}}"])),
+        "alive"
+    );
+    // Unused images go with -a; the one a container uses stays.
+    ok(d.berth(&["image", "prune", "-a", "-f"]));
+    let images = ok(d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert_eq!(images, "busybox:latest");
+    ok(d.docker("/usr/local/bin/docker", &["system", "prune", "-f"]));
+    assert_eq!(ok(d.berth(&["ps", "--format", "{{.Names}}"])), "alive");
+}

@@ -99,6 +99,17 @@ enum Command {
     Info(s::InfoArgs),
     /// Get real time events from the server.
     Events(s::EventsArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(i::ImportArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(SystemCmd),
     /// Show the client and server versions.
     Version(commands::version::Args),
     /// Generate the shell completion script (bash, zsh, fish).
@@ -109,6 +120,54 @@ enum Command {
     /// Write man pages for berth and each command into DIR.
     #[command(hide = true)]
     Man { dir: std::path::PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCmd {
+    /// Remove all stopped containers.
+    Prune(s::PruneArgs),
+    /// List containers.
+    #[command(alias = "list", name = "ls")]
+    Ls(c::PsArgs),
+    /// Remove one or more containers.
+    Rm(c::RmArgs),
+    /// Display detailed information on one or more containers.
+    Inspect(c::InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCmd {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(i::ImagesArgs),
+    /// Remove one or more images.
+    Rm(i::RmiArgs),
+    /// Remove unused images.
+    Prune(s::PruneArgs),
+    /// Show the history of an image.
+    History(i::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(i::TagArgs),
+    /// Display detailed information on one or more images.
+    Inspect(c::InspectArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(i::LoadArgs),
+    /// Save one or more images to a tar archive.
+    Save(i::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(i::ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCmd {
+    /// Show berth disk usage.
+    Df(s::DfArgs),
+    /// Remove unused data (stopped containers, dangling or unused images).
+    Prune(s::PruneArgs),
+    /// Display system-wide information.
+    Info(s::InfoArgs),
+    /// Get real time events from the server.
+    Events(s::EventsArgs),
 }
 
 /// Writes `berth.1` and `berth-<command>.1` into `dir`.
@@ -209,6 +268,27 @@ fn main() {
             Command::Load(a) => i::load(&api, a).await,
             Command::Info(a) => s::info(&api, a).await,
             Command::Events(a) => s::events(&api, a).await,
+            Command::Import(a) => i::import(&api, a).await,
+            Command::Container(ContainerCmd::Prune(a)) => s::container_prune(&api, a).await,
+            Command::Container(ContainerCmd::Ls(a)) => c::ps(&api, a).await,
+            Command::Container(ContainerCmd::Rm(a)) => c::rm(&api, a).await,
+            Command::Container(ContainerCmd::Inspect(a)) => c::inspect(&api, a).await,
+            Command::Image(ImageCmd::Ls(a)) => i::images(&api, a).await,
+            Command::Image(ImageCmd::Rm(a)) => i::rmi(&api, a).await,
+            Command::Image(ImageCmd::Prune(a)) => s::image_prune(&api, a).await,
+            Command::Image(ImageCmd::History(a)) => i::history(&api, a).await,
+            Command::Image(ImageCmd::Tag(a)) => i::tag(&api, a).await,
+            Command::Image(ImageCmd::Inspect(mut a)) => {
+                a.typ = Some("image".into());
+                c::inspect(&api, a).await
+            }
+            Command::Image(ImageCmd::Load(a)) => i::load(&api, a).await,
+            Command::Image(ImageCmd::Save(a)) => i::save(&api, a).await,
+            Command::Image(ImageCmd::Import(a)) => i::import(&api, a).await,
+            Command::System(SystemCmd::Df(a)) => s::df(&api, a).await,
+            Command::System(SystemCmd::Prune(a)) => s::system_prune(&api, a).await,
+            Command::System(SystemCmd::Info(a)) => s::info(&api, a).await,
+            Command::System(SystemCmd::Events(a)) => s::events(&api, a).await,
             Command::Version(_) | Command::Completion { .. } | Command::Man { .. } => {
                 unreachable!("handled above")
             }

@@ -1001,6 +1001,183 @@ fn percent_decode(s: &str) -> String {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct FiltersQuery {
+    filters: Option<String>,
+}
+
+/// `POST /containers/prune` (filter `label`).
+pub async fn prune(
+    State(engine): E,
+    Query(q): Query<FiltersQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let f = parse_filters(q.filters.as_deref())?;
+    for k in f.keys() {
+        if k != "label" {
+            return Err(bad(format!("invalid filter '{k}'")));
+        }
+    }
+    let labels = f.get("label").cloned().unwrap_or_default();
+    let (gone, freed) = engine.containers.prune(&labels).await?;
+    Ok(Json(
+        json!({"ContainersDeleted": gone, "SpaceReclaimed": freed}),
+    ))
+}
+
+/// `POST /images/prune` (filter `dangling`: true by default, false for every unused image).
+pub async fn image_prune(
+    State(engine): E,
+    Query(q): Query<FiltersQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let f = parse_filters(q.filters.as_deref())?;
+    for k in f.keys() {
+        if k != "dangling" {
+            return Err(bad(format!("invalid filter '{k}'")));
+        }
+    }
+    let all = f
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
+    let in_use = engine.containers.images_in_use();
+    let e = engine.clone();
+    let (items, freed) = tokio::task::spawn_blocking(move || e.images.prune(all, &in_use))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })??;
+    let items: Vec<Value> = items.into_iter().map(|(k, v)| json!({k: v})).collect();
+    Ok(Json(
+        json!({"ImagesDeleted": items, "SpaceReclaimed": freed}),
+    ))
+}
+
+/// `GET /system/df`: images, containers (with their writable layers); no volumes or build
+/// cache exist yet.
+pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
+    let (layers, usage) = engine.images.df()?;
+    let in_use = engine.containers.all();
+    let list = engine.images.list()?;
+    let images: Vec<Value> = list
+        .into_iter()
+        .map(|i| {
+            let (size, unique) = usage.iter().find(|u| u.0 == i.id).map_or((i.size, i.size), |u| (u.1, u.2));
+            let users = in_use.iter().filter(|e| e.record().image == i.id).count();
+            json!({
+                "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
+                "Created": i.created, "Size": size, "SharedSize": size - unique, "VirtualSize": size,
+                "Labels": i.labels, "Containers": users,
+            })
+        })
+        .collect();
+    let containers: Vec<Value> = in_use
+        .iter()
+        .map(|e| {
+            let rec = e.record();
+            json!({
+                "Id": rec.id, "Names": [format!("/{}", rec.name)], "Image": rec.image_ref,
+                "ImageID": rec.image, "Command": command_line(&rec),
+                "Created": secs_of(&rec.created).unwrap_or(0),
+                "State": e.view().state().api_name(), "Status": status_text(e),
+                "SizeRw": engine.containers.size_rw(&rec.id), "SizeRootFs": 0,
+                "Labels": rec.config.labels.clone().unwrap_or_default(), "Mounts": [],
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "LayersSize": layers, "Images": images, "Containers": containers,
+        "Volumes": [], "BuildCache": [],
+    })))
+}
+
+/// `POST /networks/prune` and `POST /build/prune` (called by `docker system prune`): berth
+/// has no user networks and no build cache yet, so there is nothing to remove.
+pub async fn nothing_to_prune(uri: axum::http::Uri) -> Json<Value> {
+    if uri.path().contains("build") {
+        Json(json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
+    } else {
+        Json(json!({"NetworksDeleted": []}))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImageCreateQuery {
+    #[serde(rename = "fromSrc")]
+    from_src: Option<String>,
+    #[serde(rename = "fromImage")]
+    from_image: Option<String>,
+    repo: Option<String>,
+    tag: Option<String>,
+    message: Option<String>,
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the request body (a rootfs tarball); pulling
+/// (`fromImage`) arrives with the registry client.
+pub async fn image_create(
+    State(engine): E,
+    Query(q): Query<ImageCreateQuery>,
+    uri: axum::http::Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    if let Some(img) = q.from_image.filter(|i| !i.is_empty()) {
+        return Err(ApiError {
+            status: StatusCode::NOT_IMPLEMENTED,
+            message: format!("pull access for {img}: berthd cannot pull from registries yet"),
+        });
+    }
+    match q.from_src.as_deref() {
+        Some("-") => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "import from {other:?}: only a request body (fromSrc=-) is supported"
+            )))
+        }
+        None => return Err(bad("fromSrc or fromImage is required")),
+    }
+    let changes = query_all(uri.query().unwrap_or(""), "changes");
+    let reference = match (
+        q.repo.as_deref().filter(|r| !r.is_empty()),
+        q.tag.as_deref().filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        _ => None,
+    };
+    let internal = |e: std::io::Error| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("import: {e}"),
+    };
+    let spool = engine.images.scratch_path("import");
+    let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad(format!("import: reading the request: {e}")))?;
+        if let Ok(d) = frame.into_data() {
+            f.write_all(&d).await.map_err(internal)?;
+        }
+    }
+    f.flush().await.map_err(internal)?;
+    drop(f);
+    let (e, p, msg) = (engine.clone(), spool.clone(), q.message.unwrap_or_default());
+    let r = tokio::task::spawn_blocking(move || {
+        e.images.import(&p, reference.as_deref(), &changes, &msg)
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })?;
+    let _ = tokio::fs::remove_file(&spool).await;
+    let id = r?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"status": id}).to_string() + "\r\n",
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
 pub struct EventsQuery {
     since: Option<String>,
     until: Option<String>,

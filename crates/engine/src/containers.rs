@@ -1460,6 +1460,36 @@ impl Containers {
         Ok(id)
     }
 
+    /// `docker container prune`: removes every stopped container (created or exited) whose
+    /// labels match `labels` (`key` or `key=value`); returns their ids and the bytes freed.
+    pub async fn prune(&self, labels: &[String]) -> Result<(Vec<String>, u64), EngineError> {
+        let mut gone = Vec::new();
+        let mut freed = 0;
+        for e in self.all() {
+            let rec = e.record();
+            if !matches!(
+                e.view().state(),
+                State::Created | State::Exited | State::Dead
+            ) {
+                continue;
+            }
+            let l = rec.config.labels.clone().unwrap_or_default();
+            let matches = labels.iter().all(|f| match f.split_once('=') {
+                Some((k, v)) => l.get(k).is_some_and(|x| x == v),
+                None => l.contains_key(f),
+            });
+            if !matches {
+                continue;
+            }
+            let size = self.size_rw(&rec.id);
+            if self.remove(&rec.id, false).await.is_ok() {
+                gone.push(rec.id);
+                freed += size;
+            }
+        }
+        Ok((gone, freed))
+    }
+
     /// How big a container's writable layer is (bytes).
     pub fn size_rw(&self, id: &str) -> u64 {
         dir_size(&self.dir(id).join("upper"))

@@ -295,6 +295,78 @@ impl ImageService {
             .to_string())
     }
 
+    /// `docker import`: a rootfs tarball (plain, gzip or zstd) as a one-layer image.
+    pub fn import(
+        &self,
+        path: &Path,
+        reference: Option<&str>,
+        changes: &[String],
+        message: &str,
+    ) -> Result<String, EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let r = reference.map(berth_image::ImageRef::parse).transpose()?;
+        let f = std::fs::File::open(path)
+            .map_err(|e| crate::error::unavailable(format!("import: {e}")))?;
+        let loaded = berth_image::archive::import::import(
+            &mut store,
+            std::io::BufReader::new(f),
+            r.as_ref(),
+            changes,
+            message,
+        )?;
+        Ok(loaded.id.to_string())
+    }
+
+    /// `docker image prune`: removes images that no container uses — untagged ones, or with
+    /// `all` every unused one — then the layers and blobs nothing refers to any more.
+    /// Returns Docker's entries and the bytes reclaimed.
+    pub fn prune(
+        &self,
+        all: bool,
+        in_use: &std::collections::HashMap<String, (String, bool)>,
+    ) -> Result<(Vec<(String, String)>, u64), EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let before = store.df()?;
+        let victims: Vec<berth_image::Digest> = store
+            .images()
+            .into_iter()
+            .filter(|i| !in_use.contains_key(i.id.as_str()))
+            .filter(|i| all || store.tags_of(&i.id).is_empty())
+            .map(|i| i.id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for id in victims {
+            let (untagged, deleted) = store.remove(id.as_str())?;
+            out.extend(untagged.into_iter().map(|u| {
+                let f = berth_image::ImageRef::parse(&u)
+                    .map(|r| r.familiar())
+                    .unwrap_or(u);
+                ("Untagged".to_string(), f)
+            }));
+            if let Some(d) = deleted {
+                out.push(("Deleted".to_string(), d.to_string()));
+            }
+        }
+        store.gc()?;
+        let after = store.df()?;
+        let reclaimed = (before.layers_size + before.blobs_size)
+            .saturating_sub(after.layers_size + after.blobs_size);
+        Ok((out, reclaimed))
+    }
+
+    /// Disk usage for `docker system df`: (layers size, per-image (id, size, unique size)).
+    pub fn df(&self) -> Result<(u64, Vec<(String, u64, u64)>), EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let df = store.df()?;
+        Ok((
+            df.layers_size,
+            df.images
+                .into_iter()
+                .map(|u| (u.id.to_string(), u.size, u.unique))
+                .collect(),
+        ))
+    }
+
     /// How many images there are.
     pub fn count(&self) -> usize {
         self.store.lock().expect("image store lock").images().len()

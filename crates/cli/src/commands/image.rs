@@ -20,6 +20,11 @@ pub struct ImagesArgs {
     pub format: Option<String>,
 }
 
+/// Docker's decimal sizes (`1.98MB`).
+pub fn size_str(n: f64) -> String {
+    size(n)
+}
+
 fn size(n: f64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let (mut v, mut i) = (n, 0);
@@ -308,5 +313,58 @@ pub async fn history(api: &Api, a: HistoryArgs) -> anyhow::Result<i32> {
         &rows,
         &headers,
     )?;
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Set commit message for imported image.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// A tarball file, or - for STDIN.
+    pub file: String,
+    pub reference: Option<String>,
+}
+
+/// `berth import`.
+pub async fn import(api: &Api, a: ImportArgs) -> anyhow::Result<i32> {
+    let data = if a.file == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
+        v
+    } else {
+        std::fs::read(&a.file).map_err(|e| anyhow::anyhow!("open {}: {e}", a.file))?
+    };
+    let mut qs = vec!["fromSrc=-".to_string()];
+    if let Some(r) = &a.reference {
+        let (repo, tag) = match r.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (r.clone(), "latest".to_string()),
+        };
+        qs.push(format!("repo={}&tag={}", q(&repo), q(&tag)));
+    }
+    if let Some(m) = &a.message {
+        qs.push(format!("message={}", q(m)));
+    }
+    for c in &a.change {
+        qs.push(format!("changes={}", q(c)));
+    }
+    let res = api
+        .send_raw(
+            Method::POST,
+            &format!("/images/create?{}", qs.join("&")),
+            data,
+            "application/x-tar",
+        )
+        .await?;
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(body.split(|&b| b == b'\r').next().unwrap_or(&[]))
+        .unwrap_or(Value::Null);
+    println!("{}", v["status"].as_str().unwrap_or_default());
     Ok(0)
 }

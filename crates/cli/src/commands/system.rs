@@ -4,7 +4,7 @@ use std::io::Write;
 
 use http_body_util::BodyExt;
 use hyper::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::api::{q, Api};
 use crate::commands::container::{filters_json, parse_time};
@@ -162,4 +162,184 @@ mod tests {
             "2023-11-14T22:13:20.000000001Z"
         );
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove all unused images, not just dangling ones (image and system prune).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Provide filter values (e.g. 'label=<key>=<value>').
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+fn confirm(what: &str, force: bool) -> anyhow::Result<bool> {
+    if force {
+        return Ok(true);
+    }
+    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+fn reclaimed(n: u64) -> String {
+    crate::commands::image::size_str(n as f64)
+}
+
+/// `berth container prune`.
+pub async fn container_prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
+    if !confirm("all stopped containers", a.force)? {
+        return Ok(0);
+    }
+    let mut qs = String::new();
+    if !a.filter.is_empty() {
+        qs = format!("?filters={}", q(&filters_json(&a.filter)?));
+    }
+    let v = api
+        .json(Method::POST, &format!("/containers/prune{qs}"), None)
+        .await?;
+    let gone = v["ContainersDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !gone.is_empty() {
+        println!("Deleted Containers:");
+        for g in &gone {
+            println!("{}", g.as_str().unwrap_or_default());
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        reclaimed(v["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
+    Ok(0)
+}
+
+/// `berth image prune`.
+pub async fn image_prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
+    let what = if a.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !confirm(what, a.force)? {
+        return Ok(0);
+    }
+    let f = if a.all {
+        r#"{"dangling":["false"]}"#
+    } else {
+        r#"{"dangling":["true"]}"#
+    };
+    let v = api
+        .json(
+            Method::POST,
+            &format!("/images/prune?filters={}", q(f)),
+            None,
+        )
+        .await?;
+    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted Images:");
+        for it in &items {
+            for (k, x) in it.as_object().into_iter().flatten() {
+                println!("{}: {}", k.to_lowercase(), x.as_str().unwrap_or_default());
+            }
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        reclaimed(v["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
+    Ok(0)
+}
+
+/// `berth system prune`: stopped containers, then dangling (or with -a unused) images.
+pub async fn system_prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
+    if !confirm("all stopped containers and all dangling images", a.force)? {
+        return Ok(0);
+    }
+    let c = container_prune(
+        api,
+        PruneArgs {
+            force: true,
+            all: false,
+            filter: a.filter.clone(),
+        },
+    )
+    .await?;
+    let i = image_prune(
+        api,
+        PruneArgs {
+            force: true,
+            all: a.all,
+            filter: Vec::new(),
+        },
+    )
+    .await?;
+    Ok(c.max(i))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DfArgs {
+    /// Format output using a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `berth system df`.
+pub async fn df(api: &Api, a: DfArgs) -> anyhow::Result<i32> {
+    let v = api.get("/system/df").await?;
+    let images = v["Images"].as_array().cloned().unwrap_or_default();
+    let containers = v["Containers"].as_array().cloned().unwrap_or_default();
+    let img_active = images
+        .iter()
+        .filter(|i| i["Containers"].as_u64().unwrap_or(0) > 0)
+        .count();
+    let img_size = v["LayersSize"].as_u64().unwrap_or(0);
+    let img_reclaim: u64 = images
+        .iter()
+        .filter(|i| i["Containers"].as_u64().unwrap_or(0) == 0)
+        .map(|i| i["Size"].as_u64().unwrap_or(0) - i["SharedSize"].as_u64().unwrap_or(0))
+        .sum();
+    let c_active = containers
+        .iter()
+        .filter(|c| c["State"] == "running" || c["State"] == "paused")
+        .count();
+    let c_size: u64 = containers
+        .iter()
+        .map(|c| c["SizeRw"].as_u64().unwrap_or(0))
+        .sum();
+    let c_reclaim: u64 = containers
+        .iter()
+        .filter(|c| c["State"] != "running" && c["State"] != "paused")
+        .map(|c| c["SizeRw"].as_u64().unwrap_or(0))
+        .sum();
+    let pct = |r: u64, t: u64| {
+        if t == 0 {
+            "0%".to_string()
+        } else {
+            format!("{}%", r * 100 / t)
+        }
+    };
+    let rows = vec![
+        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": reclaimed(img_size), "Reclaimable": format!("{} ({})", reclaimed(img_reclaim), pct(img_reclaim, img_size))}),
+        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(), "Size": reclaimed(c_size), "Reclaimable": format!("{} ({})", reclaimed(c_reclaim), pct(c_reclaim, c_size))}),
+        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+    ];
+    let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
+    format::print_rows(
+        a.format.as_deref(),
+        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+        &rows,
+        &headers,
+    )?;
+    Ok(0)
 }
