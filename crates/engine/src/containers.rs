@@ -885,6 +885,15 @@ impl Containers {
         )
         .await?;
         self.publish("kill", &rec, &[("signal", sig.to_string())]);
+        if sig == 9 {
+            // As dockerd: a SIGKILL returns once the container has stopped.
+            wait_for(
+                &e.watch(),
+                |v| !v.active() || v.removed,
+                Duration::from_secs(10),
+            )
+            .await;
+        }
         Ok(())
     }
 
@@ -1691,14 +1700,14 @@ async fn shim_stream(sock: &Path, req: &Request) -> Result<UnixStream, EngineErr
     line.push(b'\n');
     s.write_all(&line)
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| unavailable(format!("talk to the container's shim: {e}")))?;
     // Read the reply line byte by byte so that no stream data is swallowed by a buffer.
     let mut reply = Vec::new();
     loop {
         let mut b = [0u8; 1];
         let n = tokio::io::AsyncReadExt::read(&mut s, &mut b)
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(format!("talk to the container's shim: {e}")))?;
         if n == 0 || b[0] == b'\n' {
             break;
         }

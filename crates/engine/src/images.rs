@@ -21,6 +21,9 @@ pub struct ImageSummary {
     pub labels: BTreeMap<String, String>,
 }
 
+/// (image id, size, bytes no other image shares).
+pub type ImageUsage = (String, u64, u64);
+
 /// The image store, shared by the daemon's request handlers.
 #[derive(Debug)]
 pub struct ImageService {
@@ -355,7 +358,7 @@ impl ImageService {
     }
 
     /// Disk usage for `docker system df`: (layers size, per-image (id, size, unique size)).
-    pub fn df(&self) -> Result<(u64, Vec<(String, u64, u64)>), EngineError> {
+    pub fn df(&self) -> Result<(u64, Vec<ImageUsage>), EngineError> {
         let store = self.store.lock().expect("image store lock");
         let df = store.df()?;
         Ok((

@@ -321,12 +321,9 @@ pub async fn df(api: &Api, a: DfArgs) -> anyhow::Result<i32> {
         .filter(|c| c["State"] != "running" && c["State"] != "paused")
         .map(|c| c["SizeRw"].as_u64().unwrap_or(0))
         .sum();
-    let pct = |r: u64, t: u64| {
-        if t == 0 {
-            "0%".to_string()
-        } else {
-            format!("{}%", r * 100 / t)
-        }
+    let pct = |r: u64, t: u64| match (r * 100).checked_div(t) {
+        Some(p) => format!("{p}%"),
+        None => "0%".to_string(),
     };
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": reclaimed(img_size), "Reclaimable": format!("{} ({})", reclaimed(img_reclaim), pct(img_reclaim, img_size))}),
