@@ -248,7 +248,38 @@ fn top_and_stats() {
         let out = ok(d.docker(client, &["top", "busy"]));
         assert!(out.contains("sleep 1000"), "{client}: {out}");
     }
+    // Limits change on the running container, and stay for the next start.
+    ok(d.berth(&["update", "--memory", "128m", "--pids-limit", "30", "busy"]));
+    let st = ok(d.berth(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"]));
+    assert!(st.ends_with("/ 128MiB"), "{st}");
+    ok(d.docker(
+        "/usr/local/bin/docker",
+        &["update", "--memory", "96m", "busy"],
+    ));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "busy"
+        ])),
+        format!("{} 30", 96 << 20)
+    );
+    // A restart policy set by update applies to the running container.
+    ok(d.berth(&["update", "--restart", "always", "busy"]));
     ok(d.berth(&["kill", "busy"]));
+    assert!(eventually(10, || ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{.RestartCount}} {{.State.Running}}",
+        "busy"
+    ])) == "1 true"));
+    ok(d.berth(&["update", "--restart", "no", "busy"]));
+    ok(d.berth(&["kill", "busy"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Status}}", "busy"])),
+        "exited"
+    );
     let out = d.berth(&["top", "busy"]);
     assert_eq!(code(&out), 1, "top of a stopped container fails");
 }

@@ -67,6 +67,8 @@ enum Command {
     Attach(c::AttachArgs),
     /// Execute a command in a running container.
     Exec(c::ExecArgs),
+    /// Update configuration of one or more containers.
+    Update(c::UpdateArgs),
     /// Inspect changes to files or directories on a container's filesystem.
     Diff(c::DiffArgs),
     /// Create a new image from a container's changes.
@@ -255,6 +257,7 @@ fn main() {
             Command::Exec(a) => c::exec(&api, a).await,
             Command::Top(a) => c::top(&api, a).await,
             Command::Diff(a) => c::diff(&api, a).await,
+            Command::Update(a) => c::update(&api, a).await,
             Command::Commit(a) => c::commit(&api, a).await,
             Command::Export(a) => c::export(&api, a).await,
             Command::Save(a) => i::save(&api, a).await,

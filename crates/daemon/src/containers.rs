@@ -1000,6 +1000,17 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `POST /containers/{id}/update`.
+pub async fn update(
+    State(engine): E,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    engine.containers.update(&id, &v).await?;
+    Ok(Json(json!({"Warnings": []})))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct FiltersQuery {
     filters: Option<String>,

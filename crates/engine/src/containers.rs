@@ -876,6 +876,7 @@ impl Containers {
                 rec.id
             )));
         }
+        let exits_before = e.view().exits;
         shim_call(
             &self.socket(&rec.id),
             &Request::Kill {
@@ -886,10 +887,11 @@ impl Containers {
         .await?;
         self.publish("kill", &rec, &[("signal", sig.to_string())]);
         if sig == 9 {
-            // As dockerd: a SIGKILL returns once the container has stopped.
+            // As dockerd: a SIGKILL returns once the process has exited (a restart policy may
+            // bring it back right after).
             wait_for(
                 &e.watch(),
-                |v| !v.active() || v.removed,
+                |v| v.exits > exits_before || !v.active() || v.removed,
                 Duration::from_secs(10),
             )
             .await;
@@ -1469,6 +1471,65 @@ impl Containers {
         Ok(id)
     }
 
+    /// `POST /containers/{id}/update`: new resource limits (and restart policy), applied to
+    /// the running container's cgroup and kept in its record for later starts.
+    pub async fn update(&self, name: &str, body: &serde_json::Value) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let _op = e.op.lock().await;
+        let mut rec = e.record();
+        let mut hc =
+            serde_json::to_value(&rec.host_config).map_err(|err| invalid(err.to_string()))?;
+        const FIELDS: &[&str] = &[
+            "CpuShares",
+            "Memory",
+            "MemorySwap",
+            "MemoryReservation",
+            "NanoCpus",
+            "CpuQuota",
+            "CpuPeriod",
+            "CpusetCpus",
+            "CpusetMems",
+            "PidsLimit",
+            "RestartPolicy",
+        ];
+        for f in FIELDS {
+            if let Some(v) = body.get(*f).filter(|v| !v.is_null()) {
+                hc[*f] = v.clone();
+            }
+        }
+        // NanoCpus and a CFS quota exclude each other: the newer one wins.
+        if body
+            .get("NanoCpus")
+            .is_some_and(|v| v.as_i64().unwrap_or(0) > 0)
+        {
+            hc["CpuQuota"] = serde_json::json!(0);
+            hc["CpuPeriod"] = serde_json::json!(0);
+        }
+        let new: HostConfig = serde_json::from_value(hc).map_err(|err| invalid(err.to_string()))?;
+        let resources = crate::spec::resources(&new, new.privileged.unwrap_or(false))?;
+        let restart = restart_policy(&new)?;
+        if restart.name != "no" && auto_remove(&rec) {
+            return Err(invalid(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
+            ));
+        }
+        if e.view().active() {
+            shim_call(
+                &self.socket(&rec.id),
+                &Request::Update {
+                    resources,
+                    restart: body.get("RestartPolicy").map(|_| restart),
+                },
+            )
+            .await?;
+        }
+        rec.host_config = new;
+        self.save_record(&rec)?;
+        *e.rec.lock().expect("record lock") = rec.clone();
+        self.publish("update", &rec, &[]);
+        Ok(())
+    }
+
     /// `docker container prune`: removes every stopped container (created or exited) whose
     /// labels match `labels` (`key` or `key=value`); returns their ids and the bytes freed.
     pub async fn prune(&self, labels: &[String]) -> Result<(Vec<String>, u64), EngineError> {
@@ -1671,24 +1732,7 @@ async fn shim_data(sock: &Path, req: &Request) -> Result<serde_json::Value, Engi
 
 /// One request, one reply.
 async fn shim_call(sock: &Path, req: &Request) -> Result<(), EngineError> {
-    let fut = async {
-        let mut s = UnixStream::connect(sock).await?;
-        let mut line = serde_json::to_vec(req).expect("request");
-        line.push(b'\n');
-        s.write_all(&line).await?;
-        let mut r = String::new();
-        BufReader::new(s).read_line(&mut r).await?;
-        serde_json::from_str::<Reply>(&r).map_err(std::io::Error::other)
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .map_err(|_| unavailable("the container's shim did not answer"))?
-        .map_err(|e| unavailable(format!("talk to the container's shim: {e}")))?;
-    if reply.error.is_empty() {
-        Ok(())
-    } else {
-        Err(conflict(reply.error))
-    }
+    shim_data(sock, req).await.map(|_| ())
 }
 
 /// A request that turns the connection into a stream.

@@ -312,7 +312,7 @@ fn capabilities(hc: &HostConfig, privileged: bool) -> Result<Vec<String>, Engine
     Ok(caps)
 }
 
-fn resources(hc: &HostConfig, privileged: bool) -> Result<Value, EngineError> {
+pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value, EngineError> {
     let mut r = json!({});
     if privileged {
         r["devices"] = json!([{"allow": true, "access": "rwm"}]);

@@ -182,6 +182,12 @@ pub enum Request {
         height: u16,
         width: u16,
     },
+    /// New cgroup limits (an OCI `linux.resources` object) and, if given, a new restart
+    /// policy.
+    Update {
+        resources: serde_json::Value,
+        restart: Option<RestartPolicy>,
+    },
     /// Cgroup statistics and the processes of the container (host pids), in `Reply::data`:
     /// `{"stats": {...}, "pids": [...]}`.
     Stats,

@@ -829,6 +829,7 @@ impl Shim {
                 c.flush();
                 return;
             }
+            Request::Update { resources, restart } => self.update(resources, restart),
             Request::Start => self.start(),
             Request::Kill { signal, all } => self.kill(signal, all),
             Request::Stop { signal, timeout } => self.stop(signal, timeout),
@@ -920,6 +921,24 @@ impl Shim {
             }
             Status::Exited => Ok(()),
         }
+    }
+
+    fn update(
+        &mut self,
+        resources: serde_json::Value,
+        restart: Option<berth_shim::RestartPolicy>,
+    ) -> Result<(), String> {
+        let r: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(resources).map_err(|e| format!("resources: {e}"))?;
+        if let Some(c) = &self.container {
+            berth_runtime::cgroups::Cgroup::open(&c.state.cgroup_path)
+                .and_then(|cg| cg.apply(&r))
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(p) = restart {
+            self.cfg.restart = p;
+        }
+        Ok(())
     }
 
     fn pause(&mut self, on: bool) -> Result<(), String> {

@@ -555,12 +555,7 @@ pub async fn start(api: &Api, a: StartArgs) -> anyhow::Result<i32> {
         }
         return Ok(waiter.await.unwrap_or(-1) as i32);
     }
-    each(&a.containers, |c| async move {
-        api.call(Method::POST, &format!("/containers/{}/start", q(&c)), None)
-            .await
-            .map(|_| c)
-    })
-    .await
+    post_each(api, &a.containers, "start", "").await
 }
 
 /// Runs `f` for each container, printing what it returns and docker's errors; exit 1 if any
@@ -616,36 +611,24 @@ fn stop_query(a: &StopArgs) -> String {
 
 /// `berth stop`.
 pub async fn stop(api: &Api, a: StopArgs) -> anyhow::Result<i32> {
-    let qs = stop_query(&a);
-    each(&a.containers, |c| {
-        let qs = qs.clone();
-        async move {
-            api.call(
-                Method::POST,
-                &format!("/containers/{}/stop{qs}", q(&c)),
-                None,
-            )
-            .await
-            .map(|_| c)
-        }
-    })
-    .await
+    post_each(api, &a.containers, "stop", &stop_query(&a)).await
 }
 
 /// `berth restart`.
 pub async fn restart(api: &Api, a: StopArgs) -> anyhow::Result<i32> {
-    let qs = stop_query(&a);
-    each(&a.containers, |c| {
-        let qs = qs.clone();
-        async move {
-            api.call(
-                Method::POST,
-                &format!("/containers/{}/restart{qs}", q(&c)),
-                None,
-            )
-            .await
-            .map(|_| c)
-        }
+    post_each(api, &a.containers, "restart", &stop_query(&a)).await
+}
+
+/// POSTs `/containers/{name}/{op}{qs}` for each container, printing each name as docker does.
+async fn post_each(api: &Api, names: &[String], op: &str, qs: &str) -> anyhow::Result<i32> {
+    each(names, |c| async move {
+        api.call(
+            Method::POST,
+            &format!("/containers/{}/{op}{qs}", q(&c)),
+            None,
+        )
+        .await
+        .map(|_| c)
     })
     .await
 }
@@ -661,19 +644,12 @@ pub struct KillArgs {
 
 /// `berth kill`.
 pub async fn kill(api: &Api, a: KillArgs) -> anyhow::Result<i32> {
-    let sig = a.signal.clone();
-    each(&a.containers, |c| {
-        let sig = sig.clone();
-        async move {
-            api.call(
-                Method::POST,
-                &format!("/containers/{}/kill?signal={}", q(&c), q(&sig)),
-                None,
-            )
-            .await
-            .map(|_| c)
-        }
-    })
+    post_each(
+        api,
+        &a.containers,
+        "kill",
+        &format!("?signal={}", q(&a.signal)),
+    )
     .await
 }
 
@@ -685,13 +661,7 @@ pub struct NamesArgs {
 
 /// `berth pause` / `berth unpause`.
 pub async fn pause(api: &Api, a: NamesArgs, on: bool) -> anyhow::Result<i32> {
-    let op = if on { "pause" } else { "unpause" };
-    each(&a.containers, |c| async move {
-        api.call(Method::POST, &format!("/containers/{}/{op}", q(&c)), None)
-            .await
-            .map(|_| c)
-    })
-    .await
+    post_each(api, &a.containers, if on { "pause" } else { "unpause" }, "").await
 }
 
 #[derive(Debug, clap::Args)]
@@ -1388,6 +1358,70 @@ pub async fn stats(api: &Api, a: StatsArgs) -> anyhow::Result<i32> {
             return Ok(code);
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// Memory limit.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited).
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits.
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth update`.
+pub async fn update(api: &Api, a: UpdateArgs) -> anyhow::Result<i32> {
+    let mut body = json!({});
+    if let Some(m) = &a.memory {
+        body["Memory"] = json!(parse_bytes(m)?);
+    }
+    if let Some(m) = &a.memory_swap {
+        body["MemorySwap"] = json!(parse_bytes(m)?);
+    }
+    if let Some(m) = &a.memory_reservation {
+        body["MemoryReservation"] = json!(parse_bytes(m)?);
+    }
+    if let Some(c) = a.cpus {
+        body["NanoCpus"] = json!((c * 1e9) as i64);
+    }
+    if let Some(c) = a.cpu_shares {
+        body["CpuShares"] = json!(c);
+    }
+    if let Some(p) = a.pids_limit {
+        body["PidsLimit"] = json!(p);
+    }
+    if let Some(r) = &a.restart {
+        body["RestartPolicy"] = parse_restart(r)?;
+    }
+    let body = &body;
+    each(&a.containers, |c| async move {
+        api.json(
+            Method::POST,
+            &format!("/containers/{}/update", q(&c)),
+            Some(body),
+        )
+        .await
+        .map(|_| c)
+    })
+    .await
 }
 
 #[derive(Debug, clap::Args)]
