@@ -54,21 +54,8 @@ pub struct CreateArgs {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
-    /// Memory limit.
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs.
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    /// Tune container pids limit (set -1 for unlimited).
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
@@ -122,6 +109,54 @@ pub struct CreateArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// Resource flags shared by `run`/`create` and `update`.
+#[derive(Debug, clap::Args)]
+pub struct ResourceArgs {
+    /// Memory limit.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited).
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+}
+
+impl ResourceArgs {
+    /// Sets the given limits in a HostConfig (or update body) object.
+    fn apply(&self, o: &mut Value) -> anyhow::Result<()> {
+        if let Some(m) = &self.memory {
+            o["Memory"] = json!(parse_bytes(m)?);
+        }
+        if let Some(m) = &self.memory_swap {
+            o["MemorySwap"] = json!(parse_bytes(m)?);
+        }
+        if let Some(m) = &self.memory_reservation {
+            o["MemoryReservation"] = json!(parse_bytes(m)?);
+        }
+        if let Some(c) = self.cpus {
+            o["NanoCpus"] = json!((c * 1e9) as i64);
+        }
+        if let Some(c) = self.cpu_shares {
+            o["CpuShares"] = json!(c);
+        }
+        if let Some(p) = self.pids_limit {
+            o["PidsLimit"] = json!(p);
+        }
+        Ok(())
+    }
 }
 
 /// `10m`, `1g`, `512k` → bytes.
@@ -259,21 +294,7 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
         body["StopTimeout"] = json!(t);
     }
     let hc = &mut body["HostConfig"];
-    if let Some(m) = &a.memory {
-        hc["Memory"] = json!(parse_bytes(m)?);
-    }
-    if let Some(m) = &a.memory_swap {
-        hc["MemorySwap"] = json!(parse_bytes(m)?);
-    }
-    if let Some(c) = a.cpus {
-        hc["NanoCpus"] = json!((c * 1e9) as i64);
-    }
-    if let Some(c) = a.cpu_shares {
-        hc["CpuShares"] = json!(c);
-    }
-    if let Some(p) = a.pids_limit {
-        hc["PidsLimit"] = json!(p);
-    }
+    a.resources.apply(hc)?;
     if let Some(s) = &a.shm_size {
         hc["ShmSize"] = json!(parse_bytes(s)?);
     }
@@ -1362,24 +1383,8 @@ pub async fn stats(api: &Api, a: StatsArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
-    /// Memory limit.
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    /// Memory soft limit.
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    /// Number of CPUs.
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    /// Tune container pids limit (set -1 for unlimited).
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     /// Restart policy to apply when a container exits.
     #[arg(long)]
     pub restart: Option<String>,
@@ -1390,24 +1395,7 @@ pub struct UpdateArgs {
 /// `berth update`.
 pub async fn update(api: &Api, a: UpdateArgs) -> anyhow::Result<i32> {
     let mut body = json!({});
-    if let Some(m) = &a.memory {
-        body["Memory"] = json!(parse_bytes(m)?);
-    }
-    if let Some(m) = &a.memory_swap {
-        body["MemorySwap"] = json!(parse_bytes(m)?);
-    }
-    if let Some(m) = &a.memory_reservation {
-        body["MemoryReservation"] = json!(parse_bytes(m)?);
-    }
-    if let Some(c) = a.cpus {
-        body["NanoCpus"] = json!((c * 1e9) as i64);
-    }
-    if let Some(c) = a.cpu_shares {
-        body["CpuShares"] = json!(c);
-    }
-    if let Some(p) = a.pids_limit {
-        body["PidsLimit"] = json!(p);
-    }
+    a.resources.apply(&mut body)?;
     if let Some(r) = &a.restart {
         body["RestartPolicy"] = parse_restart(r)?;
     }
