@@ -965,3 +965,289 @@ fn import_df_and_prune() {
     ok(d.docker("/usr/local/bin/docker", &["system", "prune", "-f"]));
     assert_eq!(ok(d.berth(&["ps", "--format", "{{.Names}}"])), "alive");
 }
+
+/// `cp` both ways with berth and both docker CLIs, on a running and a stopped container, and
+/// hostile symlinks planted in the container: every path resolves inside the container's root,
+/// so no host file is read or written.
+#[test]
+fn cp_stays_inside_the_container() {
+    let d = daemon();
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    let secret = h.join("host-secret");
+    std::fs::write(&secret, "HOST SECRET\n").unwrap();
+    let target_dir = h.join("host-dir");
+    std::fs::create_dir(&target_dir).unwrap();
+    let plant = format!(
+        "mkdir -p /data/sub; echo inside > /data/sub/f; echo container-shadow > /etc/shadow-c; \
+         ln -s / /up; ln -s ../../../../.. /dots; ln -s {} /leak; ln -s {} /evil; sleep 1000",
+        secret.display(),
+        target_dir.display()
+    );
+    ok(d.berth(&["run", "-d", "--name", "cpc", "busybox", "sh", "-c", &plant]));
+    assert!(eventually(5, || d
+        .berth(&["exec", "cpc", "test", "-L", "/evil"])
+        .status
+        .success()));
+    let out = h.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = |p: &str| out.join(p).to_str().unwrap().to_string();
+    // Out of the container.
+    ok(d.berth(&["cp", "cpc:/data", &o("")]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("data/sub/f")).unwrap(),
+        "inside\n"
+    );
+    ok(d.berth(&["cp", "cpc:/data/sub/f", &o("renamed")]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("renamed")).unwrap(),
+        "inside\n"
+    );
+    // Symlinks resolve in the container: /up/etc and /dots/etc are the container's /etc.
+    ok(d.berth(&["cp", "cpc:/up/etc/shadow-c", &o("s1")]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("s1")).unwrap(),
+        "container-shadow\n"
+    );
+    ok(d.berth(&["cp", "cpc:/dots/etc/shadow-c", &o("s2")]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("s2")).unwrap(),
+        "container-shadow\n"
+    );
+    // A link to a host path is copied as a link, never read through.
+    ok(d.berth(&["cp", "cpc:/leak", &o("leak")]));
+    let md = std::fs::symlink_metadata(out.join("leak")).unwrap();
+    assert!(md.file_type().is_symlink());
+    // With a trailing slash too: at most the link itself arrives, never the host file's bytes.
+    let _ = d.berth(&["cp", "cpc:/leak/", &o("leak2")]);
+    if let Ok(md) = std::fs::symlink_metadata(out.join("leak2")) {
+        assert!(
+            md.file_type().is_symlink(),
+            "a regular file came out of /leak/"
+        );
+    }
+    // Into the container.
+    let local = h.join("local.txt");
+    std::fs::write(&local, "from host\n").unwrap();
+    ok(d.berth(&["cp", local.to_str().unwrap(), "cpc:/data/sub/"]));
+    ok(d.berth(&["cp", local.to_str().unwrap(), "cpc:/data/named"]));
+    assert_eq!(
+        ok(d.berth(&["exec", "cpc", "cat", "/data/sub/local.txt", "/data/named"])),
+        "from host\nfrom host"
+    );
+    // Through a link to a host directory: lands inside the container, the host dir stays empty.
+    let _ = d.berth(&["cp", local.to_str().unwrap(), "cpc:/evil/"]);
+    let _ = d.berth(&["cp", local.to_str().unwrap(), "cpc:/up/tmp/"]);
+    assert_eq!(
+        std::fs::read_dir(&target_dir).unwrap().count(),
+        0,
+        "nothing written on the host"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "HOST SECRET\n");
+    assert_eq!(
+        ok(d.berth(&["exec", "cpc", "cat", "/tmp/local.txt"])),
+        "from host"
+    );
+    // Missing paths are Docker's 404.
+    let out3 = d.berth(&["cp", "cpc:/nope", &o("nope")]);
+    assert_eq!(code(&out3), 1);
+    assert!(
+        stderr(&out3).contains("Could not find the file /nope in container"),
+        "{}",
+        stderr(&out3)
+    );
+    // The docker CLIs, and a stopped container (its root mounted for the copy).
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        let name = if client.contains("local") {
+            "d28"
+        } else {
+            "d20"
+        };
+        ok(d.docker(client, &["cp", "cpc:/data/sub/f", &o(name)]));
+        assert_eq!(
+            std::fs::read_to_string(out.join(name)).unwrap(),
+            "inside\n",
+            "{client}"
+        );
+        ok(d.docker(
+            client,
+            &["cp", local.to_str().unwrap(), &format!("cpc:/data/{name}")],
+        ));
+        ok(d.docker(client, &["cp", "cpc:/leak", &o(&format!("{name}-leak"))]));
+        assert!(std::fs::symlink_metadata(out.join(format!("{name}-leak")))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let _ = d.docker(client, &["cp", local.to_str().unwrap(), "cpc:/evil/"]);
+        assert_eq!(
+            std::fs::read_dir(&target_dir).unwrap().count(),
+            0,
+            "{client}: nothing on the host"
+        );
+    }
+    ok(d.berth(&["stop", "-t", "0", "cpc"]));
+    ok(d.berth(&["cp", "cpc:/data/d20", &o("stopped")]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("stopped")).unwrap(),
+        "from host\n"
+    );
+    ok(d.berth(&["cp", local.to_str().unwrap(), "cpc:/data/after-stop"]));
+    ok(d.berth(&["start", "cpc"]));
+    assert_eq!(
+        ok(d.berth(&["exec", "cpc", "cat", "/data/after-stop"])),
+        "from host"
+    );
+}
+
+/// The remaining flags and commands: attach, --env-file, --privileged, --stop-signal,
+/// --stop-timeout, --log-opt rotation, --cpu-shares, ps -s/--no-trunc, logs --since, info, and
+/// the image group with load/save.
+#[test]
+fn more_flags_and_commands() {
+    let d = daemon();
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("env");
+    std::fs::write(&env, "# comment\nFROM_FILE=yes\n\nOTHER=2\n").unwrap();
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--env-file",
+            env.to_str().unwrap(),
+            "busybox",
+            "sh",
+            "-c",
+            "echo $FROM_FILE$OTHER"
+        ])),
+        "yes2"
+    );
+    let caps = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]));
+    let eff = u64::from_str_radix(caps.split_whitespace().last().unwrap(), 16).unwrap();
+    // Every capability the host side holds (this machine's bounding set may lack some).
+    let bnd = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = bnd
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(eff, u64::from_str_radix(&bnd, 16).unwrap(), "{caps}");
+    assert!(eff & (1 << 21) != 0, "CAP_SYS_ADMIN: {caps}");
+    ok(d.berth(&["run", "--rm", "--cpu-shares", "512", "busybox", "true"]));
+    // --stop-signal: stop sends USR1, which the trap turns into exit 42.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--stop-signal",
+        "USR1",
+        "--stop-timeout",
+        "5",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ]));
+    ok(d.berth(&["stop", "sig"]));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.Config.StopSignal}}",
+            "sig"
+        ])),
+        "42 USR1"
+    );
+    // --log-opt: rotated at 2 KiB, 2 files kept; logs still reads both in order.
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+    ]));
+    let log_path = ok(d.berth(&["inspect", "-f", "{{.LogPath}}", "chatty"]));
+    assert!(
+        std::fs::metadata(format!("{log_path}.1")).is_ok(),
+        "rotated once at least"
+    );
+    assert!(
+        std::fs::metadata(format!("{log_path}.2")).is_err(),
+        "max-file=2 keeps two files"
+    );
+    assert!(std::fs::metadata(&log_path).unwrap().len() <= 2048);
+    let logs = ok(d.berth(&["logs", "chatty"]));
+    assert!(logs.ends_with("line-199"), "{logs}");
+    let n: Vec<u32> = logs.lines().map(|l| l[5..].parse().unwrap()).collect();
+    assert!(n.windows(2).all(|w| w[1] == w[0] + 1), "in order");
+    assert!(ok(d.berth(&["logs", "--since", "1h", "chatty"])).ends_with("line-199"));
+    assert_eq!(
+        ok(d.berth(&["logs", "--since", "2099-01-01T00:00:00Z", "chatty"])),
+        ""
+    );
+    // ps -s and --no-trunc.
+    let ps = ok(d.berth(&[
+        "ps",
+        "-a",
+        "-s",
+        "--no-trunc",
+        "--filter",
+        "name=chatty",
+        "--format",
+        "{{.ID}} {{.Size}}",
+    ]));
+    let (id, size) = ps.split_once(' ').unwrap();
+    assert_eq!(id.len(), 64);
+    assert!(size.contains("(virtual "), "{size}");
+    // attach to a running container: its output, then its exit code.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; echo attached-out; exit 3",
+    ]));
+    let out = d.berth(&["attach", "talker"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(stdout(&out), "attached-out\n");
+    // info counts containers.
+    let info = ok(d.berth(&[
+        "info",
+        "--format",
+        "{{.Containers}} {{.ContainersStopped}} {{.Driver}}",
+    ]));
+    assert_eq!(info, "3 3 overlay");
+    // The image group, and save → rmi → load.
+    assert!(ok(d.berth(&["image", "ls"])).contains("busybox"));
+    assert_eq!(
+        ok(d.berth(&["image", "inspect", "-f", "{{.Os}}", "busybox"])),
+        "linux"
+    );
+    ok(d.berth(&["image", "tag", "busybox", "copy:1"]));
+    let tar = dir.path().join("copy.tar");
+    ok(d.berth(&["image", "save", "-o", tar.to_str().unwrap(), "copy:1"]));
+    ok(d.berth(&["image", "rm", "copy:1"]));
+    assert!(ok(d.berth(&["load", "-i", tar.to_str().unwrap()])).contains("copy:1"));
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "copy:1", "echo", "loaded"])),
+        "loaded"
+    );
+}

@@ -67,6 +67,8 @@ enum Command {
     Attach(c::AttachArgs),
     /// Execute a command in a running container.
     Exec(c::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(c::CpArgs),
     /// Update configuration of one or more containers.
     Update(c::UpdateArgs),
     /// Inspect changes to files or directories on a container's filesystem.
@@ -258,6 +260,7 @@ fn main() {
             Command::Top(a) => c::top(&api, a).await,
             Command::Diff(a) => c::diff(&api, a).await,
             Command::Update(a) => c::update(&api, a).await,
+            Command::Cp(a) => c::cp(&api, a).await,
             Command::Commit(a) => c::commit(&api, a).await,
             Command::Export(a) => c::export(&api, a).await,
             Command::Save(a) => i::save(&api, a).await,

@@ -904,14 +904,129 @@ pub async fn file_body(
 /// `GET /containers/{id}/export`.
 pub async fn export(State(engine): E, Path(id): Path<String>) -> Result<Response, ApiError> {
     let spool = engine.images.scratch_path("export");
-    let (e, p) = (engine.clone(), spool.clone());
-    tokio::task::spawn_blocking(move || e.containers.export(&id, &p))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        })??;
+    engine.containers.export(&id, spool.clone()).await?;
     file_body(spool, "application/x-tar").await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ArchiveQuery {
+    path: Option<String>,
+}
+
+fn archive_path(q: &ArchiveQuery) -> Result<std::path::PathBuf, ApiError> {
+    let p = q
+        .path
+        .clone()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| bad("path is required"))?;
+    Ok(std::path::PathBuf::from(if p.starts_with('/') {
+        p
+    } else {
+        format!("/{p}")
+    }))
+}
+
+fn stat_header(v: &Value) -> String {
+    // Standard base64, as Go's encoding/base64.StdEncoding.
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data = v.to_string().into_bytes();
+    let mut out = Vec::new();
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.extend_from_slice(&[T[(n >> 18) as usize & 63], T[(n >> 12) as usize & 63]]);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63]
+        } else {
+            b'='
+        });
+    }
+    String::from_utf8(out).expect("base64 is ASCII")
+}
+
+/// `HEAD /containers/{id}/archive`: the path's stat in `X-Docker-Container-Path-Stat`.
+pub async fn archive_head(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> Result<Response, ApiError> {
+    let p = archive_path(&q)?;
+    let st = engine
+        .containers
+        .with_root(&id, true, move |root| berth_engine::archive::stat(root, &p))
+        .await?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("X-Docker-Container-Path-Stat", stat_header(&st))
+        .body(Body::empty())
+        .expect("response"))
+}
+
+/// `GET /containers/{id}/archive`: a tar of the path, and its stat header.
+pub async fn archive_get(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> Result<Response, ApiError> {
+    let p = archive_path(&q)?;
+    let spool = engine.images.scratch_path("archive");
+    let out = spool.clone();
+    let st = engine
+        .containers
+        .with_root(&id, true, move |root| {
+            let st = berth_engine::archive::stat(root, &p)?;
+            berth_engine::archive::read(root, &p, &out)?;
+            Ok(st)
+        })
+        .await?;
+    let mut r = file_body(spool, "application/x-tar").await?;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&stat_header(&st)) {
+        r.headers_mut().insert("X-Docker-Container-Path-Stat", v);
+    }
+    Ok(r)
+}
+
+/// `PUT /containers/{id}/archive`: extracts the tar body into the directory at `path`.
+pub async fn archive_put(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<ArchiveQuery>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let p = archive_path(&q)?;
+    engine.containers.find(&id)?;
+    let spool = engine.images.scratch_path("archive-in");
+    let internal = |e: std::io::Error| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    };
+    let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad(format!("reading the request: {e}")))?;
+        if let Ok(d) = frame.into_data() {
+            f.write_all(&d).await.map_err(internal)?;
+        }
+    }
+    f.flush().await.map_err(internal)?;
+    drop(f);
+    let input = spool.clone();
+    let r = engine
+        .containers
+        .with_root(&id, true, move |root| {
+            berth_engine::archive::write(root, &p, &input)
+        })
+        .await;
+    let _ = tokio::fs::remove_file(&spool).await;
+    r?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /containers/{id}/changes`.

@@ -108,6 +108,12 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/build/prune", post(containers::nothing_to_prune))
         .route("/commit", post(containers::commit))
         .route("/containers/{id}/export", get(containers::export))
+        .route(
+            "/containers/{id}/archive",
+            get(containers::archive_get)
+                .head(containers::archive_head)
+                .put(containers::archive_put),
+        )
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/images/{*name}", axum::routing::any(images::by_name))
         .route(

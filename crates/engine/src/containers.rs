@@ -1226,7 +1226,7 @@ impl Containers {
             p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
         }
         if x.privileged {
-            let all = crate::spec::ALL_CAPS;
+            let all = crate::spec::available_caps();
             p["capabilities"] =
                 serde_json::json!({"bounding": all, "effective": all, "permitted": all});
         }
@@ -1399,42 +1399,73 @@ impl Containers {
         Ok(out)
     }
 
-    /// `docker export`: the container's file system as a tar at `out` (mounted for the
-    /// occasion when the container is not running).
-    pub fn export(&self, name: &str, out: &Path) -> Result<(), EngineError> {
+    /// Runs `f` on the container's root file system: the mounted one of a running container
+    /// (frozen meanwhile, so that its processes cannot change paths under `f`), or one mounted
+    /// for the occasion.
+    pub async fn with_root<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: &str,
+        freeze: bool,
+        f: impl FnOnce(&Path) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
         let e = self.find(name)?;
+        let _op = e.op.lock().await;
         let rec = e.record();
         let dir = self.dir(&rec.id);
-        let f = std::fs::File::create(out).map_err(io_err("export"))?;
-        let w = std::io::BufWriter::new(f);
-        if e.view().active() {
-            return Ok(berth_image::export::export(&dir.join("rootfs"), w)?);
+        let state = e.view().state();
+        if matches!(state, State::Running | State::Paused | State::Restarting) {
+            let sock = self.socket(&rec.id);
+            let thaw = freeze
+                && state == State::Running
+                && shim_call(&sock, &Request::Pause).await.is_ok();
+            let root = dir.join("rootfs");
+            let r = tokio::task::spawn_blocking(move || f(&root))
+                .await
+                .map_err(|err| unavailable(err.to_string()));
+            if thaw {
+                let _ = shim_call(&sock, &Request::Resume).await;
+            }
+            return r?;
         }
-        let target = self.s.exec_root.join("export").join(&rec.id[..24]);
+        let target = self.s.exec_root.join("mnt").join(&rec.id[..24]);
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         for d in [&target, &upper, &work] {
-            std::fs::create_dir_all(d).map_err(io_err("export"))?;
+            std::fs::create_dir_all(d).map_err(io_err("mount the container's root"))?;
         }
         let mounts = self
             .images
             .rootfs_mounts(&rec.image, &upper, &work, &target)?;
-        let mut done = Vec::new();
-        let mut res = Ok(());
-        for m in &mounts {
-            if let Err(err) = mount_one(m) {
-                res = Err(unavailable(format!("export: mount: {err}")));
-                break;
+        tokio::task::spawn_blocking(move || {
+            let mut done = Vec::new();
+            let mut res = Ok(());
+            for m in &mounts {
+                if let Err(err) = mount_one(m) {
+                    res = Err(unavailable(format!("mount the container's root: {err}")));
+                    break;
+                }
+                done.push(m.target.clone());
             }
-            done.push(m.target.clone());
-        }
-        if res.is_ok() {
-            res = berth_image::export::export(&target, w).map_err(EngineError::from);
-        }
-        for t in done.iter().rev() {
-            let _ = nix_umount(t);
-        }
-        let _ = std::fs::remove_dir(&target);
-        res
+            let out = res.and_then(|_| f(&target));
+            for t in done.iter().rev() {
+                let _ = nix_umount(t);
+            }
+            let _ = std::fs::remove_dir(&target);
+            out
+        })
+        .await
+        .map_err(|err| unavailable(err.to_string()))?
+    }
+
+    /// `docker export`: the container's file system as a tar at `out`.
+    pub async fn export(self: &Arc<Self>, name: &str, out: PathBuf) -> Result<(), EngineError> {
+        self.with_root(name, false, move |root| {
+            let f = std::fs::File::create(&out).map_err(io_err("export"))?;
+            Ok(berth_image::export::export(
+                root,
+                std::io::BufWriter::new(f),
+            )?)
+        })
+        .await
     }
 
     /// `POST /commit`: a new image from the container's image and its writable layer.

@@ -5,6 +5,7 @@
 //! Modules:
 //! - [`error`]: errors with a kind, mapped to HTTP statuses by berthd in one place.
 //! - [`images`]: the image service over `berth_image::Store`.
+//! - [`archive`]: copying files out of and into containers, paths resolved in their root.
 //! - [`containers`]: container records, shims, the live view of each container.
 //! - [`spec`]: a container's OCI spec from its Docker config, with Docker's defaults.
 //! - [`logs`]: reading and following json-file logs.
@@ -14,6 +15,7 @@
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
+pub mod archive;
 pub mod containers;
 pub mod error;
 pub mod events;

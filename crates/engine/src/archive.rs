@@ -1,0 +1,252 @@
+//! Copying files out of and into a container's root (`docker cp`, the `/archive` endpoints).
+//!
+//! Every path is resolved inside the container's root with openat2(RESOLVE_IN_ROOT): a
+//! symlink the container planted (to `/`, `/etc`, `..`) resolves as it would inside the
+//! container, never to a host path (the CVE-2018-15664 / CVE-2019-14271 class). A running
+//! container is frozen for the duration, so nothing can swap a directory for a symlink between
+//! the resolution and the copy. Hand-written because no crate resolves paths in a root with
+//! openat2; tar writing and extraction use the `tar` crate, which refuses `..` and absolute
+//! names, never follows symlinks when writing, and refuses to extract through a symlink that
+//! leads outside the destination.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{invalid, not_found, unavailable, EngineError};
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Opens `path` (as the container sees it) under `root`, following symlinks inside the root
+/// only. With `nofollow` the last component is not followed.
+fn open_in_root(root: &Path, path: &Path, nofollow: bool) -> std::io::Result<OwnedFd> {
+    let rootfd: OwnedFd = std::fs::File::open(root)?.into();
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+    if nofollow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let how = OpenHow {
+        flags: flags as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `how` is a valid open_how of the size passed; `c` is NUL-terminated.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            rootfd.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The metadata of what the descriptor refers to (fstat: a symlink opened with O_NOFOLLOW is
+/// the link itself).
+fn fd_meta(fd: &OwnedFd) -> std::io::Result<std::fs::Metadata> {
+    std::fs::File::from(fd.try_clone()?).metadata()
+}
+
+/// The target of a symlink opened with O_PATH|O_NOFOLLOW.
+fn fd_readlink(fd: &OwnedFd) -> std::io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat with an empty path reads the link the descriptor refers to into a
+    // buffer of the given length.
+    let n = unsafe {
+        libc::readlinkat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    let os: std::ffi::OsString = std::os::unix::ffi::OsStringExt::from_vec(buf);
+    Ok(PathBuf::from(os))
+}
+
+/// The host path of an O_PATH descriptor (valid while the container is frozen or stopped).
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn io_to_engine(path: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => not_found(format!(
+            "Could not find the file {} in container",
+            path.display()
+        )),
+        Some(libc::EXDEV) | Some(libc::ELOOP) => invalid(format!(
+            "{}: the path leaves the container's root",
+            path.display()
+        )),
+        _ => unavailable(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Docker's path stat (`X-Docker-Container-Path-Stat`, base64 of this JSON).
+pub fn stat(root: &Path, path: &Path) -> Result<serde_json::Value, EngineError> {
+    let fd = open_in_root(root, path, true).map_err(io_to_engine(path))?;
+    let md = fd_meta(&fd).map_err(io_to_engine(path))?;
+    let link = if md.file_type().is_symlink() {
+        fd_readlink(&fd)
+            .map(|l| l.display().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    // Go's os.FileMode bits for the type, as the docker CLI decodes them.
+    let mut mode = md.mode() & 0o777;
+    if md.is_dir() {
+        mode |= 1 << 31;
+    } else if md.file_type().is_symlink() {
+        mode |= 1 << 27;
+    }
+    Ok(serde_json::json!({
+        "name": name,
+        "size": md.len(),
+        "mode": mode,
+        "mtime": berth_shim::rfc3339(md.modified().unwrap_or(std::time::UNIX_EPOCH)),
+        "linkTarget": link,
+    }))
+}
+
+/// Writes `path` (a file, link or directory tree) as a tar to `out`, its entries named from
+/// the path's base name, as `docker cp` expects.
+pub fn read(root: &Path, path: &Path, out: &Path) -> Result<(), EngineError> {
+    let fd = open_in_root(root, path, true).map_err(io_to_engine(path))?;
+    let host = fd_path(&fd);
+    let md = fd_meta(&fd).map_err(io_to_engine(path))?;
+    let name = path
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let f = std::fs::File::create(out).map_err(|e| unavailable(format!("archive: {e}")))?;
+    let mut b = tar::Builder::new(std::io::BufWriter::new(f));
+    b.follow_symlinks(false);
+    let r = if md.is_dir() {
+        // The real directory behind the descriptor, so that the walk starts from it.
+        let dir = std::fs::read_link(&host).map_err(io_to_engine(path))?;
+        b.append_dir_all(&name, &dir)
+    } else if md.file_type().is_symlink() {
+        let target = fd_readlink(&fd).map_err(io_to_engine(path))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata(&md);
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, &name, target)
+    } else {
+        // Opened afresh from the descriptor, never by a host path.
+        let fd2 = open_in_root(root, path, true).map_err(io_to_engine(path))?;
+        let mut file = std::fs::File::open(fd_path(&fd2)).map_err(io_to_engine(path))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata(&md);
+        b.append_data(&mut h, &name, &mut file)
+    };
+    r.and_then(|_| b.finish())
+        .map_err(|e| unavailable(format!("archive {}: {e}", path.display())))
+}
+
+/// Extracts the tar at `tar` into the directory `path` of the container.
+pub fn write(root: &Path, path: &Path, tar_file: &Path) -> Result<(), EngineError> {
+    let fd = open_in_root(root, path, false).map_err(io_to_engine(path))?;
+    let host = fd_path(&fd);
+    let md = fd_meta(&fd).map_err(io_to_engine(path))?;
+    if !md.is_dir() {
+        return Err(invalid(format!(
+            "extraction point is not a directory: {}",
+            path.display()
+        )));
+    }
+    let dir = std::fs::read_link(&host).map_err(io_to_engine(path))?;
+    let f = std::fs::File::open(tar_file).map_err(|e| unavailable(format!("archive: {e}")))?;
+    let mut a = tar::Archive::new(std::io::BufReader::new(f));
+    a.set_preserve_permissions(true);
+    a.set_preserve_mtime(true);
+    a.set_overwrite(true);
+    a.unpack(&dir)
+        .map_err(|e| invalid(format!("extract into {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::write(r.join("etc/passwd"), "container\n").unwrap();
+        std::os::unix::fs::symlink("/", r.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../../../../..", r.join("dots")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", r.join("link")).unwrap();
+        let st = stat(r, Path::new("/link")).unwrap();
+        assert_eq!(st["linkTarget"], "/etc/passwd");
+        // /up/etc/passwd is the container's file, not the host's.
+        let fd = open_in_root(r, Path::new("/up/etc/passwd"), false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(fd_path(&fd)).unwrap(),
+            "container\n"
+        );
+        let fd = open_in_root(r, Path::new("/dots/etc/passwd"), false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(fd_path(&fd)).unwrap(),
+            "container\n"
+        );
+        assert!(open_in_root(r, Path::new("/nope"), false).is_err());
+    }
+
+    #[test]
+    fn read_and_write_round_trip() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("data/sub")).unwrap();
+        std::fs::write(r.join("data/sub/f"), "x").unwrap();
+        let out = r.join("out.tar");
+        read(r, Path::new("/data"), &out).unwrap();
+        std::fs::create_dir_all(r.join("copy")).unwrap();
+        write(r, Path::new("/copy"), &out).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(r.join("copy/data/sub/f")).unwrap(),
+            "x"
+        );
+        let st = stat(r, Path::new("/data")).unwrap();
+        assert_eq!(st["name"], "data");
+        assert!(st["mode"].as_u64().unwrap() & (1 << 31) != 0);
+        assert!(
+            write(r, Path::new("/data/sub/f"), &out).is_err(),
+            "not a directory"
+        );
+    }
+}
