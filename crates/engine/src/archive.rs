@@ -9,22 +9,11 @@
 //! names, never follows symlinks when writing, and refuses to extract through a symlink that
 //! leads outside the destination.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{invalid, not_found, unavailable, EngineError};
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// Opens `path` (as the container sees it) under `root`, following symlinks inside the root
 /// only. With `nofollow` the last component is not followed.
@@ -36,32 +25,16 @@ fn open_in_root(root: &Path, path: &Path, nofollow: bool) -> std::io::Result<Own
     } else {
         rel
     };
-    let c = CString::new(rel.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+    let mut flags = libc::O_PATH;
     if nofollow {
         flags |= libc::O_NOFOLLOW;
     }
-    let how = OpenHow {
-        flags: flags as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `how` is a valid open_how of the size passed; `c` is NUL-terminated.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            rootfd.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    berth_image::layer::openat2(
+        &rootfd,
+        rel,
+        flags,
+        berth_image::layer::RESOLVE_IN_ROOT | berth_image::layer::RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// The metadata of what the descriptor refers to (fstat: a symlink opened with O_NOFOLLOW is

@@ -126,18 +126,33 @@ struct OpenHow {
     mode: u64,
     resolve: u64,
 }
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// `resolve` flag of [`openat2`]: no /proc magic links.
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
 
 /// openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: the kernel refuses any escape.
 fn openat2_beneath(dir: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    openat2(
+        dir,
+        path,
+        flags,
+        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// `resolve` flag of [`openat2`]: resolve as if `dir` were the root (symlinks included).
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// openat2(2) relative to `dir` with the given open flags (O_CLOEXEC is added) and
+/// RESOLVE_* flags. std and nix do not wrap it.
+pub fn openat2(dir: &OwnedFd, path: &Path, flags: i32, resolve: u64) -> std::io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     // SAFETY: `how` is a valid open_how of the size passed; `c` is NUL-terminated.
     let fd = unsafe {

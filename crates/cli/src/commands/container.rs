@@ -1639,10 +1639,7 @@ pub struct CommitArgs {
 pub async fn commit(api: &Api, a: CommitArgs) -> anyhow::Result<i32> {
     let mut qs = vec![format!("container={}", q(&a.container))];
     if let Some(r) = &a.repository {
-        let (repo, tag) = match r.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
-            _ => (r.clone(), "latest".to_string()),
-        };
+        let (repo, tag) = crate::commands::image::repo_tag(r);
         qs.push(format!("repo={}&tag={}", q(&repo), q(&tag)));
     }
     if let Some(m) = &a.message {

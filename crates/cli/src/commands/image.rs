@@ -141,6 +141,15 @@ pub async fn rmi(api: &Api, a: RmiArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// `repo[:tag]` → (repo, tag), the tag `latest` by default (a `:` in a registry's
+/// `host:port` is not a tag).
+pub fn repo_tag(r: &str) -> (String, String) {
+    match r.rsplit_once(':') {
+        Some((repo, t)) if !t.contains('/') => (repo.to_string(), t.to_string()),
+        _ => (r.to_string(), "latest".to_string()),
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
     pub source: String,
@@ -149,10 +158,7 @@ pub struct TagArgs {
 
 /// `berth tag`.
 pub async fn tag(api: &Api, a: TagArgs) -> anyhow::Result<i32> {
-    let (repo, tag) = match a.target.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
-        _ => (a.target.clone(), "latest".to_string()),
-    };
+    let (repo, tag) = repo_tag(&a.target);
     api.call(
         Method::POST,
         &format!("/images/{}/tag?repo={}&tag={}", a.source, q(&repo), q(&tag)),
@@ -340,10 +346,7 @@ pub async fn import(api: &Api, a: ImportArgs) -> anyhow::Result<i32> {
     };
     let mut qs = vec!["fromSrc=-".to_string()];
     if let Some(r) = &a.reference {
-        let (repo, tag) = match r.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
-            _ => (r.clone(), "latest".to_string()),
-        };
+        let (repo, tag) = repo_tag(r);
         qs.push(format!("repo={}&tag={}", q(&repo), q(&tag)));
     }
     if let Some(m) = &a.message {
