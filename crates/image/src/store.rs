@@ -648,11 +648,21 @@ impl Store {
             .collect();
         if self.format == Format::Plain {
             // The copy fallback: the container gets its own full copy in `upper`, bound on the
-            // target. The copy is the one side effect here, made before any mount.
+            // target. The copy is the one side effect here, made before any mount, and only
+            // once: `upper` then holds the container's changes, which a later start (or a
+            // mount for `cp`/`export`) must keep. It is copied beside and renamed into place,
+            // so a non-empty `upper` is always a complete copy.
             match layers.last() {
                 Some(top) => {
-                    remove_tree(upper)?;
-                    copy_tree(&self.snapshot_dir(&top.chain_id).join("fs"), upper)?;
+                    let fresh = std::fs::read_dir(upper).map_or(true, |mut d| d.next().is_none());
+                    if fresh {
+                        let tmp = upper.with_extension("copying");
+                        remove_tree(&tmp)?;
+                        copy_tree(&self.snapshot_dir(&top.chain_id).join("fs"), &tmp)?;
+                        remove_tree(upper)?;
+                        std::fs::rename(&tmp, upper)
+                            .ctx(|| format!("rename {} into place", tmp.display()))?;
+                    }
                 }
                 None => {
                     std::fs::create_dir_all(upper).ctx(|| format!("create {}", upper.display()))?

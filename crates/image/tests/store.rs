@@ -396,6 +396,28 @@ fn vfs_driver_copies_and_is_fixed_per_store() {
     let out = bi(&root, &["--storage-driver", "overlay", "images"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("uses the vfs storage driver"));
+    // A container's copy is made once: a second set of mounts for the same upper dir (the
+    // container started again) keeps what the container changed.
+    let store = berth_image::Store::open(&root).unwrap();
+    let img = store.resolve("test/vfs:1").unwrap();
+    let (upper, work, target) = (
+        d.path().join("upper"),
+        d.path().join("work"),
+        d.path().join("t"),
+    );
+    store.rootfs_mounts(img, &upper, &work, &target).unwrap();
+    assert_eq!(std::fs::read(upper.join("etc/b")).unwrap(), b"two");
+    std::fs::write(upper.join("etc/b"), b"changed by the container").unwrap();
+    std::fs::remove_file(upper.join("etc/a")).unwrap();
+    store.rootfs_mounts(img, &upper, &work, &target).unwrap();
+    assert_eq!(
+        std::fs::read(upper.join("etc/b")).unwrap(),
+        b"changed by the container"
+    );
+    assert!(
+        !upper.join("etc/a").exists(),
+        "the container's deletion stays"
+    );
 }
 
 #[test]
