@@ -299,6 +299,49 @@ fn exec_with_berth() {
         ok(d.berth(&["exec", "-u", "app", "box", "id", "-un"])),
         "app"
     );
+    // A client that does not hijack gets the output as the body, and the exit code after.
+    let sock = d.sock();
+    let curl = |args: &[&str]| {
+        ok(Command::new("curl")
+            .args(["-s", "--unix-socket", sock.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    let created = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"AttachStdout":true,"Cmd":["sh","-c","echo plain; exit 9"]}"#,
+        "http://b/containers/box/exec",
+    ]);
+    let eid: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let eid = eid["Id"].as_str().unwrap();
+    let body = Command::new("curl")
+        .args([
+            "-s",
+            "--unix-socket",
+            sock.to_str().unwrap(),
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{}",
+        ])
+        .arg(format!("http://b/exec/{eid}/start"))
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(
+        body, b"\x01\x00\x00\x00\x00\x00\x00\x06plain\n",
+        "one stdout frame"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&curl(&[&format!("http://b/exec/{eid}/json")])).unwrap();
+    assert_eq!(inspect["ExitCode"], 9);
     // Not in a stopped container.
     ok(d.berth(&["kill", "box"]));
     let out = d.berth(&["exec", "box", "true"]);
@@ -435,16 +478,20 @@ fn detached_lifecycle_ps_logs_inspect() {
         stderr(&out)
     );
     // Events were recorded.
-    let ev = ok(d.berth(&[
+    // A window that closed long ago holds nothing; a filter keeps only its events.
+    assert_eq!(ok(d.berth(&["events", "--since", "1", "--until", "2"])), "");
+    let renames = ok(d.berth(&[
         "events",
         "--since",
-        "0",
+        "60s",
         "--until",
-        "1",
+        "0s",
         "--filter",
         "event=rename",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.oldName}}",
     ]));
-    let _ = ev;
+    assert_eq!(renames, "rename site /web");
     let ev = ok(d.berth(&[
         "events",
         "--since",

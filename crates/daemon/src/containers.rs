@@ -488,7 +488,6 @@ pub async fn wait(
 #[derive(Debug, Deserialize)]
 pub struct RemoveQuery {
     force: Option<String>,
-    v: Option<String>,
 }
 
 /// `DELETE /containers/{id}`.
@@ -497,7 +496,6 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<Response, ApiError> {
-    let _ = &q.v;
     engine.containers.remove(&id, truthy(&q.force)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -585,11 +583,9 @@ pub async fn logs(
 
 #[derive(Debug, Deserialize)]
 pub struct AttachQuery {
-    stream: Option<String>,
     stdin: Option<String>,
     stdout: Option<String>,
     stderr: Option<String>,
-    logs: Option<String>,
 }
 
 /// `POST /containers/{id}/attach`: answers 101 at once (the docker CLI starts the container
@@ -601,7 +597,6 @@ pub async fn attach(
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let e = engine.containers.find(&id)?;
-    let _ = (&q.stream, &q.logs);
     if matches!(e.view().state(), CState::Removing | CState::Dead) {
         return Err(ApiError {
             status: StatusCode::CONFLICT,
@@ -620,14 +615,8 @@ pub async fn attach(
     if !upgrade {
         // A plain request: the output as the response body.
         let (tty, shim) = engine.containers.attach(&id, false, stdout, stderr).await?;
-        let stream = futures_util::stream::unfold(shim, move |mut s| async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            let n = s.read(&mut buf).await.ok().filter(|n| *n > 0)?;
-            buf.truncate(n);
-            Some((Ok::<_, Infallible>(Bytes::from(buf)), s))
-        });
-        let _ = tty;
-        return Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response());
+        let stream = shim_body(shim, tty, None);
+        return Ok(([(header::CONTENT_TYPE, ct)], stream).into_response());
     }
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
@@ -651,6 +640,24 @@ pub async fn attach(
         .header(header::CONTENT_TYPE, ct)
         .body(Body::empty())
         .expect("response"))
+}
+
+/// A shim stream as a response body, for clients that did not ask for a hijack: the same
+/// framing as [`pipe`] (frames kept without a terminal, stripped with one), streamed.
+fn shim_body(
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
+) -> Body {
+    let (r, w) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(pipe(w, shim, tty, false, on_exit));
+    let stream = futures_util::stream::unfold(r, |mut r| async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        let n = r.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        buf.truncate(n);
+        Some((Ok::<_, Infallible>(Bytes::from(buf)), r))
+    });
+    Body::from_stream(stream)
 }
 
 /// Copies a client's stdin to the shim and the shim's frames to the client (without the
@@ -764,11 +771,11 @@ pub async fn exec_start(
         Box::new(move |code| eng.containers.exec_finished(&eid, code));
     if !upgrade {
         // No hijack asked for: the output as the body (without the exit frame).
-        let (mut r, w) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(pipe(w, shim, tty, false, Some(on_exit)));
-        let mut all = Vec::new();
-        let _ = r.read_to_end(&mut all).await;
-        return Ok(([(header::CONTENT_TYPE, ct)], all).into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, ct)],
+            shim_body(shim, tty, Some(on_exit)),
+        )
+            .into_response());
     }
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
@@ -927,26 +934,8 @@ fn archive_path(q: &ArchiveQuery) -> Result<std::path::PathBuf, ApiError> {
 }
 
 fn stat_header(v: &Value) -> String {
-    // Standard base64, as Go's encoding/base64.StdEncoding.
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let data = v.to_string().into_bytes();
-    let mut out = Vec::new();
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.extend_from_slice(&[T[(n >> 18) as usize & 63], T[(n >> 12) as usize & 63]]);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63]
-        } else {
-            b'='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63]
-        } else {
-            b'='
-        });
-    }
-    String::from_utf8(out).expect("base64 is ASCII")
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(v.to_string())
 }
 
 /// `HEAD /containers/{id}/archive`: the path's stat in `X-Docker-Container-Path-Stat`.
@@ -1084,35 +1073,12 @@ pub async fn commit(
     Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
 }
 
-/// Every value of `key` in a query string (percent-decoded, `+` as space).
+/// Every value of `key` in a query string (keys may repeat, which serde's Query cannot take).
 pub fn query_all(query: &str, key: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == key)
-        .map(|(_, v)| percent_decode(v))
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `POST /containers/{id}/update`.

@@ -299,7 +299,7 @@ impl Containers {
                             &self.dir(&id).join("state.json"),
                             &serde_json::to_vec(&st).expect("state serialises"),
                         );
-                        let _ = nix_umount(&self.dir(&id).join("rootfs"));
+                        let _ = berth_shim::MountSpec::unmount(&self.dir(&id).join("rootfs"));
                     }
                     e.view.send_modify(|v| v.shim = Some(st));
                     if auto_remove(&e.record()) {
@@ -627,15 +627,7 @@ impl Containers {
             runtime_root: self.s.exec_root.join("runtime"),
             socket: self.socket(&rec.id),
             state_file: dir.join("state.json"),
-            rootfs_mounts: mounts
-                .into_iter()
-                .map(|m| berth_shim::MountSpec {
-                    fstype: m.fstype,
-                    source: m.source,
-                    target: m.target,
-                    options: m.options,
-                })
-                .collect(),
+            rootfs_mounts: mounts.into_iter().map(mount_spec).collect(),
             log: berth_shim::LogConfig {
                 path: dir.join(format!("{}-json.log", rec.id)),
                 max_size,
@@ -1001,7 +993,7 @@ impl Containers {
             }
         }
         let dir = self.dir(&rec.id);
-        let _ = nix_umount(&dir.join("rootfs"));
+        let _ = berth_shim::MountSpec::unmount(&dir.join("rootfs"));
         // Rename first, so that a crash half-way leaves no half-removed record behind.
         let trash = self
             .s
@@ -1438,8 +1430,8 @@ impl Containers {
         tokio::task::spawn_blocking(move || {
             let mut done = Vec::new();
             let mut res = Ok(());
-            for m in &mounts {
-                if let Err(err) = mount_one(m) {
+            for m in mounts.into_iter().map(mount_spec) {
+                if let Err(err) = m.mount() {
                     res = Err(unavailable(format!("mount the container's root: {err}")));
                     break;
                 }
@@ -1447,7 +1439,7 @@ impl Containers {
             }
             let out = res.and_then(|_| f(&target));
             for t in done.iter().rev() {
-                let _ = nix_umount(t);
+                let _ = berth_shim::MountSpec::unmount(t);
             }
             let _ = std::fs::remove_dir(&target);
             out
@@ -1649,6 +1641,16 @@ fn failed_state(msg: &str) -> ShimState {
     }
 }
 
+/// The image store's mount as the shim (and [`berth_shim::MountSpec::mount`]) takes it.
+fn mount_spec(m: berth_image::store::Mount) -> berth_shim::MountSpec {
+    berth_shim::MountSpec {
+        fstype: m.fstype,
+        source: m.source,
+        target: m.target,
+        options: m.options,
+    }
+}
+
 fn auto_remove(rec: &Record) -> bool {
     rec.host_config.auto_remove.unwrap_or(false)
 }
@@ -1663,52 +1665,6 @@ fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
-}
-
-fn mount_one(m: &berth_image::store::Mount) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let mut flags = 0;
-    let mut data = Vec::new();
-    for o in &m.options {
-        match o.as_str() {
-            "bind" => flags |= libc::MS_BIND,
-            "rbind" => flags |= libc::MS_BIND | libc::MS_REC,
-            "ro" => flags |= libc::MS_RDONLY,
-            other => data.push(other.to_string()),
-        }
-    }
-    let c = |s: &[u8]| CString::new(s).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
-    let (src, tgt, fst, dat) = (
-        c(m.source.as_bytes())?,
-        c(m.target.as_os_str().as_bytes())?,
-        c(m.fstype.as_bytes())?,
-        c(data.join(",").as_bytes())?,
-    );
-    // SAFETY: mount(2) with NUL-terminated strings that live for the call.
-    if unsafe {
-        libc::mount(
-            src.as_ptr(),
-            tgt.as_ptr(),
-            fst.as_ptr(),
-            flags,
-            dat.as_ptr().cast(),
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn nix_umount(p: &Path) -> std::io::Result<()> {
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: umount2 with a NUL-terminated path; it changes only the mount table.
-    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Waits until `f` holds for the view, at most `limit`; whether it held.

@@ -3,7 +3,7 @@
 //! stops.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -119,7 +119,6 @@ pub fn read(path: &Path, o: LogOptions, view: watch::Receiver<View>, tx: mpsc::S
                 if let Ok(f) = File::open(path) {
                     let ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
                     let mut r = BufReader::new(f);
-                    let _ = r.seek(SeekFrom::Start(0));
                     read_entries(&mut r, &mut batch);
                     live = Some((r, ino));
                 }

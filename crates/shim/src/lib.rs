@@ -65,6 +65,38 @@ pub struct LogConfig {
     pub max_file: u32,
 }
 
+impl MountSpec {
+    /// Performs the mount (`bind`, `rbind` and `ro` become flags; other options are the
+    /// file system's data), creating the target directory if needed.
+    pub fn mount(&self) -> nix::Result<()> {
+        use nix::mount::MsFlags;
+        let mut flags = MsFlags::empty();
+        let mut data = Vec::new();
+        for o in &self.options {
+            match o.as_str() {
+                "bind" => flags |= MsFlags::MS_BIND,
+                "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+                "ro" => flags |= MsFlags::MS_RDONLY,
+                other => data.push(other),
+            }
+        }
+        let data = data.join(",");
+        let _ = std::fs::create_dir_all(&self.target);
+        nix::mount::mount(
+            Some(self.source.as_str()),
+            &self.target,
+            Some(self.fstype.as_str()),
+            flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        )
+    }
+
+    /// Lazily unmounts the target.
+    pub fn unmount(target: &std::path::Path) -> nix::Result<()> {
+        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH)
+    }
+}
+
 /// Docker's restart policies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestartPolicy {

@@ -328,6 +328,7 @@ impl Shim {
         }
         if shim.cfg.autostart {
             shim.start()?;
+            trim_memory();
         } else {
             shim.save();
         }
@@ -335,36 +336,18 @@ impl Shim {
     }
 
     fn mount_rootfs(&mut self) -> Result<(), String> {
-        use nix::mount::MsFlags;
         for m in self.cfg.rootfs_mounts.clone() {
-            let mut flags = MsFlags::empty();
-            let mut data = Vec::new();
-            for o in &m.options {
-                match o.as_str() {
-                    "bind" => flags |= MsFlags::MS_BIND,
-                    "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
-                    "ro" => flags |= MsFlags::MS_RDONLY,
-                    other => data.push(other),
-                }
-            }
-            let data = data.join(",");
-            let _ = std::fs::create_dir_all(&m.target);
-            nix::mount::mount(
-                Some(m.source.as_str()),
-                &m.target,
-                Some(m.fstype.as_str()),
-                flags,
-                (!data.is_empty()).then_some(data.as_str()),
-            )
-            .map_err(|e| format!("mount the root file system on {}: {e}", m.target.display()))?;
-            self.mounted.push(m.target.clone());
+            m.mount().map_err(|e| {
+                format!("mount the root file system on {}: {e}", m.target.display())
+            })?;
+            self.mounted.push(m.target);
         }
         Ok(())
     }
 
     fn unmount_rootfs(&mut self) {
         while let Some(t) = self.mounted.pop() {
-            if let Err(e) = nix::mount::umount2(&t, nix::mount::MntFlags::MNT_DETACH) {
+            if let Err(e) = berth_shim::MountSpec::unmount(&t) {
                 log(&format!("unmount {}: {e}", t.display()));
             }
         }
@@ -463,7 +446,6 @@ impl Shim {
         self.state.error.clear();
         self.started = Instant::now();
         self.save();
-        trim_memory();
         Ok(())
     }
 
@@ -830,7 +812,16 @@ impl Shim {
                 return;
             }
             Request::Update { resources, restart } => self.update(resources, restart),
-            Request::Start => self.start(),
+            Request::Start => {
+                let r = self.start();
+                let ok = r.is_ok();
+                self.reply(i, r, Kind::Closing);
+                // After the answer, so the start is not kept waiting.
+                if ok {
+                    trim_memory();
+                }
+                return;
+            }
             Request::Kill { signal, all } => self.kill(signal, all),
             Request::Stop { signal, timeout } => self.stop(signal, timeout),
             Request::Pause => self.pause(true),
@@ -1173,6 +1164,9 @@ impl Shim {
     fn restart(&mut self) {
         self.state.restart_count += 1;
         let res = self.create().and_then(|_| self.start());
+        if res.is_ok() {
+            trim_memory();
+        }
         if let Err(e) = res {
             log(&format!("restart: {e}"));
             self.state.error = e;

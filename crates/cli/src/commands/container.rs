@@ -789,38 +789,6 @@ pub fn filters_json(f: &[String]) -> anyhow::Result<String> {
     Ok(serde_json::to_string(&m)?)
 }
 
-fn human_size(n: f64) -> String {
-    // docker's units.HumanSizeWithPrecision(size, 3): decimal units.
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let s = format!("{v:.3}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    // Three significant digits, as %.3g.
-    let digits: usize = s.chars().filter(|c| c.is_ascii_digit()).count();
-    let s = if digits > 3 && s.contains('.') {
-        let int_len = s.split('.').next().unwrap_or("").len();
-        let keep = 3usize.saturating_sub(int_len);
-        let r = format!("{v:.keep$}");
-        if r.contains('.') {
-            r.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            r
-        }
-    } else {
-        s
-    };
-    format!("{s}{}", units[i])
-}
-
 fn ago(secs: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -909,8 +877,8 @@ pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
             let size = if a.size {
                 format!(
                     "{} (virtual {})",
-                    human_size(c["SizeRw"].as_f64().unwrap_or(0.0)),
-                    human_size(c["SizeRootFs"].as_f64().unwrap_or(0.0))
+                    crate::commands::image::size_str(c["SizeRw"].as_f64().unwrap_or(0.0)),
+                    crate::commands::image::size_str(c["SizeRootFs"].as_f64().unwrap_or(0.0))
                 )
             } else {
                 String::new()
@@ -1575,23 +1543,11 @@ async fn put_archive(api: &Api, c: &str, dir: &str, data: Vec<u8>) -> anyhow::Re
 
 /// Whether a base64 path stat says "directory" (Go's ModeDir bit).
 fn stat_is_dir(b64: &str) -> bool {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for ch in b64.bytes().filter(|&c| c != b'=') {
-        let Some(v) = T.iter().position(|&t| t == ch) else {
-            return false;
-        };
-        bits = (bits << 6) | v as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    serde_json::from_slice::<Value>(&out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
         .ok()
+        .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
         .and_then(|v| v["mode"].as_u64())
         .is_some_and(|m| m & (1 << 31) != 0)
 }
@@ -1742,9 +1698,9 @@ mod tests {
         assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
         assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
         assert!(parse_bytes("lots").is_err());
-        assert_eq!(human_size(0.0), "0B");
-        assert_eq!(human_size(1234.0), "1.23kB");
-        assert_eq!(human_size(4_300_000.0), "4.3MB");
+        assert_eq!(crate::commands::image::size_str(0.0), "0B");
+        assert_eq!(crate::commands::image::size_str(1234.0), "1.23kB");
+        assert_eq!(crate::commands::image::size_str(4_300_000.0), "4.3MB");
         assert_eq!(binary_size(716.0 * 1024.0), "716KiB");
         assert_eq!(binary_size(64.0 * 1024.0 * 1024.0), "64MiB");
         assert_eq!(binary_size(1536.0), "1.5KiB");
