@@ -212,6 +212,13 @@ impl Ingest {
         self.hasher.len()
     }
 
+    /// Opens what has been written so far for reading (a resumed download replays it into
+    /// its unpacker before continuing from the network).
+    pub fn read_back(&self) -> Result<File> {
+        let p = self.dir.join("data");
+        File::open(&p).ctx(|| format!("open {}", p.display()))
+    }
+
     /// Verifies and commits. On a mismatch the ingest is discarded and nothing is committed.
     pub fn commit(mut self) -> Result<Digest> {
         self.file

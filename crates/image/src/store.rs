@@ -46,6 +46,9 @@ pub struct ImageRecord {
     pub manifest: Option<Digest>,
     /// When it entered the store (RFC 3339).
     pub loaded: String,
+    /// `repository@digest` of each registry manifest (or index) it was pulled by or pushed as.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 /// One unpacked layer.
@@ -279,40 +282,42 @@ impl Store {
     /// loader calls this as soon as a blob is committed, so unpacking overlaps reading the rest
     /// of the archive; [`Store::ensure_layers_prepared`] then only renames the result into place.
     pub fn preunpack(&self, blob: &Digest) -> Result<Prepared> {
+        let f = self.content.open_blob(blob)?;
+        self.unpacker()?.prepare(blob, ReadAhead::spawn(f))
+    }
+
+    /// A handle that unpacks layer streams into private directories without holding the store
+    /// (overlay format only). A registry pull unpacks each layer while it downloads, several
+    /// at once, and takes the store only to record the image.
+    pub fn unpacker(&self) -> Result<Unpacker> {
         if self.format != Format::Overlay {
             return Err(Error::Archive(
                 "pre-unpacking needs overlay snapshots".into(),
             ));
         }
-        let tmp = self.root.join("snapshots").join(format!(
-            "tmp-pre-{}-{}",
-            blob.hex(),
-            std::process::id()
-        ));
-        let _ = remove_tree(&tmp);
-        let fs = tmp.join("fs");
-        std::fs::create_dir_all(&fs).ctx(|| format!("create {}", fs.display()))?;
-        let r = (|| {
-            let f = self.content.open_blob(blob)?;
-            layer::apply(
-                blob.short(),
-                ReadAhead::spawn(f),
-                &fs,
-                Format::Overlay,
-                self.limits,
-            )
-        })();
-        match r {
-            Ok(applied) => Ok(Prepared {
-                dir: tmp,
-                blob: blob.clone(),
-                applied,
-            }),
-            Err(e) => {
-                let _ = remove_tree(&tmp);
-                Err(e)
-            }
+        Ok(Unpacker {
+            snapshots: self.root.join("snapshots"),
+            limits: self.limits,
+        })
+    }
+
+    /// Whether the layer with this chain id is unpacked.
+    pub fn has_layer(&self, chain: &Digest) -> bool {
+        self.meta.layers.contains_key(chain.as_str()) && self.snapshot_dir(chain).exists()
+    }
+
+    /// Adds `repository@digest` to an image's repo digests (once).
+    pub fn add_repo_digest(&mut self, id: &Digest, repo_digest: &str) -> Result<()> {
+        let img = self
+            .meta
+            .images
+            .get_mut(id.as_str())
+            .ok_or_else(|| Error::NotFound(format!("image {id}")))?;
+        if !img.repo_digests.iter().any(|r| r == repo_digest) {
+            img.repo_digests.push(repo_digest.to_string());
+            self.save()?;
         }
+        Ok(())
     }
 
     /// Like [`Store::ensure_layers`], taking layers already unpacked by [`Store::preunpack`].
@@ -483,6 +488,12 @@ impl Store {
             layer_media_types: layers.iter().map(|l| l.media_type.clone()).collect(),
             manifest,
             loaded: now_rfc3339(),
+            repo_digests: self
+                .meta
+                .images
+                .get(config.as_str())
+                .map(|old| old.repo_digests.clone())
+                .unwrap_or_default(),
         };
         self.meta.images.insert(config.to_string(), rec);
         for t in tags {
@@ -848,6 +859,49 @@ impl Store {
         }
         self.save()?;
         Ok((removed_blobs, removed_layers))
+    }
+}
+
+/// Unpacks layer streams into private directories under `snapshots/` (see
+/// [`Store::unpacker`]). Cheap to clone and usable from many threads at once.
+#[derive(Debug, Clone)]
+pub struct Unpacker {
+    snapshots: PathBuf,
+    limits: Limits,
+}
+
+impl Unpacker {
+    /// Applies the (possibly compressed) layer stream of `blob` into a fresh private
+    /// directory. The result is committed by [`Store::add_image_prepared`] or discarded.
+    pub fn prepare(&self, blob: &Digest, reader: impl std::io::Read) -> Result<Prepared> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.snapshots.join(format!(
+            "tmp-pre-{}-{}-{seq}",
+            blob.short(),
+            std::process::id()
+        ));
+        let _ = remove_tree(&tmp);
+        let fs = tmp.join("fs");
+        std::fs::create_dir_all(&fs).ctx(|| format!("create {}", fs.display()))?;
+        match layer::apply(blob.short(), reader, &fs, Format::Overlay, self.limits) {
+            Ok(applied) => Ok(Prepared {
+                dir: tmp,
+                blob: blob.clone(),
+                applied,
+            }),
+            Err(e) => {
+                let _ = remove_tree(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Prepared {
+    /// The diff id of what was unpacked.
+    pub fn diff_id(&self) -> &Digest {
+        &self.applied.diff_id
     }
 }
 
