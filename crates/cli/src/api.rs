@@ -118,6 +118,22 @@ impl Api {
         Self::check(res).await
     }
 
+    /// A streamed request with extra headers and an optional JSON body (pull, push).
+    pub async fn stream_with(
+        &self,
+        method: Method,
+        p: &str,
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let body = body.map(|b| (serde_json::to_vec(b).expect("json"), "application/json"));
+        let res = self
+            .client
+            .send_with(method, &self.path(p), body, false, headers)
+            .await?;
+        Self::check(res).await
+    }
+
     /// A hijacked connection (attach).
     pub async fn hijack(
         &self,

@@ -66,6 +66,18 @@ impl Client {
         body: Option<(Vec<u8>, &str)>,
         upgrade: bool,
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        self.send_with(method, path, body, upgrade, &[]).await
+    }
+
+    /// [`Client::send`] with extra headers (`X-Registry-Auth`).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+        upgrade: bool,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .with_context(|| {
@@ -89,6 +101,9 @@ impl Client {
             );
         if upgrade {
             req = req.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
         }
         let body = match body {
             Some((data, ct)) => {

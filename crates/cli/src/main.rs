@@ -3,17 +3,19 @@
 //! dockerd too.
 //!
 //! Modules: [`client`] (HTTP over the unix socket, API version negotiation), [`api`] (a
-//! negotiated session with Docker's error wording), [`format`] (Go templates and tables),
+//! negotiated session with Docker's error wording), [`credentials`] (docker's config.json and
+//! credential helpers), [`format`] (Go templates and tables),
 //! [`tty`] (raw mode, resize, detach keys), [`commands`] (the commands).
 
 mod api;
 mod client;
 mod commands;
+mod credentials;
 mod format;
 mod tty;
 
 use clap::{Parser, Subcommand};
-use commands::{container as c, image as i, system as s};
+use commands::{container as c, image as i, registry as r, system as s};
 
 /// Default daemon socket.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -105,6 +107,14 @@ enum Command {
     Events(s::EventsArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(i::ImportArgs),
+    /// Download an image from a registry.
+    Pull(r::PullArgs),
+    /// Upload an image to a registry.
+    Push(r::PushArgs),
+    /// Log in to a registry.
+    Login(r::LoginArgs),
+    /// Log out from a registry.
+    Logout(r::LogoutArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -160,6 +170,10 @@ enum ImageCmd {
     Save(i::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(i::ImportArgs),
+    /// Download an image from a registry.
+    Pull(r::PullArgs),
+    /// Upload an image to a registry.
+    Push(r::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +243,7 @@ fn main() {
                 return 0;
             }
             Command::Man { dir } => return report(write_man_pages(&dir).map(|_| 0)),
+            Command::Logout(a) => return report(r::logout(a).await),
             _ => {}
         }
         let api = match api::Api::connect(&host).await {
@@ -275,6 +290,11 @@ fn main() {
             Command::Info(a) => s::info(&api, a).await,
             Command::Events(a) => s::events(&api, a).await,
             Command::Import(a) => i::import(&api, a).await,
+            Command::Pull(a) => r::pull(&api, a).await,
+            Command::Push(a) => r::push(&api, a).await,
+            Command::Login(a) => r::login(&api, a).await,
+            Command::Image(ImageCmd::Pull(a)) => r::pull(&api, a).await,
+            Command::Image(ImageCmd::Push(a)) => r::push(&api, a).await,
             Command::Container(ContainerCmd::Prune(a)) => s::container_prune(&api, a).await,
             Command::Container(ContainerCmd::Ls(a)) => c::ps(&api, a).await,
             Command::Container(ContainerCmd::Rm(a)) => c::rm(&api, a).await,
@@ -295,7 +315,10 @@ fn main() {
             Command::System(SystemCmd::Prune(a)) => s::system_prune(&api, a).await,
             Command::System(SystemCmd::Info(a)) => s::info(&api, a).await,
             Command::System(SystemCmd::Events(a)) => s::events(&api, a).await,
-            Command::Version(_) | Command::Completion { .. } | Command::Man { .. } => {
+            Command::Version(_)
+            | Command::Completion { .. }
+            | Command::Man { .. }
+            | Command::Logout(_) => {
                 unreachable!("handled above")
             }
         };

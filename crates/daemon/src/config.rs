@@ -1,6 +1,8 @@
 //! Daemon configuration: dockerd's flag names, and `/etc/berth/daemon.json` with dockerd's keys
-//! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`, `log-driver`, `log-opts`). Flags
-//! win over the file.
+//! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`, `log-driver`, `log-opts`,
+//! `insecure-registries`, `registry-mirrors`, `max-concurrent-downloads`,
+//! `max-concurrent-uploads`) and berth's `certs-dir`. Flags win over the file; list flags add to
+//! the file's lists.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,16 @@ pub struct FileConfig {
     /// `max-size` and `max-file` for every container's log.
     #[serde(default)]
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// Registries reached over plain HTTP or unverified HTTPS (`host[:port]` or CIDR).
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Mirrors of docker.io.
+    #[serde(default)]
+    pub registry_mirrors: Vec<String>,
+    /// berth's: the certs.d directory (default `/etc/berth/certs.d`).
+    pub certs_dir: Option<PathBuf>,
+    pub max_concurrent_downloads: Option<usize>,
+    pub max_concurrent_uploads: Option<usize>,
 }
 
 impl FileConfig {

@@ -1155,7 +1155,7 @@ pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
             let (size, unique) = usage.iter().find(|u| u.0 == i.id).map_or((i.size, i.size), |u| (u.1, u.2));
             let users = in_use.iter().filter(|e| e.record().image == i.id).count();
             json!({
-                "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
+                "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
                 "Created": i.created, "Size": size, "SharedSize": size - unique, "VirtualSize": size,
                 "Labels": i.labels, "Containers": users,
             })
@@ -1200,23 +1200,23 @@ pub struct ImageCreateQuery {
     repo: Option<String>,
     tag: Option<String>,
     message: Option<String>,
+    platform: Option<String>,
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the request body (a rootfs tarball); pulling
-/// (`fromImage`) arrives with the registry client.
+/// `POST /images/create`: `fromSrc=-` imports the request body (a rootfs tarball);
+/// `fromImage` pulls from a registry (see `distribution`).
 pub async fn image_create(
     State(engine): E,
     Query(q): Query<ImageCreateQuery>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     use http_body_util::BodyExt;
     use tokio::io::AsyncWriteExt;
     if let Some(img) = q.from_image.filter(|i| !i.is_empty()) {
-        return Err(ApiError {
-            status: StatusCode::NOT_IMPLEMENTED,
-            message: format!("pull access for {img}: berthd cannot pull from registries yet"),
-        });
+        let creds = crate::distribution::registry_auth(&headers)?;
+        return crate::distribution::pull(engine, img, q.tag, q.platform, creds).await;
     }
     match q.from_src.as_deref() {
         Some("-") => {}

@@ -18,7 +18,7 @@ pub async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::
                 "Id": i.id,
                 "ParentId": "",
                 "RepoTags": i.repo_tags,
-                "RepoDigests": [],
+                "RepoDigests": i.repo_digests,
                 "Created": i.created,
                 "Size": i.size,
                 "SharedSize": -1,
@@ -45,6 +45,7 @@ pub async fn by_name(
     method: axum::http::Method,
     axum::extract::Path(path): axum::extract::Path<String>,
     axum::extract::Query(query): axum::extract::Query<TagQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::{Method, StatusCode};
     use axum::response::IntoResponse;
@@ -63,6 +64,11 @@ pub async fn by_name(
             } else {
                 Err(not_found())
             }
+        }
+        Method::POST if path.ends_with("/push") => {
+            let name = path.trim_end_matches("/push").to_string();
+            let creds = crate::distribution::registry_auth(&headers)?;
+            crate::distribution::push(engine, name, query.tag, creds).await
         }
         Method::POST => match path.strip_suffix("/tag") {
             Some(name) => {

@@ -7,6 +7,7 @@
 //! - [`config`]: daemon configuration from flags and `daemon.json`, as dockerd names them.
 //! - [`images`]: `/images/...` endpoints.
 //! - [`containers`]: `/containers/...` and `/events` endpoints.
+//! - [`distribution`]: pull, push, `/auth` and `/distribution/{name}/json`.
 //! - [`system`]: the `/info` endpoint.
 //!
 //! [`serve`] takes an already bound listener and a shutdown future, so tests bind their own
@@ -17,6 +18,7 @@
 
 pub mod config;
 pub mod containers;
+pub mod distribution;
 pub mod images;
 pub mod system;
 pub mod version;
@@ -46,6 +48,7 @@ impl From<berth_engine::error::EngineError> for ApiError {
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::InvalidArgument => StatusCode::BAD_REQUEST,
             Kind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotModified => StatusCode::NOT_MODIFIED,
         };
         ApiError {
@@ -116,6 +119,8 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         )
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/images/{*name}", axum::routing::any(images::by_name))
+        .route("/auth", post(distribution::auth))
+        .route("/distribution/{*name}", get(distribution::inspect))
         .route(
             "/__version_error/{kind}/{v}",
             axum::routing::any(

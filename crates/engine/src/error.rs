@@ -7,6 +7,8 @@ pub enum Kind {
     Conflict,
     InvalidArgument,
     Unavailable,
+    /// Registry credentials missing or refused (HTTP 401).
+    Unauthorized,
     /// Nothing to do (HTTP 304: start of a running container, stop of a stopped one).
     NotModified,
 }
@@ -69,6 +71,19 @@ impl From<berth_image::Error> for EngineError {
         EngineError {
             kind,
             message: e.to_string(),
+        }
+    }
+}
+
+impl From<berth_registry::Error> for EngineError {
+    fn from(e: berth_registry::Error) -> Self {
+        use berth_registry::Error as E;
+        match e {
+            E::Image(e) => e.into(),
+            E::NotFound(m) => err(Kind::NotFound, m),
+            E::Unauthorized(m) => err(Kind::Unauthorized, m),
+            E::Config(m) => err(Kind::InvalidArgument, m),
+            other => err(Kind::Unavailable, other.to_string()),
         }
     }
 }

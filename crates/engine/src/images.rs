@@ -10,11 +10,19 @@ use berth_image::Store;
 
 use crate::error::EngineError;
 
+/// `docker.io/library/busybox@sha256:..` → `busybox@sha256:..`.
+pub fn familiar_digest(r: &str) -> String {
+    berth_image::ImageRef::parse(r)
+        .map(|x| x.familiar())
+        .unwrap_or_else(|_| r.to_string())
+}
+
 /// One image as `docker images` lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSummary {
     pub id: String,
     pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
     /// Unix seconds.
     pub created: i64,
     pub size: u64,
@@ -27,14 +35,24 @@ pub type ImageUsage = (String, u64, u64);
 /// The image store, shared by the daemon's request handlers.
 #[derive(Debug)]
 pub struct ImageService {
-    store: Mutex<Store>,
+    pub(crate) store: Mutex<Store>,
+    /// Registry settings for pulls and pushes.
+    pub(crate) registry: berth_registry::RegistryOptions,
+    /// Pulls and pushes under way: garbage collection leaves ingests and unpack directories
+    /// alone while any runs.
+    pub(crate) transfers: std::sync::atomic::AtomicUsize,
 }
 
 impl ImageService {
     /// Opens the store under the daemon's data root.
-    pub fn open(data_root: &Path) -> Result<Self, EngineError> {
+    pub fn open(
+        data_root: &Path,
+        registry: berth_registry::RegistryOptions,
+    ) -> Result<Self, EngineError> {
         Ok(ImageService {
             store: Mutex::new(Store::open(data_root)?),
+            registry,
+            transfers: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -51,6 +69,11 @@ impl ImageService {
                     .tags_of(&img.id)
                     .iter()
                     .map(|t| t.familiar())
+                    .collect(),
+                repo_digests: img
+                    .repo_digests
+                    .iter()
+                    .map(|r| familiar_digest(r))
                     .collect(),
                 created: cfg.created.as_deref().and_then(unix_seconds).unwrap_or(0),
                 size,
@@ -71,7 +94,7 @@ impl ImageService {
         Ok(serde_json::json!({
             "Id": img.id,
             "RepoTags": store.tags_of(&img.id).iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-            "RepoDigests": [],
+            "RepoDigests": img.repo_digests.iter().map(|r| familiar_digest(r)).collect::<Vec<_>>(),
             "Parent": "",
             "Comment": "",
             "Created": raw["created"],
@@ -350,7 +373,13 @@ impl ImageService {
                 out.push(("Deleted".to_string(), d.to_string()));
             }
         }
-        store.gc()?;
+        if self.transfers.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            store.gc()?;
+        } else {
+            tracing::info!(
+                "a pull or push is under way: unreferenced blobs are kept until the next prune"
+            );
+        }
         let after = store.df()?;
         let reclaimed = (before.layers_size + before.blobs_size)
             .saturating_sub(after.layers_size + after.blobs_size);

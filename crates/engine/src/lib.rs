@@ -5,6 +5,7 @@
 //! Modules:
 //! - [`error`]: errors with a kind, mapped to HTTP statuses by berthd in one place.
 //! - [`images`]: the image service over `berth_image::Store`.
+//! - [`distribution`]: pull, push, login and registry inspection through `berth_registry`.
 //! - [`archive`]: copying files out of and into containers, paths resolved in their root.
 //! - [`containers`]: container records, shims, the live view of each container.
 //! - [`spec`]: a container's OCI spec from its Docker config, with Docker's defaults.
@@ -17,6 +18,7 @@
 
 pub mod archive;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod id;
@@ -43,8 +45,11 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the engine's state under the settings' data root.
-    pub fn open(s: Settings) -> Result<Self, error::EngineError> {
-        let images = Arc::new(images::ImageService::open(&s.data_root)?);
+    pub fn open(
+        s: Settings,
+        registry: berth_registry::RegistryOptions,
+    ) -> Result<Self, error::EngineError> {
+        let images = Arc::new(images::ImageService::open(&s.data_root, registry)?);
         let events = Arc::new(events::Events::default());
         let data_root = s.data_root.clone();
         let containers = Arc::new(containers::Containers::open(

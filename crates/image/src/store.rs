@@ -513,6 +513,17 @@ impl Store {
                     .get(id.as_str())
                     .ok_or_else(|| Error::NotFound(format!("image {name}")));
             }
+            if let Some(d) = &r.digest {
+                let want = format!("{}@{d}", r.repository());
+                if let Some(img) = self
+                    .meta
+                    .images
+                    .values()
+                    .find(|i| i.repo_digests.contains(&want))
+                {
+                    return Ok(img);
+                }
+            }
         }
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
         if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -185,7 +185,12 @@ pub(crate) fn fetch_token(
         .params
         .get("realm")
         .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
-        .ok_or_else(|| Error::Protocol(format!("bearer challenge without a usable realm: {:?}", challenge.params)))?;
+        .ok_or_else(|| {
+            Error::Protocol(format!(
+                "bearer challenge without a usable realm: {:?}",
+                challenge.params
+            ))
+        })?;
     let service = challenge.params.get("service").cloned().unwrap_or_default();
     let resp = match creds.filter(|c| !c.identity_token.is_empty()) {
         Some(c) => {
@@ -245,7 +250,11 @@ pub(crate) fn fetch_token(
         return Err(Error::Status {
             what: format!("get token from {realm}"),
             status,
-            message: String::from_utf8_lossy(&body).trim().chars().take(300).collect(),
+            message: String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(300)
+                .collect(),
         });
     }
     let t: TokenResponse = serde_json::from_slice(&body)
@@ -256,7 +265,9 @@ pub(crate) fn fetch_token(
         t.token
     };
     if token.is_empty() {
-        return Err(Error::Protocol(format!("token from {realm}: no token in the answer")));
+        return Err(Error::Protocol(format!(
+            "token from {realm}: no token in the answer"
+        )));
     }
     // The distribution spec's default lifetime is 60 s.
     let lifetime = Duration::from_secs(t.expires_in.unwrap_or(60).max(10));
@@ -301,7 +312,13 @@ mod tests {
         let empty = base64::engine::general_purpose::URL_SAFE.encode("{}");
         assert!(Credentials::from_header(&empty).unwrap().is_none());
         assert!(Credentials::from_header("!!!").is_err());
-        assert!(!format!("{:?}", Credentials::from_header(&base64::engine::general_purpose::URL_SAFE.encode(json)).unwrap().unwrap()).contains("p+/?"));
+        assert!(!format!(
+            "{:?}",
+            Credentials::from_header(&base64::engine::general_purpose::URL_SAFE.encode(json))
+                .unwrap()
+                .unwrap()
+        )
+        .contains("p+/?"));
     }
 
     #[test]

@@ -106,15 +106,19 @@ impl<'a> RemoteBlob<'a> {
                 let mut body = resp.into_body().into_reader();
                 if self.pos > 0 {
                     // The range was ignored: skip what is already here.
-                    let skipped = std::io::copy(&mut (&mut body).take(self.pos), &mut std::io::sink())
-                        .map_err(|e| Error::Transport {
-                            what: what(),
-                            message: e.to_string(),
-                        })?;
+                    let skipped =
+                        std::io::copy(&mut (&mut body).take(self.pos), &mut std::io::sink())
+                            .map_err(|e| Error::Transport {
+                                what: what(),
+                                message: e.to_string(),
+                            })?;
                     if skipped != self.pos {
                         return Err(Error::Transport {
                             what: what(),
-                            message: format!("connection closed after {skipped} of {} bytes", self.size),
+                            message: format!(
+                                "connection closed after {skipped} of {} bytes",
+                                self.size
+                            ),
                         });
                     }
                 }

@@ -210,7 +210,13 @@ impl Client {
         }
     }
 
-    fn run(&self, ep: &EndpointState, url: &str, req: &Request, auth: Option<&str>) -> Result<Response> {
+    fn run(
+        &self,
+        ep: &EndpointState,
+        url: &str,
+        req: &Request,
+        auth: Option<&str>,
+    ) -> Result<Response> {
         let mut b = http::Request::builder().method(req.method.clone()).uri(url);
         for (k, v) in &req.headers {
             b = b.header(*k, v);
@@ -278,7 +284,8 @@ impl Client {
                         ));
                     };
                     if ch.scheme == "basic"
-                        && (ep.ep.mirror || self.creds.as_ref().is_none_or(|c| c.username.is_empty()))
+                        && (ep.ep.mirror
+                            || self.creds.as_ref().is_none_or(|c| c.username.is_empty()))
                     {
                         return Err(Error::Unauthorized(format!(
                             "{}: no basic auth credentials",

@@ -313,7 +313,11 @@ fn cidr_contains(net: &str, bits: &str, ip: IpAddr) -> bool {
     };
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(n) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(i)) if bits <= 128 => {
@@ -348,7 +352,9 @@ mod tests {
         assert!(o.is_insecure("reg.example:5000"));
         assert!(!o.is_insecure("reg.example:5001"));
         assert!(!o.is_insecure("11.0.0.1"));
-        assert!(is_loopback("127.0.0.1:5000") && is_loopback("localhost") && is_loopback("[::1]:80"));
+        assert!(
+            is_loopback("127.0.0.1:5000") && is_loopback("localhost") && is_loopback("[::1]:80")
+        );
         assert!(!is_loopback("example.com:5000"));
     }
 

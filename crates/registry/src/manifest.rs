@@ -98,7 +98,9 @@ pub fn parse(content_type: &str, raw: &[u8], what: &str) -> Result<Document> {
             "{what}: Docker image manifest schema 1 is not supported (deprecated); push the image again with a current client"
         )));
     }
-    let is_index = mt == OCI_INDEX || mt == DOCKER_LIST || (mt != OCI_MANIFEST && mt != DOCKER_MANIFEST && probe.manifests.is_some());
+    let is_index = mt == OCI_INDEX
+        || mt == DOCKER_LIST
+        || (mt != OCI_MANIFEST && mt != DOCKER_MANIFEST && probe.manifests.is_some());
     let bad = |e: serde_json::Error| Error::Protocol(format!("{what}: malformed manifest: {e}"));
     if is_index {
         Ok(Document::Index(serde_json::from_slice(raw).map_err(bad)?))
@@ -187,8 +189,16 @@ impl Platform {
     /// arm64 `v8` variant is the same as none.
     pub fn matches(&self, p: &Platform) -> bool {
         let (arch, var) = normalize_arch(&p.architecture);
-        let var = if p.variant.is_empty() { var } else { p.variant.clone() };
-        let var = if arch == "arm64" && var == "v8" { String::new() } else { var };
+        let var = if p.variant.is_empty() {
+            var
+        } else {
+            p.variant.clone()
+        };
+        let var = if arch == "arm64" && var == "v8" {
+            String::new()
+        } else {
+            var
+        };
         p.os == self.os
             && arch == self.architecture
             && (self.variant.is_empty() || var == self.variant)
@@ -229,7 +239,11 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
         .collect();
     candidates
         .iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.variant == want.variant))
+        .find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.variant == want.variant)
+        })
         .or(candidates.first())
         .copied()
 }
@@ -297,16 +311,25 @@ mod tests {
             d(1),
             d(2)
         );
-        assert!(matches!(parse("", m.as_bytes(), "x").unwrap(), Document::Manifest(m) if m.layers.len() == 1));
+        assert!(
+            matches!(parse("", m.as_bytes(), "x").unwrap(), Document::Manifest(m) if m.layers.len() == 1)
+        );
         let i = format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":3}}]}}"#,
             d(1)
         );
-        assert!(matches!(parse(OCI_INDEX, i.as_bytes(), "x").unwrap(), Document::Index(_)));
+        assert!(matches!(
+            parse(OCI_INDEX, i.as_bytes(), "x").unwrap(),
+            Document::Index(_)
+        ));
         let s1 = r#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#;
-        assert!(matches!(parse("", s1.as_bytes(), "x"), Err(Error::Protocol(m)) if m.contains("schema 1")));
+        assert!(
+            matches!(parse("", s1.as_bytes(), "x"), Err(Error::Protocol(m)) if m.contains("schema 1"))
+        );
         assert!(parse("", b"not json", "x").is_err());
         let bad_layer = m.replace(DOCKER_LAYER_GZIP, "application/x-evil");
-        assert!(matches!(parse("", bad_layer.as_bytes(), "x"), Err(Error::Protocol(m)) if m.contains("unsupported media type")));
+        assert!(
+            matches!(parse("", bad_layer.as_bytes(), "x"), Err(Error::Protocol(m)) if m.contains("unsupported media type"))
+        );
     }
 }

@@ -59,7 +59,11 @@ impl Throttle {
 
     pub fn due(&mut self, done: bool) -> bool {
         let now = Instant::now();
-        if done || self.last.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100)) {
+        if done
+            || self
+                .last
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100))
+        {
             self.last = Some(now);
             true
         } else {

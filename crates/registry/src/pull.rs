@@ -82,7 +82,11 @@ fn get_manifest(
         let msg = crate::client::error_message(&mut resp);
         return Err(Error::NotFound(format!(
             "manifest for {display} not found: {}",
-            if msg.is_empty() { "manifest unknown".into() } else { msg }
+            if msg.is_empty() {
+                "manifest unknown".into()
+            } else {
+                msg
+            }
         )));
     }
     if !resp.status().is_success() {
@@ -99,7 +103,11 @@ fn get_manifest(
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let raw = read_limited(&mut resp, manifest::MAX_MANIFEST, &format!("manifest for {display}"))?;
+    let raw = read_limited(
+        &mut resp,
+        manifest::MAX_MANIFEST,
+        &format!("manifest for {display}"),
+    )?;
     let actual = Digest::of(&raw);
     if let Ok(want) = Digest::parse(reference) {
         if want != actual {
@@ -119,8 +127,26 @@ fn get_manifest(
     Ok((ct, raw, actual))
 }
 
+/// The document a reference names (manifest or index), from the first endpoint that has
+/// it: (content type, bytes, digest). Nothing is stored.
+pub fn head_document(client: &Client, r: &ImageRef) -> Result<(String, Vec<u8>, Digest)> {
+    let reference = match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => berth_image::reference::DEFAULT_TAG.to_string(),
+    };
+    let mut last = None;
+    for ep in client.pull_endpoints() {
+        match get_manifest(client, ep, &r.path, &reference, &r.familiar()) {
+            Ok(x) => return Ok(x),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Config("no registry endpoints".into())))
+}
+
 /// Fetches a small blob (a config), verifying digest and size, into the content store.
-fn get_small_blob(
+pub fn small_blob(
     client: &Client,
     ep: &EndpointState,
     repo: &str,
@@ -148,12 +174,20 @@ fn get_small_blob(
         return Err(status_error(format!("blob {}", d.digest), &mut resp));
     }
     let raw = read_limited(&mut resp, d.size, &format!("blob {}", d.digest))?;
-    let mut w = content.writer(&format!("pull-{}", d.digest.hex()), Some(&d.digest), Some(d.size))?;
+    let mut w = content.writer(
+        &format!("pull-{}", d.digest.hex()),
+        Some(&d.digest),
+        Some(d.size),
+    )?;
     if w.offset() > 0 {
         // A stale partial of a small blob: start again.
         drop(w);
         content.abort(&format!("pull-{}", d.digest.hex()))?;
-        w = content.writer(&format!("pull-{}", d.digest.hex()), Some(&d.digest), Some(d.size))?;
+        w = content.writer(
+            &format!("pull-{}", d.digest.hex()),
+            Some(&d.digest),
+            Some(d.size),
+        )?;
     }
     w.write_all(&raw)
         .map_err(crate::error::io(format!("store blob {}", d.digest)))?;
@@ -233,7 +267,7 @@ fn resolve_at(
         unreachable!("indexes were resolved above")
     };
     let Manifest { config, layers, .. } = m;
-    get_small_blob(client, ep, repo, &config, content)?;
+    small_blob(client, ep, repo, &config, content)?;
     let cfg = ImageConfig::parse(&content.read(&config.digest)?)?;
     if cfg.rootfs.diff_ids.len() != layers.len() {
         return Err(Error::Protocol(format!(
@@ -292,7 +326,12 @@ impl Read for Tee<'_, '_> {
         self.ingest.write_all(&buf[..n])?;
         self.done += n as u64;
         if self.throttle.due(self.done == self.total) {
-            (self.progress)(Progress::bytes(self.id, "Downloading", self.done, self.total));
+            (self.progress)(Progress::bytes(
+                self.id,
+                "Downloading",
+                self.done,
+                self.total,
+            ));
         }
         Ok(n)
     }
@@ -305,7 +344,7 @@ fn fetch_one(
     ep: &EndpointState,
     repo: &str,
     content: &ContentStore,
-    unpacker: &Unpacker,
+    unpacker: Option<&Unpacker>,
     layer: &LayerSource,
     size: u64,
     unpack: bool,
@@ -333,7 +372,7 @@ fn fetch_one(
             throttle: Throttle::new(),
             progress,
         };
-        let prepared = if unpack {
+        let prepared = if let Some(unpacker) = unpacker.filter(|_| unpack) {
             match unpacker.prepare(&layer.blob, &mut tee) {
                 Ok(p) => Some(p),
                 Err(e) => return Err(tee.remote.error.take().unwrap_or(Error::Image(e))),
@@ -389,14 +428,15 @@ fn fetch_one(
     unreachable!("the loop returns or continues once")
 }
 
-/// Downloads (and unpacks) the layers that need it, `concurrency` at a time. On the first
+/// Downloads (and, with an unpacker, unpacks) the layers that need it, `concurrency` at a
+/// time. Without an unpacker (the copy-based storage driver) blobs are only downloaded. On the first
 /// failure the other downloads stop; every unpacked directory is then discarded and partial
 /// blobs stay in their ingests for the next attempt.
 #[allow(clippy::too_many_arguments)]
 pub fn fetch_layers(
     client: &Client,
     content: &ContentStore,
-    unpacker: &Unpacker,
+    unpacker: Option<&Unpacker>,
     res: &Resolved,
     needs: &[Need],
     concurrency: usize,

@@ -188,7 +188,11 @@ fn upload_once(
             .append_pair("mount", d.as_str())
             .append_pair("from", from)
             .finish();
-        let req = Request::new(Method::POST, format!("/v2/{repo}/blobs/uploads/?{q}"), &scopes);
+        let req = Request::new(
+            Method::POST,
+            format!("/v2/{repo}/blobs/uploads/?{q}"),
+            &scopes,
+        );
         let mut resp = client.send(ep, &req)?;
         match resp.status().as_u16() {
             201 => return Ok(Outcome::Mounted(from.clone())),
@@ -205,7 +209,11 @@ fn upload_once(
     let mut url = match upload_url {
         Some(u) => u,
         None => {
-            let req = Request::new(Method::POST, format!("/v2/{repo}/blobs/uploads/"), &push_scope);
+            let req = Request::new(
+                Method::POST,
+                format!("/v2/{repo}/blobs/uploads/"),
+                &push_scope,
+            );
             let mut resp = client.send(ep, &req)?;
             if resp.status().as_u16() != 202 {
                 return Err(status_error(format!("start upload of {what}"), &mut resp));
@@ -251,7 +259,10 @@ fn upload_once(
         req.retry = false;
         let mut resp = client.send(ep, &req)?;
         if resp.status().as_u16() != 202 {
-            return Err(status_error(format!("upload {what} (bytes {offset}-)"), &mut resp));
+            return Err(status_error(
+                format!("upload {what} (bytes {offset}-)"),
+                &mut resp,
+            ));
         }
         url = absolute(ep, &location(&resp, &what)?);
         offset += n;
@@ -282,7 +293,9 @@ fn upload(
 ) -> Result<Outcome> {
     let mut attempt = 0;
     loop {
-        match upload_once(client, ep, repo, d, size, content, mount_from, opts, id, progress, cancel) {
+        match upload_once(
+            client, ep, repo, d, size, content, mount_from, opts, id, progress, cancel,
+        ) {
             Err(e) if e.is_transient() && attempt + 1 < UPLOAD_ATTEMPTS => {
                 tracing::debug!(blob = %d, error = %e, "upload failed; starting again");
                 std::thread::sleep(crate::client::backoff(attempt));
@@ -332,8 +345,17 @@ pub fn push(
                 };
                 let id = &l.blob.hex()[..12];
                 let r = upload(
-                    client, ep, repo, &l.blob, l.size, content, &img.mount_from, opts, id,
-                    progress, cancel,
+                    client,
+                    ep,
+                    repo,
+                    &l.blob,
+                    l.size,
+                    content,
+                    &img.mount_from,
+                    opts,
+                    id,
+                    progress,
+                    cancel,
                 );
                 match r {
                     Ok(Outcome::Exists) => (progress)(Progress::layer(id, "Layer already exists")),

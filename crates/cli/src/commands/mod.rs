@@ -2,5 +2,6 @@
 
 pub mod container;
 pub mod image;
+pub mod registry;
 pub mod system;
 pub mod version;

@@ -34,6 +34,21 @@ struct Args {
     /// daemon.json.
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
+    /// A registry to reach over plain HTTP or unverified HTTPS (host[:port] or CIDR).
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// A mirror of docker.io (other registries: hosts.toml in the certs directory).
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
+    /// Docker's certs.d layout: per-registry CAs, client certificates, hosts.toml.
+    #[arg(long = "certs-dir")]
+    certs_dir: Option<PathBuf>,
+    /// Layers downloaded at once per pull (default 3).
+    #[arg(long = "max-concurrent-downloads")]
+    max_concurrent_downloads: Option<usize>,
+    /// Layers uploaded at once per push (default 5).
+    #[arg(long = "max-concurrent-uploads")]
+    max_concurrent_uploads: Option<usize>,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -126,14 +141,38 @@ fn main() -> anyhow::Result<()> {
             shim_bin.display()
         );
     }
+    let defaults = berth_registry::RegistryOptions::default();
+    let mut insecure = file.insecure_registries.clone();
+    insecure.extend(a.insecure_registry);
+    let mut mirrors = file.registry_mirrors.clone();
+    mirrors.extend(a.registry_mirror);
+    let registry = berth_registry::RegistryOptions {
+        certs_dir: a.certs_dir.or(file.certs_dir).unwrap_or(defaults.certs_dir),
+        insecure,
+        docker_io_mirrors: mirrors,
+        max_concurrent_downloads: a
+            .max_concurrent_downloads
+            .or(file.max_concurrent_downloads)
+            .unwrap_or(defaults.max_concurrent_downloads)
+            .max(1),
+        max_concurrent_uploads: a
+            .max_concurrent_uploads
+            .or(file.max_concurrent_uploads)
+            .unwrap_or(defaults.max_concurrent_uploads)
+            .max(1),
+        ..defaults
+    };
     let engine = std::sync::Arc::new(
-        berth_engine::Engine::open(berth_engine::Settings {
-            data_root: data_root.clone(),
-            exec_root: exec_root.clone(),
-            shim_bin,
-            log_max_size,
-            log_max_file,
-        })
+        berth_engine::Engine::open(
+            berth_engine::Settings {
+                data_root: data_root.clone(),
+                exec_root: exec_root.clone(),
+                shim_bin,
+                log_max_size,
+                log_max_file,
+            },
+            registry,
+        )
         .with_context(|| format!("open the data root {}", data_root.display()))?,
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
