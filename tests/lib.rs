@@ -1,6 +1,8 @@
 //! Helpers for berth's end-to-end tests: where the workspace's binaries are, and a private
 //! berthd per test.
 
+pub mod peers;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
@@ -36,13 +38,18 @@ impl Berthd {
     /// Starts berthd after `setup` has prepared its data root (the image store's lock belongs
     /// to the daemon while it runs).
     pub fn start_with(setup: impl FnOnce(&std::path::Path)) -> Self {
+        Self::start_with_config(setup, "{}")
+    }
+
+    /// [`Berthd::start_with`] with a daemon.json.
+    pub fn start_with_config(setup: impl FnOnce(&std::path::Path), config: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
         setup(&d.join("data"));
-        std::fs::write(d.join("daemon.json"), "{}").unwrap();
+        std::fs::write(d.join("daemon.json"), config).unwrap();
         let child = Self::spawn(d);
         let b = Berthd { dir, child };
         b.wait_ready();

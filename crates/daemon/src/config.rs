@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub certs_dir: Option<PathBuf>,
     pub max_concurrent_downloads: Option<usize>,
     pub max_concurrent_uploads: Option<usize>,
+    /// berth's: blobs larger than this many bytes are pushed in chunks of this size.
+    pub push_chunk_size: Option<u64>,
 }
 
 impl FileConfig {

@@ -192,7 +192,7 @@ impl ImageService {
         )));
         let opts = PushOptions {
             concurrency: self.registry.max_concurrent_uploads,
-            ..PushOptions::default()
+            chunk_size: self.registry.push_chunk_size.max(1),
         };
         for t in targets {
             let (img, content, id) = {

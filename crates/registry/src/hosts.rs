@@ -47,6 +47,8 @@ pub struct RegistryOptions {
     pub max_concurrent_downloads: usize,
     /// Layers uploaded at once per push (dockerd's `max-concurrent-uploads`, default 5).
     pub max_concurrent_uploads: usize,
+    /// Blobs larger than this are pushed in chunks of this size (default 64 MiB).
+    pub push_chunk_size: u64,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Most time a read may stall before the connection counts as broken.
@@ -62,6 +64,7 @@ impl Default for RegistryOptions {
             system_roots: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             max_concurrent_downloads: 3,
             max_concurrent_uploads: 5,
+            push_chunk_size: 64 << 20,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(60),
         }

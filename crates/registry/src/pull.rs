@@ -375,7 +375,22 @@ fn fetch_one(
         let prepared = if let Some(unpacker) = unpacker.filter(|_| unpack) {
             match unpacker.prepare(&layer.blob, &mut tee) {
                 Ok(p) => Some(p),
-                Err(e) => return Err(tee.remote.error.take().unwrap_or(Error::Image(e))),
+                Err(e) => {
+                    if let Some(net) = tee.remote.error.take() {
+                        return Err(net);
+                    }
+                    // Corrupt data usually means a blob that is not what its digest says:
+                    // read the rest and report that, the root cause, when it is so.
+                    let drained = std::io::copy(&mut tee, &mut std::io::sink()).is_ok();
+                    drop(tee);
+                    if drained {
+                        if let Err(d @ berth_image::Error::DigestMismatch { .. }) = ingest.commit()
+                        {
+                            return Err(d.into());
+                        }
+                    }
+                    return Err(Error::Image(e));
+                }
             }
         } else {
             None

@@ -160,6 +160,10 @@ fn main() -> anyhow::Result<()> {
             .or(file.max_concurrent_uploads)
             .unwrap_or(defaults.max_concurrent_uploads)
             .max(1),
+        push_chunk_size: file
+            .push_chunk_size
+            .unwrap_or(defaults.push_chunk_size)
+            .max(1),
         ..defaults
     };
     let engine = std::sync::Arc::new(
