@@ -491,6 +491,9 @@ fn respond(mut conn: &TcpStream, status: u16, headers: &[(&str, &str)], body: &[
     let _ = conn.write_all(body);
 }
 
+/// A request the hostile registry saw: method, path, Range header.
+pub type Seen = (String, String, Option<String>);
+
 /// How the hostile registry misbehaves when serving the layer blob (or the manifest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hostile {
@@ -521,7 +524,7 @@ pub enum Hostile {
 pub struct HostileRegistry {
     pub port: u16,
     /// Every request seen (method and path, and the Range header).
-    pub log: Arc<Mutex<Vec<(String, String, Option<String>)>>>,
+    pub log: Arc<Mutex<Vec<Seen>>>,
     pub layer_digest: String,
     pub config_digest: String,
     /// Lets `Slow` downloads finish.

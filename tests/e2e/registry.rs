@@ -12,8 +12,8 @@ use berth_e2e::peers::{
 use berth_e2e::{binary, ok, Berthd};
 
 fn require_root() {
-    // SAFETY: geteuid cannot fail.
     assert_eq!(
+        // SAFETY: geteuid cannot fail.
         unsafe { libc::geteuid() },
         0,
         "the registry tests run containers and need root"

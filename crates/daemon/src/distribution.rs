@@ -59,11 +59,7 @@ pub fn progress_json(p: &Progress) -> Value {
         (Some(c), Some(t)) => {
             v["progressDetail"] = json!({"current": c, "total": t});
             let width = 50u64;
-            let filled = if t == 0 {
-                width
-            } else {
-                (c.min(t) * width) / t
-            };
+            let filled = (c.min(t) * width).checked_div(t).unwrap_or(width);
             let bar = format!(
                 "[{}{}{}]",
                 "=".repeat(filled.saturating_sub(1) as usize),

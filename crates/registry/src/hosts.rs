@@ -219,14 +219,12 @@ impl RegistryOptions {
                         })?;
                         client_cert = Some(ClientCert::new_with_certs(&chain, key));
                     }
-                    Some("key") => {
-                        if !p.with_extension("cert").exists() {
-                            return Err(Error::Config(format!(
-                                "missing client certificate {} for key {}",
-                                p.with_extension("cert").display(),
-                                p.display()
-                            )));
-                        }
+                    Some("key") if !p.with_extension("cert").exists() => {
+                        return Err(Error::Config(format!(
+                            "missing client certificate {} for key {}",
+                            p.with_extension("cert").display(),
+                            p.display()
+                        )));
                     }
                     _ => {}
                 }
