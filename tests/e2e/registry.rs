@@ -666,6 +666,41 @@ fn docker_and_berth_exchange_images_through_a_registry() {
     let out = ok(berth(&d, &cfg, &["push", &from_berth]));
     assert!(out.contains("Layer already exists"), "{out}");
     assert_eq!(pushed_digest(&out), berth_digest);
+    // Every tag of a repository, both ways.
+    ok(berth(
+        &d,
+        &cfg,
+        &["tag", &from_berth, &format!("{host}/from-berth:2")],
+    ));
+    let out = ok(berth(
+        &d,
+        &cfg,
+        &["push", "-a", &format!("{host}/from-berth")],
+    ));
+    assert!(
+        out.contains("1: digest:") && out.contains("2: digest:"),
+        "{out}"
+    );
+    ok(berth(&d, &cfg, &["rmi", &format!("{host}/from-berth:2")]));
+    ok(berth(&d, &cfg, &["rmi", "-f", &from_berth]));
+    let out = ok(berth(
+        &d,
+        &cfg,
+        &["pull", "-a", &format!("{host}/from-berth")],
+    ));
+    assert!(
+        out.contains("1: Pulling from from-berth") && out.contains("2: Pulling from from-berth"),
+        "{out}"
+    );
+    let images = ok(berth(
+        &d,
+        &cfg,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    ));
+    assert!(
+        images.contains(&format!("{host}/from-berth:2")) && images.contains(&from_berth),
+        "{images}"
+    );
     // A tag that does not exist, a reference that is not one.
     fails(
         berth(&d, &cfg, &["pull", &format!("{host}/from-berth:nope")]),

@@ -40,13 +40,21 @@ fn human(n: u64) -> String {
         u += 1;
     }
     if u == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.3}{}", units[u])
-            .replace(".000", "")
-            .trim_end_matches('0')
-            .to_string()
+        return format!("{n}B");
     }
+    // Four significant digits, as docker's units.HumanSize.
+    let num = if v >= 100.0 {
+        format!("{v:.1}")
+    } else if v >= 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    format!(
+        "{}{}",
+        num.trim_end_matches('0').trim_end_matches('.'),
+        units[u]
+    )
 }
 
 /// Docker's JSON message for a progress report.
@@ -173,37 +181,73 @@ pub async fn pull(
     platform: Option<String>,
     creds: Option<Credentials>,
 ) -> Result<Response, ApiError> {
-    let reference = pull_reference(&from_image, tag.as_deref());
+    // No tag on a name without one: every tag, as dockerd does (`pull --all-tags`).
+    let all_tags = tag.as_deref().is_none_or(str::is_empty) && !name_has_tag(&from_image);
     streamed(move |s| {
-        let pull = match engine
-            .images
-            .pull_resolve(&reference, platform.as_deref(), creds)
-        {
-            Ok(p) => p,
-            Err(e) => return s.fail(e),
-        };
-        let r = &pull.resolved().reference;
-        let id = match (&r.digest, &r.tag) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => "latest".into(),
-        };
-        s.send(&json!({"status": format!("Pulling from {}", r.path), "id": id}));
-        let sink = |p: Progress| s.progress(p);
-        match pull.run(&sink, &s.cancel) {
-            Ok(o) => {
-                let digest = o.repo_digest.rsplit('@').next().unwrap_or_default();
-                s.send(&json!({"status": format!("Digest: {digest}")}));
-                s.send(&json!({"status": if o.up_to_date {
-                    format!("Status: Image is up to date for {}", o.reference)
-                } else {
-                    format!("Status: Downloaded newer image for {}", o.reference)
-                }}));
+        let references = if all_tags {
+            match engine.images.registry_tags(&from_image, creds.clone()) {
+                Ok(tags) => tags
+                    .iter()
+                    .map(|t| pull_reference(&from_image, Some(t)))
+                    .collect(),
+                Err(e) => return s.fail(e),
             }
-            Err(e) => s.fail(e),
+        } else {
+            vec![pull_reference(&from_image, tag.as_deref())]
+        };
+        for reference in references {
+            if !pull_one(&engine, s, &reference, platform.as_deref(), creds.clone()) {
+                return;
+            }
         }
     })
     .await
+}
+
+/// Whether `name` ends in `:tag` or `@digest`.
+fn name_has_tag(name: &str) -> bool {
+    name.contains('@') || name.rsplit('/').next().is_some_and(|l| l.contains(':'))
+}
+
+/// Pulls one reference into the stream; false when it failed (the error is reported).
+fn pull_one(
+    engine: &Engine,
+    s: &Stream,
+    reference: &str,
+    platform: Option<&str>,
+    creds: Option<Credentials>,
+) -> bool {
+    let pull = match engine.images.pull_resolve(reference, platform, creds) {
+        Ok(p) => p,
+        Err(e) => {
+            s.fail(e);
+            return false;
+        }
+    };
+    let r = &pull.resolved().reference;
+    let id = match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "latest".into(),
+    };
+    s.send(&json!({"status": format!("Pulling from {}", r.path), "id": id}));
+    let sink = |p: Progress| s.progress(p);
+    match pull.run(&sink, &s.cancel) {
+        Ok(o) => {
+            let digest = o.repo_digest.rsplit('@').next().unwrap_or_default();
+            s.send(&json!({"status": format!("Digest: {digest}")}));
+            s.send(&json!({"status": if o.up_to_date {
+                format!("Status: Image is up to date for {}", o.reference)
+            } else {
+                format!("Status: Downloaded newer image for {}", o.reference)
+            }}));
+            true
+        }
+        Err(e) => {
+            s.fail(e);
+            false
+        }
+    }
 }
 
 /// `POST /images/{name}/push?tag=..`.

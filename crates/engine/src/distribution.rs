@@ -89,6 +89,25 @@ impl ImageService {
         })
     }
 
+    /// Every tag of `repository` in its registry (for `pull --all-tags`).
+    pub fn registry_tags(
+        &self,
+        repository: &str,
+        creds: Option<Credentials>,
+    ) -> Result<Vec<String>, EngineError> {
+        let r = parse_ref(repository)?;
+        let client = Client::new(&self.registry, &r.domain, creds)?;
+        let mut tags = berth_registry::pull::list_tags(&client, &r.path)?;
+        tags.sort();
+        if tags.is_empty() {
+            return Err(not_found(format!(
+                "{}: the repository has no tags",
+                r.familiar_repository()
+            )));
+        }
+        Ok(tags)
+    }
+
     /// Checks credentials with a registry (`docker login`). `server` is a registry host,
     /// optionally as a URL; empty means docker.io.
     pub fn login(&self, server: &str, creds: Credentials) -> Result<(), EngineError> {

@@ -145,6 +145,58 @@ pub fn head_document(client: &Client, r: &ImageRef) -> Result<(String, Vec<u8>, 
     Err(last.unwrap_or_else(|| Error::Config("no registry endpoints".into())))
 }
 
+/// Every tag of a repository (`GET /v2/<name>/tags/list`, following `Link` pages).
+pub fn list_tags(client: &Client, repo: &str) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Tags {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let mut last = None;
+    for ep in client.pull_endpoints() {
+        let mut url = format!("/v2/{repo}/tags/list");
+        let mut all = Vec::new();
+        let r: Result<()> = (|| {
+            for _ in 0..1000 {
+                let req = Request::new(Method::GET, url.clone(), &scope(repo));
+                let mut resp = client.send(ep, &req)?;
+                if !resp.status().is_success() {
+                    return Err(status_error(format!("tags of {repo}"), &mut resp));
+                }
+                let next = resp
+                    .headers()
+                    .get("link")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| l.split(';').next())
+                    .map(|l| {
+                        l.trim()
+                            .trim_start_matches('<')
+                            .trim_end_matches('>')
+                            .to_string()
+                    });
+                let raw = read_limited(
+                    &mut resp,
+                    manifest::MAX_MANIFEST,
+                    &format!("tags of {repo}"),
+                )?;
+                let t: Tags = serde_json::from_slice(&raw)
+                    .map_err(|e| Error::Protocol(format!("tags of {repo}: {e}")))?;
+                all.extend(t.tags.unwrap_or_default());
+                match next {
+                    Some(n) if !n.is_empty() => url = n,
+                    _ => return Ok(()),
+                }
+            }
+            Err(Error::Protocol(format!("tags of {repo}: too many pages")))
+        })();
+        match r {
+            Ok(()) => return Ok(all),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Config("no registry endpoints".into())))
+}
+
 /// Fetches a small blob (a config), verifying digest and size, into the content store.
 pub fn small_blob(
     client: &Client,
