@@ -74,6 +74,49 @@ impl TestCa {
         self.dir.join("ca.crt")
     }
 
+    /// A client certificate `<name>.cert` with its `<name>.key` (docker's certs.d names).
+    pub fn client_cert(&self, name: &str) -> (PathBuf, PathBuf) {
+        let d = &self.dir;
+        std::fs::write(
+            d.join(format!("{name}.ext")),
+            "extendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        run(Command::new("openssl").current_dir(d).args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            "/CN=berth test client",
+        ]));
+        run(Command::new("openssl").current_dir(d).args([
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.cert"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]));
+        (
+            d.join(format!("{name}.cert")),
+            d.join(format!("{name}.key")),
+        )
+    }
+
     /// `<name>.crt` and `<name>.key` for 127.0.0.1 and localhost, signed by the CA.
     pub fn server_cert(&self, name: &str) -> (PathBuf, PathBuf) {
         let d = &self.dir;
@@ -140,6 +183,8 @@ pub fn listener_owned_by(pid: u32, port: u16) -> bool {
 pub struct RegistrySetup<'a> {
     /// Serve HTTPS with a certificate from this CA.
     pub tls: Option<&'a TestCa>,
+    /// With `tls`: require client certificates signed by the CA.
+    pub client_certs: bool,
     /// htpasswd basic auth with this user and password.
     pub htpasswd: Option<(&'a str, &'a str)>,
     /// Token auth: (realm URL, the token signer's certificate).
@@ -176,6 +221,9 @@ impl Registry {
                 crt.display(),
                 key.display()
             ));
+            if s.client_certs {
+                cfg.push_str(&format!("    clientcas:\n      - {}\n", ca.ca().display()));
+            }
         }
         if let Some((user, pass)) = s.htpasswd {
             let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
@@ -511,6 +559,8 @@ pub enum Hostile {
     EndlessManifest,
     /// The layer redirects to itself.
     RedirectLoop,
+    /// The layer redirects once, to a blob store path on the same server.
+    Redirect,
     /// The first layer request breaks half-way, the next answers 500, then it works (with a
     /// range request for the rest).
     BreaksThenRecovers,
@@ -609,6 +659,9 @@ impl HostileRegistry {
                             &manifest,
                         );
                     }
+                    if p == format!("/store/{ld}") {
+                        return respond(&conn, 200, &[], &layer);
+                    }
                     if p == format!("/v2/hostile/app/blobs/{cd}") {
                         return respond(&conn, 200, &[], &config);
                     }
@@ -639,6 +692,10 @@ impl HostileRegistry {
                                     return;
                                 }
                             }
+                        }
+                        Hostile::Redirect => {
+                            let loc = format!("http://127.0.0.1:{port}/store/{ld}");
+                            respond(&conn, 307, &[("Location", &loc)], b"")
                         }
                         Hostile::RedirectLoop => {
                             let loc = format!("http://127.0.0.1:{port}{p}");

@@ -342,6 +342,89 @@ fn bearer_tokens_from_a_token_service() {
         ),
         digest
     );
+    // A credential helper (docker's protocol) instead of the file: credHelpers for this host.
+    let helper_dir = tmp.path().join("helper");
+    let store_dir = tmp.path().join("helper-store");
+    std::fs::create_dir_all(&helper_dir).unwrap();
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let helper = helper_dir.join("docker-credential-berthtest");
+    std::fs::write(
+        &helper,
+        format!(
+            r#"#!/usr/bin/env python3
+import hashlib, json, os, sys
+D = {store:?}
+verb, data = sys.argv[1], sys.stdin.read()
+def path(server):
+    return os.path.join(D, hashlib.sha256(server.strip().encode()).hexdigest())
+if verb == "store":
+    v = json.loads(data)
+    open(path(v["ServerURL"]), "w").write(json.dumps(v))
+elif verb in ("get", "erase"):
+    p = path(data)
+    if not os.path.exists(p):
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    if verb == "get":
+        print(open(p).read())
+    else:
+        os.remove(p)
+"#,
+            store = store_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hcfg = tmp.path().join("helper-cfg");
+    std::fs::create_dir_all(&hcfg).unwrap();
+    std::fs::write(
+        hcfg.join("config.json"),
+        serde_json::json!({"credHelpers": {&host: "berthtest"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helper_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_helper = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut c = Command::new(binary("berth"))
+            .env("DOCKER_CONFIG", &hcfg)
+            .env("PATH", &path)
+            .arg("-H")
+            .arg(d.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    ok(with_helper(
+        &["login", "-u", "tok", "--password-stdin", &host],
+        "en-pass",
+    ));
+    assert_eq!(
+        std::fs::read_dir(&store_dir).unwrap().count(),
+        1,
+        "the helper stored the credentials"
+    );
+    let file = std::fs::read_to_string(hcfg.join("config.json")).unwrap();
+    assert!(
+        !file.contains("auths"),
+        "nothing in the file itself: {file}"
+    );
+    ok(with_helper(&["rmi", &image], ""));
+    ok(with_helper(&["pull", &image], ""));
+    ok(with_helper(&["logout", &host], ""));
+    assert_eq!(
+        std::fs::read_dir(&store_dir).unwrap().count(),
+        0,
+        "the helper erased them"
+    );
     let scopes = ts.scopes.lock().unwrap().clone();
     assert!(
         scopes.iter().any(|s| s == "repository:tok/app:pull"),
@@ -507,6 +590,23 @@ fn multi_arch_index_platform_choice_and_zstd_layers() {
         ));
         (inspected.trim().to_string(), content.trim().to_string())
     };
+    let dist = ok(Command::new("curl")
+        .args(["-sf", "--unix-socket"])
+        .arg(d.sock())
+        .arg(format!("http://berth/distribution/{image}/json"))
+        .output()
+        .unwrap());
+    let dist: serde_json::Value = serde_json::from_str(&dist).unwrap();
+    assert_eq!(
+        dist["Descriptor"]["digest"],
+        index_digest.as_str(),
+        "{dist}"
+    );
+    assert_eq!(
+        dist["Platforms"].as_array().map(Vec::len),
+        Some(3),
+        "{dist}"
+    );
     assert_eq!(arch_of(None), ("amd64".into(), "amd64".into()));
     assert_eq!(
         arch_of(Some("linux/arm64")),
@@ -834,6 +934,16 @@ fn hostile_registries_never_corrupt_the_store() {
         ],
     ));
     assert_eq!(out.trim(), "intact");
+    // A plain redirect to a blob store is followed.
+    ok(berth(&d, &cfg, &["rmi", &h.reference()]));
+    ok(berth(&d, &cfg, &["image", "prune", "-a", "-f"]));
+    let h = HostileRegistry::start(Hostile::Redirect, layer, config);
+    ok(berth(&d, &cfg, &["pull", &h.reference()]));
+    let log = h.log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|(_, p, _)| p.starts_with("/store/")),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -982,5 +1092,73 @@ fn mirrors_from_hosts_toml_are_tried_first() {
     assert!(
         !on_mirror.status.success(),
         "the push did not go to the mirror"
+    );
+}
+
+#[test]
+fn client_certificates_and_insecure_registries() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(&tmp.path().join("ca"));
+    let reg = Registry::start(RegistrySetup {
+        tls: Some(&ca),
+        client_certs: true,
+        ..RegistrySetup::default()
+    });
+    let host = reg.host();
+    let (cert, key) = ca.client_cert("client");
+    let with_client = tmp.path().join("with-client");
+    let hc = certs_dir_for(&with_client, &host, &ca);
+    std::fs::copy(&cert, hc.join("client.cert")).unwrap();
+    std::fs::copy(&key, hc.join("client.key")).unwrap();
+    let archive = busybox_archive(tmp.path());
+    skopeo(&[
+        "copy",
+        "--dest-cert-dir",
+        hc.to_str().unwrap(),
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{host}/app:1"),
+    ]);
+    let image = format!("{host}/app:1");
+    let cfg = tmp.path().join("cfg");
+    // The CA alone: the registry wants a client certificate.
+    let ca_only = tmp.path().join("ca-only");
+    certs_dir_for(&ca_only, &host, &ca);
+    let d = Berthd::start_with_config(
+        |_| {},
+        &serde_json::json!({"certs-dir": ca_only}).to_string(),
+    );
+    let out = berth(&d, &cfg, &["pull", &image]);
+    assert!(!out.status.success(), "no client certificate, no pull");
+    drop(d);
+    // CA and client certificate: pulled.
+    let d = Berthd::start_with_config(
+        |_| {},
+        &serde_json::json!({"certs-dir": with_client}).to_string(),
+    );
+    ok(berth(&d, &cfg, &["pull", &image]));
+    drop(d);
+    // No CA but listed as insecure (the client certificate still sent): pulled unverified.
+    let insecure = tmp.path().join("insecure");
+    std::fs::create_dir_all(insecure.join(&host)).unwrap();
+    std::fs::copy(&cert, insecure.join(&host).join("client.cert")).unwrap();
+    std::fs::copy(&key, insecure.join(&host).join("client.key")).unwrap();
+    let d = Berthd::start_with_config(
+        |_| {},
+        &serde_json::json!({"certs-dir": insecure, "insecure-registries": [host]}).to_string(),
+    );
+    ok(berth(&d, &cfg, &["pull", &image]));
+    drop(d);
+    // A key without its certificate is a configuration error, said so.
+    let orphan = tmp.path().join("orphan");
+    let oc = certs_dir_for(&orphan, &host, &ca);
+    std::fs::copy(&key, oc.join("lonely.key")).unwrap();
+    let d = Berthd::start_with_config(
+        |_| {},
+        &serde_json::json!({"certs-dir": orphan}).to_string(),
+    );
+    fails(
+        berth(&d, &cfg, &["pull", &image]),
+        "missing client certificate",
     );
 }
