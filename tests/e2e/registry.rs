@@ -1162,3 +1162,47 @@ fn client_certificates_and_insecure_registries() {
         "missing client certificate",
     );
 }
+
+#[test]
+fn concurrent_pulls_of_one_image_download_each_layer_once() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let (layer, config) = hostile_image(tmp.path());
+    let h = HostileRegistry::start(Hostile::Honest, layer, config);
+    let d = Berthd::start();
+    let cfg = tmp.path().join("cfg");
+    let pulls: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(binary("berth"))
+                .env("DOCKER_CONFIG", &cfg)
+                .args(["-H", &d.host(), "pull", &h.reference()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for p in pulls {
+        ok(p.wait_with_output().unwrap());
+    }
+    let log = h.log.lock().unwrap().clone();
+    let layer_gets = log
+        .iter()
+        .filter(|(_, p, _)| p.ends_with(&h.layer_digest))
+        .count();
+    assert_eq!(layer_gets, 1, "one download for three pulls: {log:?}");
+    let out = ok(berth(
+        &d,
+        &cfg,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &h.reference(),
+            "echo",
+            "once",
+        ],
+    ));
+    assert_eq!(out.trim(), "once");
+}

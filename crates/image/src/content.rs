@@ -11,6 +11,34 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Context, Error, Result};
 
+/// Ingests open in this process, by directory: one writer per ingest at a time (two would
+/// append to one file). Across processes the image store's flock already allows one writer.
+static ACTIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// The claim on one ingest directory, released when the [`Ingest`] goes.
+#[derive(Debug)]
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(dir: &Path) -> Claim {
+        let mut v = ACTIVE.lock().expect("active ingests");
+        while v.iter().any(|d| d == dir) {
+            v = FREED.wait(v).expect("active ingests");
+        }
+        v.push(dir.to_path_buf());
+        Claim(dir.to_path_buf())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut v = ACTIVE.lock().expect("active ingests");
+        v.retain(|d| *d != self.0);
+        FREED.notify_all();
+    }
+}
+
 /// The blob store under `<root>` (normally `<data-root>/content`).
 #[derive(Debug, Clone)]
 pub struct ContentStore {
@@ -84,12 +112,23 @@ impl ContentStore {
             return Ok(d);
         }
         let mut w = self.writer(d.hex(), Some(&d), Some(data.len() as u64))?;
+        if self.exists(&d) {
+            // Committed by another writer while this one waited for the ingest.
+            w.discard();
+            return Ok(d);
+        }
+        if w.offset() > 0 {
+            // A stale partial of a small blob: start again.
+            w.discard();
+            w = self.writer(d.hex(), Some(&d), Some(data.len() as u64))?;
+        }
         w.write_all(data).ctx(|| format!("write blob {d}"))?;
         w.commit()
     }
 
     /// Opens (or resumes) an ingest named `reference` (letters, digits, '-', '_', '.').
     /// With `expected`, commit checks the digest; with `size`, it checks the length.
+    /// While another writer in this process has the same ingest open, this waits for it.
     pub fn writer(
         &self,
         reference: &str,
@@ -108,6 +147,7 @@ impl ContentStore {
             )));
         }
         let dir = self.root.join("ingest").join(reference);
+        let claim = Claim::take(&dir);
         std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
         let path = dir.join("data");
         let mut file = OpenOptions::new()
@@ -144,6 +184,7 @@ impl ContentStore {
             expected: expected.cloned(),
             size,
             name: reference.to_string(),
+            _claim: claim,
         })
     }
 
@@ -204,9 +245,15 @@ pub struct Ingest {
     expected: Option<Digest>,
     size: Option<u64>,
     name: String,
+    _claim: Claim,
 }
 
 impl Ingest {
+    /// Drops the ingest and what it holds.
+    pub fn discard(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
     /// Bytes already written (where a resumed download should continue).
     pub fn offset(&self) -> u64 {
         self.hasher.len()
@@ -345,6 +392,25 @@ mod tests {
         w.write_all(&full[4000..]).unwrap();
         assert_eq!(w.commit().unwrap(), dg);
         assert_eq!(s.read(&dg).unwrap(), full);
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_blob_never_mix() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(d.path()).unwrap();
+        let data = b"0123456789".repeat(10_000);
+        let want = Digest::of(&data);
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    for _ in 0..10 {
+                        assert_eq!(s.put(&data).unwrap(), want);
+                        let _ = s.delete(&want);
+                    }
+                });
+            }
+        });
+        assert!(s.ingests().unwrap().is_empty(), "no ingest left behind");
     }
 
     #[test]

@@ -226,24 +226,15 @@ pub fn small_blob(
         return Err(status_error(format!("blob {}", d.digest), &mut resp));
     }
     let raw = read_limited(&mut resp, d.size, &format!("blob {}", d.digest))?;
-    let mut w = content.writer(
-        &format!("pull-{}", d.digest.hex()),
-        Some(&d.digest),
-        Some(d.size),
-    )?;
-    if w.offset() > 0 {
-        // A stale partial of a small blob: start again.
-        drop(w);
-        content.abort(&format!("pull-{}", d.digest.hex()))?;
-        w = content.writer(
-            &format!("pull-{}", d.digest.hex()),
-            Some(&d.digest),
-            Some(d.size),
-        )?;
+    let got = Digest::of(&raw);
+    if got != d.digest {
+        return Err(Error::Image(berth_image::Error::DigestMismatch {
+            what: format!("blob {}", d.digest),
+            expected: d.digest.to_string(),
+            actual: got.to_string(),
+        }));
     }
-    w.write_all(&raw)
-        .map_err(crate::error::io(format!("store blob {}", d.digest)))?;
-    w.commit()?;
+    content.put(&raw)?;
     Ok(())
 }
 
@@ -389,6 +380,47 @@ impl Read for Tee<'_, '_> {
     }
 }
 
+/// Blobs being downloaded in this process: a second pull of the same layer waits for the
+/// first (they would otherwise append to one ingest) and then unpacks the stored blob.
+static IN_FLIGHT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static IN_FLIGHT_DONE: std::sync::Condvar = std::sync::Condvar::new();
+
+/// The right to download one blob, held for the download's length.
+struct Claim(String);
+
+impl Claim {
+    fn take(d: &Digest) -> Claim {
+        let mut v = IN_FLIGHT.lock().expect("in-flight blobs");
+        while v.iter().any(|x| x == d.as_str()) {
+            v = IN_FLIGHT_DONE.wait(v).expect("in-flight blobs");
+        }
+        v.push(d.to_string());
+        Claim(d.to_string())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut v = IN_FLIGHT.lock().expect("in-flight blobs");
+        v.retain(|x| *x != self.0);
+        IN_FLIGHT_DONE.notify_all();
+    }
+}
+
+/// Checks an unpacked layer's diff id, discarding it when wrong.
+fn check_diff_id(layer: &LayerSource, p: Prepared) -> Result<Prepared> {
+    if p.diff_id() == &layer.diff_id {
+        return Ok(p);
+    }
+    let e = berth_image::Error::DigestMismatch {
+        what: format!("layer {}", layer.blob),
+        expected: layer.diff_id.to_string(),
+        actual: p.diff_id().to_string(),
+    };
+    p.discard();
+    Err(e.into())
+}
+
 /// Downloads one layer, unpacking it on the way when asked.
 #[allow(clippy::too_many_arguments)]
 fn fetch_one(
@@ -405,6 +437,19 @@ fn fetch_one(
 ) -> Result<Option<Prepared>> {
     let id = &layer.blob.hex()[..12];
     let name = format!("pull-{}", layer.blob.hex());
+    let _claim = Claim::take(&layer.blob);
+    if content.exists(&layer.blob) {
+        // Stored already (by a concurrent pull, or before an image was removed).
+        (progress)(Progress::layer(id, "Download complete"));
+        return match unpacker.filter(|_| unpack) {
+            Some(u) => {
+                let f = content.open_blob(&layer.blob)?;
+                let p = u.prepare(&layer.blob, std::io::BufReader::with_capacity(1 << 20, f))?;
+                check_diff_id(layer, p).map(Some)
+            }
+            None => Ok(None),
+        };
+    }
     for attempt in 0..2 {
         let mut ingest = content.writer(&name, Some(&layer.blob), Some(size))?;
         let offset = ingest.offset();
@@ -477,20 +522,10 @@ fn fetch_one(
             }
         }
         (progress)(Progress::layer(id, "Download complete"));
-        if let Some(p) = &prepared {
-            if p.diff_id() != &layer.diff_id {
-                let e = berth_image::Error::DigestMismatch {
-                    what: format!("layer {}", layer.blob),
-                    expected: layer.diff_id.to_string(),
-                    actual: p.diff_id().to_string(),
-                };
-                if let Some(p) = prepared {
-                    p.discard();
-                }
-                return Err(e.into());
-            }
-        }
-        return Ok(prepared);
+        return match prepared {
+            Some(p) => check_diff_id(layer, p).map(Some),
+            None => Ok(None),
+        };
     }
     unreachable!("the loop returns or continues once")
 }
