@@ -299,8 +299,13 @@ pub struct TokenServer {
     pub refused: Arc<AtomicUsize>,
     /// Every scope asked for.
     pub scopes: Arc<Mutex<Vec<String>>>,
+    /// Tokens given for the refresh token [`REFRESH_TOKEN`] (OAuth2 `grant_type=refresh_token`).
+    pub refresh_grants: Arc<AtomicUsize>,
     _dir: tempfile::TempDir,
 }
+
+/// The identity (refresh) token the test token service accepts.
+pub const REFRESH_TOKEN: &str = "berth-test-refresh-token";
 
 fn b64url(data: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
@@ -346,25 +351,42 @@ impl TokenServer {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
         );
+        let refresh_grants = Arc::new(AtomicUsize::new(0));
         let (i2, r2, s2, d2) = (issued.clone(), refused.clone(), scopes.clone(), d.clone());
+        let g2 = refresh_grants.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (issued, refused, scopes, d, x5c, expected) = (
+                let (issued, refused, scopes, d, x5c, expected, grants) = (
                     i2.clone(),
                     r2.clone(),
                     s2.clone(),
                     d2.clone(),
                     x5c.clone(),
                     expected.clone(),
+                    g2.clone(),
                 );
                 std::thread::spawn(move || {
                     let Some(req) = read_request(&conn) else {
                         return;
                     };
                     let query = req.path.split_once('?').map(|x| x.1).unwrap_or("");
+                    let post = req.method == "POST";
+                    let form = if post {
+                        form_pairs(&String::from_utf8_lossy(&req.body))
+                    } else {
+                        form_pairs(query)
+                    };
+                    let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
                     let mut access = Vec::new();
-                    for (k, v) in form_pairs(query) {
-                        if k == "scope" {
+                    let asked: Vec<String> = form
+                        .iter()
+                        .filter(|(k, _)| k == "scope")
+                        // A POST carries the scopes space-separated in one field.
+                        .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
+                        .filter(|v| !v.is_empty())
+                        .collect();
+                    for v in asked {
+                        {
                             scopes.lock().unwrap().push(v.clone());
                             // repository:<name>:<actions>
                             let parts: Vec<&str> = v.splitn(3, ':').collect();
@@ -377,7 +399,17 @@ impl TokenServer {
                         }
                     }
                     let auth = req.header("authorization").unwrap_or_default();
-                    if auth != expected {
+                    let granted = if post {
+                        let ok = field("grant_type").as_deref() == Some("refresh_token")
+                            && field("refresh_token").as_deref() == Some(REFRESH_TOKEN);
+                        if ok {
+                            grants.fetch_add(1, Ordering::SeqCst);
+                        }
+                        ok
+                    } else {
+                        auth == expected
+                    };
+                    if !granted {
                         refused.fetch_add(1, Ordering::SeqCst);
                         respond(
                             &conn,
@@ -434,6 +466,7 @@ impl TokenServer {
             issued,
             refused,
             scopes,
+            refresh_grants,
             _dir: dir,
         }
     }
@@ -483,6 +516,7 @@ pub struct Req {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Req {
@@ -519,10 +553,18 @@ fn read_request(conn: &TcpStream) -> Option<Req> {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len.min(1 << 20)];
+    std::io::Read::read_exact(&mut r, &mut body).ok()?;
     Some(Req {
         method,
         path,
         headers,
+        body,
     })
 }
 

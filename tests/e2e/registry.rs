@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use berth_e2e::peers::{
     sha256_hex, Dockerd, Hostile, HostileRegistry, Registry, RegistrySetup, TestCa, TokenServer,
+    REFRESH_TOKEN,
 };
 use berth_e2e::{binary, ok, Berthd};
 
@@ -424,6 +425,21 @@ elif verb in ("get", "erase"):
         std::fs::read_dir(&store_dir).unwrap().count(),
         0,
         "the helper erased them"
+    );
+    // An identity token in config.json (what a docker login to an OAuth2 registry leaves): sent
+    // as an OAuth2 refresh token.
+    let icfg = tmp.path().join("identity-cfg");
+    std::fs::create_dir_all(&icfg).unwrap();
+    std::fs::write(
+        icfg.join("config.json"),
+        serde_json::json!({"auths": {&host: {"identitytoken": REFRESH_TOKEN}}}).to_string(),
+    )
+    .unwrap();
+    ok(berth(&d, &icfg, &["rmi", &image]));
+    ok(berth(&d, &icfg, &["pull", &image]));
+    assert!(
+        ts.refresh_grants.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the refresh grant was used"
     );
     let scopes = ts.scopes.lock().unwrap().clone();
     assert!(
@@ -1057,11 +1073,15 @@ fn mirrors_from_hosts_toml_are_tried_first() {
         &format!("docker-archive:{}", archive.display()),
         &format!("docker://{}/mirrored/app:2", upstream.host()),
     ]);
-    ok(berth(
+    let out = ok(berth(
         &d,
         &cfg,
         &["pull", &format!("{}/mirrored/app:2", upstream.host())],
     ));
+    assert!(
+        out.contains("Already exists"),
+        "the shared layer is not fetched again: {out}"
+    );
     // Pushes go upstream, never to the mirror.
     ok(berth(
         &d,
@@ -1205,4 +1225,76 @@ fn concurrent_pulls_of_one_image_download_each_layer_once() {
         ],
     ));
     assert_eq!(out.trim(), "once");
+}
+
+#[test]
+fn a_pull_whose_client_goes_away_stops_and_keeps_its_partial_blob() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let (layer, config) = hostile_image(tmp.path());
+    let h = HostileRegistry::start(Hostile::Slow, layer.clone(), config);
+    let d = Berthd::start();
+    let cfg = tmp.path().join("cfg");
+    let mut pull = Command::new(binary("berth"))
+        .env("DOCKER_CONFIG", &cfg)
+        .args(["-H", &d.host(), "pull", &h.reference()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ingest = d
+        .dir
+        .path()
+        .join("data/content/ingest")
+        .join(format!(
+            "pull-{}",
+            h.layer_digest.trim_start_matches("sha256:")
+        ))
+        .join("data");
+    let third = (layer.len() / 3) as u64;
+    for _ in 0..500 {
+        if std::fs::metadata(&ingest).is_ok_and(|m| m.len() >= third) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The client goes away (Ctrl-C); then the registry sends the rest.
+    let _ = pull.kill();
+    let _ = pull.wait();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    h.release.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let images = ok(berth(&d, &cfg, &["images"]));
+    assert!(
+        !images.contains("hostile"),
+        "the cancelled pull recorded no image: {images}"
+    );
+    let kept = std::fs::metadata(&ingest).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        kept >= third && kept < layer.len() as u64,
+        "the partial blob is kept ({kept} bytes)"
+    );
+    // On a terminal: per-layer progress through a pty (script), resuming the partial blob.
+    let cmd = format!(
+        "{} -H {} pull {}",
+        binary("berth").display(),
+        d.host(),
+        h.reference()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("DOCKER_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let id = &h.layer_digest.trim_start_matches("sha256:")[..12];
+    assert!(text.contains(&format!("{id}: Pull complete")), "{text}");
+    assert!(text.contains("\x1b["), "progress bars redraw with terminal escapes: {text:?}");
+    let log = h.log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|(_, p, r)| p.ends_with(&h.layer_digest)
+            && r.as_deref() == Some(&format!("bytes={kept}-"))),
+        "resumed from the kept bytes: {log:?}"
+    );
 }
