@@ -76,85 +76,64 @@ impl TestCa {
 
     /// A client certificate `<name>.cert` with its `<name>.key` (docker's certs.d names).
     pub fn client_cert(&self, name: &str) -> (PathBuf, PathBuf) {
-        let d = &self.dir;
-        std::fs::write(
-            d.join(format!("{name}.ext")),
+        self.sign(
+            name,
+            "berth test client",
             "extendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        run(Command::new("openssl").current_dir(d).args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            "/CN=berth test client",
-        ]));
-        run(Command::new("openssl").current_dir(d).args([
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.cert"),
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-        ]));
-        (
-            d.join(format!("{name}.cert")),
-            d.join(format!("{name}.key")),
+            "cert",
         )
     }
 
     /// `<name>.crt` and `<name>.key` for 127.0.0.1 and localhost, signed by the CA.
     pub fn server_cert(&self, name: &str) -> (PathBuf, PathBuf) {
-        let d = &self.dir;
-        std::fs::write(
-            d.join(format!("{name}.ext")),
+        self.sign(
+            name,
+            "127.0.0.1",
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            "crt",
         )
-        .unwrap();
+    }
+
+    /// A new key and a certificate for it signed by the CA: (`<name>.<cert_ext>`, `<name>.key`).
+    fn sign(&self, name: &str, cn: &str, extensions: &str, cert_ext: &str) -> (PathBuf, PathBuf) {
+        let d = &self.dir;
+        let (key, csr, ext, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+            format!("{name}.{cert_ext}"),
+        );
+        std::fs::write(d.join(&ext), extensions).unwrap();
         run(Command::new("openssl").current_dir(d).args([
             "req",
             "-newkey",
             "rsa:2048",
             "-nodes",
             "-keyout",
-            &format!("{name}.key"),
+            &key,
             "-out",
-            &format!("{name}.csr"),
+            &csr,
             "-subj",
-            "/CN=127.0.0.1",
+            &format!("/CN={cn}"),
         ]));
         run(Command::new("openssl").current_dir(d).args([
             "x509",
             "-req",
             "-in",
-            &format!("{name}.csr"),
+            &csr,
             "-CA",
             "ca.crt",
             "-CAkey",
             "ca.key",
             "-CAcreateserial",
             "-out",
-            &format!("{name}.crt"),
+            &crt,
             "-days",
             "2",
             "-extfile",
-            &format!("{name}.ext"),
+            &ext,
         ]));
-        (d.join(format!("{name}.crt")), d.join(format!("{name}.key")))
+        (d.join(crt), d.join(key))
     }
 }
 

@@ -27,26 +27,8 @@ fn berth_version_against_berthd() {
 
 #[test]
 fn berth_version_against_dockerd_negotiates_down() {
-    let dir = tempfile::Builder::new()
-        .prefix("berth-e2e-dockerd-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let d = dir.path();
-    let mut dockerd = Command::new("dockerd")
-        .arg("--data-root")
-        .arg(d.join("root"))
-        .arg("--exec-root")
-        .arg(d.join("exec"))
-        .arg("-H")
-        .arg(format!("unix://{}/docker.sock", d.display()))
-        .arg("--pidfile")
-        .arg(d.join("docker.pid"))
-        .args(["--bridge=none", "--iptables=false"])
-        .stdout(std::fs::File::create(d.join("log")).unwrap())
-        .stderr(std::fs::File::create(d.join("log.err")).unwrap())
-        .spawn()
-        .expect("dockerd is missing: install Debian's docker.io (.ci/run does)");
-    let host = format!("unix://{}/docker.sock", d.display());
+    let dockerd = berth_e2e::peers::Dockerd::start();
+    let host = format!("unix://{}/docker.sock", dockerd.dir.path().display());
     let mut out = None;
     for _ in 0..150 {
         let o = Command::new(binary("berth"))
@@ -59,19 +41,9 @@ fn berth_version_against_dockerd_negotiates_down() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(dockerd.id() as i32, libc::SIGTERM) };
-    let _ = dockerd.wait();
-    let _ = Command::new("umount")
-        .arg("-R")
-        .arg(d.join("root"))
-        .output();
-    let out = out.unwrap_or_else(|| {
-        panic!(
-            "dockerd never answered: {}",
-            std::fs::read_to_string(d.join("log.err")).unwrap_or_default()
-        )
-    });
+    let log = std::fs::read_to_string(dockerd.dir.path().join("log.err")).unwrap_or_default();
+    drop(dockerd);
+    let out = out.unwrap_or_else(|| panic!("dockerd never answered: {log}"));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["Server"]["ApiVersion"], "1.41",

@@ -962,16 +962,16 @@ fn hostile_registries_never_corrupt_the_store() {
     );
 }
 
-#[test]
-fn an_interrupted_pull_resumes_after_berthd_is_killed() {
-    require_root();
-    let tmp = tempfile::tempdir().unwrap();
-    let (layer, config) = hostile_image(tmp.path());
-    let h = HostileRegistry::start(Hostile::Slow, layer.clone(), config);
-    let mut d = Berthd::start();
-    let cfg = tmp.path().join("cfg");
-    let mut pull = Command::new(binary("berth"))
-        .env("DOCKER_CONFIG", &cfg)
+/// Starts `berth pull` of the Slow hostile registry's image and waits until the first third of
+/// the layer is in its ingest: (the client, the ingest's data file, that third's size).
+fn stalled_pull(
+    d: &Berthd,
+    cfg: &Path,
+    h: &HostileRegistry,
+    layer_len: usize,
+) -> (std::process::Child, PathBuf, u64) {
+    let pull = Command::new(binary("berth"))
+        .env("DOCKER_CONFIG", cfg)
         .args(["-H", &d.host(), "pull", &h.reference()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -986,13 +986,25 @@ fn an_interrupted_pull_resumes_after_berthd_is_killed() {
             h.layer_digest.trim_start_matches("sha256:")
         ))
         .join("data");
-    let third = (layer.len() / 3) as u64;
+    let third = (layer_len / 3) as u64;
     for _ in 0..500 {
         if std::fs::metadata(&ingest).is_ok_and(|m| m.len() >= third) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    (pull, ingest, third)
+}
+
+#[test]
+fn an_interrupted_pull_resumes_after_berthd_is_killed() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let (layer, config) = hostile_image(tmp.path());
+    let h = HostileRegistry::start(Hostile::Slow, layer.clone(), config);
+    let mut d = Berthd::start();
+    let cfg = tmp.path().join("cfg");
+    let (mut pull, ingest, third) = stalled_pull(&d, &cfg, &h, layer.len());
     assert_eq!(
         std::fs::metadata(&ingest).map(|m| m.len()).unwrap_or(0),
         third,
@@ -1235,29 +1247,7 @@ fn a_pull_whose_client_goes_away_stops_and_keeps_its_partial_blob() {
     let h = HostileRegistry::start(Hostile::Slow, layer.clone(), config);
     let d = Berthd::start();
     let cfg = tmp.path().join("cfg");
-    let mut pull = Command::new(binary("berth"))
-        .env("DOCKER_CONFIG", &cfg)
-        .args(["-H", &d.host(), "pull", &h.reference()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ingest = d
-        .dir
-        .path()
-        .join("data/content/ingest")
-        .join(format!(
-            "pull-{}",
-            h.layer_digest.trim_start_matches("sha256:")
-        ))
-        .join("data");
-    let third = (layer.len() / 3) as u64;
-    for _ in 0..500 {
-        if std::fs::metadata(&ingest).is_ok_and(|m| m.len() >= third) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (mut pull, ingest, third) = stalled_pull(&d, &cfg, &h, layer.len());
     // The client goes away (Ctrl-C); then the registry sends the rest.
     let _ = pull.kill();
     let _ = pull.wait();
@@ -1290,7 +1280,10 @@ fn a_pull_whose_client_goes_away_stops_and_keeps_its_partial_blob() {
     assert!(out.status.success(), "{text}");
     let id = &h.layer_digest.trim_start_matches("sha256:")[..12];
     assert!(text.contains(&format!("{id}: Pull complete")), "{text}");
-    assert!(text.contains("\x1b["), "progress bars redraw with terminal escapes: {text:?}");
+    assert!(
+        text.contains("\x1b["),
+        "progress bars redraw with terminal escapes: {text:?}"
+    );
     let log = h.log.lock().unwrap().clone();
     assert!(
         log.iter().any(|(_, p, r)| p.ends_with(&h.layer_digest)

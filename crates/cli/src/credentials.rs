@@ -63,6 +63,15 @@ pub fn registry_of(reference: &str) -> String {
     }
 }
 
+/// The registry host a `login`/`logout` argument names: `https://reg:5000/v1/` → `reg:5000`;
+/// none, or one of docker.io's names, → `docker.io`.
+pub fn server_host(server: Option<&str>) -> String {
+    match server.map(bare).filter(|h| !h.is_empty()) {
+        None | Some("index.docker.io" | "registry-1.docker.io" | "docker.io") => "docker.io".into(),
+        Some(h) => h.to_string(),
+    }
+}
+
 /// The key a registry host has in the file.
 pub fn key_for(host: &str) -> String {
     if host == "docker.io" {
@@ -317,6 +326,10 @@ mod tests {
         assert_eq!(registry_of("reg.example/a/b@sha256:00"), "reg.example");
         assert_eq!(key_for("docker.io"), DOCKER_IO_KEY);
         assert_eq!(bare("https://reg:5000/v1/"), "reg:5000");
+        assert_eq!(server_host(Some("https://reg:5000/v1/")), "reg:5000");
+        assert_eq!(server_host(Some("myhost")), "myhost");
+        assert_eq!(server_host(Some(DOCKER_IO_KEY)), "docker.io");
+        assert_eq!(server_host(None), "docker.io");
     }
 
     #[test]

@@ -225,11 +225,7 @@ fn pull_one(
         }
     };
     let r = &pull.resolved().reference;
-    let id = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "latest".into(),
-    };
+    let id = berth_registry::pull::tag_or_digest(r);
     s.send(&json!({"status": format!("Pulling from {}", r.path), "id": id}));
     let sink = |p: Progress| s.progress(p);
     match pull.run(&sink, &s.cancel) {

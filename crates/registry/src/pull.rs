@@ -59,6 +59,15 @@ pub enum Need {
     Unpack,
 }
 
+/// What a manifest URL names for `r`: its digest, else its tag, else `latest`.
+pub fn tag_or_digest(r: &ImageRef) -> String {
+    match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => berth_image::reference::DEFAULT_TAG.to_string(),
+    }
+}
+
 fn scope(repo: &str) -> Vec<String> {
     vec![format!("repository:{repo}:pull")]
 }
@@ -130,11 +139,7 @@ fn get_manifest(
 /// The document a reference names (manifest or index), from the first endpoint that has
 /// it: (content type, bytes, digest). Nothing is stored.
 pub fn head_document(client: &Client, r: &ImageRef) -> Result<(String, Vec<u8>, Digest)> {
-    let reference = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => berth_image::reference::DEFAULT_TAG.to_string(),
-    };
+    let reference = tag_or_digest(r);
     let mut last = None;
     for ep in client.pull_endpoints() {
         match get_manifest(client, ep, &r.path, &reference, &r.familiar()) {
@@ -245,11 +250,7 @@ pub fn resolve(
     r: &ImageRef,
     platform: &Platform,
 ) -> Result<Resolved> {
-    let reference = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => berth_image::reference::DEFAULT_TAG.to_string(),
-    };
+    let reference = tag_or_digest(r);
     let display = r.familiar();
     let mut last_err = None;
     for (i, ep) in client.pull_endpoints().iter().enumerate() {

@@ -159,149 +159,144 @@ fn with_query(url: &str, q: &str) -> String {
     format!("{url}{}{q}", if url.contains('?') { '&' } else { '?' })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn upload_once(
-    client: &Client,
-    ep: &EndpointState,
-    repo: &str,
-    d: &Digest,
-    size: u64,
-    content: &ContentStore,
-    mount_from: &[String],
+/// What every blob upload of one push shares.
+struct Uploader<'a> {
+    client: &'a Client,
+    ep: &'a EndpointState,
+    repo: &'a str,
+    content: &'a ContentStore,
+    mount_from: &'a [String],
     opts: PushOptions,
-    id: &str,
-    progress: Sink<'_>,
-    cancel: &AtomicBool,
-) -> Result<Outcome> {
-    let push_scope = vec![format!("repository:{repo}:pull,push")];
-    let what = format!("blob {d}");
-    let head = Request::new(Method::HEAD, format!("/v2/{repo}/blobs/{d}"), &push_scope);
-    let resp = client.send(ep, &head)?;
-    if resp.status().as_u16() == 200 {
-        return Ok(Outcome::Exists);
-    }
-    let mut upload_url = None;
-    for from in mount_from.iter().filter(|f| f.as_str() != repo) {
-        let mut scopes = push_scope.clone();
-        scopes.push(format!("repository:{from}:pull"));
-        let q = form_urlencoded::Serializer::new(String::new())
-            .append_pair("mount", d.as_str())
-            .append_pair("from", from)
-            .finish();
-        let req = Request::new(
-            Method::POST,
-            format!("/v2/{repo}/blobs/uploads/?{q}"),
-            &scopes,
-        );
-        let mut resp = client.send(ep, &req)?;
-        match resp.status().as_u16() {
-            201 => return Ok(Outcome::Mounted(from.clone())),
-            202 => {
-                upload_url = Some(absolute(ep, &location(&resp, &what)?));
-                break;
-            }
-            _ => {
-                let e = status_error(format!("mount {what} from {from}"), &mut resp);
-                tracing::debug!(error = %e, "cross-repository mount refused; uploading");
-            }
-        }
-    }
-    let mut url = match upload_url {
-        Some(u) => u,
-        None => {
-            let req = Request::new(
-                Method::POST,
-                format!("/v2/{repo}/blobs/uploads/"),
-                &push_scope,
-            );
-            let mut resp = client.send(ep, &req)?;
-            if resp.status().as_u16() != 202 {
-                return Err(status_error(format!("start upload of {what}"), &mut resp));
-            }
-            absolute(ep, &location(&resp, &what)?)
-        }
-    };
-    let path = content.path(d);
-    let digest_q = form_urlencoded::Serializer::new(String::new())
-        .append_pair("digest", d.as_str())
-        .finish();
-    if size <= opts.chunk_size {
-        let mut req = Request::new(Method::PUT, with_query(&url, &digest_q), &push_scope)
-            .header("Content-Type", "application/octet-stream")
-            .body(Body::File {
-                path,
-                offset: 0,
-                len: size,
-            });
-        req.retry = false;
-        (progress)(Progress::bytes(id, "Pushing", 0, size));
-        let mut resp = client.send(ep, &req)?;
-        if resp.status().as_u16() != 201 {
-            return Err(status_error(format!("upload {what}"), &mut resp));
-        }
-        (progress)(Progress::bytes(id, "Pushing", size, size));
-        return Ok(Outcome::Uploaded);
-    }
-    let mut offset = 0;
-    while offset < size {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled);
-        }
-        let n = opts.chunk_size.min(size - offset);
-        let mut req = Request::new(Method::PATCH, url.clone(), &push_scope)
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Range", format!("{offset}-{}", offset + n - 1))
-            .body(Body::File {
-                path: path.clone(),
-                offset,
-                len: n,
-            });
-        req.retry = false;
-        let mut resp = client.send(ep, &req)?;
-        if resp.status().as_u16() != 202 {
-            return Err(status_error(
-                format!("upload {what} (bytes {offset}-)"),
-                &mut resp,
-            ));
-        }
-        url = absolute(ep, &location(&resp, &what)?);
-        offset += n;
-        (progress)(Progress::bytes(id, "Pushing", offset, size));
-    }
-    let mut req = Request::new(Method::PUT, with_query(&url, &digest_q), &push_scope);
-    req.retry = false;
-    let mut resp = client.send(ep, &req)?;
-    if resp.status().as_u16() != 201 {
-        return Err(status_error(format!("finish upload of {what}"), &mut resp));
-    }
-    Ok(Outcome::Uploaded)
+    cancel: &'a AtomicBool,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn upload(
-    client: &Client,
-    ep: &EndpointState,
-    repo: &str,
-    d: &Digest,
-    size: u64,
-    content: &ContentStore,
-    mount_from: &[String],
-    opts: PushOptions,
-    id: &str,
-    progress: Sink<'_>,
-    cancel: &AtomicBool,
-) -> Result<Outcome> {
-    let mut attempt = 0;
-    loop {
-        match upload_once(
-            client, ep, repo, d, size, content, mount_from, opts, id, progress, cancel,
-        ) {
-            Err(e) if e.is_transient() && attempt + 1 < UPLOAD_ATTEMPTS => {
-                tracing::debug!(blob = %d, error = %e, "upload failed; starting again");
-                std::thread::sleep(crate::client::backoff(attempt));
-                attempt += 1;
+impl Uploader<'_> {
+    fn upload_once(&self, d: &Digest, size: u64, id: &str, progress: Sink<'_>) -> Result<Outcome> {
+        let Uploader {
+            client,
+            ep,
+            repo,
+            content,
+            mount_from,
+            opts,
+            cancel,
+        } = *self;
+        let push_scope = vec![format!("repository:{repo}:pull,push")];
+        let what = format!("blob {d}");
+        let head = Request::new(Method::HEAD, format!("/v2/{repo}/blobs/{d}"), &push_scope);
+        let resp = client.send(ep, &head)?;
+        if resp.status().as_u16() == 200 {
+            return Ok(Outcome::Exists);
+        }
+        let mut upload_url = None;
+        for from in mount_from.iter().filter(|f| f.as_str() != repo) {
+            let mut scopes = push_scope.clone();
+            scopes.push(format!("repository:{from}:pull"));
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("mount", d.as_str())
+                .append_pair("from", from)
+                .finish();
+            let req = Request::new(
+                Method::POST,
+                format!("/v2/{repo}/blobs/uploads/?{q}"),
+                &scopes,
+            );
+            let mut resp = client.send(ep, &req)?;
+            match resp.status().as_u16() {
+                201 => return Ok(Outcome::Mounted(from.clone())),
+                202 => {
+                    upload_url = Some(absolute(ep, &location(&resp, &what)?));
+                    break;
+                }
+                _ => {
+                    let e = status_error(format!("mount {what} from {from}"), &mut resp);
+                    tracing::debug!(error = %e, "cross-repository mount refused; uploading");
+                }
             }
-            r => return r,
+        }
+        let mut url = match upload_url {
+            Some(u) => u,
+            None => {
+                let req = Request::new(
+                    Method::POST,
+                    format!("/v2/{repo}/blobs/uploads/"),
+                    &push_scope,
+                );
+                let mut resp = client.send(ep, &req)?;
+                if resp.status().as_u16() != 202 {
+                    return Err(status_error(format!("start upload of {what}"), &mut resp));
+                }
+                absolute(ep, &location(&resp, &what)?)
+            }
+        };
+        let path = content.path(d);
+        let digest_q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("digest", d.as_str())
+            .finish();
+        if size <= opts.chunk_size {
+            let mut req = Request::new(Method::PUT, with_query(&url, &digest_q), &push_scope)
+                .header("Content-Type", "application/octet-stream")
+                .body(Body::File {
+                    path,
+                    offset: 0,
+                    len: size,
+                });
+            req.retry = false;
+            (progress)(Progress::bytes(id, "Pushing", 0, size));
+            let mut resp = client.send(ep, &req)?;
+            if resp.status().as_u16() != 201 {
+                return Err(status_error(format!("upload {what}"), &mut resp));
+            }
+            (progress)(Progress::bytes(id, "Pushing", size, size));
+            return Ok(Outcome::Uploaded);
+        }
+        let mut offset = 0;
+        while offset < size {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let n = opts.chunk_size.min(size - offset);
+            let mut req = Request::new(Method::PATCH, url.clone(), &push_scope)
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Range", format!("{offset}-{}", offset + n - 1))
+                .body(Body::File {
+                    path: path.clone(),
+                    offset,
+                    len: n,
+                });
+            req.retry = false;
+            let mut resp = client.send(ep, &req)?;
+            if resp.status().as_u16() != 202 {
+                return Err(status_error(
+                    format!("upload {what} (bytes {offset}-)"),
+                    &mut resp,
+                ));
+            }
+            url = absolute(ep, &location(&resp, &what)?);
+            offset += n;
+            (progress)(Progress::bytes(id, "Pushing", offset, size));
+        }
+        let mut req = Request::new(Method::PUT, with_query(&url, &digest_q), &push_scope);
+        req.retry = false;
+        let mut resp = client.send(ep, &req)?;
+        if resp.status().as_u16() != 201 {
+            return Err(status_error(format!("finish upload of {what}"), &mut resp));
+        }
+        Ok(Outcome::Uploaded)
+    }
+
+    /// [`Uploader::upload_once`], started again on transient failures.
+    fn upload(&self, d: &Digest, size: u64, id: &str, progress: Sink<'_>) -> Result<Outcome> {
+        let mut attempt = 0;
+        loop {
+            match self.upload_once(d, size, id, progress) {
+                Err(e) if e.is_transient() && attempt + 1 < UPLOAD_ATTEMPTS => {
+                    tracing::debug!(blob = %d, error = %e, "upload failed; starting again");
+                    std::thread::sleep(crate::client::backoff(attempt));
+                    attempt += 1;
+                }
+                r => return r,
+            }
         }
     }
 }
@@ -331,6 +326,15 @@ pub fn push(
     for l in &img.layers {
         (progress)(Progress::layer(&l.blob.hex()[..12], "Preparing"));
     }
+    let up = Uploader {
+        client,
+        ep,
+        repo,
+        content,
+        mount_from: &img.mount_from,
+        opts,
+        cancel,
+    };
     let queue = Mutex::new(img.layers.iter());
     let first_err: Mutex<Option<Error>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
@@ -344,19 +348,7 @@ pub fn push(
                     break;
                 };
                 let id = &l.blob.hex()[..12];
-                let r = upload(
-                    client,
-                    ep,
-                    repo,
-                    &l.blob,
-                    l.size,
-                    content,
-                    &img.mount_from,
-                    opts,
-                    id,
-                    progress,
-                    cancel,
-                );
+                let r = up.upload(&l.blob, l.size, id, progress);
                 match r {
                     Ok(Outcome::Exists) => (progress)(Progress::layer(id, "Layer already exists")),
                     Ok(Outcome::Mounted(from)) => {
@@ -379,19 +371,7 @@ pub fn push(
         return Err(Error::Cancelled);
     }
     let config_size = content.size(&img.config)?;
-    upload(
-        client,
-        ep,
-        repo,
-        &img.config,
-        config_size,
-        content,
-        &img.mount_from,
-        opts,
-        &img.config.hex()[..12],
-        &|_| {},
-        cancel,
-    )?;
+    up.upload(&img.config, config_size, &img.config.hex()[..12], &|_| {})?;
     let (raw, mt) = manifest_for(content, img)?;
     let digest = Digest::of(&raw);
     let scopes = vec![format!("repository:{repo}:pull,push")];

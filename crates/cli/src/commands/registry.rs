@@ -12,7 +12,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{q, Api};
-use crate::credentials::{key_for, registry_of, Auth, ConfigFile};
+use crate::credentials::{key_for, registry_of, server_host, Auth, ConfigFile};
 
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
@@ -301,18 +301,7 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
 }
 
 pub async fn login(api: &Api, a: LoginArgs) -> anyhow::Result<i32> {
-    let host = a
-        .server
-        .as_deref()
-        .map(|s| {
-            registry_of(&format!(
-                "{}/x",
-                s.trim_start_matches("https://")
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-            ))
-        })
-        .unwrap_or_else(|| "docker.io".into());
+    let host = server_host(a.server.as_deref());
     let interactive = std::io::stdin().is_terminal();
     if a.password.is_some() && a.password_stdin {
         anyhow::bail!("--password and --password-stdin are mutually exclusive");
@@ -369,18 +358,7 @@ pub async fn login(api: &Api, a: LoginArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn logout(a: LogoutArgs) -> anyhow::Result<i32> {
-    let host = a
-        .server
-        .as_deref()
-        .map(|s| {
-            registry_of(&format!(
-                "{}/x",
-                s.trim_start_matches("https://")
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-            ))
-        })
-        .unwrap_or_else(|| "docker.io".into());
+    let host = server_host(a.server.as_deref());
     let key = key_for(&host);
     let mut cfg = ConfigFile::load()?;
     if cfg.erase(&host)? {
