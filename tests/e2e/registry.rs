@@ -55,6 +55,13 @@ fn berth_stdin(d: &Berthd, cfg: &Path, args: &[&str], input: &str) -> Output {
     c.wait_with_output().unwrap()
 }
 
+/// `run --rm --network none IMAGE ARGS...`: its output, trimmed.
+fn run_rm(d: &Berthd, cfg: &Path, image: &str, args: &[&str]) -> String {
+    let mut a = vec!["run", "--rm", "--network", "none", image];
+    a.extend_from_slice(args);
+    ok(berth(d, cfg, &a)).trim().to_string()
+}
+
 fn fails(out: Output, want: &str) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
@@ -178,20 +185,10 @@ fn tls_basic_auth_login_pull_push_with_skopeo_and_docker_clis() {
     assert!(out.contains("Pull complete"), "{out}");
     assert_eq!(printed_digest(&out), source_digest, "{out}");
     assert!(out.trim_end().ends_with(&image), "{out}");
-    let run = ok(berth(
-        &d,
-        &dcfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &image,
-            "echo",
-            "pulled over tls",
-        ],
-    ));
-    assert_eq!(run.trim(), "pulled over tls");
+    assert_eq!(
+        run_rm(&d, &dcfg, &image, &["echo", "pulled over tls"]),
+        "pulled over tls"
+    );
     let rd = ok(berth(
         &d,
         &dcfg,
@@ -599,12 +596,8 @@ fn multi_arch_index_platform_choice_and_zstd_layers() {
             &cfg,
             &["image", "inspect", "--format", "{{.Architecture}}", &image],
         ));
-        let content = ok(berth(
-            &d,
-            &cfg,
-            &["run", "--rm", "--network", "none", &image, "cat", "/arch"],
-        ));
-        (inspected.trim().to_string(), content.trim().to_string())
+        let content = run_rm(&d, &cfg, &image, &["cat", "/arch"]);
+        (inspected.trim().to_string(), content)
     };
     let dist = ok(Command::new("curl")
         .args(["-sf", "--unix-socket"])
@@ -667,20 +660,7 @@ fn multi_arch_index_platform_choice_and_zstd_layers() {
     assert!(raw.contains("tar+zstd"), "skopeo wrote zstd layers: {raw}");
     let zimage = format!("{host}/zstd:1");
     ok(berth(&d, &cfg, &["pull", &zimage]));
-    let out = ok(berth(
-        &d,
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &zimage,
-            "echo",
-            "zstd ok",
-        ],
-    ));
-    assert_eq!(out.trim(), "zstd ok");
+    assert_eq!(run_rm(&d, &cfg, &zimage, &["echo", "zstd ok"]), "zstd ok");
 }
 
 #[test]
@@ -715,20 +695,10 @@ fn docker_and_berth_exchange_images_through_a_registry() {
     let cfg = tmp.path().join("cfg");
     let out = ok(berth(&d, &cfg, &["pull", &from_docker]));
     assert_eq!(printed_digest(&out), docker_digest);
-    let out = ok(berth(
-        &d,
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &from_docker,
-            "echo",
-            "from docker",
-        ],
-    ));
-    assert_eq!(out.trim(), "from docker");
+    assert_eq!(
+        run_rm(&d, &cfg, &from_docker, &["echo", "from docker"]),
+        "from docker"
+    );
 
     // An image berth made itself (a commit): pushed, then pulled by docker and skopeo.
     ok(berth(
@@ -835,19 +805,10 @@ fn docker_and_berth_exchange_images_through_a_registry() {
     ok(berth(&d, &cfg, &["rmi", "-f", &from_berth]));
     let out = ok(berth(&d, &cfg, &["pull", &by_digest]));
     assert!(out.contains(&by_digest), "{out}");
-    ok(berth(
-        &d,
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &by_digest,
-            "cat",
-            "/made",
-        ],
-    ));
+    assert_eq!(
+        run_rm(&d, &cfg, &by_digest, &["cat", "/made"]),
+        "made by berth"
+    );
 }
 
 fn hostile_image(dir: &Path) -> (Vec<u8>, Vec<u8>) {
@@ -936,20 +897,10 @@ fn hostile_registries_never_corrupt_the_store() {
             .any(|(_, _, r)| r.as_deref() == Some(&format!("bytes={half}-"))),
         "resumed from the byte where the connection broke: {layer_gets:?}"
     );
-    let out = ok(berth(
-        &d,
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &h.reference(),
-            "echo",
-            "intact",
-        ],
-    ));
-    assert_eq!(out.trim(), "intact");
+    assert_eq!(
+        run_rm(&d, &cfg, &h.reference(), &["echo", "intact"]),
+        "intact"
+    );
     // A plain redirect to a blob store is followed.
     ok(berth(&d, &cfg, &["rmi", &h.reference()]));
     ok(berth(&d, &cfg, &["image", "prune", "-a", "-f"]));
@@ -1029,20 +980,10 @@ fn an_interrupted_pull_resumes_after_berthd_is_killed() {
         "the second pull asked only for the missing bytes: {log:?}"
     );
     assert!(!ingest.exists(), "the ingest was committed");
-    let out = ok(berth(
-        &d,
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &h.reference(),
-            "echo",
-            "resumed",
-        ],
-    ));
-    assert_eq!(out.trim(), "resumed");
+    assert_eq!(
+        run_rm(&d, &cfg, &h.reference(), &["echo", "resumed"]),
+        "resumed"
+    );
 }
 
 #[test]
@@ -1223,20 +1164,7 @@ fn concurrent_pulls_of_one_image_download_each_layer_once() {
         .filter(|(_, p, _)| p.ends_with(&h.layer_digest))
         .count();
     assert_eq!(layer_gets, 1, "one download for three pulls: {log:?}");
-    let out = ok(berth(
-        &d,
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &h.reference(),
-            "echo",
-            "once",
-        ],
-    ));
-    assert_eq!(out.trim(), "once");
+    assert_eq!(run_rm(&d, &cfg, &h.reference(), &["echo", "once"]), "once");
 }
 
 #[test]
