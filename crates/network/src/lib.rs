@@ -1,0 +1,15 @@
+//! berth's container networking.
+//!
+//! Modules:
+//! - [`error`]: the crate's error enum; messages name the link, namespace or subnet.
+//! - [`netlink`]: a synchronous rtnetlink socket (links, addresses, routes) in the calling
+//!   thread's network namespace.
+//! - [`netns`]: persistent network namespaces (bind-mounted files), and running code inside one.
+//! - [`ipam`]: subnets and address allocation, persisted so it survives daemon restarts.
+
+pub mod error;
+pub mod ipam;
+pub mod netlink;
+pub mod netns;
+
+pub use error::{Error, Result};
