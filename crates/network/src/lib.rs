@@ -6,8 +6,10 @@
 //!   thread's network namespace.
 //! - [`netns`]: persistent network namespaces (bind-mounted files), and running code inside one.
 //! - [`ipam`]: subnets and address allocation, persisted so it survives daemon restarts.
+//! - [`firewall`]: outbound NAT and published ports in berth's own nftables table.
 
 pub mod error;
+pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
