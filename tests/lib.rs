@@ -23,11 +23,26 @@ pub fn binary(name: &str) -> PathBuf {
     p
 }
 
-/// A berthd on a private socket, data root and exec root; killed on drop.
+/// A berthd on a private socket, data root and exec root, and (unless the test's daemon.json
+/// names one) its own bridge, subnet and nftables table, so that tests running at once never
+/// share a network; killed on drop, its bridge and table removed.
 #[derive(Debug)]
 pub struct Berthd {
     pub dir: tempfile::TempDir,
     child: Child,
+    /// The bridge this test's berthd was given (removed on drop).
+    pub bridge: Option<String>,
+}
+
+/// A bridge name and subnet no other test daemon of this run uses.
+fn private_bridge() -> (String, String) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pid = std::process::id();
+    (
+        format!("bt{:04x}{:02x}", pid & 0xffff, n & 0xff),
+        format!("10.{}.{}.1/24", 100 + pid % 100, n % 250),
+    )
 }
 
 impl Berthd {
@@ -49,9 +64,17 @@ impl Berthd {
             .unwrap();
         let d = dir.path();
         setup(&d.join("data"));
-        std::fs::write(d.join("daemon.json"), config).unwrap();
+        let mut cfg: serde_json::Value = serde_json::from_str(config).expect("daemon.json is JSON");
+        let mut bridge = None;
+        if cfg.get("bridge").is_none() {
+            let (name, bip) = private_bridge();
+            cfg["bridge"] = serde_json::json!(name);
+            cfg["bip"] = serde_json::json!(bip);
+            bridge = Some(name);
+        }
+        std::fs::write(d.join("daemon.json"), cfg.to_string()).unwrap();
         let child = Self::spawn(d);
-        let b = Berthd { dir, child };
+        let b = Berthd { dir, child, bridge };
         b.wait_ready();
         b
     }
@@ -147,6 +170,12 @@ impl Drop for Berthd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(b) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "del", b]).output();
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &format!("berth-{b}")])
+                .output();
+        }
     }
 }
 

@@ -93,6 +93,8 @@ enum Command {
     Wait(c::WaitArgs),
     /// Rename a container.
     Rename(c::RenameArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(c::PortArgs),
     /// List images.
     Images(i::ImagesArgs),
     /// Remove one or more images.
@@ -283,6 +285,7 @@ fn main() {
             Command::Stats(a) => c::stats(&api, a).await,
             Command::Wait(a) => c::wait(&api, a).await,
             Command::Rename(a) => c::rename(&api, a).await,
+            Command::Port(a) => c::port(&api, a).await,
             Command::Images(a) => i::images(&api, a).await,
             Command::Rmi(a) => i::rmi(&api, a).await,
             Command::Tag(a) => i::tag(&api, a).await,

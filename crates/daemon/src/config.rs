@@ -35,6 +35,76 @@ pub struct FileConfig {
     pub max_concurrent_uploads: Option<usize>,
     /// berth's: blobs larger than this many bytes are pushed in chunks of this size.
     pub push_chunk_size: Option<u64>,
+    /// The default bridge's name (`none`: no default bridge).
+    pub bridge: Option<String>,
+    /// The default bridge's address and subnet, `172.30.0.1/16`.
+    pub bip: Option<String>,
+    /// Manage NAT and published ports with nftables (default true).
+    pub iptables: Option<bool>,
+    pub mtu: Option<u32>,
+    /// Pools the default bridge's subnet is chosen from: `[{"base": "10.10.0.0/16", "size": 24}]`.
+    #[serde(default)]
+    pub default_address_pools: Vec<AddressPool>,
+}
+
+/// One `default-address-pools` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
+}
+
+/// The default bridge's settings from flags and the file.
+pub fn network_config(
+    file: &FileConfig,
+    bridge: Option<String>,
+    bip: Option<String>,
+    iptables: Option<bool>,
+) -> anyhow::Result<berth_engine::network::NetworkConfig> {
+    use berth_network::ipam::{Pool, Subnet};
+    let mut cfg = berth_engine::network::NetworkConfig::default();
+    if let Some(b) = bridge.or(file.bridge.clone()) {
+        let ok = b.len() <= 15
+            && !b.is_empty()
+            && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        if !ok {
+            anyhow::bail!("bridge {b:?}: an interface name of at most 15 letters, digits, - and _");
+        }
+        if b != "berth0" {
+            cfg.table = format!("berth-{b}");
+        }
+        cfg.bridge = b;
+    }
+    if let Some(bip) = bip.or(file.bip.clone()) {
+        let (a, p) = bip
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("bip {bip:?}: want address/prefix, like 172.30.0.1/16"))?;
+        let gw: std::net::Ipv4Addr = a
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bip {bip:?}: invalid address"))?;
+        let prefix: u8 = p
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bip {bip:?}: invalid prefix"))?;
+        let sn = Subnet::new(gw, prefix).map_err(|e| anyhow::anyhow!("bip {bip:?}: {e}"))?;
+        cfg.bip = Some((gw, sn));
+    }
+    if !file.default_address_pools.is_empty() {
+        cfg.pools = file
+            .default_address_pools
+            .iter()
+            .map(|p| {
+                Ok(Pool {
+                    base: Subnet::parse(&p.base)
+                        .map_err(|e| anyhow::anyhow!("default-address-pools: {e}"))?,
+                    size: p.size,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    cfg.iptables = iptables.or(file.iptables).unwrap_or(true);
+    cfg.mtu = file.mtu;
+    Ok(cfg)
 }
 
 impl FileConfig {

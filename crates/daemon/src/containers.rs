@@ -221,6 +221,18 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
             continue;
         }
         let rec = e.record();
+        let att = engine.containers.attachment(&rec.id);
+        let ports: Vec<Value> = att
+            .iter()
+            .flat_map(|a| a.ports.iter())
+            .map(|p| {
+                json!({
+                    "IP": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                    "PrivatePort": p.container_port, "PublicPort": p.host_port,
+                    "Type": p.proto.as_str(),
+                })
+            })
+            .collect();
         let mut c = json!({
             "Id": rec.id,
             "Names": [format!("/{}", rec.name)],
@@ -228,12 +240,12 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
             "ImageID": rec.image,
             "Command": command_line(&rec),
             "Created": secs_of(&rec.created).unwrap_or(0),
-            "Ports": [],
+            "Ports": ports,
             "Labels": rec.config.labels.clone().unwrap_or_default(),
             "State": v.state().api_name(),
             "Status": status_text(&e),
             "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": network_settings(att.as_ref())["Networks"]},
             "Mounts": [],
         });
         if truthy(&q.size) {
@@ -247,6 +259,47 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
         }
     }
     Ok(Json(Value::Array(out)))
+}
+
+/// `NetworkSettings` in Docker's shape, from a container's bridge attachment.
+pub fn network_settings(a: Option<&berth_engine::network::Attachment>) -> Value {
+    let Some(a) = a else {
+        return json!({
+            "Bridge": "", "SandboxID": "", "HairpinMode": false,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {}, "SandboxKey": "",
+            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": {},
+        });
+    };
+    let mut ports = serde_json::Map::new();
+    for p in &a.ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({
+                "HostIp": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    let endpoint = json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": a.bridge,
+        "EndpointID": a.veth, "Gateway": a.gateway, "IPAddress": a.ip, "IPPrefixLen": a.prefix,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": a.mac, "DriverOpts": null,
+    });
+    json!({
+        "Bridge": a.bridge, "SandboxID": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports, "SandboxKey": a.netns,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": a.veth, "Gateway": a.gateway, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": a.ip, "IPPrefixLen": a.prefix, "IPv6Gateway": "", "MacAddress": a.mac,
+        "Networks": {"bridge": endpoint},
+    })
 }
 
 fn image_size(engine: &Engine, id: &str) -> u64 {
@@ -316,15 +369,7 @@ pub async fn inspect(
         }},
         "Mounts": [],
         "Config": rec.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": false,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SandboxKey": "",
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": network_settings(engine.containers.attachment(&rec.id).as_ref()),
     });
     if q.get("size").is_some_and(|v| v == "1" || v == "true") {
         let size = engine.containers.size_rw(&rec.id);

@@ -132,12 +132,15 @@ pub struct Settings {
     /// Default json-file rotation (`log-opts` max-size, max-file).
     pub log_max_size: u64,
     pub log_max_file: u32,
+    /// The default bridge network.
+    pub network: crate::network::NetworkConfig,
 }
 
 /// The container service.
 #[derive(Debug)]
 pub struct Containers {
     s: Settings,
+    pub network: Arc<crate::network::NetworkService>,
     images: Arc<ImageService>,
     pub events: Arc<Events>,
     entries: std::sync::Mutex<BTreeMap<String, Arc<Entry>>>,
@@ -237,7 +240,13 @@ impl Containers {
             let shim = ShimState::load(&e.path().join("state.json")).ok();
             entries.insert(rec.id.clone(), Arc::new(new_entry(rec, shim)));
         }
+        let network = Arc::new(crate::network::NetworkService::new(
+            s.network.clone(),
+            &s.data_root,
+            &s.exec_root,
+        ));
         Ok(Containers {
+            network,
             s,
             images,
             events,
@@ -269,6 +278,10 @@ impl Containers {
             .values()
             .cloned()
             .collect();
+        let known: std::collections::BTreeSet<String> =
+            all.iter().map(|e| e.record().id).collect();
+        let net = self.network.clone();
+        let _ = tokio::task::spawn_blocking(move || net.reconcile(&known)).await;
         for e in all {
             let v = e.view();
             let Some(st) = v.shim.clone() else { continue };
@@ -476,6 +489,7 @@ impl Containers {
                     .images
                     .layer_dirs(&image_id, &self.dir(id.as_str()).join("upper"))?,
                 init: Some(&self.s.shim_bin),
+                netns: None,
             },
         )?;
         let mut entries = self.entries.lock().expect("entries");
@@ -521,6 +535,51 @@ impl Containers {
             &self.dir(&rec.id).join("config.json"),
             &serde_json::to_vec_pretty(rec).expect("record serialises"),
         )
+    }
+
+    /// Whether a container's network mode is the default bridge (with `bridge: none` in
+    /// daemon.json there is none: such containers get a namespace of their own, unconnected).
+    fn uses_bridge(&self, hc: &HostConfig) -> bool {
+        self.network.config().bridge != "none"
+            && matches!(
+                hc.network_mode.as_deref(),
+                None | Some("") | Some("bridge") | Some("default")
+            )
+    }
+
+    /// What the container holds on the bridge, if anything (`<dir>/network.json`).
+    pub fn attachment(&self, id: &str) -> Option<crate::network::Attachment> {
+        std::fs::read(self.dir(id).join("network.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+    }
+
+    /// The container's bridge attachment: the one it has when its namespace is still there
+    /// (a restart), else a new one (first start, or after a reboot emptied the exec root).
+    async fn ensure_attached(
+        &self,
+        rec: &Record,
+    ) -> Result<crate::network::Attachment, EngineError> {
+        let path = self.dir(&rec.id).join("network.json");
+        if let Some(a) = self.attachment(&rec.id) {
+            if berth_network::netns::NetNs::is_live(&a.netns) {
+                return Ok(a);
+            }
+            let (net, id) = (self.network.clone(), rec.id.clone());
+            let _ = tokio::task::spawn_blocking(move || net.detach(&id, &a)).await;
+        }
+        let exposed = rec.config.exposed_ports.clone().unwrap_or_default();
+        let ports = crate::network::port_requests(
+            rec.host_config.port_bindings.as_ref(),
+            &exposed,
+            rec.host_config.publish_all_ports.unwrap_or(false),
+        )?;
+        let (net, id) = (self.network.clone(), rec.id.clone());
+        let a = tokio::task::spawn_blocking(move || net.attach(&id, &ports))
+            .await
+            .map_err(|e| unavailable(format!("attach to the network: {e}")))??;
+        write_atomic(&path, &serde_json::to_vec_pretty(&a).expect("serialises"))?;
+        Ok(a)
     }
 
     /// `POST /containers/{id}/start`.
@@ -598,7 +657,17 @@ impl Containers {
             std::fs::create_dir_all(d).map_err(io_err("create the container's directories"))?;
         }
         let hostname = rec.config.hostname.clone().unwrap_or_default();
-        write_etc_files(&dir, &hostname, &rec.host_config)?;
+        let attachment = if self.uses_bridge(&rec.host_config) {
+            Some(self.ensure_attached(&rec).await?)
+        } else {
+            None
+        };
+        write_etc_files(
+            &dir,
+            &hostname,
+            &rec.host_config,
+            attachment.as_ref().map(|a| a.ip),
+        )?;
         let mounts = self
             .images
             .rootfs_mounts(&rec.image, &upper, &work, &rootfs)?;
@@ -614,6 +683,7 @@ impl Containers {
                 dir: &dir,
                 layers: &layers,
                 init: Some(&self.s.shim_bin),
+                netns: attachment.as_ref().map(|a| a.netns.as_path()),
             },
         )?;
         write_run_file(
@@ -994,6 +1064,13 @@ impl Containers {
         }
         let dir = self.dir(&rec.id);
         let _ = berth_shim::MountSpec::unmount(&dir.join("rootfs"));
+        if let Some(a) = self.attachment(&rec.id) {
+            let (net, id) = (self.network.clone(), rec.id.clone());
+            tokio::task::spawn_blocking(move || net.detach(&id, &a))
+                .await
+                .map_err(|e| unavailable(format!("detach from the network: {e}")))??;
+            let _ = std::fs::remove_file(dir.join("network.json"));
+        }
         // Rename first, so that a crash half-way leaves no half-removed record behind.
         let trash = self
             .s
@@ -1917,7 +1994,12 @@ pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
 }
 
 /// `hostname`, `hosts` and `resolv.conf` for the container.
-fn write_etc_files(dir: &Path, hostname: &str, hc: &HostConfig) -> Result<(), EngineError> {
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    hc: &HostConfig,
+    ip: Option<std::net::Ipv4Addr>,
+) -> Result<(), EngineError> {
     let w = |name: &str, data: String| -> Result<(), EngineError> {
         std::fs::write(dir.join(name), data).map_err(io_err("write the container's /etc files"))
     };
@@ -1929,6 +2011,9 @@ fn write_etc_files(dir: &Path, hostname: &str, hc: &HostConfig) -> Result<(), En
         if let Some((name, ip)) = h.split_once(':') {
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
+    }
+    if let Some(ip) = ip {
+        hosts.push_str(&format!("{ip}\t{hostname}\n"));
     }
     w("hosts", hosts)?;
     let mut resolv = String::new();

@@ -13,6 +13,7 @@
 //! - [`events`]: Docker-style events, live and recent.
 //! - [`procs`]: host process information for top and stats.
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
+//! - [`network`]: the default bridge: namespaces, veths, addresses, published ports.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
@@ -26,6 +27,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod name;
+pub mod network;
 pub mod procs;
 pub mod spec;
 

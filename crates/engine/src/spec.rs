@@ -105,6 +105,8 @@ pub struct Paths<'a> {
     pub layers: &'a [PathBuf],
     /// berth's init binary, mounted at /sbin/docker-init for `--init`.
     pub init: Option<&'a Path>,
+    /// The network namespace to join (a bridge attachment); none means a new one.
+    pub netns: Option<&'a Path>,
 }
 
 /// Builds the spec. `path`/`args` are the process (entrypoint and command resolved).
@@ -217,7 +219,12 @@ pub fn build(
     ];
     match network_mode {
         "host" => {}
-        "none" | "default" | "bridge" | "" => namespaces.push(json!({"type": "network"})),
+        "none" | "default" | "bridge" | "" => match p.netns {
+            Some(path) if network_mode != "none" => {
+                namespaces.push(json!({"type": "network", "path": path}))
+            }
+            _ => namespaces.push(json!({"type": "network"})),
+        },
         other => {
             return Err(invalid(format!(
                 "network {other} not found (berth supports --network none, bridge and host for now)"

@@ -26,7 +26,10 @@ use crate::error::{Error, Result};
 use crate::ipam::Subnet;
 
 /// TCP or UDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Udp,
@@ -42,7 +45,9 @@ impl Proto {
 }
 
 /// One published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PortMap {
     pub proto: Proto,
     /// The host address it is published on; `None` for every address (`0.0.0.0`).

@@ -89,6 +89,16 @@ pub struct CreateArgs {
     /// Connect a container to a network (none, host, bridge).
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Publish a container's port(s) to the host: [ip:][hostPort:]containerPort[/proto],
+    /// ports as numbers or ranges.
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long = "expose")]
+    pub expose: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
@@ -179,6 +189,72 @@ fn parse_bytes(s: &str) -> anyhow::Result<i64> {
         _ => anyhow::bail!("invalid size: '{s}'"),
     };
     Ok((n * mult) as i64)
+}
+
+/// `a-b` or `a` → the ports.
+fn port_range(s: &str, what: &str) -> anyhow::Result<Vec<u16>> {
+    let bad = || anyhow::anyhow!("invalid {what}: {s}");
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a == 0 || b < a {
+        return Err(bad());
+    }
+    Ok((a..=b).collect())
+}
+
+/// `-p` and `--expose` values → (PortBindings, ExposedPorts), as the docker CLI sends them.
+pub fn parse_publish(
+    publish: &[String],
+    expose: &[String],
+) -> anyhow::Result<(serde_json::Map<String, Value>, serde_json::Map<String, Value>)> {
+    let mut bindings = serde_json::Map::new();
+    let mut exposed = serde_json::Map::new();
+    for e in expose {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        for p in port_range(ports, "range format for --expose")? {
+            exposed.insert(format!("{p}/{proto}"), json!({}));
+        }
+    }
+    for spec in publish {
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) => (r, p),
+            None => (spec.as_str(), "tcp"),
+        };
+        if !matches!(proto, "tcp" | "udp") {
+            anyhow::bail!("invalid proto: {proto}");
+        }
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, container) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [ip, h, c] => (*ip, *h, *c),
+            _ => anyhow::bail!("invalid port format: {spec}"),
+        };
+        if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+            anyhow::bail!("invalid IP address: {ip}");
+        }
+        let cports = port_range(container, "containerPort")?;
+        let hports: Vec<Option<u16>> = if host.is_empty() {
+            vec![None; cports.len()]
+        } else {
+            let h = port_range(host, "hostPort")?;
+            if h.len() != cports.len() {
+                anyhow::bail!(
+                    "invalid ranges specified for container and host Ports: {container} and {host}"
+                );
+            }
+            h.into_iter().map(Some).collect()
+        };
+        for (c, h) in cports.into_iter().zip(hports) {
+            let key = format!("{c}/{proto}");
+            exposed.insert(key.clone(), json!({}));
+            let entry = bindings.entry(key).or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!({"HostIp": ip, "HostPort": h.map(|p| p.to_string()).unwrap_or_default()}));
+            }
+        }
+    }
+    Ok((bindings, exposed))
 }
 
 fn parse_restart(s: &str) -> anyhow::Result<Value> {
@@ -293,7 +369,13 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
     if let Some(t) = a.stop_timeout {
         body["StopTimeout"] = json!(t);
     }
+    let (bindings, exposed) = parse_publish(&a.publish, &a.expose)?;
+    if !exposed.is_empty() {
+        body["ExposedPorts"] = Value::Object(exposed);
+    }
     let hc = &mut body["HostConfig"];
+    hc["PortBindings"] = Value::Object(bindings);
+    hc["PublishAllPorts"] = json!(a.publish_all);
     a.resources.apply(hc)?;
     if let Some(s) = &a.shm_size {
         hc["ShmSize"] = json!(parse_bytes(s)?);
@@ -891,7 +973,13 @@ pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
                 "RunningFor": ago(created),
                 "Status": c["Status"],
                 "State": c["State"],
-                "Ports": "",
+                "Ports": c["Ports"].as_array().into_iter().flatten().map(|p| format!(
+                    "{}:{}->{}/{}",
+                    p["IP"].as_str().unwrap_or("0.0.0.0"),
+                    p["PublicPort"],
+                    p["PrivatePort"],
+                    p["Type"].as_str().unwrap_or("tcp")
+                )).collect::<Vec<_>>().join(", "),
                 "Names": names.join(","),
                 "Labels": labels.join(","),
                 "Size": size,
@@ -1737,4 +1825,57 @@ mod tests {
         );
         assert!(parse_restart("sometimes").is_err());
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
+}
+
+/// `berth port`: the container's published ports, from its inspect document.
+pub async fn port(api: &Api, a: PortArgs) -> anyhow::Result<i32> {
+    let v = api
+        .get(&format!("/containers/{}/json", crate::api::q(&a.container)))
+        .await?;
+    let filter = a.port.as_ref().map(|p| {
+        if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut found = false;
+    let mut keys: Vec<(&String, &Value)> = v["NetworkSettings"]["Ports"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .collect();
+    keys.sort_by_key(|(k, _)| {
+        let (n, p) = k.split_once('/').unwrap_or((k, ""));
+        (n.parse::<u32>().unwrap_or(0), p.to_string())
+    });
+    for (k, list) in keys {
+        if filter.as_ref().is_some_and(|f| f != k) {
+            continue;
+        }
+        for b in list.as_array().into_iter().flatten() {
+            found = true;
+            let addr = format!(
+                "{}:{}",
+                b["HostIp"].as_str().unwrap_or("0.0.0.0"),
+                b["HostPort"].as_str().unwrap_or("")
+            );
+            if filter.is_some() {
+                println!("{addr}");
+            } else {
+                println!("{k} -> {addr}");
+            }
+        }
+    }
+    if let (Some(f), false) = (&filter, found) {
+        anyhow::bail!("Error: No public port '{f}' published for {}", a.container);
+    }
+    Ok(0)
 }

@@ -49,6 +49,15 @@ struct Args {
     /// Layers uploaded at once per push (default 5).
     #[arg(long = "max-concurrent-uploads")]
     max_concurrent_uploads: Option<usize>,
+    /// The default bridge (`none`: containers get no network unless told otherwise).
+    #[arg(short = 'b', long = "bridge")]
+    bridge: Option<String>,
+    /// The default bridge's address and subnet (172.30.0.1/16).
+    #[arg(long = "bip")]
+    bip: Option<String>,
+    /// Manage NAT and published ports with nftables.
+    #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true")]
+    iptables: Option<bool>,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -66,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/etc/berth/daemon.json"));
     let file = FileConfig::load(&cfg_path, explicit)?;
+    let network = berth_daemon::config::network_config(&file, a.bridge, a.bip, a.iptables)?;
     let level = a
         .log_level
         .or(file.log_level)
@@ -147,7 +157,7 @@ fn main() -> anyhow::Result<()> {
     let mut mirrors = file.registry_mirrors.clone();
     mirrors.extend(a.registry_mirror);
     let registry = berth_registry::RegistryOptions {
-        certs_dir: a.certs_dir.or(file.certs_dir).unwrap_or(defaults.certs_dir),
+        certs_dir: a.certs_dir.or(file.certs_dir.clone()).unwrap_or(defaults.certs_dir),
         insecure,
         docker_io_mirrors: mirrors,
         max_concurrent_downloads: a
@@ -174,6 +184,7 @@ fn main() -> anyhow::Result<()> {
                 shim_bin,
                 log_max_size,
                 log_max_file,
+                network,
             },
             registry,
         )
