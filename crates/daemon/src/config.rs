@@ -67,7 +67,8 @@ pub fn network_config(
     if let Some(b) = bridge.or(file.bridge.clone()) {
         let ok = b.len() <= 15
             && !b.is_empty()
-            && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
         if !ok {
             anyhow::bail!("bridge {b:?}: an interface name of at most 15 letters, digits, - and _");
         }
@@ -77,9 +78,9 @@ pub fn network_config(
         cfg.bridge = b;
     }
     if let Some(bip) = bip.or(file.bip.clone()) {
-        let (a, p) = bip
-            .split_once('/')
-            .ok_or_else(|| anyhow::anyhow!("bip {bip:?}: want address/prefix, like 172.30.0.1/16"))?;
+        let (a, p) = bip.split_once('/').ok_or_else(|| {
+            anyhow::anyhow!("bip {bip:?}: want address/prefix, like 172.30.0.1/16")
+        })?;
         let gw: std::net::Ipv4Addr = a
             .parse()
             .map_err(|_| anyhow::anyhow!("bip {bip:?}: invalid address"))?;

@@ -278,8 +278,7 @@ impl Containers {
             .values()
             .cloned()
             .collect();
-        let known: std::collections::BTreeSet<String> =
-            all.iter().map(|e| e.record().id).collect();
+        let known: std::collections::BTreeSet<String> = all.iter().map(|e| e.record().id).collect();
         let net = self.network.clone();
         let _ = tokio::task::spawn_blocking(move || net.reconcile(&known)).await;
         for e in all {

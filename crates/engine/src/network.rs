@@ -118,7 +118,9 @@ impl NetworkService {
             .map_err(|e| unavailable(format!("create {}: {e}", self.state_dir.display())))?;
         let mut nl = Netlink::open().map_err(net_err)?;
         let saved = Allocations::load_or(&self.ipam_path(), || {
-            Err(berth_network::Error::NotFound("no saved allocations".into()))
+            Err(berth_network::Error::NotFound(
+                "no saved allocations".into(),
+            ))
         })
         .ok();
         let alloc = match (&self.cfg.bip, saved) {
@@ -149,9 +151,9 @@ impl NetworkService {
         };
         match nl.link(&self.cfg.bridge) {
             Ok(_) => {}
-            Err(berth_network::Error::NotFound(_)) => {
-                nl.add_bridge(&self.cfg.bridge, self.cfg.mtu).map_err(net_err)?
-            }
+            Err(berth_network::Error::NotFound(_)) => nl
+                .add_bridge(&self.cfg.bridge, self.cfg.mtu)
+                .map_err(net_err)?,
             Err(e) => return Err(net_err(e)),
         }
         nl.add_address(
@@ -212,8 +214,23 @@ impl NetworkService {
             mac: format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]),
             ports: resolve_ports(ports, ip)?,
         };
-        if let Err(e) = self.plumb(&att) {
-            let _ = self.detach(id, &att);
+        // The ports are published last; a failure before or while publishing is undone
+        // without them (the keys may be another container's: that is why publishing failed).
+        let unpublished = Attachment {
+            ports: Vec::new(),
+            ..att.clone()
+        };
+        let r = self.plumb(&att).and_then(|()| {
+            if att.ports.is_empty() {
+                Ok(())
+            } else {
+                self.firewall()?
+                    .publish(owner(&att.netns), &att.ports)
+                    .map_err(net_err)
+            }
+        });
+        if let Err(e) = r {
+            let _ = self.detach(id, &unpublished);
             return Err(e);
         }
         Ok(att)
@@ -245,9 +262,6 @@ impl NetworkService {
             inner.add_default_route(IpAddr::V4(gw))
         })
         .map_err(net_err)?;
-        if !a.ports.is_empty() {
-            self.firewall()?.publish(owner(&a.netns), &a.ports).map_err(net_err)?;
-        }
         Ok(())
     }
 
@@ -283,7 +297,11 @@ impl NetworkService {
     /// (ids), left by a crash or by containers removed while berthd was down.
     pub fn reconcile(&self, known: &BTreeSet<String>) {
         let short: BTreeSet<&str> = known.iter().map(|k| &k[..12.min(k.len())]).collect();
-        for e in std::fs::read_dir(&self.netns_dir).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(&self.netns_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().to_string();
             if !known.iter().any(|k| k.starts_with(&name)) {
                 tracing::info!(netns = %name, "removing the namespace of a container that is gone");
@@ -291,10 +309,14 @@ impl NetworkService {
             }
         }
         if let Ok(mut nl) = Netlink::open() {
-            for l in nl.links().unwrap_or_default() {
-                if let Some(s) = l.name.strip_prefix("vb") {
-                    if l.controller.is_some() && s.len() == 12 && !short.contains(s) {
-                        let _ = nl.del_link(&l.name);
+            // Only veths on this daemon's own bridge: links elsewhere are not berth's to judge.
+            if let Ok(bridge) = nl.link(&self.cfg.bridge) {
+                for l in nl.links().unwrap_or_default() {
+                    if let Some(s) = l.name.strip_prefix("vb") {
+                        if l.controller == Some(bridge.index) && s.len() == 12 && !short.contains(s)
+                        {
+                            let _ = nl.del_link(&l.name);
+                        }
                     }
                 }
             }
@@ -317,7 +339,10 @@ impl NetworkService {
 
 /// The firewall owner name of an attachment: its namespace file's name (24 hex digits).
 fn owner(netns: &Path) -> &str {
-    netns.file_name().and_then(|n| n.to_str()).unwrap_or("unknown")
+    netns
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("unknown")
 }
 
 /// Chooses host ports: a given one must be free to bind (another program may not hold it);
@@ -393,7 +418,11 @@ pub fn port_requests(
         let (cport, proto) = parse_key(k)?;
         bound.insert((cport, proto));
         for b in list.iter().flatten() {
-            let host_ip = match b.host_ip.as_deref().filter(|s| !s.is_empty() && *s != "0.0.0.0") {
+            let host_ip = match b
+                .host_ip
+                .as_deref()
+                .filter(|s| !s.is_empty() && *s != "0.0.0.0")
+            {
                 Some(s) => Some(
                     s.parse::<Ipv4Addr>()
                         .map_err(|_| invalid(format!("invalid IP address: {s}")))?,
@@ -458,7 +487,15 @@ mod tests {
         let mut r = port_requests(Some(&b), &["80/tcp".into(), "443/tcp".into()], true).unwrap();
         r.sort_by_key(|x| x.container_port);
         assert_eq!(r.len(), 3);
-        assert_eq!(r[0], PortRequest { proto: Proto::Udp, container_port: 53, host_ip: None, host_port: None });
+        assert_eq!(
+            r[0],
+            PortRequest {
+                proto: Proto::Udp,
+                container_port: 53,
+                host_ip: None,
+                host_port: None
+            }
+        );
         assert_eq!(
             r[1],
             PortRequest {
@@ -468,7 +505,10 @@ mod tests {
                 host_port: Some(8080)
             }
         );
-        assert_eq!(r[2].container_port, 443, "-P publishes what is not bound already");
+        assert_eq!(
+            r[2].container_port, 443,
+            "-P publishes what is not bound already"
+        );
         let mut bad = bollard_stubs::models::PortMap::new();
         bad.insert("x/tcp".into(), None);
         assert!(port_requests(Some(&bad), &[], false).is_err());

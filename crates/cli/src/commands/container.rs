@@ -206,7 +206,10 @@ fn port_range(s: &str, what: &str) -> anyhow::Result<Vec<u16>> {
 pub fn parse_publish(
     publish: &[String],
     expose: &[String],
-) -> anyhow::Result<(serde_json::Map<String, Value>, serde_json::Map<String, Value>)> {
+) -> anyhow::Result<(
+    serde_json::Map<String, Value>,
+    serde_json::Map<String, Value>,
+)> {
     let mut bindings = serde_json::Map::new();
     let mut exposed = serde_json::Map::new();
     for e in expose {
@@ -250,7 +253,9 @@ pub fn parse_publish(
             exposed.insert(key.clone(), json!({}));
             let entry = bindings.entry(key).or_insert_with(|| json!([]));
             if let Some(list) = entry.as_array_mut() {
-                list.push(json!({"HostIp": ip, "HostPort": h.map(|p| p.to_string()).unwrap_or_default()}));
+                list.push(
+                    json!({"HostIp": ip, "HostPort": h.map(|p| p.to_string()).unwrap_or_default()}),
+                );
             }
         }
     }

@@ -157,7 +157,10 @@ fn main() -> anyhow::Result<()> {
     let mut mirrors = file.registry_mirrors.clone();
     mirrors.extend(a.registry_mirror);
     let registry = berth_registry::RegistryOptions {
-        certs_dir: a.certs_dir.or(file.certs_dir.clone()).unwrap_or(defaults.certs_dir),
+        certs_dir: a
+            .certs_dir
+            .or(file.certs_dir.clone())
+            .unwrap_or(defaults.certs_dir),
         insecure,
         docker_io_mirrors: mirrors,
         max_concurrent_downloads: a

@@ -1,0 +1,257 @@
+//! The default bridge end to end: the real `berth` CLI and berthd, containers with published
+//! ports reached from the host's 127.0.0.1 and from a network namespace standing for another
+//! host, ports and addresses surviving a berthd SIGKILL, bad input refused, and containers
+//! started and removed leaving no veth, namespace, address or nftables rule behind.
+
+use std::process::Command;
+
+use berth_e2e::{busybox_image, ok, Berthd};
+
+fn require_root() {
+    assert_eq!(
+        // SAFETY: geteuid cannot fail.
+        unsafe { libc::geteuid() },
+        0,
+        "the network tests create bridges and namespaces: run them as root"
+    );
+}
+
+fn curl(url: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "3", url])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+fn wait_curl(url: &str) -> Option<String> {
+    for _ in 0..50 {
+        if let Some(b) = curl(url) {
+            return Some(b);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// A free TCP port on the host.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Links enslaved to `bridge`.
+fn ports_of(bridge: &str) -> usize {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+const WEB: &str = "mkdir -p /www && hostname > /www/index.html && httpd -f -p 80 -h /www";
+
+#[test]
+fn published_ports_answer_from_loopback_and_another_namespace_and_survive_a_restart() {
+    require_root();
+    let mut d = Berthd::start_with(busybox_image);
+    let bridge = d.bridge.clone().unwrap();
+    let port = free_port();
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--hostname",
+        "webhost",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        WEB,
+    ]));
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(
+        wait_curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
+        Some("webhost\n"),
+        "from the host's 127.0.0.1"
+    );
+    let out = ok(d.berth(&["port", "web"]));
+    assert_eq!(out.trim(), format!("80/tcp -> 0.0.0.0:{port}"));
+    let ps = ok(d.berth(&["ps", "--format", "{{.Names}} {{.Ports}}"]));
+    assert!(ps.contains(&format!("web 0.0.0.0:{port}->80/tcp")), "{ps}");
+    let ip = ok(d.berth(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.IPAddress}}",
+        "web",
+    ]));
+    let ip = ip.trim().to_string();
+    assert!(ip.starts_with("10."), "{ip}");
+
+    // Another "host": a namespace joined to this one by a veth, reaching the published port
+    // through the host's address on that link.
+    let ns = format!("bo{}", &bridge[2..]);
+    let (hv, pv) = (format!("ho{}", &bridge[2..]), format!("po{}", &bridge[2..]));
+    let sh = |c: &str| {
+        let out = Command::new("sh").arg("-c").arg(c).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{c}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(&format!("ip netns add {ns}"));
+    let outside = format!("10.{}.250", 100 + std::process::id() % 100);
+    sh(&format!(
+        "ip link add {hv} type veth peer name {pv} && ip addr add {outside}.1/30 dev {hv} && ip link set {hv} up && \
+         ip link set {pv} netns {ns} && ip -n {ns} addr add {outside}.2/30 dev {pv} && ip -n {ns} link set {pv} up && \
+         ip -n {ns} route add default via {outside}.1"
+    ));
+    let from_outside = Command::new("ip")
+        .args(["netns", "exec", &ns, "curl", "-s", "--max-time", "3"])
+        .arg(format!("http://{outside}.1:{port}/"))
+        .output()
+        .unwrap();
+    let _ = Command::new("ip").args(["link", "del", &hv]).output();
+    let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+    assert_eq!(
+        String::from_utf8_lossy(&from_outside.stdout),
+        "webhost\n",
+        "from another namespace"
+    );
+
+    // Containers reach each other across the bridge, and the web container by address.
+    // (busybox-static's wget crashes; nc speaks the request.)
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80"),
+    ]));
+    assert!(
+        out.contains("webhost"),
+        "another container reaches {ip}:80: {out:?}"
+    );
+
+    // berthd SIGKILLed and restarted: the container, its address and its port carry on.
+    d.restart();
+    assert_eq!(
+        wait_curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
+        Some("webhost\n"),
+        "after a berthd SIGKILL"
+    );
+    let again = ok(d.berth(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.IPAddress}}",
+        "web",
+    ]));
+    assert_eq!(again.trim(), ip);
+
+    // The port is taken: a second container cannot have it, and nothing of it is left.
+    let before = ports_of(&bridge);
+    let out = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "clash",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a published port is refused a second time"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("port is already allocated"), "{err}");
+    ok(d.berth(&["rm", "-f", "clash"]));
+    assert_eq!(
+        ports_of(&bridge),
+        before,
+        "the refused container left no veth"
+    );
+
+    ok(d.berth(&["rm", "-f", "web"]));
+    assert!(
+        curl(&format!("http://127.0.0.1:{port}/")).is_none(),
+        "unpublished at rm"
+    );
+    assert_eq!(ports_of(&bridge), 0);
+}
+
+#[test]
+fn bad_publish_values_are_refused_by_the_cli() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    for (bad, want) in [
+        ("80/sctp", "invalid proto"),
+        ("x:80", "invalid hostPort"),
+        ("1.2.3:8080:80", "invalid IP address"),
+        ("8000-8002:80-81", "invalid ranges"),
+        ("0:80", "invalid hostPort"),
+    ] {
+        let out = d.berth(&["run", "--rm", "-p", bad, "busybox", "true"]);
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn containers_started_and_removed_leave_nothing_behind() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    let bridge = d.bridge.clone().unwrap();
+    let netns = d.dir.path().join("exec/netns");
+    for i in 0..20 {
+        let port = free_port();
+        let out = ok(d.berth(&[
+            "run",
+            "--rm",
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -c inet",
+        ]));
+        assert_eq!(out.trim(), "1", "run {i}: one address on eth0");
+    }
+    // `run --rm` removes the container after it exits; wait for the last removal.
+    for _ in 0..100 {
+        if ok(d.berth(&["ps", "-aq"])).trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(ports_of(&bridge), 0, "no veth left on the bridge");
+    let left = std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(left, 0, "no namespace left");
+    let table = Command::new("nft")
+        .args(["list", "table", "ip", &format!("berth-{bridge}")])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(!table.contains("dnat"), "no port rule left: {table}");
+    let ipam: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.dir.path().join(format!("data/network/{bridge}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        ipam["allocated"],
+        serde_json::json!({}),
+        "no address left allocated"
+    );
+}
