@@ -54,6 +54,18 @@ fn ports_of(bridge: &str) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
+/// Waits (up to 5 s) for `bridge` to have `n` ports: a removed container's veth goes with
+/// its namespace, which the kernel destroys asynchronously.
+fn wait_ports(bridge: &str, n: usize) -> usize {
+    for _ in 0..100 {
+        if ports_of(bridge) == n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    ports_of(bridge)
+}
+
 const WEB: &str = "mkdir -p /www && hostname > /www/index.html && httpd -f -p 80 -h /www";
 
 #[test]
@@ -178,7 +190,7 @@ fn published_ports_answer_from_loopback_and_another_namespace_and_survive_a_rest
     assert!(err.contains("port is already allocated"), "{err}");
     ok(d.berth(&["rm", "-f", "clash"]));
     assert_eq!(
-        ports_of(&bridge),
+        wait_ports(&bridge, before),
         before,
         "the refused container left no veth"
     );
@@ -188,7 +200,7 @@ fn published_ports_answer_from_loopback_and_another_namespace_and_survive_a_rest
         curl(&format!("http://127.0.0.1:{port}/")).is_none(),
         "unpublished at rm"
     );
-    assert_eq!(ports_of(&bridge), 0);
+    assert_eq!(wait_ports(&bridge, 0), 0);
 }
 
 #[test]
@@ -236,7 +248,7 @@ fn containers_started_and_removed_leave_nothing_behind() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(ports_of(&bridge), 0, "no veth left on the bridge");
+    assert_eq!(wait_ports(&bridge, 0), 0, "no veth left on the bridge");
     let left = std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0);
     assert_eq!(left, 0, "no namespace left");
     let table = Command::new("nft")
@@ -254,4 +266,44 @@ fn containers_started_and_removed_leave_nothing_behind() {
         serde_json::json!({}),
         "no address left allocated"
     );
+}
+
+#[test]
+fn a_stopped_container_gives_back_its_port_and_gets_it_again_at_start() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    let bridge = d.bridge.clone().unwrap();
+    let port = free_port();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--hostname",
+        "again",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        WEB,
+    ]));
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(wait_curl(&url).as_deref(), Some("again\n"));
+    ok(d.berth(&["stop", "-t", "1", "web"]));
+    assert_eq!(wait_ports(&bridge, 0), 0, "the veth went at stop");
+    assert!(curl(&url).is_none(), "the port went at stop");
+    let netns = d.dir.path().join("exec/netns");
+    assert_eq!(
+        std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0),
+        0,
+        "and the namespace"
+    );
+    ok(d.berth(&["start", "web"]));
+    assert_eq!(
+        wait_curl(&url).as_deref(),
+        Some("again\n"),
+        "published again at start"
+    );
+    ok(d.berth(&["rm", "-f", "web"]));
 }

@@ -287,6 +287,8 @@ impl Containers {
             if st.status == Status::Exited {
                 if auto_remove(&e.record()) {
                     let _ = self.remove(&e.record().id, true).await;
+                } else {
+                    self.release_network(&e, 0).await;
                 }
                 continue;
             }
@@ -850,6 +852,35 @@ impl Containers {
                 if err.kind != crate::error::Kind::NotFound {
                     tracing::warn!(container = %rec.id, error = %err, "auto-remove failed");
                 }
+            }
+        } else {
+            self.release_network(&e, gen).await;
+        }
+    }
+
+    /// A container that stopped for good gives back its published ports, veth, namespace and
+    /// address, as with docker (its next start attaches it anew). Skipped when another start
+    /// came first.
+    async fn release_network(&self, e: &Arc<Entry>, gen: u64) {
+        let _op = e.op.lock().await;
+        let stale = gen != 0 && e.generation.load(std::sync::atomic::Ordering::SeqCst) != gen;
+        if stale || e.view().state() != State::Exited || e.view().removed {
+            return;
+        }
+        let id = e.record().id;
+        let Some(a) = self.attachment(&id) else {
+            return;
+        };
+        let (net, id2) = (self.network.clone(), id.clone());
+        match tokio::task::spawn_blocking(move || net.detach(&id2, &a)).await {
+            Ok(Ok(())) => {
+                let _ = std::fs::remove_file(self.dir(&id).join("network.json"));
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(container = %id, error = %err, "releasing the network failed")
+            }
+            Err(err) => {
+                tracing::warn!(container = %id, error = %err, "releasing the network failed")
             }
         }
     }

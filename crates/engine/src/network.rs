@@ -240,23 +240,25 @@ impl NetworkService {
         let _ = NetNs::remove(&a.netns);
         let ns = NetNs::create(&a.netns).map_err(net_err)?;
         let mut nl = Netlink::open().map_err(net_err)?;
-        let peer = format!("vp{}", &a.veth[2..]);
         let _ = nl.del_link(&a.veth);
-        nl.add_veth(&a.veth, &peer, self.cfg.mtu).map_err(net_err)?;
-        nl.set_controller(&a.veth, &a.bridge).map_err(net_err)?;
-        nl.set_up(&a.veth).map_err(net_err)?;
-        let fd = ns.fd().map_err(net_err)?;
-        nl.set_netns(&peer, std::os::fd::AsRawFd::as_raw_fd(&fd))
-            .map_err(net_err)?;
         let mut mac = [0u8; 6];
         for (i, part) in a.mac.split(':').enumerate().take(6) {
             mac[i] = u8::from_str_radix(part, 16).unwrap_or(0);
         }
+        let fd = ns.fd().map_err(net_err)?;
+        nl.add_veth_into(
+            &a.veth,
+            "eth0",
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            Some(mac),
+            self.cfg.mtu,
+        )
+        .map_err(net_err)?;
+        nl.set_controller(&a.veth, &a.bridge).map_err(net_err)?;
+        nl.set_up(&a.veth).map_err(net_err)?;
         let (ip, prefix, gw) = (a.ip, a.prefix, a.gateway);
         ns.run(move || {
             let mut inner = Netlink::open()?;
-            inner.rename(&peer, "eth0")?;
-            inner.set_mac("eth0", mac)?;
             inner.add_address("eth0", IpAddr::V4(ip), prefix)?;
             inner.set_up("eth0")?;
             inner.add_default_route(IpAddr::V4(gw))
@@ -273,9 +275,10 @@ impl NetworkService {
                 .unpublish(owner(&a.netns), &a.ports)
                 .map_err(net_err)?;
         }
-        if let Ok(mut nl) = Netlink::open() {
-            let _ = nl.del_link(&a.veth);
-        }
+        // The veth is not deleted here: once the namespace is unmounted and its last process
+        // gone, the kernel destroys the namespace and, with its `eth0`, the host end — without
+        // the RCU grace period a synchronous delete waits for. (A veth whose namespace is
+        // still held is caught by `reconcile`.)
         NetNs::remove(&a.netns).map_err(net_err)?;
         let mut guard = self.ipam.lock().expect("ipam");
         let mut alloc = match guard.take() {

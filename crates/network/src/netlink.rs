@@ -216,6 +216,40 @@ impl Netlink {
         )
     }
 
+    /// Creates a veth pair whose `peer` end is born inside the network namespace open at
+    /// `netns_fd`, with `peer_mac`: one request, with no move of a device between namespaces
+    /// afterwards (a move waits for an RCU grace period in the kernel).
+    pub fn add_veth_into(
+        &mut self,
+        name: &str,
+        peer: &str,
+        netns_fd: RawFd,
+        peer_mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    ) -> Result<()> {
+        let mut p = LinkMessage::default();
+        p.attributes.push(LinkAttribute::IfName(peer.into()));
+        p.attributes.push(LinkAttribute::NetNsFd(netns_fd));
+        if let Some(mac) = peer_mac {
+            p.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.into()));
+        if let Some(mtu) = mtu {
+            m.attributes.push(LinkAttribute::Mtu(mtu));
+            p.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
+        ]));
+        self.change(
+            RouteNetlinkMessage::NewLink(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &format!("create veth {name}/{peer}"),
+        )
+    }
+
     fn set(&mut self, name: &str, f: impl FnOnce(&mut LinkMessage), what: &str) -> Result<()> {
         let mut m = LinkMessage::default();
         m.header.index = self.index(name)?;
