@@ -165,11 +165,26 @@ impl Netlink {
             .collect())
     }
 
-    /// The link called `name`.
+    /// The link called `name` (asked of the kernel by name, not found in a dump).
     pub fn link(&mut self, name: &str) -> Result<Link> {
-        self.links()?
-            .into_iter()
-            .find(|l| l.name == name)
+        let mut q = LinkMessage::default();
+        q.attributes.push(LinkAttribute::IfName(name.into()));
+        let out = match self.request(
+            RouteNetlinkMessage::GetLink(q),
+            NLM_F_ACK,
+            &format!("look up link {name}"),
+        ) {
+            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                return Err(Error::NotFound(format!("link {name}")))
+            }
+            r => r?,
+        };
+        out.iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(to_link(l)),
+                _ => None,
+            })
+            .filter(|l| l.name == name)
             .ok_or_else(|| Error::NotFound(format!("link {name}")))
     }
 
