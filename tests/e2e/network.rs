@@ -1,7 +1,8 @@
 //! The default bridge end to end: the real `berth` CLI and berthd, containers with published
 //! ports reached from the host's 127.0.0.1 and from a network namespace standing for another
 //! host, ports and addresses surviving a berthd SIGKILL, bad input refused, and containers
-//! started and removed leaving no veth, namespace, address or nftables rule behind.
+//! started and removed (100 of them) leaving no veth, namespace, address or nftables rule
+//! behind.
 
 use std::process::Command;
 
@@ -227,7 +228,7 @@ fn containers_started_and_removed_leave_nothing_behind() {
     let d = Berthd::start_with(busybox_image);
     let bridge = d.bridge.clone().unwrap();
     let netns = d.dir.path().join("exec/netns");
-    for i in 0..20 {
+    for i in 0..100 {
         let port = free_port();
         let out = ok(d.berth(&[
             "run",

@@ -212,23 +212,7 @@ impl Netlink {
 
     /// Creates a veth pair `name` ↔ `peer` in this namespace.
     pub fn add_veth(&mut self, name: &str, peer: &str, mtu: Option<u32>) -> Result<()> {
-        let mut p = LinkMessage::default();
-        p.attributes.push(LinkAttribute::IfName(peer.into()));
-        let mut m = LinkMessage::default();
-        m.attributes.push(LinkAttribute::IfName(name.into()));
-        if let Some(mtu) = mtu {
-            m.attributes.push(LinkAttribute::Mtu(mtu));
-            p.attributes.push(LinkAttribute::Mtu(mtu));
-        }
-        m.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
-        ]));
-        self.change(
-            RouteNetlinkMessage::NewLink(m),
-            NLM_F_CREATE | NLM_F_EXCL,
-            &format!("create veth {name}/{peer}"),
-        )
+        self.veth(name, peer, Vec::new(), mtu)
     }
 
     /// Creates a veth pair whose `peer` end is born inside the network namespace open at
@@ -242,12 +226,23 @@ impl Netlink {
         peer_mac: Option<[u8; 6]>,
         mtu: Option<u32>,
     ) -> Result<()> {
+        let mut extra = vec![LinkAttribute::NetNsFd(netns_fd)];
+        if let Some(mac) = peer_mac {
+            extra.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        self.veth(name, peer, extra, mtu)
+    }
+
+    fn veth(
+        &mut self,
+        name: &str,
+        peer: &str,
+        peer_extra: Vec<LinkAttribute>,
+        mtu: Option<u32>,
+    ) -> Result<()> {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.into()));
-        p.attributes.push(LinkAttribute::NetNsFd(netns_fd));
-        if let Some(mac) = peer_mac {
-            p.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        }
+        p.attributes.extend(peer_extra);
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.into()));
         if let Some(mtu) = mtu {
