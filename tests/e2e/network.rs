@@ -308,3 +308,87 @@ fn a_stopped_container_gives_back_its_port_and_gets_it_again_at_start() {
     );
     ok(d.berth(&["rm", "-f", "web"]));
 }
+
+#[test]
+fn container_mode_shares_another_containers_network() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "main1",
+        "--hostname",
+        "mainhost",
+        "busybox",
+        "sh",
+        "-c",
+        WEB,
+    ]));
+    let ip = ok(d.berth(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.IPAddress}}",
+        "main1",
+    ]));
+    // The sidecar sees the same address and reaches the main container on its loopback.
+    let out = ok(d.berth(&[
+        "run", "--rm", "--network", "container:main1", "busybox", "sh", "-c",
+        "hostname; ip -4 addr show eth0 | grep -o 'inet [0-9.]*'; sleep 0.3; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80 | tail -1",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().copied(), Some("mainhost"), "{out}");
+    assert_eq!(
+        lines.get(1).copied(),
+        Some(format!("inet {}", ip.trim()).as_str()),
+        "{out}"
+    );
+    assert_eq!(lines.last().copied(), Some("mainhost"), "{out}");
+    for (args, want) in [
+        (
+            vec!["-p", "81:81"],
+            "conflicting options: port publishing and the container type network mode",
+        ),
+        (
+            vec!["--hostname", "x"],
+            "conflicting options: hostname and the network mode",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm", "--network", "container:main1"];
+        a.extend(args);
+        a.extend(["busybox", "true"]);
+        let out = d.berth(&a);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nosuch",
+        "busybox",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such container: nosuch"));
+    ok(d.berth(&["stop", "-t", "1", "main1"]));
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:main1",
+        "busybox",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot join network of a non running container"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(d.berth(&["rm", "-f", "main1"]));
+}

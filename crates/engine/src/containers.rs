@@ -473,6 +473,32 @@ impl Containers {
             host_config.network_mode = Some("bridge".into());
         }
         let id = ContainerId::random();
+        if let Some(target) = host_config
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            // Docker's rules for sharing another container's network namespace.
+            if config.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
+                return Err(invalid(
+                    "conflicting options: hostname and the network mode",
+                ));
+            }
+            let publishes = host_config.port_bindings.as_ref().is_some_and(|b| {
+                b.values()
+                    .any(|v| v.as_ref().is_some_and(|l| !l.is_empty()))
+            }) || host_config.publish_all_ports.unwrap_or(false);
+            if publishes {
+                return Err(invalid(
+                    "conflicting options: port publishing and the container type network mode",
+                ));
+            }
+            let t = self
+                .find(target)
+                .map_err(|_| not_found(format!("No such container: {target}")))?;
+            // The joined container's name is what the hostname shows, as with docker.
+            config.hostname = t.record().config.hostname.clone();
+        }
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(id.short().to_string());
         }
@@ -546,6 +572,48 @@ impl Containers {
                 hc.network_mode.as_deref(),
                 None | Some("") | Some("bridge") | Some("default")
             )
+    }
+
+    /// For `--network container:<target>`: the target's network namespace (its bridge
+    /// namespace file, or its init's `/proc/<pid>/ns/net`) and its directory. The target must
+    /// be running, as with docker.
+    fn joined_netns(&self, target: &str, me: &str) -> Result<(PathBuf, PathBuf), EngineError> {
+        let t = self
+            .find(target)
+            .map_err(|_| not_found(format!("No such container: {target}")))?;
+        let rec = t.record();
+        if rec.id == me {
+            return Err(invalid("cannot join own network"));
+        }
+        let v = t.view();
+        // Not a conflict of this container's state: the start fails and takes the failure
+        // path (recorded exit, `--rm` removal), as a missing program would.
+        if !matches!(v.state(), State::Running | State::Paused) {
+            return Err(unavailable(format!(
+                "cannot join network of a non running container: {}",
+                rec.id
+            )));
+        }
+        if let Some(a) = self.attachment(&rec.id) {
+            if berth_network::netns::NetNs::is_live(&a.netns) {
+                return Ok((a.netns, self.dir(&rec.id)));
+            }
+        }
+        let pid = v
+            .shim
+            .as_ref()
+            .map(|s| s.pid)
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                unavailable(format!(
+                    "cannot join network of a non running container: {}",
+                    rec.id
+                ))
+            })?;
+        Ok((
+            PathBuf::from(format!("/proc/{pid}/ns/net")),
+            self.dir(&rec.id),
+        ))
     }
 
     /// What the container holds on the bridge, if anything (`<dir>/network.json`).
@@ -658,6 +726,15 @@ impl Containers {
             std::fs::create_dir_all(d).map_err(io_err("create the container's directories"))?;
         }
         let hostname = rec.config.hostname.clone().unwrap_or_default();
+        let joined = match rec
+            .host_config
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            Some(t) => Some(self.joined_netns(t, &rec.id)?),
+            None => None,
+        };
         let attachment = if self.uses_bridge(&rec.host_config) {
             Some(self.ensure_attached(&rec).await?)
         } else {
@@ -669,6 +746,12 @@ impl Containers {
             &rec.host_config,
             attachment.as_ref().map(|a| a.ip),
         )?;
+        if let Some((_, target_dir)) = &joined {
+            // The joined container's hosts and resolv.conf, as docker shares them.
+            for f in ["hosts", "resolv.conf"] {
+                let _ = std::fs::copy(target_dir.join(f), dir.join(f));
+            }
+        }
         let mounts = self
             .images
             .rootfs_mounts(&rec.image, &upper, &work, &rootfs)?;
@@ -684,7 +767,10 @@ impl Containers {
                 dir: &dir,
                 layers: &layers,
                 init: Some(&self.s.shim_bin),
-                netns: attachment.as_ref().map(|a| a.netns.as_path()),
+                netns: attachment
+                    .as_ref()
+                    .map(|a| a.netns.as_path())
+                    .or(joined.as_ref().map(|(p, _)| p.as_path())),
             },
         )?;
         write_run_file(

@@ -225,9 +225,14 @@ pub fn build(
             }
             _ => namespaces.push(json!({"type": "network"})),
         },
+        m if m.starts_with("container:") => match p.netns {
+            Some(path) => namespaces.push(json!({"type": "network", "path": path})),
+            // At create time (validation only) the namespace is not known yet.
+            None => namespaces.push(json!({"type": "network"})),
+        },
         other => {
             return Err(invalid(format!(
-                "network {other} not found (berth supports --network none, bridge and host for now)"
+                "network {other} not found (berth supports --network none, bridge, host and container:<name|id> for now)"
             )))
         }
     }
