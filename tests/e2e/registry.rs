@@ -40,9 +40,15 @@ fn berth(d: &Berthd, cfg: &Path, args: &[&str]) -> Output {
 }
 
 fn berth_stdin(d: &Berthd, cfg: &Path, args: &[&str], input: &str) -> Output {
+    berth_env(d, cfg, &[], args, input)
+}
+
+/// `berth` with extra environment variables and `input` on its stdin.
+fn berth_env(d: &Berthd, cfg: &Path, env: &[(&str, &str)], args: &[&str], input: &str) -> Output {
     use std::io::Write;
     let mut c = Command::new(binary("berth"))
         .env("DOCKER_CONFIG", cfg)
+        .envs(env.iter().copied())
         .arg("-H")
         .arg(d.host())
         .args(args)
@@ -385,22 +391,8 @@ elif verb in ("get", "erase"):
         helper_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let with_helper = |args: &[&str], input: &str| {
-        use std::io::Write;
-        let mut c = Command::new(binary("berth"))
-            .env("DOCKER_CONFIG", &hcfg)
-            .env("PATH", &path)
-            .arg("-H")
-            .arg(d.host())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        c.wait_with_output().unwrap()
-    };
+    let with_helper =
+        |args: &[&str], input: &str| berth_env(&d, &hcfg, &[("PATH", path.as_str())], args, input);
     ok(with_helper(
         &["login", "-u", "tok", "--password-stdin", &host],
         "en-pass",

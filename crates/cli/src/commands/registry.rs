@@ -206,21 +206,25 @@ async fn render(
     Ok(aux)
 }
 
-pub async fn pull(api: &Api, a: PullArgs) -> anyhow::Result<i32> {
-    let (repo, tag) = split_reference(&a.name);
-    if a.all_tags && tag.is_some() {
-        anyhow::bail!("tag can't be used with --all-tags/-a");
-    }
-    let tag = match tag {
-        Some(t) => Some(t),
-        None if a.all_tags => None,
+/// The tag to ask for, as the docker CLI decides it: the one given; none with `--all-tags`
+/// (the daemon then takes every tag); else `latest`, said so.
+fn default_tag(tag: Option<String>, all_tags: bool, quiet: bool) -> anyhow::Result<Option<String>> {
+    match tag {
+        Some(_) if all_tags => anyhow::bail!("tag can't be used with --all-tags/-a"),
+        Some(t) => Ok(Some(t)),
+        None if all_tags => Ok(None),
         None => {
-            if !a.quiet {
+            if !quiet {
                 println!("Using default tag: latest");
             }
-            Some("latest".to_string())
+            Ok(Some("latest".into()))
         }
-    };
+    }
+}
+
+pub async fn pull(api: &Api, a: PullArgs) -> anyhow::Result<i32> {
+    let (repo, tag) = split_reference(&a.name);
+    let tag = default_tag(tag, a.all_tags, a.quiet)?;
     let mut path = format!("/images/create?fromImage={}", q(&repo));
     if let Some(t) = &tag {
         path.push_str(&format!("&tag={}", q(t)));
@@ -244,22 +248,10 @@ pub async fn pull(api: &Api, a: PullArgs) -> anyhow::Result<i32> {
 
 pub async fn push(api: &Api, a: PushArgs) -> anyhow::Result<i32> {
     let (repo, tag) = split_reference(&a.name);
-    if a.all_tags && tag.is_some() {
-        anyhow::bail!("tag can't be used with --all-tags/-a");
-    }
     if tag.as_deref().is_some_and(|t| t.starts_with("sha256:")) {
         anyhow::bail!("cannot push a digest reference");
     }
-    let tag = match tag {
-        Some(t) => Some(t),
-        None if a.all_tags => None,
-        None => {
-            if !a.quiet {
-                println!("Using default tag: latest");
-            }
-            Some("latest".into())
-        }
-    };
+    let tag = default_tag(tag, a.all_tags, a.quiet)?;
     let mut path = format!("/images/{repo}/push");
     if let Some(t) = &tag {
         path.push_str(&format!("?tag={}", q(t)));
