@@ -182,7 +182,8 @@ pub async fn pull(
     creds: Option<Credentials>,
 ) -> Result<Response, ApiError> {
     // No tag on a name without one: every tag, as dockerd does (`pull --all-tags`).
-    let all_tags = tag.as_deref().is_none_or(str::is_empty) && !name_has_tag(&from_image);
+    let all_tags = tag.as_deref().is_none_or(str::is_empty)
+        && !berth_engine::distribution::name_has_tag(&from_image);
     streamed(move |s| {
         let references = if all_tags {
             match engine.images.registry_tags(&from_image, creds.clone()) {
@@ -202,11 +203,6 @@ pub async fn pull(
         }
     })
     .await
-}
-
-/// Whether `name` ends in `:tag` or `@digest`.
-fn name_has_tag(name: &str) -> bool {
-    name.contains('@') || name.rsplit('/').next().is_some_and(|l| l.contains(':'))
 }
 
 /// Pulls one reference into the stream; false when it failed (the error is reported).

@@ -137,8 +137,13 @@ impl ImageService {
                 .collect(),
             berth_registry::manifest::Document::Manifest(m) => {
                 let content = self.store.lock().expect("image store lock").content().clone();
-                let ep = &client.pull_endpoints()[client.pull_endpoints().len() - 1];
-                match berth_registry::pull::small_blob(&client, ep, &r.path, &m.config, &content)
+                match berth_registry::pull::small_blob(
+                    &client,
+                    client.upstream(),
+                    &r.path,
+                    &m.config,
+                    &content,
+                )
                     .and_then(|()| Ok(content.read(&m.config.digest)?))
                 {
                     Ok(cfg) => {
@@ -264,8 +269,8 @@ impl ImageService {
     }
 }
 
-/// Whether `name` ends in `:tag` (a colon after the last slash).
-fn name_has_tag(name: &str) -> bool {
+/// Whether `name` ends in `:tag` or `@digest` (a colon after the last slash).
+pub fn name_has_tag(name: &str) -> bool {
     let last = name.rsplit('/').next().unwrap_or(name);
     last.contains(':') || name.contains('@')
 }

@@ -91,7 +91,6 @@ impl Netlink {
             what: what.to_string(),
             source,
         })?;
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut out = Vec::new();
         let mut rbuf: Vec<u8> = Vec::with_capacity(1 << 16);
         loop {
@@ -132,12 +131,8 @@ impl Netlink {
                         }
                     }
                     NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::InnerMessage(inner) => {
-                        out.push(inner);
-                        if !dump {
-                            // A non-dump answer with data is followed by its ACK.
-                        }
-                    }
+                    // A non-dump answer with data is followed by its ACK.
+                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
                     NetlinkPayload::Noop | NetlinkPayload::Overrun(_) => {}
                     _ => {}
                 }

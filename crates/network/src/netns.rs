@@ -47,7 +47,9 @@ impl NetNs {
             .map_err(|e| Error::Io {
                 context: format!("bind the network namespace to {}", target.display()),
                 source: e.into(),
-            })
+            })?;
+            // This thread is inside the new namespace already: bring its loopback up here.
+            crate::netlink::Netlink::open()?.set_up("lo")
         })
         .join()
         .map_err(|_| Error::Invalid("the namespace thread panicked".into()))?;
@@ -55,11 +57,9 @@ impl NetNs {
             let _ = std::fs::remove_file(path);
             return Err(e);
         }
-        let ns = NetNs {
+        Ok(NetNs {
             path: path.to_path_buf(),
-        };
-        ns.run(|| crate::netlink::Netlink::open()?.set_up("lo"))?;
-        Ok(ns)
+        })
     }
 
     /// Opens the namespace at `path` (it must exist).

@@ -156,6 +156,11 @@ impl TokenCache {
             .map(|(t, _)| t.clone())
     }
 
+    /// Drops the token for `scope` (the registry refused it).
+    pub fn forget(&mut self, scope: &str) {
+        self.tokens.remove(scope);
+    }
+
     pub fn put(&mut self, scope: &str, token: String, lifetime: Duration) {
         // Renew a little before the registry would refuse it.
         let lifetime = lifetime.saturating_sub(Duration::from_secs(5));

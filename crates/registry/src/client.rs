@@ -295,7 +295,7 @@ impl Client {
                     let mut cache = ep.auth.lock().expect("token cache");
                     cache.challenge = Some(ch);
                     // A token for this scope was refused: forget it.
-                    cache.put(&req.scopes.join(" "), String::new(), Duration::ZERO);
+                    cache.forget(&req.scopes.join(" "));
                     reauthed = true;
                 }
                 Ok(mut resp) if resp.status().as_u16() == 401 || resp.status().as_u16() == 403 => {

@@ -80,8 +80,6 @@ pub struct Endpoint {
     pub url: Option<String>,
     /// A mirror (pull only) rather than the upstream.
     pub mirror: bool,
-    /// HTTPS without verification is allowed, and plain HTTP as a fallback.
-    pub insecure: bool,
     /// May fall back to plain HTTP when HTTPS fails (insecure or loopback).
     pub http_fallback: bool,
     pub agent: ureq::Agent,
@@ -149,7 +147,6 @@ impl RegistryOptions {
             out.push(Endpoint {
                 url: scheme.map(|s| format!("{s}://{host}")),
                 mirror: true,
-                insecure,
                 http_fallback: scheme.is_none() && (insecure || is_loopback(&host)),
                 agent: self.agent(&host, &extra, insecure)?,
                 host,
@@ -168,7 +165,6 @@ impl RegistryOptions {
                 None => None,
             },
             mirror: false,
-            insecure,
             http_fallback: scheme.is_none() && (insecure || is_loopback(&api_host)),
             agent: self.agent(domain, &[], insecure)?,
             host: domain.to_string(),
@@ -378,7 +374,11 @@ mod tests {
         let hub = opts(d.path()).endpoints("docker.io").unwrap();
         assert_eq!(hub[0].url.as_deref(), Some("https://registry-1.docker.io"));
         let lo = opts(d.path()).endpoints("127.0.0.1:5000").unwrap();
-        assert!(lo[0].url.is_none() && lo[0].http_fallback && !lo[0].insecure);
+        assert!(lo[0].url.is_none() && lo[0].http_fallback);
+        assert!(
+            !opts(d.path()).is_insecure("127.0.0.1:5000"),
+            "loopback is not unverified"
+        );
     }
 
     #[test]
