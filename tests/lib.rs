@@ -34,14 +34,17 @@ pub struct Berthd {
     pub bridge: Option<String>,
 }
 
-/// A bridge name and subnet no other test daemon of this run uses.
-fn private_bridge() -> (String, String) {
+/// A bridge name, a subnet and an address pool for user networks that no other test daemon
+/// of this run uses.
+fn private_bridge() -> (String, String, String) {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let pid = std::process::id();
     (
         format!("bt{:04x}{:02x}", pid & 0xffff, n & 0xff),
         format!("10.{}.{}.1/24", 100 + pid % 100, n % 250),
+        // 16 /26 networks per daemon.
+        format!("10.{}.{}.0/22", 200 + pid % 50, (n % 64) * 4),
     )
 }
 
@@ -67,9 +70,12 @@ impl Berthd {
         let mut cfg: serde_json::Value = serde_json::from_str(config).expect("daemon.json is JSON");
         let mut bridge = None;
         if cfg.get("bridge").is_none() {
-            let (name, bip) = private_bridge();
+            let (name, bip, pool) = private_bridge();
             cfg["bridge"] = serde_json::json!(name);
             cfg["bip"] = serde_json::json!(bip);
+            if cfg.get("default-address-pools").is_none() {
+                cfg["default-address-pools"] = serde_json::json!([{"base": pool, "size": 26}]);
+            }
             bridge = Some(name);
         }
         std::fs::write(d.join("daemon.json"), cfg.to_string()).unwrap();
@@ -170,6 +176,17 @@ impl Drop for Berthd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The bridges of the user networks this daemon made.
+        let records = self.dir.path().join("data/network/networks");
+        for e in std::fs::read_dir(records).into_iter().flatten().flatten() {
+            let v: serde_json::Value = std::fs::read(e.path())
+                .ok()
+                .and_then(|d| serde_json::from_slice(&d).ok())
+                .unwrap_or_default();
+            if let Some(b) = v["bridge"].as_str().filter(|b| b.starts_with("br-")) {
+                let _ = Command::new("ip").args(["link", "del", b]).output();
+            }
+        }
         if let Some(b) = &self.bridge {
             let _ = Command::new("ip").args(["link", "del", b]).output();
             let _ = Command::new("nft")

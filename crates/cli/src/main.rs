@@ -123,6 +123,9 @@ enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCmd),
@@ -176,6 +179,26 @@ enum ImageCmd {
     Pull(r::PullArgs),
     /// Upload an image to a registry.
     Push(r::PushArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum NetworkCmd {
+    /// Create a network.
+    Create(commands::network::CreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(commands::network::LsArgs),
+    /// Display detailed information on one or more networks.
+    Inspect(commands::network::InspectArgs),
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm(commands::network::RmArgs),
+    /// Remove all unused networks.
+    Prune(commands::network::PruneArgs),
+    /// Connect a container to a network.
+    Connect(commands::network::ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(commands::network::DisconnectArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +337,18 @@ fn main() {
             Command::Image(ImageCmd::Load(a)) => i::load(&api, a).await,
             Command::Image(ImageCmd::Save(a)) => i::save(&api, a).await,
             Command::Image(ImageCmd::Import(a)) => i::import(&api, a).await,
+            Command::Network(cmd) => {
+                use commands::network as n;
+                match cmd {
+                    NetworkCmd::Create(a) => n::create(&api, a).await,
+                    NetworkCmd::Ls(a) => n::ls(&api, a).await,
+                    NetworkCmd::Inspect(a) => n::inspect(&api, a).await,
+                    NetworkCmd::Rm(a) => n::rm(&api, a).await,
+                    NetworkCmd::Prune(a) => n::prune(&api, a).await,
+                    NetworkCmd::Connect(a) => n::connect(&api, a).await,
+                    NetworkCmd::Disconnect(a) => n::disconnect(&api, a).await,
+                }
+            }
             Command::System(SystemCmd::Df(a)) => s::df(&api, a).await,
             Command::System(SystemCmd::Prune(a)) => s::system_prune(&api, a).await,
             Command::System(SystemCmd::Info(a)) => s::info(&api, a).await,

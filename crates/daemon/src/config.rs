@@ -1,7 +1,8 @@
 //! Daemon configuration: dockerd's flag names, and `/etc/berth/daemon.json` with dockerd's keys
 //! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`, `log-driver`, `log-opts`,
 //! `insecure-registries`, `registry-mirrors`, `max-concurrent-downloads`,
-//! `max-concurrent-uploads`) and berth's `certs-dir`. Flags win over the file; list flags add to
+//! `max-concurrent-uploads`, `bridge`, `bip`, `iptables`, `mtu`, `default-address-pools`, `dns`)
+//! and berth's `certs-dir`. Flags win over the file; list flags add to
 //! the file's lists.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,9 @@ pub struct FileConfig {
     /// Pools the default bridge's subnet is chosen from: `[{"base": "10.10.0.0/16", "size": 24}]`.
     #[serde(default)]
     pub default_address_pools: Vec<AddressPool>,
+    /// Default DNS servers of containers (and the upstream of the embedded DNS).
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 /// One `default-address-pools` entry.
@@ -105,6 +109,14 @@ pub fn network_config(
     }
     cfg.iptables = iptables.or(file.iptables).unwrap_or(true);
     cfg.mtu = file.mtu;
+    cfg.dns = file
+        .dns
+        .iter()
+        .map(|d| {
+            d.parse()
+                .map_err(|_| anyhow::anyhow!("dns: {d:?} is not an IP address"))
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(cfg)
 }
 

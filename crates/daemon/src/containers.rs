@@ -44,11 +44,31 @@ pub struct CreateQuery {
 pub async fn create(
     State(engine): E,
     Query(q): Query<CreateQuery>,
-    body: Bytes,
+    body_bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let body: ContainerCreateBody =
+    let de = &mut serde_json::Deserializer::from_slice(&body_bytes);
+    let mut body: ContainerCreateBody =
         serde_path_to_error::deserialize(de).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    // API versions before 1.44 (docker 20.10) send `--mac-address` in the config; it belongs
+    // to the endpoint of the container's network mode.
+    let legacy_mac = serde_json::from_slice::<Value>(&body_bytes)
+        .ok()
+        .and_then(|v| v["MacAddress"].as_str().map(str::to_string))
+        .filter(|m| !m.is_empty());
+    if let Some(mac) = legacy_mac {
+        let mode = body
+            .host_config
+            .as_ref()
+            .and_then(|h| h.network_mode.clone())
+            .filter(|m| !m.is_empty() && m != "default")
+            .unwrap_or_else(|| "bridge".into());
+        let nc = body.networking_config.get_or_insert_with(Default::default);
+        let eps = nc.endpoints_config.get_or_insert_with(Default::default);
+        let ep = eps.entry(mode).or_default();
+        if ep.mac_address.as_deref().is_none_or(str::is_empty) {
+            ep.mac_address = Some(mac);
+        }
+    }
     let (id, warnings) = engine.containers.create(q.name.as_deref(), body)?;
     Ok((
         StatusCode::CREATED,
@@ -245,7 +265,7 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
             "State": v.state().api_name(),
             "Status": status_text(&e),
             "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
-            "NetworkSettings": {"Networks": network_settings(att.as_ref())["Networks"]},
+            "NetworkSettings": {"Networks": network_settings(&engine, &rec)["Networks"]},
             "Mounts": [],
         });
         if truthy(&q.size) {
@@ -261,21 +281,12 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
     Ok(Json(Value::Array(out)))
 }
 
-/// `NetworkSettings` in Docker's shape, from a container's bridge attachment.
-pub fn network_settings(a: Option<&berth_engine::network::Attachment>) -> Value {
-    let Some(a) = a else {
-        return json!({
-            "Bridge": "", "SandboxID": "", "HairpinMode": false,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SandboxKey": "",
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {},
-        });
-    };
+/// `NetworkSettings` in Docker's shape: an entry per network the container is on (with its
+/// address while it runs), and the top-level fields of the default bridge's endpoint.
+pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record) -> Value {
+    let a = engine.containers.attachment(&rec.id);
     let mut ports = serde_json::Map::new();
-    for p in &a.ports {
+    for p in a.iter().flat_map(|a| a.ports.iter()) {
         let key = format!("{}/{}", p.container_port, p.proto.as_str());
         let entry = ports.entry(key).or_insert_with(|| json!([]));
         if let Some(list) = entry.as_array_mut() {
@@ -285,21 +296,75 @@ pub fn network_settings(a: Option<&berth_engine::network::Attachment>) -> Value 
             }));
         }
     }
-    let endpoint = json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": a.bridge,
-        "EndpointID": a.veth, "Gateway": a.gateway, "IPAddress": a.ip, "IPPrefixLen": a.prefix,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": a.mac, "DriverOpts": null,
+    let mut networks = serde_json::Map::new();
+    let mut top = json!({
+        "Bridge": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "MacAddress": "",
     });
-    json!({
-        "Bridge": a.bridge, "SandboxID": "", "HairpinMode": false,
+    for req in engine.containers.networks_of(rec) {
+        let net = engine.network.find(&req.network).ok();
+        let ep = a.as_ref().and_then(|a| {
+            a.endpoints.iter().find(|e| {
+                e.network == req.network || net.as_ref().is_some_and(|n| n.id == e.network_id)
+            })
+        });
+        let ipam = req.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
+        let aliases = (!req.aliases.is_empty()).then(|| json!(req.aliases));
+        let v = match ep {
+            Some(e) => json!({
+                "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
+                "MacAddress": e.mac, "DriverOpts": null, "NetworkID": e.network_id,
+                "EndpointID": e.endpoint_id, "Gateway": e.gateway, "IPAddress": e.ip,
+                "IPPrefixLen": e.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": (!e.dns_names.is_empty()).then(|| json!(e.dns_names)),
+            }),
+            None => json!({
+                "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
+                "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": null,
+                "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": null,
+            }),
+        };
+        if req.network == berth_engine::network::DEFAULT_NETWORK {
+            if let Some(e) = ep {
+                top = json!({
+                    "Bridge": e.bridge, "EndpointID": e.endpoint_id, "Gateway": e.gateway,
+                    "IPAddress": e.ip, "IPPrefixLen": e.prefix, "MacAddress": e.mac,
+                });
+            }
+        }
+        networks.insert(req.network.clone(), v);
+    }
+    let mode = rec.host_config.network_mode.as_deref().unwrap_or("");
+    if networks.is_empty() && (mode == "host" || mode == "none") {
+        let net = engine.network.find(mode).ok();
+        networks.insert(
+            mode.to_string(),
+            json!({
+                "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+                "DriverOpts": null, "NetworkID": net.map(|n| n.id).unwrap_or_default(),
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": null,
+            }),
+        );
+    }
+    let mut out = json!({
+        "SandboxID": "", "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "Ports": ports, "SandboxKey": a.netns,
+        "Ports": ports,
+        "SandboxKey": a.as_ref().map(|a| a.netns.display().to_string()).unwrap_or_default(),
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-        "EndpointID": a.veth, "Gateway": a.gateway, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": a.ip, "IPPrefixLen": a.prefix, "IPv6Gateway": "", "MacAddress": a.mac,
-        "Networks": {"bridge": endpoint},
-    })
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+        "Networks": networks,
+    });
+    for (k, v) in top.as_object().expect("object") {
+        out[k] = v.clone();
+    }
+    out
 }
 
 fn image_size(engine: &Engine, id: &str) -> u64 {
@@ -369,7 +434,7 @@ pub async fn inspect(
         }},
         "Mounts": [],
         "Config": rec.config,
-        "NetworkSettings": network_settings(engine.containers.attachment(&rec.id).as_ref()),
+        "NetworkSettings": network_settings(&engine, &rec),
     });
     if q.get("size").is_some_and(|v| v == "1" || v == "true") {
         let size = engine.containers.size_rw(&rec.id);

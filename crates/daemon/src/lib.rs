@@ -20,6 +20,7 @@ pub mod config;
 pub mod containers;
 pub mod distribution;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod version;
 
@@ -50,6 +51,7 @@ impl From<berth_engine::error::EngineError> for ApiError {
             Kind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotModified => StatusCode::NOT_MODIFIED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
         };
         ApiError {
             status,
@@ -107,7 +109,15 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/images/create", post(containers::image_create))
         .route("/containers/prune", post(containers::prune))
         .route("/system/df", get(containers::system_df))
-        .route("/networks/prune", post(containers::nothing_to_prune))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/build/prune", post(containers::nothing_to_prune))
         .route("/commit", post(containers::commit))
         .route("/containers/{id}/export", get(containers::export))

@@ -21,7 +21,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
 
-use crate::error::{conflict, invalid, not_found, not_modified, unavailable, EngineError};
+use crate::error::{
+    conflict, forbidden, invalid, not_found, not_modified, unavailable, EngineError,
+};
 use crate::events::Events;
 use crate::id::ContainerId;
 use crate::images::ImageService;
@@ -50,6 +52,10 @@ pub struct Record {
     pub args: Vec<String>,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// The networks it is on, in order (empty for host, none and container:<x> modes; an
+    /// older record without it means the default bridge).
+    #[serde(default)]
+    pub networks: Vec<crate::network::EndpointRequest>,
 }
 
 /// The live view of a container.
@@ -193,7 +199,7 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
 }
 
 /// Writes a file atomically and durably (temporary name, fsync, rename): for records.
-fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EngineError> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EngineError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(io_err("write container record"))?;
@@ -296,6 +302,9 @@ impl Containers {
             match UnixStream::connect(self.socket(&id)).await {
                 Ok(_) => {
                     tracing::info!(container = %id, "re-adopted a running container");
+                    if let Some(a) = self.attachment(&id) {
+                        self.network.register_all(&Self::member(&e.record()), &a);
+                    }
                     tokio::spawn(self.clone().monitor(e.clone(), 0));
                 }
                 Err(_) => {
@@ -473,6 +482,7 @@ impl Containers {
             host_config.network_mode = Some("bridge".into());
         }
         let id = ContainerId::random();
+        let networks = self.requested_networks(&host_config, body.networking_config.as_ref())?;
         if let Some(target) = host_config
             .network_mode
             .as_deref()
@@ -544,6 +554,7 @@ impl Containers {
             args: argv,
             config,
             host_config,
+            networks,
         };
         let dir = self.dir(&rec.id);
         std::fs::create_dir_all(&dir).map_err(io_err("create the container directory"))?;
@@ -564,14 +575,94 @@ impl Containers {
         )
     }
 
-    /// Whether a container's network mode is the default bridge (with `bridge: none` in
-    /// daemon.json there is none: such containers get a namespace of their own, unconnected).
-    fn uses_bridge(&self, hc: &HostConfig) -> bool {
-        self.network.config().bridge != "none"
-            && matches!(
-                hc.network_mode.as_deref(),
-                None | Some("") | Some("bridge") | Some("default")
-            )
+    /// The networks a new container asks for: its network mode (a network's name, `bridge`
+    /// by default) first, then the other networks of `EndpointsConfig`, with their aliases,
+    /// addresses and MAC addresses. Every one must exist.
+    fn requested_networks(
+        &self,
+        hc: &HostConfig,
+        nc: Option<&bollard_stubs::models::NetworkingConfig>,
+    ) -> Result<Vec<crate::network::EndpointRequest>, EngineError> {
+        let raw_mode = hc.network_mode.as_deref().unwrap_or("bridge");
+        let mode = if raw_mode == "default" || raw_mode.is_empty() {
+            crate::network::DEFAULT_NETWORK
+        } else {
+            raw_mode
+        };
+        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Ok(Vec::new());
+        }
+        if mode == crate::network::DEFAULT_NETWORK && self.network.config().bridge == "none" {
+            // `bridge: none` in daemon.json: a namespace of its own, unconnected.
+            return Ok(Vec::new());
+        }
+        let eps = nc
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
+        let mut names: Vec<String> = vec![mode.to_string()];
+        let mut others: Vec<&String> = eps
+            .keys()
+            .filter(|k| ![mode, raw_mode, "default"].contains(&k.as_str()))
+            .collect();
+        others.sort();
+        names.extend(others.into_iter().cloned());
+        let mut out = Vec::new();
+        for name in names {
+            let n = self.network.find(&name)?;
+            if !matches!(n.driver.as_str(), "bridge") {
+                return Err(invalid(format!(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode or host mode: {}",
+                    n.name
+                )));
+            }
+            let ep = eps.get(&name).or_else(|| {
+                (name == mode)
+                    .then(|| eps.get(raw_mode).or_else(|| eps.get("default")))
+                    .flatten()
+            });
+            let req = crate::network::endpoint_request(&n, ep)?;
+            if out
+                .iter()
+                .any(|r: &crate::network::EndpointRequest| r.network == req.network)
+            {
+                continue;
+            }
+            out.push(req);
+        }
+        Ok(out)
+    }
+
+    /// The networks of a container, for records written before they were kept.
+    pub fn networks_of(&self, rec: &Record) -> Vec<crate::network::EndpointRequest> {
+        if !rec.networks.is_empty() {
+            return rec.networks.clone();
+        }
+        let bridge_mode = matches!(
+            rec.host_config.network_mode.as_deref(),
+            None | Some("") | Some("bridge") | Some("default")
+        );
+        if bridge_mode && self.network.config().bridge != "none" {
+            vec![crate::network::EndpointRequest {
+                network: crate::network::DEFAULT_NETWORK.into(),
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn member(rec: &Record) -> crate::network::Member {
+        crate::network::Member {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            dns: rec
+                .host_config
+                .dns
+                .iter()
+                .flatten()
+                .filter_map(|d| d.parse().ok())
+                .collect(),
+        }
     }
 
     /// For `--network container:<target>`: the target's network namespace (its bridge
@@ -643,12 +734,132 @@ impl Containers {
             &exposed,
             rec.host_config.publish_all_ports.unwrap_or(false),
         )?;
-        let (net, id) = (self.network.clone(), rec.id.clone());
-        let a = tokio::task::spawn_blocking(move || net.attach(&id, &ports))
+        let (net, m, reqs) = (
+            self.network.clone(),
+            Self::member(rec),
+            self.networks_of(rec),
+        );
+        let a = tokio::task::spawn_blocking(move || net.attach(&m, &reqs, &ports))
             .await
             .map_err(|e| unavailable(format!("attach to the network: {e}")))??;
         write_atomic(&path, &serde_json::to_vec_pretty(&a).expect("serialises"))?;
         Ok(a)
+    }
+
+    /// `POST /networks/{id}/connect`: on the network from the next start, and at once if
+    /// the container runs.
+    pub async fn connect(
+        &self,
+        container: &str,
+        network: &str,
+        ep: Option<&bollard_stubs::models::EndpointSettings>,
+    ) -> Result<(), EngineError> {
+        let e = self.find(container)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        let mode = rec.host_config.network_mode.as_deref().unwrap_or("");
+        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Err(forbidden(format!(
+                "container sharing network namespace with another container or host cannot be connected to any other network (network mode {mode})"
+            )));
+        }
+        let n = self.network.find(network)?;
+        let req = crate::network::endpoint_request(&n, ep)?;
+        let mut nets = self.networks_of(&rec);
+        if nets.iter().any(|r| {
+            r.network == n.name || self.network.find(&r.network).is_ok_and(|x| x.id == n.id)
+        }) {
+            return Err(forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        if matches!(e.view().state(), State::Running | State::Paused) {
+            if let Some(mut a) = self.attachment(&rec.id) {
+                if berth_network::netns::NetNs::is_live(&a.netns) {
+                    let (net, m, r2) = (self.network.clone(), Self::member(&rec), req.clone());
+                    let a = tokio::task::spawn_blocking(move || {
+                        net.connect(&m, &mut a, &r2).map(|()| a)
+                    })
+                    .await
+                    .map_err(|e| unavailable(format!("connect: {e}")))??;
+                    write_atomic(
+                        &self.dir(&rec.id).join("network.json"),
+                        &serde_json::to_vec_pretty(&a).expect("serialises"),
+                    )?;
+                }
+            }
+        }
+        nets.push(req);
+        let mut rec = e.record();
+        rec.networks = nets;
+        self.save_record(&rec)?;
+        *e.rec.lock().expect("record lock") = rec.clone();
+        self.publish_network("connect", &n, &rec);
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn disconnect(
+        &self,
+        container: &str,
+        network: &str,
+        force: bool,
+    ) -> Result<(), EngineError> {
+        let e = self.find(container)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        let n = self.network.find(network);
+        let mut nets = self.networks_of(&rec);
+        let pos = nets.iter().position(|r| match &n {
+            Ok(n) => {
+                r.network == n.name || self.network.find(&r.network).is_ok_and(|x| x.id == n.id)
+            }
+            Err(_) => force && r.network == network,
+        });
+        let Some(pos) = pos else {
+            return Err(forbidden(format!(
+                "container {} is not connected to network {network}",
+                rec.id
+            )));
+        };
+        if let (Ok(n), Some(mut a)) = (&n, self.attachment(&rec.id)) {
+            if a.endpoints.iter().any(|x| x.network_id == n.id)
+                && berth_network::netns::NetNs::is_live(&a.netns)
+            {
+                let (net, id, nid) = (self.network.clone(), rec.id.clone(), n.id.clone());
+                let a = tokio::task::spawn_blocking(move || {
+                    net.disconnect(&id, &mut a, &nid).map(|()| a)
+                })
+                .await
+                .map_err(|e| unavailable(format!("disconnect: {e}")))??;
+                write_atomic(
+                    &self.dir(&rec.id).join("network.json"),
+                    &serde_json::to_vec_pretty(&a).expect("serialises"),
+                )?;
+            }
+        }
+        nets.remove(pos);
+        let mut rec = e.record();
+        rec.networks = nets;
+        if rec.networks.is_empty() {
+            rec.host_config.network_mode = Some("none".into());
+        }
+        self.save_record(&rec)?;
+        *e.rec.lock().expect("record lock") = rec.clone();
+        if let Ok(n) = &n {
+            self.publish_network("disconnect", n, &rec);
+        }
+        Ok(())
+    }
+
+    fn publish_network(&self, action: &str, n: &crate::network::Network, rec: &Record) {
+        let attrs = BTreeMap::from([
+            ("container".to_string(), rec.id.clone()),
+            ("name".to_string(), n.name.clone()),
+            ("type".to_string(), n.driver.clone()),
+        ]);
+        self.events.publish("network", action, &n.id, attrs);
     }
 
     /// `POST /containers/{id}/start`.
@@ -735,16 +946,17 @@ impl Containers {
             Some(t) => Some(self.joined_netns(t, &rec.id)?),
             None => None,
         };
-        let attachment = if self.uses_bridge(&rec.host_config) {
-            Some(self.ensure_attached(&rec).await?)
-        } else {
+        let attachment = if self.networks_of(&rec).is_empty() {
             None
+        } else {
+            Some(self.ensure_attached(&rec).await?)
         };
         write_etc_files(
             &dir,
             &hostname,
             &rec.host_config,
-            attachment.as_ref().map(|a| a.ip),
+            attachment.as_ref(),
+            &self.network.config().dns,
         )?;
         if let Some((_, target_dir)) = &joined {
             // The joined container's hosts and resolv.conf, as docker shares them.
@@ -2109,13 +2321,17 @@ pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
     Ok(n)
 }
 
-/// `hostname`, `hosts` and `resolv.conf` for the container.
+/// `hostname`, `hosts` and `resolv.conf` for the container. On a user network the
+/// nameserver is that network's embedded DNS server (its gateway), which forwards what it does
+/// not know to the container's `--dns` servers or the host's.
 fn write_etc_files(
     dir: &Path,
     hostname: &str,
     hc: &HostConfig,
-    ip: Option<std::net::Ipv4Addr>,
+    att: Option<&crate::network::Attachment>,
+    daemon_dns: &[std::net::IpAddr],
 ) -> Result<(), EngineError> {
+    let ip = att.and_then(|a| a.primary()).map(|e| e.ip);
     let w = |name: &str, data: String| -> Result<(), EngineError> {
         std::fs::write(dir.join(name), data).map_err(io_err("write the container's /etc files"))
     };
@@ -2132,24 +2348,59 @@ fn write_etc_files(
         hosts.push_str(&format!("{ip}\t{hostname}\n"));
     }
     w("hosts", hosts)?;
+    // Docker's resolv.conf: the nameservers (the embedded DNS on a user network; else
+    // `--dns`, else berthd's `dns`, else the host's own minus loopback resolvers, which the
+    // container cannot reach), then the host's search and options lines unless `--dns-search`
+    // or `--dns-option` replace them.
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let embedded = att.and_then(|a| a.dns_server());
     let mut resolv = String::new();
-    if hc.dns.as_ref().is_some_and(|d| !d.is_empty()) {
+    if let Some(gw) = embedded {
+        resolv.push_str(&format!("nameserver {gw}\n"));
+    } else if hc.dns.as_ref().is_some_and(|d| !d.is_empty()) {
         for d in hc.dns.iter().flatten() {
             resolv.push_str(&format!("nameserver {d}\n"));
         }
+    } else if !daemon_dns.is_empty() {
+        for d in daemon_dns {
+            resolv.push_str(&format!("nameserver {d}\n"));
+        }
     } else {
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        for l in host.lines() {
-            // Loopback resolvers of the host are unreachable from the container's network.
-            let lo = l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1"));
+        for l in host.lines().filter(|l| l.starts_with("nameserver")) {
+            let lo = l.contains("127.") || l.contains("::1");
             if !lo {
                 resolv.push_str(l);
                 resolv.push('\n');
             }
         }
     }
-    for s in hc.dns_search.iter().flatten() {
-        resolv.push_str(&format!("search {s}\n"));
+    let search: Vec<&str> = hc.dns_search.iter().flatten().map(|s| s.as_str()).collect();
+    if !search.is_empty() {
+        resolv.push_str(&format!("search {}\n", search.join(" ")));
+    } else {
+        for l in host
+            .lines()
+            .filter(|l| l.starts_with("search") || l.starts_with("domain"))
+        {
+            resolv.push_str(l);
+            resolv.push('\n');
+        }
+    }
+    let opts: Vec<&str> = hc
+        .dns_options
+        .iter()
+        .flatten()
+        .map(|s| s.as_str())
+        .collect();
+    if !opts.is_empty() {
+        resolv.push_str(&format!("options {}\n", opts.join(" ")));
+    } else if embedded.is_some() {
+        resolv.push_str("options ndots:0\n");
+    } else {
+        for l in host.lines().filter(|l| l.starts_with("options")) {
+            resolv.push_str(l);
+            resolv.push('\n');
+        }
     }
     w("resolv.conf", resolv)
 }

@@ -11,6 +11,8 @@ pub enum Kind {
     Unauthorized,
     /// Nothing to do (HTTP 304: start of a running container, stop of a stopped one).
     NotModified,
+    /// Refused by rule (HTTP 403: removing a pre-defined network or one in use).
+    Forbidden,
 }
 
 fn err(kind: Kind, message: impl Into<String>) -> EngineError {
@@ -38,6 +40,11 @@ pub fn conflict(message: impl Into<String>) -> EngineError {
 /// A failure of the system underneath.
 pub fn unavailable(message: impl Into<String>) -> EngineError {
     err(Kind::Unavailable, message)
+}
+
+/// Refused by rule.
+pub fn forbidden(message: impl Into<String>) -> EngineError {
+    err(Kind::Forbidden, message)
 }
 
 /// Nothing to do.

@@ -13,13 +13,16 @@
 //! - [`events`]: Docker-style events, live and recent.
 //! - [`procs`]: host process information for top and stats.
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
-//! - [`network`]: the default bridge: namespaces, veths, addresses, published ports.
+//! - [`network`]: networks (the default bridge, host, none, user bridges): namespaces, veths,
+//!   addresses, published ports, isolation.
+//! - [`dns`]: the embedded DNS server of user networks.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
 pub mod archive;
 pub mod containers;
 pub mod distribution;
+pub mod dns;
 pub mod error;
 pub mod events;
 pub mod id;
@@ -42,6 +45,7 @@ pub struct Engine {
     pub images: Arc<images::ImageService>,
     pub containers: Arc<containers::Containers>,
     pub events: Arc<events::Events>,
+    pub network: Arc<network::NetworkService>,
     pub data_root: PathBuf,
 }
 
@@ -61,6 +65,7 @@ impl Engine {
         )?);
         Ok(Engine {
             images,
+            network: containers.network.clone(),
             containers,
             events,
             data_root,

@@ -1,19 +1,29 @@
-//! The default bridge network: each container started in bridge mode gets a persistent
-//! network namespace (`<exec-root>/netns/<id>`), a veth pair whose host end is enslaved to the
-//! bridge (`berth0` unless configured), an address from the bridge's subnet (allocations kept
-//! in `<data-root>/network/<bridge>.json`), a default route, and its published ports in
-//! berth's nftables table. The container's spec joins the namespace by path, so a restart by
-//! the shim keeps the address and the ports.
+//! Networks, and the containers' places on them.
+//!
+//! A network is a record under `<data-root>/network/networks/<id>.json`. Three are
+//! pre-defined, as with docker: `bridge` (the default bridge, device `berth0` unless
+//! configured), `host` and `none`. User-defined networks use the bridge driver; each has a
+//! bridge device (`br-<id12>`), a subnet chosen so that it collides with no other network and
+//! no host route (or given), an address allocation file (`<data-root>/network/<bridge>.json`),
+//! NAT, isolation from the other networks in berth's nftables table, and an embedded DNS
+//! server on its gateway ([`crate::dns`]).
+//!
+//! A container on one or more networks gets a persistent network namespace
+//! (`<exec-root>/netns/<id>`) with one veth per network (`eth0`, `eth1`, … inside; the host
+//! end enslaved to the network's bridge), an address from each network, a default route
+//! through its first network, and its published ports (to its first network's address). The
+//! container's spec joins the namespace by path, so a restart by the shim keeps addresses and
+//! ports; connect and disconnect add or remove one veth in the live namespace.
 //!
 //! What a container holds is written to `<container dir>/network.json` before the container
-//! runs, so a crash at any point leaves a record to undo: [`NetworkService::detach`] at
-//! removal, and [`NetworkService::reconcile`] when berthd starts (namespaces, veths and
-//! addresses of containers that no longer exist).
+//! runs, so a crash at any point leaves a record to undo: [`NetworkService::detach`] at a final
+//! stop and at removal, and [`NetworkService::reconcile`] when berthd starts (namespaces,
+//! veths and addresses of containers that no longer exist).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_network::firewall::{self, Firewall, NetworkRule, PortMap, Proto};
 use berth_network::ipam::{self, Allocations, Pool, Subnet};
@@ -21,9 +31,14 @@ use berth_network::netlink::Netlink;
 use berth_network::netns::NetNs;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{invalid, unavailable, EngineError};
+use crate::dns::{DnsEntry, DnsTable};
+use crate::error::{conflict, forbidden, invalid, not_found, unavailable, EngineError};
 
-/// Bridge settings (daemon.json `bridge`, `bip`, `default-address-pools`, `mtu`, `iptables`).
+/// The default network's name.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+/// Bridge settings (daemon.json `bridge`, `bip`, `default-address-pools`, `mtu`, `iptables`,
+/// `dns`).
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
     pub bridge: String,
@@ -35,6 +50,8 @@ pub struct NetworkConfig {
     pub iptables: bool,
     /// The nftables table (`berth`).
     pub table: String,
+    /// Default DNS servers of containers (and of the embedded DNS when a container has none).
+    pub dns: Vec<IpAddr>,
 }
 
 impl Default for NetworkConfig {
@@ -46,22 +63,151 @@ impl Default for NetworkConfig {
             mtu: None,
             iptables: true,
             table: "berth".into(),
+            dns: Vec::new(),
         }
     }
 }
 
-/// What one container holds on the bridge.
+/// A network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    pub netns: PathBuf,
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `host` or `null`.
+    pub driver: String,
+    pub created: String,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// The bridge device (bridge driver only).
+    #[serde(default)]
     pub bridge: String,
+    /// The subnet and gateway (for the default bridge: once it has been set up).
+    #[serde(default)]
+    pub subnet: Option<Subnet>,
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl Network {
+    pub fn is_default(&self) -> bool {
+        self.name == DEFAULT_NETWORK
+    }
+
+    /// `bridge`, `host` and `none`.
+    pub fn predefined(&self) -> bool {
+        matches!(self.name.as_str(), "bridge" | "host" | "none")
+    }
+
+    /// Whether containers on it resolve each other by name (user-defined bridges).
+    pub fn has_dns(&self) -> bool {
+        self.driver == "bridge" && !self.is_default()
+    }
+
+    fn masquerade(&self) -> bool {
+        self.options
+            .get("com.docker.network.bridge.enable_ip_masquerade")
+            .is_none_or(|v| v != "false")
+    }
+
+    fn mtu(&self, cfg: &NetworkConfig) -> Option<u32> {
+        self.options
+            .get("com.docker.network.driver.mtu")
+            .and_then(|m| m.parse().ok())
+            .or(cfg.mtu)
+    }
+}
+
+/// `POST /networks/create`, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: String,
+    pub driver: Option<String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub ipv6: bool,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub ipam_driver: Option<String>,
+    /// `IPAM.Config`: subnet, gateway, IP range.
+    pub configs: Vec<(Option<String>, Option<String>, Option<String>)>,
+}
+
+/// A container's wish to be on a network (`--network`, `--network-alias`, `--ip`,
+/// `--mac-address`, `network connect`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRequest {
+    /// The network's name (as given; resolved at each start).
+    pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+/// The container asking: for DNS names and upstream servers.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub dns: Vec<IpAddr>,
+}
+
+/// One network interface of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub network: String,
+    pub endpoint_id: String,
+    pub bridge: String,
+    /// The host end of the veth.
     pub veth: String,
+    /// Its name inside (`eth0`, …).
+    pub ifname: String,
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub mac: String,
     #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+    /// `--ip` as asked.
+    #[serde(default)]
+    pub requested_ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// What one container holds: its namespace, its endpoints and its published ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub netns: PathBuf,
+    pub endpoints: Vec<Endpoint>,
+    #[serde(default)]
     pub ports: Vec<PortMap>,
+}
+
+impl Attachment {
+    /// The first endpoint: the default route and the published ports go through it.
+    pub fn primary(&self) -> Option<&Endpoint> {
+        self.endpoints.first()
+    }
+
+    /// The gateway of the first network with a DNS server (the container's nameserver).
+    pub fn dns_server(&self) -> Option<Ipv4Addr> {
+        self.endpoints
+            .iter()
+            .find(|e| e.network != DEFAULT_NETWORK)
+            .map(|e| e.gateway)
+    }
 }
 
 fn net_err(e: berth_network::Error) -> EngineError {
@@ -71,14 +217,30 @@ fn net_err(e: berth_network::Error) -> EngineError {
     }
 }
 
-/// The bridge network service.
-#[derive(Debug)]
+#[derive(Debug, Default)]
+struct Inner {
+    /// By id.
+    nets: BTreeMap<String, Network>,
+    /// The allocations of networks whose bridge is set up, by network id.
+    ready: HashMap<String, Allocations>,
+    servers: HashMap<String, crate::dns::Server>,
+}
+
+/// The network service.
 pub struct NetworkService {
     cfg: NetworkConfig,
     state_dir: PathBuf,
     netns_dir: PathBuf,
-    /// The bridge's allocations once the bridge is set up.
-    ipam: Mutex<Option<Allocations>>,
+    inner: Mutex<Inner>,
+    dns: Arc<DnsTable>,
+}
+
+impl std::fmt::Debug for NetworkService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkService")
+            .field("cfg", &self.cfg)
+            .finish()
+    }
 }
 
 /// A published port asked for: `[ip:]host[-range]:container/proto`, resolved.
@@ -91,47 +253,479 @@ pub struct PortRequest {
     pub host_port: Option<u16>,
 }
 
+fn random_id() -> String {
+    crate::id::ContainerId::random().as_str().to_string()
+}
+
+fn valid_network_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
 impl NetworkService {
     pub fn new(cfg: NetworkConfig, data_root: &Path, exec_root: &Path) -> Self {
-        NetworkService {
+        let svc = NetworkService {
             state_dir: data_root.join("network"),
             netns_dir: exec_root.join("netns"),
             cfg,
-            ipam: Mutex::new(None),
+            inner: Mutex::new(Inner::default()),
+            dns: Arc::new(DnsTable::default()),
+        };
+        if let Err(e) = svc.load() {
+            tracing::warn!(error = %e, "loading the network records failed");
         }
+        svc
     }
 
     pub fn config(&self) -> &NetworkConfig {
         &self.cfg
     }
 
-    fn ipam_path(&self) -> PathBuf {
-        self.state_dir.join(format!("{}.json", self.cfg.bridge))
+    /// The names of running containers by network (for DNS and inspect).
+    pub fn dns_table(&self) -> &DnsTable {
+        &self.dns
     }
 
-    /// Creates (or adopts) the bridge, its address and NAT; loads the allocations.
-    fn ensure_bridge(&self, ipam: &mut Option<Allocations>) -> Result<(), EngineError> {
-        if ipam.is_some() {
+    fn records_dir(&self) -> PathBuf {
+        self.state_dir.join("networks")
+    }
+
+    fn ipam_path(&self, bridge: &str) -> PathBuf {
+        self.state_dir.join(format!("{bridge}.json"))
+    }
+
+    fn save(&self, n: &Network) -> Result<(), EngineError> {
+        let dir = self.records_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| unavailable(format!("create {}: {e}", dir.display())))?;
+        crate::containers::write_atomic(
+            &dir.join(format!("{}.json", n.id)),
+            &serde_json::to_vec_pretty(n).expect("network serialises"),
+        )
+    }
+
+    /// Reads the records and creates the pre-defined networks that are missing.
+    fn load(&self) -> Result<(), EngineError> {
+        let mut inner = self.inner.lock().expect("networks");
+        for e in std::fs::read_dir(self.records_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                match std::fs::read(&p)
+                    .ok()
+                    .and_then(|d| serde_json::from_slice::<Network>(&d).ok())
+                {
+                    Some(n) => {
+                        inner.nets.insert(n.id.clone(), n);
+                    }
+                    None => {
+                        tracing::warn!(file = %p.display(), "unreadable network record: skipped")
+                    }
+                }
+            }
+        }
+        let now = berth_shim::rfc3339(std::time::SystemTime::now());
+        let mut wanted = vec![("host", "host"), ("none", "null")];
+        if self.cfg.bridge != "none" {
+            wanted.push((DEFAULT_NETWORK, "bridge"));
+        }
+        for (name, driver) in wanted {
+            let existing = inner.nets.values().find(|n| n.name == name).cloned();
+            let mut n = existing.clone().unwrap_or_else(|| Network {
+                id: random_id(),
+                name: name.into(),
+                driver: driver.into(),
+                created: now.clone(),
+                internal: false,
+                attachable: false,
+                labels: BTreeMap::new(),
+                options: BTreeMap::new(),
+                bridge: String::new(),
+                subnet: None,
+                gateway: None,
+            });
+            if name == DEFAULT_NETWORK {
+                n.bridge = self.cfg.bridge.clone();
+                n.options = BTreeMap::from([
+                    (
+                        "com.docker.network.bridge.default_bridge".into(),
+                        "true".into(),
+                    ),
+                    ("com.docker.network.bridge.enable_icc".into(), "true".into()),
+                    (
+                        "com.docker.network.bridge.enable_ip_masquerade".into(),
+                        "true".into(),
+                    ),
+                    (
+                        "com.docker.network.bridge.host_binding_ipv4".into(),
+                        "0.0.0.0".into(),
+                    ),
+                    (
+                        "com.docker.network.bridge.name".into(),
+                        self.cfg.bridge.clone(),
+                    ),
+                    (
+                        "com.docker.network.driver.mtu".into(),
+                        self.cfg.mtu.unwrap_or(1500).to_string(),
+                    ),
+                ]);
+                if let Some((gw, sn)) = self.cfg.bip {
+                    n.subnet = Some(sn);
+                    n.gateway = Some(gw);
+                }
+            }
+            if existing.as_ref() != Some(&n) {
+                self.save(&n)?;
+            }
+            inner.nets.insert(n.id.clone(), n);
+        }
+        Ok(())
+    }
+
+    /// Every network, by name.
+    pub fn list(&self) -> Vec<Network> {
+        let mut v: Vec<Network> = self
+            .inner
+            .lock()
+            .expect("networks")
+            .nets
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// A network by full id, name, or id prefix (docker's order).
+    pub fn find(&self, key: &str) -> Result<Network, EngineError> {
+        let inner = self.inner.lock().expect("networks");
+        Self::find_in(&inner, key).cloned()
+    }
+
+    fn find_in<'a>(inner: &'a Inner, key: &str) -> Result<&'a Network, EngineError> {
+        if let Some(n) = inner.nets.get(key) {
+            return Ok(n);
+        }
+        if let Some(n) = inner.nets.values().find(|n| n.name == key) {
+            return Ok(n);
+        }
+        let by_prefix: Vec<&Network> = if key.is_empty() {
+            Vec::new()
+        } else {
+            inner
+                .nets
+                .values()
+                .filter(|n| n.id.starts_with(key))
+                .collect()
+        };
+        match by_prefix.as_slice() {
+            [one] => Ok(one),
+            [] => Err(not_found(format!("network {key} not found"))),
+            _ => Err(not_found(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                by_prefix.len()
+            ))),
+        }
+    }
+
+    /// The subnet and gateway of a network, as set up (or as recorded).
+    pub fn addressing(&self, n: &Network) -> Option<(Subnet, Ipv4Addr)> {
+        let inner = self.inner.lock().expect("networks");
+        if let Some(a) = inner.ready.get(&n.id) {
+            return Some((a.subnet, a.gateway));
+        }
+        if let (Some(s), Some(g)) = (n.subnet, n.gateway) {
+            return Some((s, g));
+        }
+        Allocations::load_or(&self.ipam_path(&n.bridge), || {
+            Err(berth_network::Error::NotFound("none".into()))
+        })
+        .ok()
+        .map(|a| (a.subnet, a.gateway))
+    }
+
+    /// `POST /networks/create`. The bridge is set up at once; any failure undoes it all.
+    pub fn create(&self, req: CreateRequest) -> Result<Network, EngineError> {
+        if !valid_network_name(&req.name) {
+            return Err(invalid(format!(
+                "invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                req.name
+            )));
+        }
+        let driver = req
+            .driver
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or("bridge".into());
+        match driver.as_str() {
+            "bridge" => {}
+            "host" | "null" => {
+                return Err(forbidden(format!(
+                    "only one instance of \"{driver}\" network is allowed"
+                )))
+            }
+            other => return Err(not_found(format!("plugin \"{other}\" not found"))),
+        }
+        if let Some(d) = req
+            .ipam_driver
+            .as_deref()
+            .filter(|d| !d.is_empty() && *d != "default")
+        {
+            return Err(not_found(format!("plugin \"{d}\" not found")));
+        }
+        if req.ipv6 {
+            return Err(invalid(
+                "IPv6 networks are not supported by berth yet (--ipv6)",
+            ));
+        }
+        for k in req.options.keys() {
+            if !matches!(
+                k.as_str(),
+                "com.docker.network.bridge.name"
+                    | "com.docker.network.driver.mtu"
+                    | "com.docker.network.bridge.enable_ip_masquerade"
+                    | "com.docker.network.bridge.enable_icc"
+                    | "com.docker.network.bridge.host_binding_ipv4"
+            ) {
+                return Err(invalid(format!("unknown bridge network option: {k}")));
+            }
+        }
+        let mut configs = req.configs.clone();
+        if configs.len() > 1 {
+            return Err(invalid(
+                "only one IPv4 address pool per network is supported",
+            ));
+        }
+        let (subnet, gateway, range) = configs.pop().unwrap_or((None, None, None));
+        if range.as_deref().is_some_and(|r| !r.is_empty()) {
+            return Err(invalid("--ip-range is not supported by berth yet"));
+        }
+        let parse_sn = |s: &str| -> Result<Subnet, EngineError> {
+            if s.contains(':') {
+                return Err(invalid(
+                    "IPv6 networks are not supported by berth yet (--subnet)",
+                ));
+            }
+            Subnet::parse(s).map_err(net_err)
+        };
+        let subnet = subnet
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_sn(&s))
+            .transpose()?;
+        let gateway = gateway
+            .filter(|s| !s.is_empty())
+            .map(|g| {
+                g.parse::<Ipv4Addr>()
+                    .map_err(|_| invalid(format!("invalid gateway address: {g}")))
+            })
+            .transpose()?;
+        if gateway.is_some() && subnet.is_none() {
+            return Err(invalid(
+                "no matching subnet for gateway: a gateway needs a --subnet",
+            ));
+        }
+        let mut inner = self.inner.lock().expect("networks");
+        if inner.nets.values().any(|n| n.name == req.name) {
+            return Err(conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let id = random_id();
+        let bridge = match req.options.get("com.docker.network.bridge.name") {
+            Some(b) => {
+                if b.is_empty()
+                    || b.len() > 15
+                    || !b
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+                {
+                    return Err(invalid(format!("invalid bridge name {b:?}")));
+                }
+                if inner.nets.values().any(|n| n.bridge == *b) {
+                    return Err(conflict(format!(
+                        "bridge name {b} is used by another network"
+                    )));
+                }
+                b.clone()
+            }
+            None => format!("br-{}", &id[..12]),
+        };
+        let mut nl = Netlink::open().map_err(net_err)?;
+        if nl.link(&bridge).is_ok() {
+            return Err(conflict(format!(
+                "a network device named {bridge} exists already on the host"
+            )));
+        }
+        // Subnets of the other networks (set up or not) and the host's routes.
+        let taken: Vec<Subnet> = inner
+            .nets
+            .values()
+            .filter_map(|n| {
+                inner
+                    .ready
+                    .get(&n.id)
+                    .map(|a| a.subnet)
+                    .or(n.subnet)
+                    .or_else(|| {
+                        Allocations::load_or(&self.ipam_path(&n.bridge), || {
+                            Err(berth_network::Error::NotFound("none".into()))
+                        })
+                        .ok()
+                        .map(|a| a.subnet)
+                    })
+            })
+            .collect();
+        let routes = nl.ipv4_routes().map_err(net_err)?;
+        let subnet = match subnet {
+            Some(sn) => {
+                if taken.iter().any(|t| t.overlaps(&sn)) {
+                    return Err(forbidden(
+                        "invalid pool request: Pool overlaps with other one on this address space",
+                    ));
+                }
+                let host_routes: Vec<Subnet> = routes
+                    .iter()
+                    .filter(|(_, p)| *p > 0)
+                    .filter_map(|(n, p)| Subnet::new(*n, (*p).min(30)).ok())
+                    .collect();
+                if let Some(r) = host_routes.iter().find(|r| r.overlaps(&sn)) {
+                    return Err(forbidden(format!(
+                        "invalid pool request: {sn} overlaps with the host's route to {r}"
+                    )));
+                }
+                sn
+            }
+            None => ipam::choose_subnet(&self.cfg.pools, &taken, &routes).map_err(net_err)?,
+        };
+        let alloc = Allocations::new(subnet, gateway).map_err(net_err)?;
+        let n = Network {
+            id: id.clone(),
+            name: req.name.clone(),
+            driver,
+            created: berth_shim::rfc3339(std::time::SystemTime::now()),
+            internal: req.internal,
+            attachable: req.attachable,
+            labels: req.labels.clone(),
+            options: req.options.clone(),
+            bridge: bridge.clone(),
+            subnet: Some(subnet),
+            gateway: Some(alloc.gateway),
+        };
+        self.save(&n)?;
+        inner.nets.insert(id.clone(), n.clone());
+        if let Err(e) = self.ensure_ready(&mut inner, &id) {
+            // Back to how the host was.
+            inner.nets.remove(&id);
+            inner.ready.remove(&id);
+            inner.servers.remove(&id);
+            let _ = nl.del_link(&bridge);
+            let _ = std::fs::remove_file(self.records_dir().join(format!("{id}.json")));
+            let _ = std::fs::remove_file(self.ipam_path(&bridge));
+            let _ = self.sync_firewall(&inner);
+            return Err(e);
+        }
+        tracing::info!(network = %n.name, bridge = %bridge, subnet = %subnet, "network created");
+        Ok(n)
+    }
+
+    /// `DELETE /networks/{id}`.
+    pub fn remove(&self, key: &str) -> Result<(), EngineError> {
+        let mut inner = self.inner.lock().expect("networks");
+        let n = Self::find_in(&inner, key)?.clone();
+        if n.predefined() {
+            return Err(forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        let in_use = inner
+            .ready
+            .get(&n.id)
+            .is_some_and(|a| !a.allocated.is_empty())
+            || !self.dns.entries(&n.id).is_empty();
+        if in_use {
+            return Err(forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.name, n.id
+            )));
+        }
+        inner.servers.remove(&n.id);
+        inner.ready.remove(&n.id);
+        if let Ok(mut nl) = Netlink::open() {
+            match nl.del_link(&n.bridge) {
+                Ok(()) | Err(berth_network::Error::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(bridge = %n.bridge, error = %e, "removing the bridge failed")
+                }
+            }
+        }
+        inner.nets.remove(&n.id);
+        let _ = std::fs::remove_file(self.ipam_path(&n.bridge));
+        std::fs::remove_file(self.records_dir().join(format!("{}.json", n.id)))
+            .map_err(|e| unavailable(format!("remove the network record: {e}")))?;
+        if self.cfg.iptables {
+            self.sync_firewall(&inner)?;
+        }
+        Ok(())
+    }
+
+    /// The firewall's view of every network that is set up.
+    fn sync_firewall(&self, inner: &Inner) -> Result<(), EngineError> {
+        if !self.cfg.iptables {
             return Ok(());
+        }
+        let rules: Vec<NetworkRule> = inner
+            .nets
+            .values()
+            .filter_map(|n| {
+                inner.ready.get(&n.id).map(|a| NetworkRule {
+                    bridge: n.bridge.clone(),
+                    subnet: a.subnet,
+                    masquerade: n.masquerade(),
+                    internal: n.internal,
+                })
+            })
+            .collect();
+        self.firewall()?.sync_networks(&rules).map_err(net_err)
+    }
+
+    /// Creates (or adopts) a network's bridge, its address, NAT and DNS; loads its allocations.
+    fn ensure_ready(&self, inner: &mut Inner, id: &str) -> Result<(), EngineError> {
+        if inner.ready.contains_key(id) {
+            return Ok(());
+        }
+        let n = inner
+            .nets
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found(format!("network {id} not found")))?;
+        if n.driver != "bridge" {
+            return Err(invalid(format!("network {} has no bridge", n.name)));
         }
         std::fs::create_dir_all(&self.state_dir)
             .map_err(|e| unavailable(format!("create {}: {e}", self.state_dir.display())))?;
         let mut nl = Netlink::open().map_err(net_err)?;
-        let saved = Allocations::load_or(&self.ipam_path(), || {
+        let path = self.ipam_path(&n.bridge);
+        let saved = Allocations::load_or(&path, || {
             Err(berth_network::Error::NotFound(
                 "no saved allocations".into(),
             ))
         })
         .ok();
-        let alloc = match (&self.cfg.bip, saved) {
-            (Some((gw, subnet)), Some(s)) if s.subnet == *subnet && s.gateway == *gw => s,
-            (Some((gw, subnet)), _) => Allocations::new(*subnet, Some(*gw)).map_err(net_err)?,
-            (None, Some(s)) => s,
-            (None, None) => {
-                // A subnet that no route of the host overlaps (except the bridge's own,
-                // when it exists already).
+        let alloc = match ((n.subnet, n.gateway), saved) {
+            ((Some(sn), Some(gw)), Some(s)) if s.subnet == sn && s.gateway == gw => s,
+            ((Some(sn), gw), _) => Allocations::new(sn, gw).map_err(net_err)?,
+            ((None, _), Some(s)) => s,
+            ((None, _), None) => {
+                // The default bridge without `bip`: a subnet that no route of the host
+                // overlaps (except the bridge's own, when it exists already), nor any network.
                 let own: Vec<(Ipv4Addr, u8)> = nl
-                    .addresses(&self.cfg.bridge)
+                    .addresses(&n.bridge)
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(ip, p)| match ip {
@@ -144,38 +738,71 @@ impl NetworkService {
                     Allocations::new(sn, Some(*ip)).map_err(net_err)?
                 } else {
                     let routes = nl.ipv4_routes().map_err(net_err)?;
-                    let sn = ipam::choose_subnet(&self.cfg.pools, &[], &routes).map_err(net_err)?;
+                    let taken: Vec<Subnet> = inner.nets.values().filter_map(|o| o.subnet).collect();
+                    let sn =
+                        ipam::choose_subnet(&self.cfg.pools, &taken, &routes).map_err(net_err)?;
                     Allocations::new(sn, None).map_err(net_err)?
                 }
             }
         };
-        match nl.link(&self.cfg.bridge) {
+        match nl.link(&n.bridge) {
             Ok(_) => {}
             Err(berth_network::Error::NotFound(_)) => nl
-                .add_bridge(&self.cfg.bridge, self.cfg.mtu)
+                .add_bridge(&n.bridge, n.mtu(&self.cfg))
                 .map_err(net_err)?,
             Err(e) => return Err(net_err(e)),
         }
-        nl.add_address(
-            &self.cfg.bridge,
-            IpAddr::V4(alloc.gateway),
-            alloc.subnet.prefix,
-        )
-        .map_err(net_err)?;
-        nl.set_up(&self.cfg.bridge).map_err(net_err)?;
+        nl.add_address(&n.bridge, IpAddr::V4(alloc.gateway), alloc.subnet.prefix)
+            .map_err(net_err)?;
+        nl.set_up(&n.bridge).map_err(net_err)?;
         if self.cfg.iptables {
-            firewall::prepare_bridge(&self.cfg.bridge).map_err(net_err)?;
-            self.firewall()?
-                .sync_networks(&[NetworkRule {
-                    bridge: self.cfg.bridge.clone(),
-                    subnet: alloc.subnet,
-                    masquerade: true,
-                }])
-                .map_err(net_err)?;
+            firewall::prepare_bridge(&n.bridge).map_err(net_err)?;
         }
-        alloc.save(&self.ipam_path()).map_err(net_err)?;
-        tracing::info!(bridge = %self.cfg.bridge, subnet = %alloc.subnet, "bridge network ready");
-        *ipam = Some(alloc);
+        alloc.save(&path).map_err(net_err)?;
+        let (subnet, gateway) = (alloc.subnet, alloc.gateway);
+        inner.ready.insert(id.to_string(), alloc);
+        if let Err(e) = self.sync_firewall(inner) {
+            inner.ready.remove(id);
+            return Err(e);
+        }
+        if n.has_dns() {
+            // Network operations run on tokio's blocking threads, which know the runtime.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let fallback = {
+                        let d = self.cfg.dns.clone();
+                        Arc::new(move || {
+                            if d.is_empty() {
+                                crate::dns::host_resolvers()
+                            } else {
+                                d.clone()
+                            }
+                        })
+                    };
+                    match crate::dns::Server::start(
+                        &rt,
+                        n.id.clone(),
+                        gateway,
+                        subnet,
+                        self.dns.clone(),
+                        fallback,
+                    ) {
+                        Ok(s) => {
+                            inner.servers.insert(n.id.clone(), s);
+                        }
+                        Err(e) => {
+                            inner.ready.remove(id);
+                            return Err(unavailable(format!(
+                                "start the DNS server of network {} on {gateway}:53: {e}",
+                                n.name
+                            )));
+                        }
+                    }
+                }
+                Err(_) => tracing::warn!(network = %n.name, "no runtime: no DNS server"),
+            }
+        }
+        tracing::info!(network = %n.name, bridge = %n.bridge, subnet = %subnet, "network ready");
         Ok(())
     }
 
@@ -188,118 +815,334 @@ impl NetworkService {
         self.netns_dir.join(&id[..24.min(id.len())])
     }
 
-    /// Connects container `id` to the bridge and publishes `ports`. Blocking (netlink).
-    pub fn attach(&self, id: &str, ports: &[PortRequest]) -> Result<Attachment, EngineError> {
-        let mut guard = self.ipam.lock().expect("ipam");
-        self.ensure_bridge(&mut guard)?;
-        let alloc = guard.as_mut().expect("set up above");
+    /// Allocates an endpoint on network `req.network` for `m`.
+    fn new_endpoint(
+        &self,
+        inner: &mut Inner,
+        m: &Member,
+        req: &EndpointRequest,
+        index: usize,
+    ) -> Result<Endpoint, EngineError> {
+        let n = Self::find_in(inner, &req.network)?.clone();
+        match n.driver.as_str() {
+            "bridge" => {}
+            _ => {
+                return Err(invalid(format!(
+                    "container cannot be connected to network {}: it is the {} network",
+                    n.name, n.driver
+                )))
+            }
+        }
+        if n.is_default() {
+            if req.ip.is_some() {
+                return Err(invalid(
+                    "user specified IP address is supported on user defined networks only",
+                ));
+            }
+            if !req.aliases.is_empty() {
+                return Err(invalid(
+                    "network-scoped alias is supported only for containers in user defined networks",
+                ));
+            }
+        }
+        let mac = match &req.mac {
+            Some(m) if !m.is_empty() => Some(parse_mac(m)?),
+            _ => None,
+        };
+        self.ensure_ready(inner, &n.id)?;
+        let alloc = inner.ready.get_mut(&n.id).expect("set up above");
+        let ip = alloc.allocate(&m.id, req.ip).map_err(net_err)?;
+        alloc.save(&self.ipam_path(&n.bridge)).map_err(net_err)?;
+        let o = ip.octets();
+        let mac = mac.unwrap_or([0x02, 0x42, o[0], o[1], o[2], o[3]]);
+        let mut dns_names = Vec::new();
+        if n.has_dns() {
+            dns_names.push(m.name.clone());
+            dns_names.extend(req.aliases.iter().cloned());
+            dns_names.push(m.id[..12.min(m.id.len())].to_string());
+        }
+        Ok(Endpoint {
+            network_id: n.id.clone(),
+            network: n.name.clone(),
+            endpoint_id: random_id(),
+            bridge: n.bridge.clone(),
+            veth: format!("vb{}{index:02x}", &m.id[..11.min(m.id.len())]),
+            ifname: format!("eth{index}"),
+            ip,
+            prefix: alloc.subnet.prefix,
+            gateway: alloc.gateway,
+            mac: mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+            aliases: req.aliases.clone(),
+            dns_names,
+            requested_ip: req.ip,
+            internal: n.internal,
+        })
+    }
+
+    fn register(&self, m: &Member, e: &Endpoint) {
+        if e.dns_names.is_empty() {
+            return;
+        }
+        self.dns.add(
+            &e.network_id,
+            DnsEntry {
+                container: m.id.clone(),
+                names: e.dns_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+                ip: e.ip,
+                upstream: m.dns.clone(),
+            },
+        );
+    }
+
+    /// After a daemon restart: the names of a running container's endpoints.
+    pub fn register_all(&self, m: &Member, a: &Attachment) {
+        for e in &a.endpoints {
+            self.register(m, e);
+        }
+    }
+
+    fn release(&self, inner: &mut Inner, network_id: &str, bridge: &str, owner: &str) {
+        let path = self.ipam_path(bridge);
+        let alloc = match inner.ready.get_mut(network_id) {
+            Some(a) => a,
+            None => {
+                let Ok(a) = Allocations::load_or(&path, || {
+                    Err(berth_network::Error::NotFound("no allocations".into()))
+                }) else {
+                    return;
+                };
+                let mut a = a;
+                a.release(owner);
+                let _ = a.save(&path);
+                return;
+            }
+        };
+        alloc.release(owner);
+        let _ = alloc.save(&path);
+    }
+
+    /// Connects container `m` to `reqs` (in order: the first carries the default route and the
+    /// published `ports`). Blocking (netlink).
+    pub fn attach(
+        &self,
+        m: &Member,
+        reqs: &[EndpointRequest],
+        ports: &[PortRequest],
+    ) -> Result<Attachment, EngineError> {
         if !ports.is_empty() && !self.cfg.iptables {
             return Err(invalid(
                 "publishing ports needs berthd's nftables rules (iptables is false)",
             ));
         }
-        let ip = alloc.allocate(id, None).map_err(net_err)?;
-        alloc.save(&self.ipam_path()).map_err(net_err)?;
-        let (subnet, gateway) = (alloc.subnet, alloc.gateway);
-        drop(guard);
-        let short = &id[..12.min(id.len())];
-        let o = ip.octets();
+        let mut endpoints: Vec<Endpoint> = Vec::new();
+        {
+            let mut inner = self.inner.lock().expect("networks");
+            for (i, r) in reqs.iter().enumerate() {
+                match self.new_endpoint(&mut inner, m, r, i) {
+                    Ok(e) => endpoints.push(e),
+                    Err(err) => {
+                        for e in &endpoints {
+                            self.release(&mut inner, &e.network_id, &e.bridge, &m.id);
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        let ports = match endpoints.first() {
+            Some(p) => resolve_ports(ports, p.ip),
+            None => Ok(Vec::new()),
+        };
         let att = Attachment {
-            netns: self.netns_path(id),
-            bridge: self.cfg.bridge.clone(),
-            veth: format!("vb{short}"),
-            ip,
-            prefix: subnet.prefix,
-            gateway,
-            mac: format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]),
-            ports: resolve_ports(ports, ip)?,
+            netns: self.netns_path(&m.id),
+            endpoints,
+            ports: Vec::new(),
+        };
+        let ports = match ports {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.detach(&m.id, &att);
+                return Err(e);
+            }
         };
         // The ports are published last; a failure before or while publishing is undone
         // without them (the keys may be another container's: that is why publishing failed).
-        let unpublished = Attachment {
-            ports: Vec::new(),
-            ..att.clone()
-        };
-        let r = self.plumb(&att).and_then(|()| {
-            if att.ports.is_empty() {
-                Ok(())
-            } else {
-                self.firewall()?
-                    .publish(owner(&att.netns), &att.ports)
-                    .map_err(net_err)
+        let r = (|| {
+            let _ = NetNs::remove(&att.netns);
+            let ns = NetNs::create(&att.netns).map_err(net_err)?;
+            for (i, e) in att.endpoints.iter().enumerate() {
+                self.plumb(&ns, e, i == 0 && !e.internal)?;
             }
-        });
+            if !ports.is_empty() {
+                self.firewall()?
+                    .publish(owner(&att.netns), &ports)
+                    .map_err(net_err)?;
+            }
+            Ok(())
+        })();
         if let Err(e) = r {
-            let _ = self.detach(id, &unpublished);
+            let _ = self.detach(&m.id, &att);
             return Err(e);
         }
-        Ok(att)
+        for e in &att.endpoints {
+            self.register(m, e);
+        }
+        Ok(Attachment { ports, ..att })
     }
 
-    fn plumb(&self, a: &Attachment) -> Result<(), EngineError> {
-        let _ = NetNs::remove(&a.netns);
-        let ns = NetNs::create(&a.netns).map_err(net_err)?;
+    fn plumb(&self, ns: &NetNs, e: &Endpoint, default_route: bool) -> Result<(), EngineError> {
         let mut nl = Netlink::open().map_err(net_err)?;
-        let _ = nl.del_link(&a.veth);
-        let mut mac = [0u8; 6];
-        for (i, part) in a.mac.split(':').enumerate().take(6) {
-            mac[i] = u8::from_str_radix(part, 16).unwrap_or(0);
-        }
+        let _ = nl.del_link(&e.veth);
+        let mac = parse_mac(&e.mac)?;
         let fd = ns.fd().map_err(net_err)?;
+        let mtu = {
+            let inner = self.inner.lock().expect("networks");
+            inner.nets.get(&e.network_id).and_then(|n| n.mtu(&self.cfg))
+        };
         nl.add_veth_into(
-            &a.veth,
-            "eth0",
+            &e.veth,
+            &e.ifname,
             std::os::fd::AsRawFd::as_raw_fd(&fd),
             Some(mac),
-            self.cfg.mtu,
+            mtu,
         )
         .map_err(net_err)?;
-        nl.set_controller(&a.veth, &a.bridge).map_err(net_err)?;
-        nl.set_up(&a.veth).map_err(net_err)?;
-        let (ip, prefix, gw) = (a.ip, a.prefix, a.gateway);
+        nl.set_controller(&e.veth, &e.bridge).map_err(net_err)?;
+        nl.set_up(&e.veth).map_err(net_err)?;
+        let (ip, prefix, gw, ifname) = (e.ip, e.prefix, e.gateway, e.ifname.clone());
         ns.run(move || {
             let mut inner = Netlink::open()?;
-            inner.add_address("eth0", IpAddr::V4(ip), prefix)?;
-            inner.set_up("eth0")?;
-            inner.add_default_route(IpAddr::V4(gw))
+            inner.add_address(&ifname, IpAddr::V4(ip), prefix)?;
+            inner.set_up(&ifname)?;
+            if default_route {
+                inner.add_default_route(IpAddr::V4(gw))?;
+            }
+            Ok(())
         })
         .map_err(net_err)?;
         Ok(())
     }
 
-    /// Undoes an attachment: published ports, the veth, the namespace, the address. Parts
-    /// already gone are fine.
+    /// `network connect` of a running container: one more interface in its namespace.
+    pub fn connect(
+        &self,
+        m: &Member,
+        att: &mut Attachment,
+        req: &EndpointRequest,
+    ) -> Result<(), EngineError> {
+        let n = self.find(&req.network)?;
+        if att.endpoints.iter().any(|e| e.network_id == n.id) {
+            return Err(forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                m.name, n.name
+            )));
+        }
+        let index = (0..)
+            .find(|i| !att.endpoints.iter().any(|e| e.ifname == format!("eth{i}")))
+            .expect("a free index");
+        let e = {
+            let mut inner = self.inner.lock().expect("networks");
+            self.new_endpoint(&mut inner, m, req, index)?
+        };
+        let ns = NetNs::open(&att.netns).map_err(net_err);
+        let r = ns.and_then(|ns| {
+            self.plumb(
+                &ns,
+                &e,
+                !e.internal && att.endpoints.iter().all(|x| x.internal),
+            )
+        });
+        if let Err(err) = r {
+            if let Ok(mut nl) = Netlink::open() {
+                let _ = nl.del_link(&e.veth);
+            }
+            let mut inner = self.inner.lock().expect("networks");
+            self.release(&mut inner, &e.network_id, &e.bridge, &m.id);
+            return Err(err);
+        }
+        self.register(m, &e);
+        att.endpoints.push(e);
+        Ok(())
+    }
+
+    /// `network disconnect` of a running container: its interface on that network goes.
+    pub fn disconnect(
+        &self,
+        id: &str,
+        att: &mut Attachment,
+        network_id: &str,
+    ) -> Result<(), EngineError> {
+        let Some(pos) = att
+            .endpoints
+            .iter()
+            .position(|e| e.network_id == network_id)
+        else {
+            return Err(not_found("container is not connected to the network"));
+        };
+        let e = att.endpoints.remove(pos);
+        if pos == 0 && !att.ports.is_empty() && self.cfg.iptables {
+            // The published ports led to this address.
+            self.firewall()?
+                .unpublish(owner(&att.netns), &att.ports)
+                .map_err(net_err)?;
+            att.ports.clear();
+        }
+        self.dns.remove(&e.network_id, id);
+        let mut nl = Netlink::open().map_err(net_err)?;
+        match nl.del_link(&e.veth) {
+            Ok(()) | Err(berth_network::Error::NotFound(_)) => {}
+            Err(err) => return Err(net_err(err)),
+        }
+        let mut inner = self.inner.lock().expect("networks");
+        self.release(&mut inner, &e.network_id, &e.bridge, id);
+        Ok(())
+    }
+
+    /// Undoes an attachment: published ports, the namespace (and with it the veths), the
+    /// addresses. Parts already gone are fine.
     pub fn detach(&self, id: &str, a: &Attachment) -> Result<(), EngineError> {
         if !a.ports.is_empty() && self.cfg.iptables {
             self.firewall()?
                 .unpublish(owner(&a.netns), &a.ports)
                 .map_err(net_err)?;
         }
-        // The veth is not deleted here: once the namespace is unmounted and its last process
-        // gone, the kernel destroys the namespace and, with its `eth0`, the host end — without
-        // the RCU grace period a synchronous delete waits for. (A veth whose namespace is
-        // still held is caught by `reconcile`.)
+        self.dns.remove_container(id);
+        // The veths are not deleted here: once the namespace is unmounted and its last
+        // process gone, the kernel destroys the namespace and, with its interfaces, the host
+        // ends — without the RCU grace period a synchronous delete waits for. (A veth whose
+        // namespace is still held is caught by `reconcile`.)
         NetNs::remove(&a.netns).map_err(net_err)?;
-        let mut guard = self.ipam.lock().expect("ipam");
-        let mut alloc = match guard.take() {
-            Some(a) => a,
-            None => match Allocations::load_or(&self.ipam_path(), || {
-                Err(berth_network::Error::NotFound("no allocations".into()))
-            }) {
-                Ok(a) => a,
-                Err(_) => return Ok(()),
-            },
-        };
-        alloc.release(id);
-        let r = alloc.save(&self.ipam_path()).map_err(net_err);
-        *guard = Some(alloc);
-        r
+        let mut inner = self.inner.lock().expect("networks");
+        for e in &a.endpoints {
+            self.release(&mut inner, &e.network_id, &e.bridge, id);
+        }
+        Ok(())
     }
 
-    /// At daemon start: removes namespaces, veths and addresses of containers not in `known`
-    /// (ids), left by a crash or by containers removed while berthd was down.
+    /// `POST /networks/prune`: user networks no container is on. Returns their names.
+    pub fn prune(&self, keep: impl Fn(&Network) -> bool) -> Vec<String> {
+        let candidates: Vec<Network> = self
+            .list()
+            .into_iter()
+            .filter(|n| !n.predefined() && !keep(n))
+            .collect();
+        candidates
+            .into_iter()
+            .filter(|n| self.remove(&n.id).is_ok())
+            .map(|n| n.name)
+            .collect()
+    }
+
+    /// At daemon start: sets up the user networks again (their bridges may be gone after a
+    /// reboot; their DNS servers start), and removes namespaces, veths and addresses of
+    /// containers not in `known` (ids), left by a crash or by containers removed while berthd
+    /// was down.
     pub fn reconcile(&self, known: &BTreeSet<String>) {
-        let short: BTreeSet<&str> = known.iter().map(|k| &k[..12.min(k.len())]).collect();
+        let short: BTreeSet<&str> = known.iter().map(|k| &k[..11.min(k.len())]).collect();
         for e in std::fs::read_dir(&self.netns_dir)
             .into_iter()
             .flatten()
@@ -311,33 +1154,134 @@ impl NetworkService {
                 let _ = NetNs::remove(&e.path());
             }
         }
+        let mut inner = self.inner.lock().expect("networks");
+        let ids: Vec<String> = inner
+            .nets
+            .values()
+            .filter(|n| n.driver == "bridge" && !n.is_default())
+            .map(|n| n.id.clone())
+            .collect();
+        for id in ids {
+            if let Err(e) = self.ensure_ready(&mut inner, &id) {
+                tracing::warn!(network = %id, error = %e, "setting up the network failed");
+            }
+        }
+        let bridges: Vec<(String, String)> = inner
+            .nets
+            .values()
+            .filter(|n| n.driver == "bridge")
+            .map(|n| (n.id.clone(), n.bridge.clone()))
+            .collect();
         if let Ok(mut nl) = Netlink::open() {
-            // Only veths on this daemon's own bridge: links elsewhere are not berth's to judge.
-            if let Ok(bridge) = nl.link(&self.cfg.bridge) {
-                for l in nl.links().unwrap_or_default() {
-                    if let Some(s) = l.name.strip_prefix("vb") {
-                        if l.controller == Some(bridge.index) && s.len() == 12 && !short.contains(s)
-                        {
-                            let _ = nl.del_link(&l.name);
+            let links = nl.links().unwrap_or_default();
+            // Only veths on this daemon's own bridges: links elsewhere are not berth's.
+            for (_, b) in &bridges {
+                if let Ok(bridge) = nl.link(b) {
+                    for l in &links {
+                        if let Some(s) = l.name.strip_prefix("vb") {
+                            if l.controller == Some(bridge.index)
+                                && s.len() == 13
+                                && !short.contains(&s[..11])
+                            {
+                                let _ = nl.del_link(&l.name);
+                            }
                         }
                     }
                 }
             }
         }
-        let mut guard = self.ipam.lock().expect("ipam");
-        if let Ok(mut alloc) = Allocations::load_or(&self.ipam_path(), || {
-            Err(berth_network::Error::NotFound("no allocations".into()))
-        }) {
+        for (id, b) in &bridges {
+            let path = self.ipam_path(b);
+            let alloc = match inner.ready.get_mut(id) {
+                Some(a) => a,
+                None => continue,
+            };
             let before = alloc.allocated.len();
             alloc.allocated.retain(|_, owner| known.contains(owner));
             if alloc.allocated.len() != before {
-                let _ = alloc.save(&self.ipam_path());
+                let _ = alloc.save(&path);
             }
-            if guard.is_some() {
-                *guard = Some(alloc);
+        }
+        for (id, b) in &bridges {
+            if inner.ready.contains_key(id) {
+                continue;
+            }
+            let path = self.ipam_path(b);
+            if let Ok(mut alloc) = Allocations::load_or(&path, || {
+                Err(berth_network::Error::NotFound("no allocations".into()))
+            }) {
+                let before = alloc.allocated.len();
+                alloc.allocated.retain(|_, owner| known.contains(owner));
+                if alloc.allocated.len() != before {
+                    let _ = alloc.save(&path);
+                }
             }
         }
     }
+}
+
+/// A container's wish for network `n` from its API endpoint settings (`EndpointsConfig`).
+pub fn endpoint_request(
+    n: &Network,
+    ep: Option<&bollard_stubs::models::EndpointSettings>,
+) -> Result<EndpointRequest, EngineError> {
+    let ip = ep
+        .and_then(|e| e.ipam_config.as_ref())
+        .and_then(|c| c.ipv4_address.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| invalid(format!("invalid IPv4 address: {s}")))
+        })
+        .transpose()?;
+    if let Some(v6) = ep
+        .and_then(|e| e.ipam_config.as_ref())
+        .and_then(|c| c.ipv6_address.as_deref())
+        .filter(|s| !s.is_empty())
+    {
+        return Err(invalid(format!(
+            "IPv6 addresses are not supported by berth yet: {v6}"
+        )));
+    }
+    let mac = ep
+        .and_then(|e| e.mac_address.clone())
+        .filter(|m| !m.is_empty());
+    if let Some(m) = &mac {
+        parse_mac(m)?;
+    }
+    let mut aliases: Vec<String> = Vec::new();
+    for a in ep.and_then(|e| e.aliases.clone()).unwrap_or_default() {
+        if !a.is_empty() && !aliases.contains(&a) {
+            aliases.push(a);
+        }
+    }
+    Ok(EndpointRequest {
+        network: n.name.clone(),
+        aliases,
+        ip,
+        mac,
+    })
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], EngineError> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || invalid(format!("invalid MAC address: {s}"));
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        mac[i] = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if mac[0] & 1 == 1 {
+        return Err(invalid(format!(
+            "invalid MAC address: {s} is a multicast address"
+        )));
+    }
+    Ok(mac)
 }
 
 /// The firewall owner name of an attachment: its namespace file's name (24 hex digits).

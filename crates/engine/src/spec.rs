@@ -219,22 +219,14 @@ pub fn build(
     ];
     match network_mode {
         "host" => {}
-        "none" | "default" | "bridge" | "" => match p.netns {
-            Some(path) if network_mode != "none" => {
-                namespaces.push(json!({"type": "network", "path": path}))
-            }
-            _ => namespaces.push(json!({"type": "network"})),
-        },
-        m if m.starts_with("container:") => match p.netns {
+        "none" => namespaces.push(json!({"type": "network"})),
+        // The default bridge, a user network or container:<x>: the namespace the engine set up
+        // (at create time, for validation only, it is not known yet). The network's existence
+        // is checked by the engine when the container is created.
+        _ => match p.netns {
             Some(path) => namespaces.push(json!({"type": "network", "path": path})),
-            // At create time (validation only) the namespace is not known yet.
             None => namespaces.push(json!({"type": "network"})),
         },
-        other => {
-            return Err(invalid(format!(
-                "network {other} not found (berth supports --network none, bridge, host and container:<name|id> for now)"
-            )))
-        }
     }
     if hc.cgroupns_mode.as_ref().map(|m| m.to_string()).as_deref() != Some("host") {
         namespaces.push(json!({"type": "cgroup"}));

@@ -64,6 +64,8 @@ pub struct NetworkRule {
     pub subnet: Subnet,
     /// Masquerade outbound traffic (`com.docker.network.bridge.enable_ip_masquerade`).
     pub masquerade: bool,
+    /// No traffic in or out of the bridge except between its own ports (`--internal`).
+    pub internal: bool,
 }
 
 /// berth's nftables table.
@@ -138,6 +140,10 @@ impl Firewall {
              add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
              add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
              add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+             add chain ip {t} forward {{ type filter hook forward priority filter; policy accept; }}\n\
+             add set ip {t} bridges {{ type ifname; }}\n\
+             flush chain ip {t} forward\n\
+             flush set ip {t} bridges\n\
              flush chain ip {t} prerouting\n\
              flush chain ip {t} output\n\
              flush chain ip {t} postrouting\n"
@@ -157,7 +163,24 @@ impl Firewall {
                     n.bridge
                 )));
             }
-            if n.masquerade {
+            s.push_str(&format!(
+                "add element ip {t} bridges {{ \"{}\" }}\n",
+                n.bridge
+            ));
+            // Networks are isolated from each other: nothing is forwarded from one of berth's
+            // bridges to another. An internal network forwards nothing in or out at all.
+            let b = &n.bridge;
+            if n.internal {
+                s.push_str(&format!(
+                    "add rule ip {t} forward iifname \"{b}\" oifname != \"{b}\" drop\n\
+                     add rule ip {t} forward oifname \"{b}\" iifname != \"{b}\" drop\n"
+                ));
+            } else {
+                s.push_str(&format!(
+                    "add rule ip {t} forward iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop\n"
+                ));
+            }
+            if n.masquerade && !n.internal {
                 s.push_str(&format!(
                     "add rule ip {t} postrouting ip saddr {} oifname != \"{}\" masquerade\n",
                     n.subnet, n.bridge

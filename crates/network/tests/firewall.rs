@@ -146,12 +146,14 @@ fn published_ports_answer_on_loopback_and_from_outside_and_go_away() {
         bridge: bridge.clone(),
         subnet,
         masquerade: true,
+        internal: false,
     }])
     .unwrap();
     fw.sync_networks(&[NetworkRule {
         bridge: bridge.clone(),
         subnet,
         masquerade: true,
+        internal: false,
     }])
     .expect("syncing twice is fine");
 

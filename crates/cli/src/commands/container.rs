@@ -86,9 +86,28 @@ pub struct CreateArgs {
     /// Logging driver for the container.
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
-    /// Connect a container to a network (none, host, bridge).
+    /// Connect a container to a network (bridge, host, none, container:<name|id>, or a
+    /// user network's name).
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33).
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
     /// Publish a container's port(s) to the host: [ip:][hostPort:]containerPort[/proto],
     /// ports as numbers or ranges.
     #[arg(short = 'p', long = "publish")]
@@ -357,6 +376,8 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
             "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),
             "ExtraHosts": a.add_host,
             "Dns": a.dns,
+            "DnsSearch": a.dns_search,
+            "DnsOptions": a.dns_option,
             "LogConfig": {"Type": a.log_driver.clone().unwrap_or_default(), "Config": log_config},
             "Ulimits": ulimits,
         },
@@ -370,6 +391,24 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
     }
     if let Some(s) = &a.stop_signal {
         body["StopSignal"] = json!(s);
+    }
+    // The endpoint of the network the container starts on: aliases, address, MAC address.
+    if !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some() {
+        let net = match a.network.as_deref() {
+            None | Some("default") | Some("") => "bridge",
+            Some(n) => n,
+        };
+        let mut ep = json!({"Aliases": a.network_alias});
+        if a.ip.is_some() || a.ip6.is_some() {
+            ep["IPAMConfig"] = json!({
+                "IPv4Address": a.ip.clone().unwrap_or_default(),
+                "IPv6Address": a.ip6.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(m) = &a.mac_address {
+            ep["MacAddress"] = json!(m);
+        }
+        body["NetworkingConfig"] = json!({"EndpointsConfig": {net: ep}});
     }
     if let Some(t) = a.stop_timeout {
         body["StopTimeout"] = json!(t);

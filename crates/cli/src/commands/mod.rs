@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod image;
+pub mod network;
 pub mod registry;
 pub mod system;
 pub mod version;

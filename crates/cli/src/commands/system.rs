@@ -177,7 +177,7 @@ pub struct PruneArgs {
     pub filter: Vec<String>,
 }
 
-fn confirm(what: &str, force: bool) -> anyhow::Result<bool> {
+pub(crate) fn confirm(what: &str, force: bool) -> anyhow::Result<bool> {
     if force {
         return Ok(true);
     }
