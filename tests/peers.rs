@@ -831,3 +831,82 @@ impl Drop for Dockerd {
             .output();
     }
 }
+
+/// A DNS server on a loopback address (`127.0.53.<n>:53`) that answers `A` queries for the
+/// names it is given and NXDOMAIN for anything else: the upstream resolver of the network
+/// tests, so that forwarding is tested without any outside address. Each query's name is
+/// recorded.
+#[derive(Debug)]
+pub struct UpstreamDns {
+    pub addr: std::net::Ipv4Addr,
+    pub asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl UpstreamDns {
+    pub fn start(names: &[(&str, std::net::Ipv4Addr)]) -> UpstreamDns {
+        use simple_dns::rdata::{RData, A};
+        use simple_dns::{Name, Packet, ResourceRecord, CLASS, RCODE};
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let (sock, addr) = loop {
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let pid = std::process::id();
+            let addr = std::net::Ipv4Addr::new(127, 53, (pid % 250) as u8, (n % 250) as u8 + 1);
+            if let Ok(s) = std::net::UdpSocket::bind((addr, 53)) {
+                break (s, addr);
+            }
+            assert!(n < 1000, "no free loopback address for a DNS server");
+        };
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let names: Vec<(String, std::net::Ipv4Addr)> =
+            names.iter().map(|(n, ip)| (n.to_string(), *ip)).collect();
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a2, s2) = (asked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !s2.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(q) = Packet::parse(&buf[..n]) else {
+                    continue;
+                };
+                let mut r = Packet::new_reply(q.id());
+                let Some(question) = q.questions.first() else {
+                    continue;
+                };
+                r.questions.push(question.clone());
+                let qname = question.qname.to_string();
+                a2.lock().unwrap().push(qname.clone());
+                let is_a = question.qtype == simple_dns::QTYPE::TYPE(simple_dns::TYPE::A);
+                match names.iter().find(|(n, _)| *n == qname) {
+                    // The name exists; only A records.
+                    Some(_) if !is_a => {}
+                    Some((_, ip)) => r.answers.push(ResourceRecord::new(
+                        Name::new_unchecked(&qname),
+                        CLASS::IN,
+                        60,
+                        RData::A(A::from(*ip)),
+                    )),
+                    None => *r.rcode_mut() = RCODE::NameError,
+                }
+                if let Ok(b) = r.build_bytes_vec() {
+                    let _ = sock.send_to(&b, from);
+                }
+            }
+        });
+        UpstreamDns { addr, asked, stop }
+    }
+
+    pub fn was_asked(&self, name: &str) -> bool {
+        self.asked.lock().unwrap().iter().any(|n| n == name)
+    }
+}
+
+impl Drop for UpstreamDns {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

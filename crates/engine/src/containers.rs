@@ -777,6 +777,7 @@ impl Containers {
         if matches!(e.view().state(), State::Running | State::Paused) {
             if let Some(mut a) = self.attachment(&rec.id) {
                 if berth_network::netns::NetNs::is_live(&a.netns) {
+                    let dns_before = a.dns_server();
                     let (net, m, r2) = (self.network.clone(), Self::member(&rec), req.clone());
                     let a = tokio::task::spawn_blocking(move || {
                         net.connect(&m, &mut a, &r2).map(|()| a)
@@ -787,6 +788,7 @@ impl Containers {
                         &self.dir(&rec.id).join("network.json"),
                         &serde_json::to_vec_pretty(&a).expect("serialises"),
                     )?;
+                    self.dns_changed(&rec, dns_before, &a)?;
                 }
             }
         }
@@ -827,6 +829,7 @@ impl Containers {
             if a.endpoints.iter().any(|x| x.network_id == n.id)
                 && berth_network::netns::NetNs::is_live(&a.netns)
             {
+                let dns_before = a.dns_server();
                 let (net, id, nid) = (self.network.clone(), rec.id.clone(), n.id.clone());
                 let a = tokio::task::spawn_blocking(move || {
                     net.disconnect(&id, &mut a, &nid).map(|()| a)
@@ -837,6 +840,7 @@ impl Containers {
                     &self.dir(&rec.id).join("network.json"),
                     &serde_json::to_vec_pretty(&a).expect("serialises"),
                 )?;
+                self.dns_changed(&rec, dns_before, &a)?;
             }
         }
         nets.remove(pos);
@@ -851,6 +855,27 @@ impl Containers {
             self.publish_network("disconnect", n, &rec);
         }
         Ok(())
+    }
+
+    /// A running container whose nameserver changed with a connect or disconnect (it joined
+    /// its first user network, or left the one whose DNS it used) gets a new resolv.conf, as
+    /// with docker. The files are rewritten in place: they are bind-mounted.
+    fn dns_changed(
+        &self,
+        rec: &Record,
+        before: Option<std::net::Ipv4Addr>,
+        a: &crate::network::Attachment,
+    ) -> Result<(), EngineError> {
+        if before == a.dns_server() {
+            return Ok(());
+        }
+        write_etc_files(
+            &self.dir(&rec.id),
+            rec.config.hostname.as_deref().unwrap_or_default(),
+            &rec.host_config,
+            Some(a),
+            &self.network.config().dns,
+        )
     }
 
     fn publish_network(&self, action: &str, n: &crate::network::Network, rec: &Record) {

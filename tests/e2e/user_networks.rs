@@ -1,0 +1,625 @@
+//! User-defined networks end to end, with the real `berth` CLI, berthd and real containers:
+//! names and aliases resolved by the embedded DNS on the same network and not across
+//! networks, other names forwarded to an upstream DNS server the test runs on loopback,
+//! isolation between networks, connect and disconnect of a running container, a berthd SIGKILL
+//! and restart, `--ip` and `--mac-address`, bad input refused with the host left as it was,
+//! and the docker CLIs' network commands through berthd.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use berth_e2e::peers::UpstreamDns;
+use berth_e2e::{busybox_image, ok, Berthd};
+
+fn require_root() {
+    assert_eq!(
+        // SAFETY: geteuid cannot fail.
+        unsafe { libc::geteuid() },
+        0,
+        "the network tests create bridges and namespaces: run them as root"
+    );
+}
+
+fn daemon_with_dns(up: &UpstreamDns) -> Berthd {
+    Berthd::start_with_config(busybox_image, &format!(r#"{{"dns": ["{}"]}}"#, up.addr))
+}
+
+/// busybox httpd serving `body` on port 80.
+fn web(d: &Berthd, name: &str, args: &[&str], body: &str) {
+    let script =
+        format!("mkdir /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    let mut a = vec!["run", "-d", "--name", name];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    ok(d.berth(&a));
+}
+
+/// What `GET /` on `host` answers from a new container with `args`, if anything (2 s).
+fn fetch(d: &Berthd, args: &[&str], host: &str) -> Option<String> {
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80 && exit 0; sleep 0.2; done; exit 1"
+    );
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    let out = d.berth(&a);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// The same, from inside a running container.
+fn fetch_in(d: &Berthd, container: &str, host: &str) -> Option<String> {
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80");
+    let out = d.berth(&["exec", container, "sh", "-c", &script]);
+    (out.status.success() && !out.stdout.is_empty())
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// The addresses busybox's nslookup prints for `name` (the server's own line left out).
+fn resolve(d: &Berthd, args: &[&str], name: &str) -> Vec<String> {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["busybox", "nslookup", name]);
+    addresses(&d.berth(&a))
+}
+
+fn addresses(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Address") && !l.contains(":53"))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect()
+}
+
+fn ip_on(d: &Berthd, container: &str, network: &str) -> String {
+    ok(d.berth(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+        container,
+    ]))
+    .trim()
+    .to_string()
+}
+
+fn bridge_of(d: &Berthd, network: &str) -> String {
+    let id = ok(d.berth(&["network", "inspect", "-f", "{{.Id}}", network]));
+    format!("br-{}", &id.trim()[..12])
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn names_and_aliases_resolve_on_their_network_only_and_networks_are_isolated() {
+    require_root();
+    let up = UpstreamDns::start(&[("upstream.test", Ipv4Addr::new(198, 18, 0, 7))]);
+    let own = UpstreamDns::start(&[("upstream.test", Ipv4Addr::new(198, 18, 0, 8))]);
+    let d = daemon_with_dns(&up);
+    ok(d.berth(&["network", "create", "front"]));
+    ok(d.berth(&["network", "create", "back"]));
+    web(
+        &d,
+        "site",
+        &["--network", "front", "--network-alias", "www"],
+        "hello-front",
+    );
+    let site_ip = ip_on(&d, "site", "front");
+    assert!(!site_ip.is_empty());
+
+    // By name, by alias and by short id, from a container on the same network.
+    let short = ok(d.berth(&["inspect", "-f", "{{.Id}}", "site"]))[..12].to_string();
+    for host in ["site", "www", short.as_str()] {
+        let body = fetch(&d, &["--network", "front"], host)
+            .unwrap_or_else(|| panic!("{host} is reachable on the front network"));
+        assert!(body.contains("hello-front"), "{body}");
+    }
+    assert_eq!(
+        resolve(&d, &["--network", "front"], "www"),
+        vec![site_ip.clone()]
+    );
+    let conf = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]));
+    let gw = ok(d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "front",
+    ]));
+    assert!(
+        conf.contains(&format!("nameserver {}", gw.trim())),
+        "{conf}"
+    );
+
+    // Other names go to the upstream: berthd's `dns`, or the container's own `--dns`.
+    assert_eq!(
+        resolve(&d, &["--network", "front"], "upstream.test"),
+        vec!["198.18.0.7"]
+    );
+    assert!(up.was_asked("upstream.test"));
+    let own_dns = own.addr.to_string();
+    assert_eq!(
+        resolve(
+            &d,
+            &["--network", "front", "--dns", &own_dns],
+            "upstream.test"
+        ),
+        vec!["198.18.0.8"]
+    );
+    assert!(own.was_asked("upstream.test"));
+
+    // Not across networks: no name, and no packets to the address either.
+    assert!(resolve(&d, &["--network", "back"], "site").is_empty());
+    assert!(
+        up.was_asked("site"),
+        "a name the network does not know is forwarded (and the upstream says NXDOMAIN)"
+    );
+    assert!(fetch(&d, &["--network", "back"], &site_ip).is_none());
+    // A container on the back network does reach the front network's gateway (an address
+    // of the host, routed by the host): it is the firewall, not a missing route, that keeps
+    // it from the front network's containers.
+    let front_gw = gw.trim().to_string();
+    ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        &front_gw,
+    ]));
+    let table = format!("berth-{}", d.bridge.as_deref().unwrap());
+    let rules = String::from_utf8_lossy(
+        &Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        rules.contains(&bridge_of(&d, "front")) && rules.contains("@bridges drop"),
+        "{rules}"
+    );
+    // The default bridge has no embedded DNS, as with docker.
+    assert!(resolve(&d, &[], "site").is_empty());
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    require_root();
+    let up = UpstreamDns::start(&[]);
+    let d = daemon_with_dns(&up);
+    ok(d.berth(&["network", "create", "n1"]));
+    ok(d.berth(&["network", "create", "n2"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "n1",
+        "busybox",
+        "sleep",
+        "600",
+    ]));
+    web(&d, "server", &["--network", "n2"], "hello-n2");
+    assert!(
+        fetch_in(&d, "client", "server").is_none(),
+        "n1 does not see n2"
+    );
+
+    ok(d.berth(&["network", "connect", "--alias", "cli2", "n2", "client"]));
+    let body = fetch_in(&d, "client", "server").expect("connected: the server answers by name");
+    assert!(body.contains("hello-n2"));
+    let ifs = ok(d.berth(&["exec", "client", "ls", "/sys/class/net"]));
+    assert!(ifs.contains("eth0") && ifs.contains("eth1"), "{ifs}");
+    // The server resolves the client's alias on n2, to its n2 address.
+    let n2_ip = ip_on(&d, "client", "n2");
+    let out = d.berth(&["exec", "server", "nslookup", "cli2"]);
+    assert_eq!(addresses(&out), vec![n2_ip.clone()]);
+    let members = ok(d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        "n2",
+    ]));
+    assert!(
+        members.contains("client") && members.contains("server"),
+        "{members}"
+    );
+    assert!(
+        d.berth(&["network", "connect", "n2", "client"])
+            .status
+            .code()
+            == Some(1),
+        "connecting twice is refused"
+    );
+
+    ok(d.berth(&["network", "disconnect", "n2", "client"]));
+    assert!(
+        fetch_in(&d, "client", "server").is_none(),
+        "disconnected again"
+    );
+    let ifs = ok(d.berth(&["exec", "client", "ls", "/sys/class/net"]));
+    assert!(ifs.contains("eth0") && !ifs.contains("eth1"), "{ifs}");
+    assert!(!ip_on(&d, "client", "n1").is_empty());
+    let nets = ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "client",
+    ]));
+    assert_eq!(nets.trim(), "n1");
+
+    // A stopped container connected to a network gets it at its next start.
+    ok(d.berth(&["stop", "-t", "1", "client"]));
+    ok(d.berth(&["network", "connect", "n2", "client"]));
+    ok(d.berth(&["start", "client"]));
+    assert!(
+        fetch_in(&d, "client", "server").is_some(),
+        "on n2 after the start"
+    );
+
+    // A network in use cannot go; once empty it can, and its bridge goes with it.
+    let n2_bridge = bridge_of(&d, "n2");
+    let out = d.berth(&["network", "rm", "n2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has active endpoints"));
+    ok(d.berth(&["rm", "-f", "server", "client"]));
+    ok(d.berth(&["network", "rm", "n2"]));
+    assert!(!link_exists(&n2_bridge));
+    let gone = ok(d.berth(&["network", "prune", "-f"]));
+    assert!(gone.contains("n1"), "{gone}");
+    let ls = ok(d.berth(&["network", "ls", "--format", "{{.Name}}"]));
+    assert_eq!(
+        ls.split_whitespace().collect::<Vec<_>>(),
+        vec!["bridge", "host", "none"]
+    );
+}
+
+#[test]
+fn user_networks_survive_a_berthd_sigkill_with_static_addresses() {
+    require_root();
+    let up = UpstreamDns::start(&[]);
+    let mut d = daemon_with_dns(&up);
+    // A subnet of this test's own: from the daemon's pool's neighbourhood would collide with
+    // nothing either, but a fixed one lets the test name addresses.
+    let pid = std::process::id();
+    let subnet = format!("10.{}.250.0/24", 200 + pid % 50);
+    let ip = format!("10.{}.250.77", 200 + pid % 50);
+    ok(d.berth(&[
+        "network", "create", "--subnet", &subnet, "--label", "team=a", "stable",
+    ]));
+    web(
+        &d,
+        "pinned",
+        &[
+            "--network",
+            "stable",
+            "--ip",
+            &ip,
+            "--mac-address",
+            "02:42:de:ad:be:ef",
+        ],
+        "pinned-page",
+    );
+    assert_eq!(ip_on(&d, "pinned", "stable"), ip);
+    let mac = ok(d.berth(&["exec", "pinned", "cat", "/sys/class/net/eth0/address"]));
+    assert_eq!(mac.trim(), "02:42:de:ad:be:ef");
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "stable",
+        "--ip",
+        &ip,
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "an address in use is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use"),
+        "{out:?}"
+    );
+
+    d.restart();
+    assert!(
+        fetch(&d, &["--network", "stable"], "pinned").is_some_and(|b| b.contains("pinned-page")),
+        "the name still resolves and the container still answers after a restart"
+    );
+    let labels = ok(d.berth(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=team=a",
+        "--format",
+        "{{.Name}}",
+    ]));
+    assert_eq!(labels.trim(), "stable");
+    ok(d.berth(&["rm", "-f", "pinned"]));
+    // The address is free again.
+    ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "stable",
+        "--ip",
+        &ip,
+        "busybox",
+        "true",
+    ]));
+}
+
+/// The host's own links and addresses, the addresses this test's subnets (10.250.0.0/16) hold,
+/// and berth's nftables table: to compare before and after bad input. (Other tests' bridges
+/// come and go meanwhile; they are left out.)
+fn host_network(table: &str) -> (String, String, String) {
+    let run = |args: &[&str]| {
+        String::from_utf8_lossy(
+            &Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .to_string()
+    };
+    let berths = |l: &str| l.contains(" bt") || l.contains(" br-") || l.contains(" vb");
+    let links: Vec<String> = run(&["ip", "-o", "link"])
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .filter(|l| !berths(l))
+        .collect();
+    let addrs: Vec<String> = run(&["ip", "-o", "-4", "addr"])
+        .lines()
+        .filter(|l| !berths(l) || l.contains("inet 10.250."))
+        .map(str::to_string)
+        .collect();
+    (
+        links.join("\n"),
+        addrs.join("\n"),
+        run(&["nft", "list", "table", "ip", table]),
+    )
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            v.extend(files_under(&e.path()));
+        } else {
+            v.push(e.path().display().to_string());
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn bad_network_input_is_refused_and_leaves_the_host_as_it_was() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&["network", "create", "--subnet", "10.250.1.0/24", "taken"]));
+    let table = format!("berth-{}", d.bridge.as_deref().unwrap());
+    let before = host_network(&table);
+    let state = d.dir.path().join("data/network");
+    let files_before = files_under(&state);
+    let refused = |args: &[&str], words: &str| {
+        let out = d.berth(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        // As with docker: `run` fails with 125, the network commands with 1.
+        let code = if args[0] == "run" { 125 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{args:?} is refused: {err}");
+        assert!(
+            err.contains(words),
+            "{args:?}: {err:?} should say {words:?}"
+        );
+    };
+    refused(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.250.1.128/25",
+            "overlap",
+        ],
+        "overlaps",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.250.0.0/16", "covers"],
+        "overlaps",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.250.2.0/33", "bad"],
+        "invalid CIDR",
+    );
+    refused(
+        &["network", "create", "--subnet", "nonsense", "bad"],
+        "invalid CIDR",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.250.3.7/24", "bad"],
+        "host bits",
+    );
+    refused(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.250.4.0/24",
+            "--gateway",
+            "10.9.9.9",
+            "bad",
+        ],
+        "gateway",
+    );
+    refused(&["network", "create", "taken"], "already exists");
+    refused(
+        &["network", "create", "-d", "overlay", "bad"],
+        "plugin \"overlay\" not found",
+    );
+    refused(&["network", "create", "bad/name"], "invalid network name");
+    refused(&["network", "rm", "bridge"], "pre-defined network");
+    refused(&["network", "rm", "nosuchnet"], "not found");
+    refused(
+        &["run", "--rm", "--network", "nosuchnet", "busybox", "true"],
+        "network nosuchnet not found",
+    );
+    refused(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "taken",
+            "--ip",
+            "10.9.9.9",
+            "busybox",
+            "true",
+        ],
+        "not a usable host address",
+    );
+    refused(
+        &["run", "--rm", "--ip", "10.9.9.9", "busybox", "true"],
+        "user defined networks only",
+    );
+    refused(
+        &["run", "--rm", "--network-alias", "x", "busybox", "true"],
+        "user defined networks",
+    );
+    refused(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "taken",
+            "--mac-address",
+            "zz:zz",
+            "busybox",
+            "true",
+        ],
+        "invalid MAC",
+    );
+    refused(
+        &["network", "connect", "nosuchnet", "nosuchcontainer"],
+        "No such container",
+    );
+    assert_eq!(
+        host_network(&table),
+        before,
+        "the host's links, addresses and berth's rules are as they were"
+    );
+    assert_eq!(
+        files_under(&state),
+        files_before,
+        "no record or allocation was left by a refusal"
+    );
+    let ls = ok(d.berth(&["network", "ls", "-q"]));
+    assert_eq!(ls.lines().count(), 4, "bridge, host, none and taken: {ls}");
+}
+
+#[test]
+fn docker_clis_manage_networks_through_berthd() {
+    require_root();
+    let up = UpstreamDns::start(&[]);
+    let d = daemon_with_dns(&up);
+    for (i, client) in ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .iter()
+        .enumerate()
+    {
+        let net = format!("dnet{i}");
+        let id = ok(d.docker(client, &["network", "create", "--label", "by=docker", &net]));
+        assert_eq!(id.trim().len(), 64, "{id}");
+        let ls = ok(d.docker(
+            client,
+            &[
+                "network",
+                "ls",
+                "--filter",
+                "label=by=docker",
+                "--format",
+                "{{.Name}} {{.Driver}}",
+            ],
+        ));
+        assert!(ls.contains(&format!("{net} bridge")), "{ls}");
+        let srv = format!("dsrv{i}");
+        ok(d.docker(
+            client,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &srv,
+                "--network",
+                &net,
+                "--network-alias",
+                "svc",
+                "busybox",
+                "sh",
+                "-c",
+                "mkdir /www && echo via-docker > /www/index.html && exec httpd -f -p 80 -h /www",
+            ],
+        ));
+        let out = d.docker(client, &[
+            "run", "--rm", "--network", &net, "busybox", "sh", "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 svc 80 && exit 0; sleep 0.2; done; exit 1",
+        ]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("via-docker"),
+            "{client}: {out:?}"
+        );
+        let cli = format!("dcli{i}");
+        ok(d.docker(
+            client,
+            &["run", "-d", "--name", &cli, "busybox", "sleep", "600"],
+        ));
+        ok(d.docker(
+            client,
+            &["network", "connect", "--alias", "peer", &net, &cli],
+        ));
+        let insp = ok(d.docker(
+            client,
+            &["network", "inspect", "-f", "{{len .Containers}}", &net],
+        ));
+        assert_eq!(insp.trim(), "2", "{client}");
+        let out = d.docker(
+            client,
+            &[
+                "exec",
+                &cli,
+                "sh",
+                "-c",
+                "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 svc 80",
+            ],
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("via-docker"),
+            "{client}: {out:?}"
+        );
+        ok(d.docker(client, &["network", "disconnect", &net, &cli]));
+        let out = d.docker(client, &["network", "rm", &net]);
+        assert!(!out.status.success(), "in use: {out:?}");
+        ok(d.docker(client, &["rm", "-f", &srv, &cli]));
+        ok(d.docker(client, &["network", "rm", &net]));
+        let out = d.docker(client, &["network", "inspect", &net]);
+        assert!(!out.status.success());
+    }
+}
