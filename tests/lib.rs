@@ -189,9 +189,11 @@ impl Drop for Berthd {
         }
         if let Some(b) = &self.bridge {
             let _ = Command::new("ip").args(["link", "del", b]).output();
-            let _ = Command::new("nft")
-                .args(["delete", "table", "ip", &format!("berth-{b}")])
-                .output();
+            for family in ["ip", "ip6"] {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, &format!("berth-{b}")])
+                    .output();
+            }
         }
     }
 }

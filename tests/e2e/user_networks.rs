@@ -369,6 +369,195 @@ fn user_networks_survive_a_berthd_sigkill_with_static_addresses() {
     ]));
 }
 
+/// Links enslaved to `bridge`, waiting (up to 5 s) for them to be `n`: a removed
+/// container's veths go with its namespace, which the kernel destroys asynchronously.
+fn wait_ports(bridge: &str, n: usize) -> usize {
+    let mut count = usize::MAX;
+    for _ in 0..50 {
+        let out = Command::new("ip")
+            .args(["-o", "link", "show", "master", bridge])
+            .output()
+            .unwrap();
+        count = String::from_utf8_lossy(&out.stdout).lines().count();
+        if count == n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    count
+}
+
+#[test]
+fn containers_on_two_networks_leave_nothing_behind() {
+    require_root();
+    let up = UpstreamDns::start(&[]);
+    let d = daemon_with_dns(&up);
+    ok(d.berth(&["network", "create", "left"]));
+    ok(d.berth(&["network", "create", "right"]));
+    let (lb, rb) = (bridge_of(&d, "left"), bridge_of(&d, "right"));
+    for i in 0..25 {
+        let name = format!("c{i}");
+        ok(d.berth(&[
+            "create",
+            "--name",
+            &name,
+            "--network",
+            "left",
+            "--network-alias",
+            "twin",
+            "busybox",
+            "sleep",
+            "600",
+        ]));
+        ok(d.berth(&["network", "connect", "right", &name]));
+        ok(d.berth(&["start", &name]));
+        if i % 5 == 0 {
+            // A live disconnect and connect on the way.
+            ok(d.berth(&["network", "disconnect", "right", &name]));
+            ok(d.berth(&["network", "connect", "right", &name]));
+        }
+    }
+    assert_eq!(wait_ports(&lb, 25), 25);
+    assert_eq!(wait_ports(&rb, 25), 25);
+    assert_eq!(resolve(&d, &["--network", "left"], "twin").len(), 25);
+    let ids = ok(d.berth(&["ps", "-aq"]));
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().copied());
+    ok(d.berth(&args));
+    assert_eq!(wait_ports(&lb, 0), 0, "no veth left on {lb}");
+    assert_eq!(wait_ports(&rb, 0), 0, "no veth left on {rb}");
+    assert!(
+        resolve(&d, &["--network", "left"], "twin").is_empty(),
+        "no name left"
+    );
+    let netns = d.dir.path().join("exec/netns");
+    let left: Vec<_> = std::fs::read_dir(&netns)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "no namespace left: {left:?}");
+    for b in [&lb, &rb] {
+        let alloc: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(d.dir.path().join(format!("data/network/{b}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(alloc["allocated"], serde_json::json!({}), "{b}: {alloc}");
+    }
+    let table = format!("berth-{}", d.bridge.as_deref().unwrap());
+    let rules = ok(Command::new("nft")
+        .args(["list", "table", "ip", &table])
+        .output()
+        .unwrap());
+    assert!(!rules.contains("chain c-"), "no port chain left: {rules}");
+    ok(d.berth(&["network", "rm", "left", "right"]));
+    assert!(!link_exists(&lb) && !link_exists(&rb));
+}
+
+#[test]
+fn an_ipv6_network_is_dual_stack() {
+    require_root();
+    let up = UpstreamDns::start(&[]);
+    let d = daemon_with_dns(&up);
+    let pid = std::process::id();
+    let subnet6 = format!("fd42:{:x}:{:x}::/64", pid & 0xffff, 0x6e);
+    let pinned = format!("fd42:{:x}:{:x}::99", pid & 0xffff, 0x6e);
+    ok(d.berth(&["network", "create", "--ipv6", "--subnet", &subnet6, "dual"]));
+    let cfg = ok(d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        "dual",
+    ]));
+    assert!(cfg.starts_with("true ") && cfg.contains(&subnet6), "{cfg}");
+    web(
+        &d,
+        "six",
+        &["--network", "dual", "--ip6", &pinned],
+        "hello-six",
+    );
+    let got = ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"dual\").GlobalIPv6Address}}",
+        "six",
+    ]));
+    assert_eq!(got.trim(), pinned);
+    // By name over IPv6 (the embedded DNS answers AAAA), and by address.
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "dual",
+        "busybox",
+        "nslookup",
+        "-type=AAAA",
+        "six",
+    ]);
+    assert_eq!(addresses(&out), vec![pinned.clone()], "{out:?}");
+    ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "dual",
+        "busybox",
+        "ping",
+        "-6",
+        "-c1",
+        "-W2",
+        "six",
+    ]));
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {pinned} 80");
+    let body = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "dual",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert!(body.contains("hello-six"), "{body}");
+    // The v6 rules live in berth's ip6 table while the network exists.
+    let table = format!("berth-{}", d.bridge.as_deref().unwrap());
+    let rules = ok(Command::new("nft")
+        .args(["list", "table", "ip6", &table])
+        .output()
+        .unwrap());
+    assert!(rules.contains(&subnet6), "{rules}");
+    // Bad input.
+    let out = d.berth(&["network", "create", "--ipv6", "v6nosubnet"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs an IPv6 --subnet"),
+        "{out:?}"
+    );
+    let out = d.berth(&["network", "create", "--subnet", "fd43::/64", "nov6flag"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs --ipv6"),
+        "{out:?}"
+    );
+    let out = d.berth(&["network", "create", "--ipv6", "--subnet", &subnet6, "again"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("overlaps"),
+        "{out:?}"
+    );
+    let out = d.berth(&["run", "--rm", "--ip6", &pinned, "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    ok(d.berth(&["rm", "-f", "six"]));
+    ok(d.berth(&["network", "rm", "dual"]));
+    let out = Command::new("nft")
+        .args(["list", "table", "ip6", &table])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the ip6 table goes with the last IPv6 network"
+    );
+}
+
 /// The host's own links and addresses, the addresses this test's subnets (10.250.0.0/16) hold,
 /// and berth's nftables table: to compare before and after bad input. (Other tests' bridges
 /// come and go meanwhile; they are left out.)

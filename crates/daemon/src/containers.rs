@@ -308,15 +308,22 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
                 e.network == req.network || net.as_ref().is_some_and(|n| n.id == e.network_id)
             })
         });
-        let ipam = req.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
+        let ipam = (req.ip.is_some() || req.ip6.is_some()).then(|| {
+            json!({
+                "IPv4Address": req.ip.map(|i| i.to_string()).unwrap_or_default(),
+                "IPv6Address": req.ip6.map(|i| i.to_string()).unwrap_or_default(),
+            })
+        });
         let aliases = (!req.aliases.is_empty()).then(|| json!(req.aliases));
         let v = match ep {
             Some(e) => json!({
                 "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
                 "MacAddress": e.mac, "DriverOpts": null, "NetworkID": e.network_id,
                 "EndpointID": e.endpoint_id, "Gateway": e.gateway, "IPAddress": e.ip,
-                "IPPrefixLen": e.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPPrefixLen": e.prefix,
+                "IPv6Gateway": e.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": e.ip6.map(|a| a.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": e.prefix6,
                 "DNSNames": (!e.dns_names.is_empty()).then(|| json!(e.dns_names)),
             }),
             None => json!({

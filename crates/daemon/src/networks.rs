@@ -35,11 +35,14 @@ fn body_of<T: serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
 
 /// A network in Docker's inspect shape; `Containers` lists the running containers on it.
 fn network_json(engine: &Engine, n: &Network) -> Value {
-    let config: Vec<Value> = engine
+    let mut config: Vec<Value> = engine
         .network
         .addressing(n)
         .map(|(sn, gw)| vec![json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()})])
         .unwrap_or_default();
+    if let Some((sn, gw)) = engine.network.addressing6(n) {
+        config.push(json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()}));
+    }
     let mut containers = serde_json::Map::new();
     for e in engine.containers.all() {
         let rec = e.record();
@@ -54,7 +57,8 @@ fn network_json(engine: &Engine, n: &Network) -> Value {
                 rec.id.clone(),
                 json!({
                     "Name": rec.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
-                    "IPv4Address": format!("{}/{}", ep.ip, ep.prefix), "IPv6Address": "",
+                    "IPv4Address": format!("{}/{}", ep.ip, ep.prefix),
+                    "IPv6Address": ep.ip6.map(|a| format!("{a}/{}", ep.prefix6)).unwrap_or_default(),
                 }),
             );
         }
@@ -66,7 +70,7 @@ fn network_json(engine: &Engine, n: &Network) -> Value {
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv4": n.driver == "bridge",
-        "EnableIPv6": false,
+        "EnableIPv6": n.subnet6.is_some(),
         "IPAM": {"Driver": "default", "Options": null, "Config": config},
         "Internal": n.internal,
         "Attachable": n.attachable,

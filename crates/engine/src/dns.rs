@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use berth_network::ipam::Subnet;
-use simple_dns::rdata::{RData, A, PTR};
+use simple_dns::rdata::{RData, A, AAAA, PTR};
 use simple_dns::{Name, Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 
 /// How long answers about containers may be cached (docker's embedded DNS uses 600 s).
@@ -33,6 +33,8 @@ pub struct DnsEntry {
     /// Its name (without the slash), short id and aliases, lower case.
     pub names: Vec<String>,
     pub ip: Ipv4Addr,
+    /// On a dual-stack network.
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// Its own `--dns` servers, used for what the network does not answer.
     pub upstream: Vec<IpAddr>,
 }
@@ -77,7 +79,7 @@ impl DnsTable {
 
     /// The addresses of `name` for the container at `client` on `network`: the names of
     /// every network that container is on count (its own network's first), as with docker.
-    fn lookup(&self, network: &str, client: Ipv4Addr, name: &str) -> Vec<Ipv4Addr> {
+    fn lookup(&self, network: &str, client: Ipv4Addr, name: &str) -> Vec<IpAddr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let m = self.map.read().expect("dns table");
         let who = m
@@ -98,8 +100,12 @@ impl DnsTable {
         let mut out = Vec::new();
         for k in nets {
             for e in m.get(k).into_iter().flatten() {
-                if e.names.contains(&name) && !out.contains(&e.ip) {
-                    out.push(e.ip);
+                if e.names.contains(&name) {
+                    for ip in std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6)) {
+                        if !out.contains(&ip) {
+                            out.push(ip);
+                        }
+                    }
                 }
             }
         }
@@ -250,20 +256,19 @@ fn answer(table: &DnsTable, network: &str, client: Ipv4Addr, query: &[u8]) -> An
         return Answer::Forward;
     }
     reply.set_flags(PacketFlag::AUTHORITATIVE_ANSWER);
-    match question.qtype {
-        QTYPE::TYPE(TYPE::A) | QTYPE::ANY => {
-            for ip in ips {
-                reply.answers.push(ResourceRecord::new(
-                    name.clone(),
-                    CLASS::IN,
-                    TTL,
-                    RData::A(A::from(ip)),
-                ));
-            }
-        }
-        // The name exists but has no record of that type (no IPv6 on berth's networks yet):
-        // an empty answer, so that resolvers do not go on to ask the outside world.
-        _ => {}
+    // A name that exists but has no record of the type asked (AAAA on an IPv4-only
+    // network) gets an empty answer, so that resolvers do not go on to ask the outside world.
+    let want_a = matches!(question.qtype, QTYPE::TYPE(TYPE::A) | QTYPE::ANY);
+    let want_aaaa = matches!(question.qtype, QTYPE::TYPE(TYPE::AAAA) | QTYPE::ANY);
+    for ip in ips {
+        let rdata = match ip {
+            IpAddr::V4(v4) if want_a => RData::A(A::from(v4)),
+            IpAddr::V6(v6) if want_aaaa => RData::AAAA(AAAA::from(v6)),
+            _ => continue,
+        };
+        reply
+            .answers
+            .push(ResourceRecord::new(name.clone(), CLASS::IN, TTL, rdata));
     }
     build(&reply)
 }
@@ -371,6 +376,7 @@ mod tests {
                 container: "c1".into(),
                 names: vec!["web".into(), "www".into()],
                 ip: Ipv4Addr::new(10, 1, 0, 2),
+                ip6: None,
                 upstream: vec![],
             },
         );
@@ -424,6 +430,16 @@ mod tests {
             container: c.into(),
             names: vec![n.into()],
             ip: Ipv4Addr::from(ip),
+            ip6: Some(std::net::Ipv6Addr::new(
+                0xfd42,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                u16::from(ip[3]),
+            )),
             upstream: vec![],
         };
         t.add("n2", e("c2", "two", [10, 2, 0, 2]));
@@ -435,6 +451,17 @@ mod tests {
             panic!("web is answered for a container on n1 and n2");
         };
         assert_eq!(Packet::parse(&r).unwrap().answers.len(), 1);
+        let Answer::Reply(r) = answer(
+            &t,
+            "n2",
+            Ipv4Addr::new(10, 2, 0, 2),
+            &query("three", TYPE::AAAA),
+        ) else {
+            panic!("AAAA of a dual-stack container is answered");
+        };
+        let p = Packet::parse(&r).unwrap();
+        assert_eq!(p.answers.len(), 1);
+        assert!(matches!(p.answers[0].rdata, RData::AAAA(_)));
         // c2 is on n2 only: web is not its business.
         assert!(matches!(
             answer(&t, "n2", Ipv4Addr::new(10, 2, 0, 2), &query("web", TYPE::A)),

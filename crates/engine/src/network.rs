@@ -21,12 +21,12 @@
 //! veths and addresses of containers that no longer exist).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_network::firewall::{self, Firewall, NetworkRule, PortMap, Proto};
-use berth_network::ipam::{self, Allocations, Pool, Subnet};
+use berth_network::ipam::{self, Allocations, Allocations6, Pool, Subnet, Subnet6};
 use berth_network::netlink::Netlink;
 use berth_network::netns::NetNs;
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,11 @@ pub struct Network {
     pub subnet: Option<Subnet>,
     #[serde(default)]
     pub gateway: Option<Ipv4Addr>,
+    /// Dual stack (`--ipv6`): the IPv6 subnet and gateway.
+    #[serde(default)]
+    pub subnet6: Option<Subnet6>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl Network {
@@ -149,6 +154,8 @@ pub struct EndpointRequest {
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
     #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
     pub mac: Option<String>,
 }
 
@@ -184,6 +191,15 @@ pub struct Endpoint {
     pub requested_ip: Option<Ipv4Addr>,
     #[serde(default)]
     pub internal: bool,
+    /// On a dual-stack network: the IPv6 address, prefix and gateway.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub requested_ip6: Option<Ipv6Addr>,
 }
 
 /// What one container holds: its namespace, its endpoints and its published ports.
@@ -347,6 +363,8 @@ impl NetworkService {
                 bridge: String::new(),
                 subnet: None,
                 gateway: None,
+                subnet6: None,
+                gateway6: None,
             });
             if name == DEFAULT_NETWORK {
                 n.bridge = self.cfg.bridge.clone();
@@ -448,6 +466,11 @@ impl NetworkService {
         .map(|a| (a.subnet, a.gateway))
     }
 
+    /// The IPv6 subnet and gateway of a dual-stack network.
+    pub fn addressing6(&self, n: &Network) -> Option<(Subnet6, Ipv6Addr)> {
+        n.subnet6.zip(n.gateway6)
+    }
+
     /// `POST /networks/create`. The bridge is set up at once; any failure undoes it all.
     pub fn create(&self, req: CreateRequest) -> Result<Network, EngineError> {
         if !valid_network_name(&req.name) {
@@ -477,11 +500,7 @@ impl NetworkService {
         {
             return Err(not_found(format!("plugin \"{d}\" not found")));
         }
-        if req.ipv6 {
-            return Err(invalid(
-                "IPv6 networks are not supported by berth yet (--ipv6)",
-            ));
-        }
+
         for k in req.options.keys() {
             if !matches!(
                 k.as_str(),
@@ -494,24 +513,55 @@ impl NetworkService {
                 return Err(invalid(format!("unknown bridge network option: {k}")));
             }
         }
-        let mut configs = req.configs.clone();
-        if configs.len() > 1 {
+        // One IPv4 pool and, with --ipv6, one IPv6 pool.
+        let (v6_configs, v4_configs): (Vec<_>, Vec<_>) =
+            req.configs.iter().cloned().partition(|(s, g, _)| {
+                s.as_deref().is_some_and(|s| s.contains(':'))
+                    || g.as_deref().is_some_and(|g| g.contains(':'))
+            });
+        if v4_configs.len() > 1 || v6_configs.len() > 1 {
             return Err(invalid(
-                "only one IPv4 address pool per network is supported",
+                "only one IPv4 and one IPv6 address pool per network are supported",
             ));
         }
-        let (subnet, gateway, range) = configs.pop().unwrap_or((None, None, None));
+        if !v6_configs.is_empty() && !req.ipv6 {
+            return Err(invalid(
+                "an IPv6 subnet needs --ipv6 (EnableIPv6) on the network",
+            ));
+        }
+        let (subnet6, gateway6) = match v6_configs.first() {
+            Some((s, g, r)) => {
+                if r.as_deref().is_some_and(|r| !r.is_empty()) {
+                    return Err(invalid("--ip-range is not supported by berth yet"));
+                }
+                let sn = Subnet6::parse(s.as_deref().unwrap_or_default()).map_err(net_err)?;
+                let gw = g
+                    .as_deref()
+                    .filter(|g| !g.is_empty())
+                    .map(|g| {
+                        g.parse::<Ipv6Addr>()
+                            .map_err(|_| invalid(format!("invalid gateway address: {g}")))
+                    })
+                    .transpose()?;
+                (Some(sn), gw)
+            }
+            None if req.ipv6 => {
+                return Err(invalid(
+                    "--ipv6 needs an IPv6 --subnet (berth has no default IPv6 pool)",
+                ))
+            }
+            None => (None, None),
+        };
+        let alloc6 = subnet6
+            .map(|sn| Allocations6::new(sn, gateway6))
+            .transpose()
+            .map_err(net_err)?;
+        let (subnet, gateway, range) = v4_configs.into_iter().next().unwrap_or((None, None, None));
         if range.as_deref().is_some_and(|r| !r.is_empty()) {
             return Err(invalid("--ip-range is not supported by berth yet"));
         }
-        let parse_sn = |s: &str| -> Result<Subnet, EngineError> {
-            if s.contains(':') {
-                return Err(invalid(
-                    "IPv6 networks are not supported by berth yet (--subnet)",
-                ));
-            }
-            Subnet::parse(s).map_err(net_err)
-        };
+        let parse_sn =
+            |s: &str| -> Result<Subnet, EngineError> { Subnet::parse(s).map_err(net_err) };
         let subnet = subnet
             .filter(|s| !s.is_empty())
             .map(|s| parse_sn(&s))
@@ -580,6 +630,18 @@ impl NetworkService {
                     })
             })
             .collect();
+        if let Some(sn6) = subnet6 {
+            if inner
+                .nets
+                .values()
+                .filter_map(|n| n.subnet6)
+                .any(|t| t.overlaps(&sn6))
+            {
+                return Err(forbidden(
+                    "invalid pool request: Pool overlaps with other one on this address space",
+                ));
+            }
+        }
         let routes = nl.ipv4_routes().map_err(net_err)?;
         let subnet = match subnet {
             Some(sn) => {
@@ -615,6 +677,8 @@ impl NetworkService {
             bridge: bridge.clone(),
             subnet: Some(subnet),
             gateway: Some(alloc.gateway),
+            subnet6: alloc6.as_ref().map(|a| a.subnet),
+            gateway6: alloc6.as_ref().map(|a| a.gateway),
         };
         self.save(&n)?;
         inner.nets.insert(id.clone(), n.clone());
@@ -688,6 +752,7 @@ impl NetworkService {
                     subnet: a.subnet,
                     masquerade: n.masquerade(),
                     internal: n.internal,
+                    subnet6: a.v6.as_ref().map(|v| v.subnet),
                 })
             })
             .collect();
@@ -745,12 +810,22 @@ impl NetworkService {
                 }
             }
         };
+        let mut alloc = alloc;
+        match (n.subnet6, &alloc.v6) {
+            (Some(sn6), Some(v6)) if v6.subnet == sn6 && Some(v6.gateway) == n.gateway6 => {}
+            (Some(sn6), _) => alloc.v6 = Some(Allocations6::new(sn6, n.gateway6).map_err(net_err)?),
+            (None, _) => alloc.v6 = None,
+        }
         match nl.link(&n.bridge) {
             Ok(_) => {}
             Err(berth_network::Error::NotFound(_)) => nl
                 .add_bridge(&n.bridge, n.mtu(&self.cfg))
                 .map_err(net_err)?,
             Err(e) => return Err(net_err(e)),
+        }
+        if let Some(v6) = &alloc.v6 {
+            nl.add_address(&n.bridge, IpAddr::V6(v6.gateway), v6.subnet.prefix)
+                .map_err(net_err)?;
         }
         nl.add_address(&n.bridge, IpAddr::V4(alloc.gateway), alloc.subnet.prefix)
             .map_err(net_err)?;
@@ -851,7 +926,23 @@ impl NetworkService {
         };
         self.ensure_ready(inner, &n.id)?;
         let alloc = inner.ready.get_mut(&n.id).expect("set up above");
+        if req.ip6.is_some() && alloc.v6.is_none() {
+            return Err(invalid(format!(
+                "network {} has no IPv6: an IPv6 address (--ip6) needs a network made with --ipv6",
+                n.name
+            )));
+        }
         let ip = alloc.allocate(&m.id, req.ip).map_err(net_err)?;
+        let v6 = match alloc.v6.as_mut() {
+            Some(v6) => match v6.allocate(&m.id, req.ip6) {
+                Ok(ip6) => Some((ip6, v6.subnet.prefix, v6.gateway)),
+                Err(e) => {
+                    alloc.release(&m.id);
+                    return Err(net_err(e));
+                }
+            },
+            None => None,
+        };
         alloc.save(&self.ipam_path(&n.bridge)).map_err(net_err)?;
         let o = ip.octets();
         let mac = mac.unwrap_or([0x02, 0x42, o[0], o[1], o[2], o[3]]);
@@ -880,6 +971,10 @@ impl NetworkService {
             dns_names,
             requested_ip: req.ip,
             internal: n.internal,
+            ip6: v6.map(|v| v.0),
+            prefix6: v6.map_or(0, |v| v.1),
+            gateway6: v6.map(|v| v.2),
+            requested_ip6: req.ip6,
         })
     }
 
@@ -893,6 +988,7 @@ impl NetworkService {
                 container: m.id.clone(),
                 names: e.dns_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
                 ip: e.ip,
+                ip6: e.ip6,
                 upstream: m.dns.clone(),
             },
         );
@@ -1014,12 +1110,19 @@ impl NetworkService {
         nl.set_controller(&e.veth, &e.bridge).map_err(net_err)?;
         nl.set_up(&e.veth).map_err(net_err)?;
         let (ip, prefix, gw, ifname) = (e.ip, e.prefix, e.gateway, e.ifname.clone());
+        let v6 = e.ip6.map(|a| (a, e.prefix6, e.gateway6));
         ns.run(move || {
             let mut inner = Netlink::open()?;
             inner.add_address(&ifname, IpAddr::V4(ip), prefix)?;
+            if let Some((a, p, _)) = v6 {
+                inner.add_address(&ifname, IpAddr::V6(a), p)?;
+            }
             inner.set_up(&ifname)?;
             if default_route {
                 inner.add_default_route(IpAddr::V4(gw))?;
+                if let Some((_, _, Some(g6))) = v6 {
+                    inner.add_default_route(IpAddr::V6(g6))?;
+                }
             }
             Ok(())
         })
@@ -1196,9 +1299,7 @@ impl NetworkService {
                 Some(a) => a,
                 None => continue,
             };
-            let before = alloc.allocated.len();
-            alloc.allocated.retain(|_, owner| known.contains(owner));
-            if alloc.allocated.len() != before {
+            if alloc.retain_owners(|o| known.contains(o)) {
                 let _ = alloc.save(&path);
             }
         }
@@ -1210,9 +1311,7 @@ impl NetworkService {
             if let Ok(mut alloc) = Allocations::load_or(&path, || {
                 Err(berth_network::Error::NotFound("no allocations".into()))
             }) {
-                let before = alloc.allocated.len();
-                alloc.allocated.retain(|_, owner| known.contains(owner));
-                if alloc.allocated.len() != before {
+                if alloc.retain_owners(|o| known.contains(o)) {
                     let _ = alloc.save(&path);
                 }
             }
@@ -1234,14 +1333,19 @@ pub fn endpoint_request(
                 .map_err(|_| invalid(format!("invalid IPv4 address: {s}")))
         })
         .transpose()?;
-    if let Some(v6) = ep
+    let ip6 = ep
         .and_then(|e| e.ipam_config.as_ref())
         .and_then(|c| c.ipv6_address.as_deref())
         .filter(|s| !s.is_empty())
-    {
-        return Err(invalid(format!(
-            "IPv6 addresses are not supported by berth yet: {v6}"
-        )));
+        .map(|s| {
+            s.parse::<Ipv6Addr>()
+                .map_err(|_| invalid(format!("invalid IPv6 address: {s}")))
+        })
+        .transpose()?;
+    if n.is_default() && ip6.is_some() {
+        return Err(invalid(
+            "user specified IP address is supported on user defined networks only",
+        ));
     }
     let mac = ep
         .and_then(|e| e.mac_address.clone())
@@ -1259,6 +1363,7 @@ pub fn endpoint_request(
         network: n.name.clone(),
         aliases,
         ip,
+        ip6,
         mac,
     })
 }

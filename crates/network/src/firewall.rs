@@ -66,6 +66,8 @@ pub struct NetworkRule {
     pub masquerade: bool,
     /// No traffic in or out of the bridge except between its own ports (`--internal`).
     pub internal: bool,
+    /// The network's IPv6 subnet, on a dual-stack network.
+    pub subnet6: Option<crate::ipam::Subnet6>,
 }
 
 /// berth's nftables table.
@@ -193,6 +195,47 @@ impl Firewall {
                 n.bridge
             ));
         }
+        // IPv6: the same isolation and masquerade in `table ip6 <name>`, present only while
+        // some network has IPv6 (adding then deleting removes it in the same transaction).
+        let v6: Vec<&NetworkRule> = networks.iter().filter(|n| n.subnet6.is_some()).collect();
+        s.push_str(&format!("add table ip6 {t}\n"));
+        if v6.is_empty() {
+            s.push_str(&format!("delete table ip6 {t}\n"));
+        } else {
+            s.push_str(&format!(
+                "add chain ip6 {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+                 add chain ip6 {t} forward {{ type filter hook forward priority filter; policy accept; }}\n\
+                 add set ip6 {t} bridges {{ type ifname; }}\n\
+                 flush chain ip6 {t} postrouting\n\
+                 flush chain ip6 {t} forward\n\
+                 flush set ip6 {t} bridges\n"
+            ));
+            for n in networks {
+                s.push_str(&format!(
+                    "add element ip6 {t} bridges {{ \"{}\" }}\n",
+                    n.bridge
+                ));
+            }
+            for n in v6 {
+                let b = &n.bridge;
+                if n.internal {
+                    s.push_str(&format!(
+                        "add rule ip6 {t} forward iifname \"{b}\" oifname != \"{b}\" drop\n\
+                         add rule ip6 {t} forward oifname \"{b}\" iifname != \"{b}\" drop\n"
+                    ));
+                } else {
+                    s.push_str(&format!(
+                        "add rule ip6 {t} forward iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop\n"
+                    ));
+                    if n.masquerade {
+                        s.push_str(&format!(
+                            "add rule ip6 {t} postrouting ip6 saddr {} oifname != \"{b}\" masquerade\n",
+                            n.subnet6.expect("v6")
+                        ));
+                    }
+                }
+            }
+        }
         self.apply(&s, "set up berth's nftables table")
     }
 
@@ -280,10 +323,12 @@ impl Firewall {
         Ok(String::from_utf8_lossy(&out.stdout).to_string())
     }
 
-    /// Removes the whole table.
+    /// Removes the whole table (and its IPv6 sibling).
     pub fn remove(&self) -> Result<()> {
+        let t = &self.table;
+        let _ = self.apply(&format!("delete table ip {t}\n"), "remove the table");
         let _ = self.apply(
-            &format!("delete table ip {}\n", self.table),
+            &format!("add table ip6 {t}\ndelete table ip6 {t}\n"),
             "remove the table",
         );
         Ok(())

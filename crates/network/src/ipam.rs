@@ -3,7 +3,7 @@
 //! renamed) so that addresses survive daemon restarts and crashes.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -101,6 +101,143 @@ impl<'de> Deserialize<'de> for Subnet {
     }
 }
 
+/// An IPv6 subnet (`fd42:1::/64`), stored with its host bits cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Subnet6 {
+    pub network: Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Subnet6 {
+    fn mask_of(prefix: u8) -> u128 {
+        if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(prefix))
+        }
+    }
+
+    /// Parses `addr/n`; host bits must be zero, and a /127 or longer leaves no room.
+    pub fn parse(s: &str) -> Result<Subnet6> {
+        let bad = || Error::Invalid(format!("invalid CIDR address: {s}"));
+        let (a, p) = s.trim().split_once('/').ok_or_else(bad)?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| bad())?;
+        let prefix: u8 = p.parse().ok().filter(|p| *p <= 128).ok_or_else(bad)?;
+        if prefix > 126 {
+            return Err(Error::Invalid(format!(
+                "subnet {s}: a /{prefix} has no room for a gateway and a container"
+            )));
+        }
+        let network = Ipv6Addr::from(u128::from(addr) & Self::mask_of(prefix));
+        if network != addr {
+            return Err(Error::Invalid(format!(
+                "invalid subnet {s}: it has host bits set (did you mean {network}/{prefix}?)"
+            )));
+        }
+        Ok(Subnet6 { network, prefix })
+    }
+
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & Self::mask_of(self.prefix) == u128::from(self.network)
+    }
+
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        let m = Self::mask_of(self.prefix.min(other.prefix));
+        u128::from(self.network) & m == u128::from(other.network) & m
+    }
+
+    /// The first host address: the gateway by convention.
+    pub fn gateway(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.network) + 1)
+    }
+
+    fn last(&self) -> u128 {
+        u128::from(self.network) | !Self::mask_of(self.prefix)
+    }
+}
+
+impl std::fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl Serialize for Subnet6 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Subnet6 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Subnet6::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The IPv6 addresses allocated in one subnet, by owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocations6 {
+    pub subnet: Subnet6,
+    pub gateway: Ipv6Addr,
+    #[serde(default)]
+    pub allocated: BTreeMap<Ipv6Addr, String>,
+}
+
+impl Allocations6 {
+    pub fn new(subnet: Subnet6, gateway: Option<Ipv6Addr>) -> Result<Self> {
+        let gateway = gateway.unwrap_or_else(|| subnet.gateway());
+        if !subnet.contains(gateway) || gateway == subnet.network {
+            return Err(Error::Invalid(format!(
+                "gateway {gateway} is not a host address of {subnet}"
+            )));
+        }
+        Ok(Allocations6 {
+            subnet,
+            gateway,
+            allocated: BTreeMap::new(),
+        })
+    }
+
+    /// `wanted` if given and free, else the lowest free address after the subnet's first.
+    pub fn allocate(&mut self, owner: &str, wanted: Option<Ipv6Addr>) -> Result<Ipv6Addr> {
+        if let Some((ip, _)) = self.allocated.iter().find(|(_, o)| *o == owner) {
+            if wanted.is_none_or(|w| w == *ip) {
+                return Ok(*ip);
+            }
+        }
+        let usable = |ip: Ipv6Addr| {
+            self.subnet.contains(ip) && ip != self.subnet.network && ip != self.gateway
+        };
+        if let Some(ip) = wanted {
+            if !usable(ip) {
+                return Err(Error::Invalid(format!(
+                    "address {ip} is not a usable host address of {}",
+                    self.subnet
+                )));
+            }
+            if self.allocated.get(&ip).is_some_and(|o| o != owner) {
+                return Err(Error::Invalid(format!("Address already in use: {ip}")));
+            }
+            self.allocated.insert(ip, owner.to_string());
+            return Ok(ip);
+        }
+        let mut n = u128::from(self.subnet.network) + 1;
+        while n <= self.subnet.last() {
+            let ip = Ipv6Addr::from(n);
+            if usable(ip) && !self.allocated.contains_key(&ip) {
+                self.allocated.insert(ip, owner.to_string());
+                return Ok(ip);
+            }
+            n += 1;
+        }
+        Err(Error::Exhausted(format!(
+            "no available IPv6 addresses on this network's address pools: {}",
+            self.subnet
+        )))
+    }
+}
+
 /// A pool subnets are carved from (`default-address-pools`: base and size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
@@ -173,6 +310,9 @@ pub struct Allocations {
     /// Address → owner.
     #[serde(default)]
     pub allocated: BTreeMap<Ipv4Addr, String>,
+    /// The network's IPv6 subnet and its allocations, on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v6: Option<Allocations6>,
 }
 
 impl Allocations {
@@ -187,6 +327,7 @@ impl Allocations {
             subnet,
             gateway,
             allocated: BTreeMap::new(),
+            v6: None,
         })
     }
 
@@ -255,9 +396,22 @@ impl Allocations {
         )))
     }
 
-    /// Frees whatever `owner` holds.
+    /// Frees whatever `owner` holds (IPv4 and IPv6).
     pub fn release(&mut self, owner: &str) {
         self.allocated.retain(|_, o| o != owner);
+        if let Some(v6) = &mut self.v6 {
+            v6.allocated.retain(|_, o| o != owner);
+        }
+    }
+
+    /// Keeps only the owners `keep` accepts (IPv4 and IPv6); whether anything went.
+    pub fn retain_owners(&mut self, keep: impl Fn(&str) -> bool) -> bool {
+        let before = self.allocated.len() + self.v6.as_ref().map_or(0, |v| v.allocated.len());
+        self.allocated.retain(|_, o| keep(o));
+        if let Some(v6) = &mut self.v6 {
+            v6.allocated.retain(|_, o| keep(o));
+        }
+        before != self.allocated.len() + self.v6.as_ref().map_or(0, |v| v.allocated.len())
     }
 }
 
@@ -357,5 +511,44 @@ mod tests {
             ip2,
             "a released address is reused"
         );
+    }
+
+    #[test]
+    fn ipv6_subnets_and_allocations() {
+        let s = Subnet6::parse("fd42:0:1::/64").unwrap();
+        assert_eq!(s.gateway(), "fd42:0:1::1".parse::<Ipv6Addr>().unwrap());
+        assert!(s.contains("fd42:0:1::ffff".parse().unwrap()));
+        assert!(!s.contains("fd42:0:2::1".parse().unwrap()));
+        assert!(s.overlaps(&Subnet6::parse("fd42::/32").unwrap()));
+        assert!(!s.overlaps(&Subnet6::parse("fd42:0:2::/64").unwrap()));
+        for bad in [
+            "fd42::1/64",
+            "fd42::/129",
+            "fd42::/127",
+            "nope/64",
+            "fd42::",
+        ] {
+            assert!(Subnet6::parse(bad).is_err(), "{bad}");
+        }
+        let mut a = Allocations6::new(s, None).unwrap();
+        let ip = a.allocate("c1", None).unwrap();
+        assert_eq!(ip, "fd42:0:1::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(a.allocate("c1", None).unwrap(), ip);
+        let want: Ipv6Addr = "fd42:0:1::77".parse().unwrap();
+        assert_eq!(a.allocate("c2", Some(want)).unwrap(), want);
+        assert!(a.allocate("c3", Some(want)).is_err(), "taken");
+        assert!(a.allocate("c3", Some(s.gateway())).is_err(), "the gateway");
+        assert!(
+            a.allocate("c3", Some("fd43::2".parse().unwrap())).is_err(),
+            "outside"
+        );
+        let mut all = Allocations::new(sn("10.5.0.0/24"), None).unwrap();
+        all.v6 = Some(a);
+        let back: Allocations = serde_json::from_slice(&serde_json::to_vec(&all).unwrap()).unwrap();
+        assert_eq!(back, all);
+        all.release("c1");
+        assert_eq!(all.v6.as_ref().unwrap().allocated.len(), 1);
+        assert!(all.retain_owners(|o| o != "c2"));
+        assert!(all.v6.as_ref().unwrap().allocated.is_empty());
     }
 }

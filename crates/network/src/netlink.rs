@@ -14,7 +14,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -348,7 +350,15 @@ impl Netlink {
                         .push(AddressAttribute::Broadcast(Ipv4Addr::from(bits)));
                 }
             }
-            IpAddr::V6(_) => m.header.family = AddressFamily::Inet6,
+            IpAddr::V6(_) => {
+                m.header.family = AddressFamily::Inet6;
+                // No duplicate address detection: the address is berth's to give, and must
+                // work at once (a tentative address cannot be bound or routed for a second
+                // or two).
+                m.header.flags = AddressHeaderFlags::Nodad;
+                m.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
         }
         m.attributes.push(AddressAttribute::Address(addr));
         match self.change(

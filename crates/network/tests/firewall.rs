@@ -147,6 +147,7 @@ fn published_ports_answer_on_loopback_and_from_outside_and_go_away() {
         subnet,
         masquerade: true,
         internal: false,
+        subnet6: None,
     }])
     .unwrap();
     fw.sync_networks(&[NetworkRule {
@@ -154,6 +155,7 @@ fn published_ports_answer_on_loopback_and_from_outside_and_go_away() {
         subnet,
         masquerade: true,
         internal: false,
+        subnet6: None,
     }])
     .expect("syncing twice is fine");
 
