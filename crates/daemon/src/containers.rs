@@ -187,8 +187,9 @@ fn command_line(rec: &berth_engine::containers::Record) -> String {
 fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -> bool {
     let rec = e.record();
     let labels = rec.config.labels.clone().unwrap_or_default();
+    // Docker's rule: every `label` filter must hold; for other keys, any one value.
     f.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
+        let test = |v: &String| match k.as_str() {
             "status" => e.view().state().api_name() == v,
             "name" => rec.name.contains(v.trim_start_matches('/')),
             "id" => rec.id.starts_with(v.as_str()),
@@ -213,7 +214,12 @@ fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -
                     && e.view().shim.is_some_and(|s| s.exit_code.to_string() == *v)
             }
             _ => true,
-        })
+        };
+        if k == "label" {
+            vals.iter().all(test)
+        } else {
+            vals.iter().any(test)
+        }
     })
 }
 
@@ -314,7 +320,13 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
                 "IPv6Address": req.ip6.map(|i| i.to_string()).unwrap_or_default(),
             })
         });
-        let aliases = (!req.aliases.is_empty()).then(|| json!(req.aliases));
+        // On user networks docker lists the short id among the aliases too (API < 1.45 clients,
+        // Compose v1 among them, look for it there).
+        let mut aliases = req.aliases.clone();
+        if req.network != berth_engine::network::DEFAULT_NETWORK && ep.is_some() {
+            aliases.push(rec.id[..12].to_string());
+        }
+        let aliases = (!aliases.is_empty()).then(|| json!(aliases));
         let v = match ep {
             Some(e) => json!({
                 "IPAMConfig": ipam, "Links": null, "Aliases": aliases,

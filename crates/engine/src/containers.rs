@@ -52,10 +52,11 @@ pub struct Record {
     pub args: Vec<String>,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
-    /// The networks it is on, in order (empty for host, none and container:<x> modes; an
-    /// older record without it means the default bridge).
+    /// The networks it is on, in order (empty for host, none and container:<x> modes, and
+    /// after a disconnect from its last network). None: a record from before networks were
+    /// kept, on the network its mode names.
     #[serde(default)]
-    pub networks: Vec<crate::network::EndpointRequest>,
+    pub networks: Option<Vec<crate::network::EndpointRequest>>,
 }
 
 /// The live view of a container.
@@ -554,7 +555,7 @@ impl Containers {
             args: argv,
             config,
             host_config,
-            networks,
+            networks: Some(networks),
         };
         let dir = self.dir(&rec.id);
         std::fs::create_dir_all(&dir).map_err(io_err("create the container directory"))?;
@@ -634,8 +635,8 @@ impl Containers {
 
     /// The networks of a container, for records written before they were kept.
     pub fn networks_of(&self, rec: &Record) -> Vec<crate::network::EndpointRequest> {
-        if !rec.networks.is_empty() {
-            return rec.networks.clone();
+        if let Some(n) = &rec.networks {
+            return n.clone();
         }
         let bridge_mode = matches!(
             rec.host_config.network_mode.as_deref(),
@@ -721,8 +722,25 @@ impl Containers {
         rec: &Record,
     ) -> Result<crate::network::Attachment, EngineError> {
         let path = self.dir(&rec.id).join("network.json");
+        let wanted: Vec<String> = self
+            .networks_of(rec)
+            .iter()
+            .map(|r| {
+                self.network
+                    .find(&r.network)
+                    .map(|n| n.id)
+                    .unwrap_or_else(|_| r.network.clone())
+            })
+            .collect();
         if let Some(a) = self.attachment(&rec.id) {
-            if berth_network::netns::NetNs::is_live(&a.netns) {
+            // Kept only if it is what the record asks for now: a stop's release may not have
+            // run yet when a `network connect` and a start come right after it.
+            let same = a
+                .endpoints
+                .iter()
+                .map(|e| e.network_id.clone())
+                .eq(wanted.iter().cloned());
+            if same && berth_network::netns::NetNs::is_live(&a.netns) {
                 return Ok(a);
             }
             let (net, id) = (self.network.clone(), rec.id.clone());
@@ -794,7 +812,7 @@ impl Containers {
         }
         nets.push(req);
         let mut rec = e.record();
-        rec.networks = nets;
+        rec.networks = Some(nets);
         self.save_record(&rec)?;
         *e.rec.lock().expect("record lock") = rec.clone();
         self.publish_network("connect", &n, &rec);
@@ -845,10 +863,7 @@ impl Containers {
         }
         nets.remove(pos);
         let mut rec = e.record();
-        rec.networks = nets;
-        if rec.networks.is_empty() {
-            rec.host_config.network_mode = Some("none".into());
-        }
+        rec.networks = Some(nets);
         self.save_record(&rec)?;
         *e.rec.lock().expect("record lock") = rec.clone();
         if let Ok(n) = &n {

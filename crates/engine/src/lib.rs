@@ -15,14 +15,12 @@
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
 //! - [`network`]: networks (the default bridge, host, none, user bridges): namespaces, veths,
 //!   addresses, published ports, isolation.
-//! - [`dns`]: the embedded DNS server of user networks.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
 pub mod archive;
 pub mod containers;
 pub mod distribution;
-pub mod dns;
 pub mod error;
 pub mod events;
 pub mod id;

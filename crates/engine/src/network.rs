@@ -6,7 +6,7 @@
 //! bridge device (`br-<id12>`), a subnet chosen so that it collides with no other network and
 //! no host route (or given), an address allocation file (`<data-root>/network/<bridge>.json`),
 //! NAT, isolation from the other networks in berth's nftables table, and an embedded DNS
-//! server on its gateway ([`crate::dns`]).
+//! server on its gateway ([`berth_network::dns`]).
 //!
 //! A container on one or more networks gets a persistent network namespace
 //! (`<exec-root>/netns/<id>`) with one veth per network (`eth0`, `eth1`, … inside; the host
@@ -31,8 +31,8 @@ use berth_network::netlink::Netlink;
 use berth_network::netns::NetNs;
 use serde::{Deserialize, Serialize};
 
-use crate::dns::{DnsEntry, DnsTable};
 use crate::error::{conflict, forbidden, invalid, not_found, unavailable, EngineError};
+use berth_network::dns::{DnsEntry, DnsTable};
 
 /// The default network's name.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -239,7 +239,7 @@ struct Inner {
     nets: BTreeMap<String, Network>,
     /// The allocations of networks whose bridge is set up, by network id.
     ready: HashMap<String, Allocations>,
-    servers: HashMap<String, crate::dns::Server>,
+    servers: HashMap<String, berth_network::dns::Server>,
 }
 
 /// The network service.
@@ -848,13 +848,13 @@ impl NetworkService {
                         let d = self.cfg.dns.clone();
                         Arc::new(move || {
                             if d.is_empty() {
-                                crate::dns::host_resolvers()
+                                berth_network::dns::host_resolvers()
                             } else {
                                 d.clone()
                             }
                         })
                     };
-                    match crate::dns::Server::start(
+                    match berth_network::dns::Server::start(
                         &rt,
                         n.id.clone(),
                         gateway,

@@ -6,8 +6,11 @@
 //!   thread's network namespace.
 //! - [`netns`]: persistent network namespaces (bind-mounted files), and running code inside one.
 //! - [`ipam`]: subnets and address allocation, persisted so it survives daemon restarts.
-//! - [`firewall`]: outbound NAT and published ports in berth's own nftables table.
+//! - [`firewall`]: outbound NAT, published ports and isolation between networks in berth's
+//!   own nftables tables.
+//! - [`dns`]: the embedded DNS server of user-defined networks.
 
+pub mod dns;
 pub mod error;
 pub mod firewall;
 pub mod ipam;

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use berth_network::ipam::Subnet;
+use crate::ipam::Subnet;
 use simple_dns::rdata::{RData, A, AAAA, PTR};
 use simple_dns::{Name, Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 
