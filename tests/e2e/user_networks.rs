@@ -78,8 +78,11 @@ fn resolve(d: &Berthd, args: &[&str], name: &str) -> Vec<String> {
 fn addresses(out: &std::process::Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.starts_with("Address") && !l.contains(":53"))
-        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .filter(|l| l.starts_with("Address"))
+        .filter_map(|l| l.split_whitespace().last())
+        // The server's own line is `ip:53`, a socket address; answers are plain addresses.
+        .filter(|a| a.parse::<std::net::SocketAddr>().is_err())
+        .map(str::to_string)
         .collect()
 }
 

@@ -169,19 +169,7 @@ impl Firewall {
                 "add element ip {t} bridges {{ \"{}\" }}\n",
                 n.bridge
             ));
-            // Networks are isolated from each other: nothing is forwarded from one of berth's
-            // bridges to another. An internal network forwards nothing in or out at all.
-            let b = &n.bridge;
-            if n.internal {
-                s.push_str(&format!(
-                    "add rule ip {t} forward iifname \"{b}\" oifname != \"{b}\" drop\n\
-                     add rule ip {t} forward oifname \"{b}\" iifname != \"{b}\" drop\n"
-                ));
-            } else {
-                s.push_str(&format!(
-                    "add rule ip {t} forward iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop\n"
-                ));
-            }
+            s.push_str(&isolation("ip", t, n));
             if n.masquerade && !n.internal {
                 s.push_str(&format!(
                     "add rule ip {t} postrouting ip saddr {} oifname != \"{}\" masquerade\n",
@@ -218,21 +206,12 @@ impl Firewall {
             }
             for n in v6 {
                 let b = &n.bridge;
-                if n.internal {
+                s.push_str(&isolation("ip6", t, n));
+                if n.masquerade && !n.internal {
                     s.push_str(&format!(
-                        "add rule ip6 {t} forward iifname \"{b}\" oifname != \"{b}\" drop\n\
-                         add rule ip6 {t} forward oifname \"{b}\" iifname != \"{b}\" drop\n"
+                        "add rule ip6 {t} postrouting ip6 saddr {} oifname != \"{b}\" masquerade\n",
+                        n.subnet6.expect("v6")
                     ));
-                } else {
-                    s.push_str(&format!(
-                        "add rule ip6 {t} forward iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop\n"
-                    ));
-                    if n.masquerade {
-                        s.push_str(&format!(
-                            "add rule ip6 {t} postrouting ip6 saddr {} oifname != \"{b}\" masquerade\n",
-                            n.subnet6.expect("v6")
-                        ));
-                    }
                 }
             }
         }
@@ -332,6 +311,23 @@ impl Firewall {
             "remove the table",
         );
         Ok(())
+    }
+}
+
+/// The forward rules of one network in table `family t`: networks are isolated from each
+/// other (nothing is forwarded from one of berth's bridges to another), and an internal
+/// network forwards nothing in or out at all.
+fn isolation(family: &str, t: &str, n: &NetworkRule) -> String {
+    let b = &n.bridge;
+    if n.internal {
+        format!(
+            "add rule {family} {t} forward iifname \"{b}\" oifname != \"{b}\" drop\n\
+             add rule {family} {t} forward oifname \"{b}\" iifname != \"{b}\" drop\n"
+        )
+    } else {
+        format!(
+            "add rule {family} {t} forward iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop\n"
+        )
     }
 }
 

@@ -1810,7 +1810,19 @@ pub async fn inspect(api: &Api, a: InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    match &a.format {
+    print_inspected(a.format.as_deref(), docs)?;
+    Ok(code)
+}
+
+/// What the inspect commands print: each document through `--format` (`json`: one line
+/// each), or all of them as one indented JSON array.
+pub fn print_inspected(format: Option<&str>, docs: Vec<Value>) -> anyhow::Result<()> {
+    match format {
+        Some("json") => {
+            for d in &docs {
+                println!("{}", serde_json::to_string(d)?);
+            }
+        }
         Some(f) => {
             for d in &docs {
                 println!("{}", format::render(f, d)?);
@@ -1818,7 +1830,7 @@ pub async fn inspect(api: &Api, a: InspectArgs) -> anyhow::Result<i32> {
         }
         None => println!("{}", serde_json::to_string_pretty(&Value::Array(docs))?),
     }
-    Ok(code)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -190,19 +190,7 @@ pub async fn inspect(api: &Api, a: InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    match a.format.as_deref() {
-        Some("json") => {
-            for d in &docs {
-                println!("{}", serde_json::to_string(d)?);
-            }
-        }
-        Some(f) => {
-            for d in &docs {
-                println!("{}", format::render(f, d)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&Value::Array(docs))?),
-    }
+    crate::commands::container::print_inspected(a.format.as_deref(), docs)?;
     Ok(code)
 }
 
