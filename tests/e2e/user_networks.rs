@@ -214,6 +214,41 @@ fn names_and_aliases_resolve_on_their_network_only_and_networks_are_isolated() {
     );
     // The default bridge has no embedded DNS, as with docker.
     assert!(resolve(&d, &[], "site").is_empty());
+
+    // The generated /etc files: --hostname, --add-host, --dns-search, --dns-option.
+    let files = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--hostname",
+        "h1",
+        "--add-host",
+        "db.local:10.9.8.7",
+        "--dns-search",
+        "corp.example",
+        "--dns-option",
+        "ndots:2",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hostname /etc/hosts /etc/resolv.conf; hostname",
+    ]));
+    let lines: Vec<&str> = files.lines().collect();
+    assert_eq!(lines[0], "h1", "{files}");
+    assert!(files.contains("10.9.8.7\tdb.local"), "{files}");
+    assert!(
+        files
+            .lines()
+            .any(|l| l.ends_with("\th1") && !l.starts_with("127.")),
+        "own address: {files}"
+    );
+    assert!(files.contains(&format!("nameserver {front_gw}")), "{files}");
+    assert!(
+        files.contains("search corp.example") && files.contains("options ndots:2"),
+        "{files}"
+    );
+    assert_eq!(lines.last().copied(), Some("h1"));
 }
 
 #[test]
