@@ -126,6 +126,9 @@ enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCmd),
@@ -199,6 +202,22 @@ enum NetworkCmd {
     Connect(commands::network::ConnectArgs),
     /// Disconnect a container from a network.
     Disconnect(commands::network::DisconnectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum VolumeCmd {
+    /// Create a volume.
+    Create(commands::volume::CreateArgs),
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls(commands::volume::LsArgs),
+    /// Display detailed information on one or more volumes.
+    Inspect(commands::volume::InspectArgs),
+    /// Remove one or more volumes.
+    #[command(alias = "remove")]
+    Rm(commands::volume::RmArgs),
+    /// Remove unused volumes.
+    Prune(commands::volume::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +366,16 @@ fn main() {
                     NetworkCmd::Prune(a) => n::prune(&api, a).await,
                     NetworkCmd::Connect(a) => n::connect(&api, a).await,
                     NetworkCmd::Disconnect(a) => n::disconnect(&api, a).await,
+                }
+            }
+            Command::Volume(cmd) => {
+                use commands::volume as v;
+                match cmd {
+                    VolumeCmd::Create(a) => v::create(&api, a).await,
+                    VolumeCmd::Ls(a) => v::ls(&api, a).await,
+                    VolumeCmd::Inspect(a) => v::inspect(&api, a).await,
+                    VolumeCmd::Rm(a) => v::rm(&api, a).await,
+                    VolumeCmd::Prune(a) => v::prune(&api, a).await,
                 }
             }
             Command::System(SystemCmd::Df(a)) => s::df(&api, a).await,

@@ -272,7 +272,7 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
             "Status": status_text(&e),
             "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
             "NetworkSettings": {"Networks": network_settings(&engine, &rec)["Networks"]},
-            "Mounts": [],
+            "Mounts": crate::volumes::mounts_json(&engine, &rec),
         });
         if truthy(&q.size) {
             let size = engine.containers.size_rw(&rec.id);
@@ -451,7 +451,7 @@ pub async fn inspect(
             "WorkDir": dir.join("work"),
             "MergedDir": dir.join("rootfs"),
         }},
-        "Mounts": [],
+        "Mounts": crate::volumes::mounts_json(&engine, &rec),
         "Config": rec.config,
         "NetworkSettings": network_settings(&engine, &rec),
     });
@@ -617,6 +617,7 @@ pub async fn wait(
 #[derive(Debug, Deserialize)]
 pub struct RemoveQuery {
     force: Option<String>,
+    v: Option<String>,
 }
 
 /// `DELETE /containers/{id}`.
@@ -625,7 +626,10 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<Response, ApiError> {
-    engine.containers.remove(&id, truthy(&q.force)).await?;
+    engine
+        .containers
+        .remove_with_volumes(&id, truthy(&q.force), truthy(&q.v))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1304,14 +1308,28 @@ pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
             })
         })
         .collect();
+    let volumes: Vec<Value> = engine
+        .containers
+        .volumes
+        .list()
+        .iter()
+        .map(|v| {
+            let mut j = crate::volumes::volume_json(&engine, v);
+            j["UsageData"] = json!({
+                "Size": engine.containers.volumes.size(&v.name),
+                "RefCount": engine.containers.volume_users(&v.name).len(),
+            });
+            j
+        })
+        .collect();
     Ok(Json(json!({
         "LayersSize": layers, "Images": images, "Containers": containers,
-        "Volumes": [], "BuildCache": [],
+        "Volumes": volumes, "BuildCache": [],
     })))
 }
 
-/// `POST /networks/prune` and `POST /build/prune` (called by `docker system prune`): berth
-/// has no user networks and no build cache yet, so there is nothing to remove.
+/// `POST /build/prune` (called by `docker system prune`): berth has no build cache yet, so
+/// there is nothing to remove.
 pub async fn nothing_to_prune(uri: axum::http::Uri) -> Json<Value> {
     if uri.path().contains("build") {
         Json(json!({"CachesDeleted": [], "SpaceReclaimed": 0}))

@@ -23,6 +23,7 @@ pub mod images;
 pub mod networks;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 use std::future::Future;
 
@@ -109,6 +110,13 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/images/create", post(containers::image_create))
         .route("/containers/prune", post(containers::prune))
         .route("/system/df", get(containers::system_df))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

@@ -171,6 +171,50 @@ pub fn write(root: &Path, path: &Path, tar_file: &Path) -> Result<(), EngineErro
         .map_err(|e| invalid(format!("extract into {}: {e}", path.display())))
 }
 
+/// Copies the directory `path` of the container (resolved inside `root`) into `dest`, with
+/// modes, owners and symlinks as they are: docker's copy-up of an image's content into a new
+/// volume. A missing path, or one that is not a directory, copies nothing. `tmp` is a
+/// scratch directory for the archive.
+pub fn copy_tree(root: &Path, path: &Path, dest: &Path, tmp: &Path) -> Result<(), EngineError> {
+    let fd = match open_in_root(root, path, false) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+            return Ok(())
+        }
+        Err(e) => return Err(io_to_engine(path)(e)),
+    };
+    if !fd_meta(&fd).map_err(io_to_engine(path))?.is_dir() {
+        return Ok(());
+    }
+    let dir = std::fs::read_link(fd_path(&fd)).map_err(io_to_engine(path))?;
+    std::fs::create_dir_all(tmp).map_err(|e| unavailable(format!("copy-up: {e}")))?;
+    let scratch =
+        tempfile::NamedTempFile::new_in(tmp).map_err(|e| unavailable(format!("copy-up: {e}")))?;
+    let mut b = tar::Builder::new(std::io::BufWriter::new(
+        scratch
+            .reopen()
+            .map_err(|e| unavailable(format!("copy-up: {e}")))?,
+    ));
+    b.follow_symlinks(false);
+    b.append_dir_all(".", &dir)
+        .and_then(|_| b.into_inner().map(drop))
+        .map_err(|e| unavailable(format!("copy-up of {}: {e}", path.display())))?;
+    let mut a = tar::Archive::new(std::io::BufReader::new(
+        scratch
+            .reopen()
+            .map_err(|e| unavailable(format!("copy-up: {e}")))?,
+    ));
+    a.set_preserve_permissions(true);
+    a.set_preserve_ownerships(true);
+    a.set_overwrite(true);
+    a.unpack(dest).map_err(|e| {
+        unavailable(format!(
+            "copy-up of {} into the volume: {e}",
+            path.display()
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,9 @@ pub struct Record {
     /// kept, on the network its mode names.
     #[serde(default)]
     pub networks: Option<Vec<crate::network::EndpointRequest>>,
+    /// Its bind mounts, volumes and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<crate::mounts::MountPoint>,
 }
 
 /// The live view of a container.
@@ -148,6 +151,7 @@ pub struct Settings {
 pub struct Containers {
     s: Settings,
     pub network: Arc<crate::network::NetworkService>,
+    pub volumes: Arc<crate::volumes::Volumes>,
     images: Arc<ImageService>,
     pub events: Arc<Events>,
     entries: std::sync::Mutex<BTreeMap<String, Arc<Entry>>>,
@@ -254,6 +258,7 @@ impl Containers {
         ));
         Ok(Containers {
             network,
+            volumes: Arc::new(crate::volumes::Volumes::new(&s.data_root)),
             s,
             images,
             events,
@@ -293,7 +298,7 @@ impl Containers {
             let Some(st) = v.shim.clone() else { continue };
             if st.status == Status::Exited {
                 if auto_remove(&e.record()) {
-                    let _ = self.remove(&e.record().id, true).await;
+                    let _ = self.remove_with_volumes(&e.record().id, true, true).await;
                 } else {
                     self.release_network(&e, 0).await;
                 }
@@ -327,7 +332,7 @@ impl Containers {
                     }
                     e.view.send_modify(|v| v.shim = Some(st));
                     if auto_remove(&e.record()) {
-                        let _ = self.remove(&id, true).await;
+                        let _ = self.remove_with_volumes(&id, true, true).await;
                     }
                 }
             }
@@ -484,6 +489,47 @@ impl Containers {
         }
         let id = ContainerId::random();
         let networks = self.requested_networks(&host_config, body.networking_config.as_ref())?;
+        let config_volumes: Vec<String> = body.volumes.iter().flatten().cloned().collect();
+        let image_volumes: Vec<String> = ic
+            .volumes
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut wanted_mounts =
+            crate::mounts::wanted(&host_config, &config_volumes, &image_volumes)?;
+        for vf in host_config.volumes_from.iter().flatten() {
+            let (src, mode) = vf.split_once(':').unwrap_or((vf.as_str(), ""));
+            let force_ro = match mode {
+                "" => None,
+                "ro" => Some(true),
+                "rw" => Some(false),
+                m => return Err(invalid(format!("invalid mode for volumes-from: {m}"))),
+            };
+            let other = self
+                .find(src)
+                .map_err(|_| not_found(format!("No such container: {src}")))?;
+            for mp in other.record().mounts {
+                if wanted_mounts
+                    .iter()
+                    .any(|w| w.point.destination == mp.destination)
+                {
+                    continue;
+                }
+                let mut point = mp.clone();
+                if let Some(ro) = force_ro {
+                    point.rw = !ro;
+                }
+                point.copy = false;
+                wanted_mounts.push(crate::mounts::Wanted {
+                    point,
+                    labels: Default::default(),
+                    driver_opts: Default::default(),
+                    anonymous: false,
+                    create_source: false,
+                });
+            }
+        }
         if let Some(target) = host_config
             .network_mode
             .as_deref()
@@ -528,6 +574,7 @@ impl Containers {
                     .layer_dirs(&image_id, &self.dir(id.as_str()).join("upper"))?,
                 init: Some(&self.s.shim_bin),
                 netns: None,
+                mounts: &[],
             },
         )?;
         let mut entries = self.entries.lock().expect("entries");
@@ -556,6 +603,7 @@ impl Containers {
             config,
             host_config,
             networks: Some(networks),
+            mounts: self.make_mounts(wanted_mounts)?,
         };
         let dir = self.dir(&rec.id);
         std::fs::create_dir_all(&dir).map_err(io_err("create the container directory"))?;
@@ -567,6 +615,156 @@ impl Containers {
         drop(entries);
         self.publish("create", &rec, &[]);
         Ok((rec.id, Vec::new()))
+    }
+
+    /// Creates what the mounts need: missing `-v` bind sources (as docker does) and the
+    /// volumes, named or anonymous. Runs after every check of the request has passed.
+    fn make_mounts(
+        &self,
+        wanted: Vec<crate::mounts::Wanted>,
+    ) -> Result<Vec<crate::mounts::MountPoint>, EngineError> {
+        let mut out = Vec::new();
+        for w in wanted {
+            let mut p = w.point;
+            match p.typ.as_str() {
+                "bind" if w.create_source && !Path::new(&p.source).exists() => {
+                    std::fs::create_dir_all(&p.source).map_err(|e| {
+                        invalid(format!("create the bind source {}: {e}", p.source))
+                    })?;
+                }
+                "volume" => {
+                    let mut labels = w.labels.clone();
+                    if w.anonymous {
+                        labels.insert("com.docker.volume.anonymous".into(), String::new());
+                    }
+                    let v = self.volumes.create(
+                        p.name.as_deref(),
+                        None,
+                        labels,
+                        w.driver_opts.clone(),
+                        w.anonymous,
+                    )?;
+                    p.name = Some(v.name);
+                }
+                _ => {}
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// The containers (ids) whose mounts use volume `name`.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.entries
+            .lock()
+            .expect("entries")
+            .values()
+            .filter(|e| {
+                e.record()
+                    .mounts
+                    .iter()
+                    .any(|m| m.name.as_deref() == Some(name))
+            })
+            .map(|e| e.record().id)
+            .collect()
+    }
+
+    /// The OCI mounts of a container's mount points, parents before children.
+    fn oci_mounts(&self, rec: &Record) -> Result<Vec<serde_json::Value>, EngineError> {
+        let mut out = Vec::new();
+        for m in rec.mounts.clone() {
+            let ro = if m.rw { None } else { Some("ro") };
+            let bind = |src: &str, prop: &str| {
+                let mut o = vec!["rbind".to_string(), prop.to_string()];
+                o.extend(ro.map(String::from));
+                serde_json::json!({"destination": m.destination, "type": "bind", "source": src, "options": o})
+            };
+            match m.typ.as_str() {
+                "bind" => out.push(bind(&m.source, &m.propagation)),
+                "tmpfs" => {
+                    let mut o = vec![
+                        "nosuid".to_string(),
+                        "nodev".to_string(),
+                        "noexec".to_string(),
+                    ];
+                    o.extend(
+                        m.tmpfs
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(String::from),
+                    );
+                    o.extend(ro.map(String::from));
+                    out.push(serde_json::json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": o}));
+                }
+                "volume" => {
+                    let name = m.name.clone().unwrap_or_default();
+                    let v = self.volumes.get(&name)?;
+                    let typ = v.options.get("type").cloned().unwrap_or_default();
+                    let o_opt = v.options.get("o").cloned().unwrap_or_default();
+                    if o_opt.split(',').any(|x| x == "bind") {
+                        let dev = v.options.get("device").cloned().unwrap_or_default();
+                        out.push(bind(&dev, "rprivate"));
+                    } else if !typ.is_empty() && typ != "none" {
+                        let mut o: Vec<String> = o_opt
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(String::from)
+                            .collect();
+                        o.extend(ro.map(String::from));
+                        let src = v
+                            .options
+                            .get("device")
+                            .cloned()
+                            .unwrap_or_else(|| typ.clone());
+                        out.push(serde_json::json!({"destination": m.destination, "type": typ, "source": src, "options": o}));
+                    } else {
+                        out.push(bind(
+                            &self.volumes.data_dir(&name).display().to_string(),
+                            "rprivate",
+                        ));
+                    }
+                }
+                other => return Err(invalid(format!("unknown mount type {other}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Docker's copy-up: a plain volume that is new and empty gets the image's content at
+    /// its mount point, once (not with `nocopy`). The path is resolved inside the
+    /// container's root, so an image's symlink cannot point the copy at a host path.
+    async fn populate_volumes(self: &Arc<Self>, rec: &Record) -> Result<(), EngineError> {
+        let todo: Vec<(String, String)> = rec
+            .mounts
+            .iter()
+            .filter(|m| m.typ == "volume" && m.copy)
+            .filter_map(|m| {
+                let name = m.name.clone()?;
+                let v = self.volumes.get(&name).ok()?;
+                let empty = std::fs::read_dir(self.volumes.data_dir(&name))
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                (v.is_plain() && !v.populated && empty).then(|| (name, m.destination.clone()))
+            })
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let me = self.clone();
+        let list = todo.clone();
+        let tmp = self.s.exec_root.join("copyup");
+        self.with_stopped_root(rec, move |root| {
+            for (name, dst) in &list {
+                let data = me.volumes.data_dir(name);
+                crate::archive::copy_tree(root, Path::new(dst), &data, &tmp)?;
+            }
+            Ok(())
+        })
+        .await?;
+        for (name, _) in todo {
+            self.volumes.mark_populated(&name)?;
+        }
+        Ok(())
     }
 
     fn save_record(&self, rec: &Record) -> Result<(), EngineError> {
@@ -941,7 +1139,7 @@ impl Containers {
                 if auto_remove(&rec) {
                     let me = self.clone();
                     tokio::spawn(async move {
-                        let _ = me.remove(&rec.id, true).await;
+                        let _ = me.remove_with_volumes(&rec.id, true, true).await;
                     });
                 }
             }
@@ -1004,6 +1202,8 @@ impl Containers {
                 let _ = std::fs::copy(target_dir.join(f), dir.join(f));
             }
         }
+        self.populate_volumes(&rec).await?;
+        let user_mounts = self.oci_mounts(&rec)?;
         let mounts = self
             .images
             .rootfs_mounts(&rec.image, &upper, &work, &rootfs)?;
@@ -1023,6 +1223,7 @@ impl Containers {
                     .as_ref()
                     .map(|a| a.netns.as_path())
                     .or(joined.as_ref().map(|(p, _)| p.as_path())),
+                mounts: &user_mounts,
             },
         )?;
         write_run_file(
@@ -1186,7 +1387,7 @@ impl Containers {
         }
         let rec = e.record();
         if auto_remove(&rec) && !e.view().removing {
-            if let Err(err) = self.remove(&rec.id, true).await {
+            if let Err(err) = self.remove_with_volumes(&rec.id, true, true).await {
                 if err.kind != crate::error::Kind::NotFound {
                     tracing::warn!(container = %rec.id, error = %err, "auto-remove failed");
                 }
@@ -1378,6 +1579,30 @@ impl Containers {
     }
 
     /// `DELETE /containers/{id}`.
+    /// `DELETE /containers/{id}?v=`: with `volumes`, its anonymous volumes go too (those no
+    /// other container uses), as with docker's `rm -v` and `run --rm`.
+    pub async fn remove_with_volumes(
+        &self,
+        name: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), EngineError> {
+        let mounts = self.find(name)?.record().mounts;
+        self.remove(name, force).await?;
+        if volumes {
+            for m in mounts {
+                let Some(v) = m.name.as_deref() else { continue };
+                if self.volumes.get(v).is_ok_and(|x| x.anonymous) {
+                    let users = self.volume_users(v);
+                    if let Err(e) = self.volumes.remove(v, &users) {
+                        tracing::debug!(volume = v, error = %e, "anonymous volume kept");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let _op = e.op.lock().await;
@@ -1864,6 +2089,17 @@ impl Containers {
             }
             return r?;
         }
+        self.with_stopped_root(&rec, f).await
+    }
+
+    /// Runs `f` on the root of a container that does not run: its image's layers and its
+    /// writable layer mounted at a private place for the duration.
+    async fn with_stopped_root<T: Send + 'static>(
+        &self,
+        rec: &Record,
+        f: impl FnOnce(&Path) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let dir = self.dir(&rec.id);
         let target = self.s.exec_root.join("mnt").join(&rec.id[..24]);
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         for d in [&target, &upper, &work] {

@@ -15,6 +15,8 @@
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
 //! - [`network`]: networks (the default bridge, host, none, user bridges): namespaces, veths,
 //!   addresses, published ports, isolation.
+//! - [`volumes`]: named and anonymous volumes (the `local` driver).
+//! - [`mounts`]: a container's binds, volumes and tmpfs mounts from its create request.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
@@ -27,10 +29,12 @@ pub mod id;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod mounts;
 pub mod name;
 pub mod network;
 pub mod procs;
 pub mod spec;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;

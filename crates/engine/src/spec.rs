@@ -107,6 +107,8 @@ pub struct Paths<'a> {
     pub init: Option<&'a Path>,
     /// The network namespace to join (a bridge attachment); none means a new one.
     pub netns: Option<&'a Path>,
+    /// The container's own mounts (binds, volumes, tmpfs), in order.
+    pub mounts: &'a [Value],
 }
 
 /// Builds the spec. `path`/`args` are the process (entrypoint and command resolved).
@@ -199,14 +201,28 @@ pub fn build(
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
     ];
+    // The container's own mounts and berth's /etc files, parents before children (a volume
+    // on /etc keeps the generated hosts on top, as with docker); a mount of the user's own on
+    // one of those files replaces berth's.
+    let mut own: Vec<Value> = p.mounts.to_vec();
     for f in ["resolv.conf", "hostname", "hosts"] {
-        mounts.push(json!({
-            "destination": format!("/etc/{f}"),
+        let dest = format!("/etc/{f}");
+        if own.iter().any(|m| m["destination"] == json!(dest)) {
+            continue;
+        }
+        own.push(json!({
+            "destination": dest,
             "type": "bind",
             "source": p.dir.join(f),
             "options": ["rbind", "rprivate"],
         }));
     }
+    own.sort_by_key(|m| {
+        Path::new(m["destination"].as_str().unwrap_or("/"))
+            .components()
+            .count()
+    });
+    mounts.extend(own);
     if let (true, Some(init)) = (hc.init.unwrap_or(false), p.init) {
         mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }

@@ -102,6 +102,18 @@ pub struct CreateArgs {
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
+    /// Bind mount a volume: [name|/host/path:]/container/path[:ro|rw|nocopy|shared|…].
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,…).
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (/path[:options]).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s) (name[:ro|rw]).
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Set custom DNS search domains.
     #[arg(long = "dns-search")]
     pub dns_search: Vec<String>,
@@ -189,7 +201,7 @@ impl ResourceArgs {
 }
 
 /// `10m`, `1g`, `512k` → bytes.
-fn parse_bytes(s: &str) -> anyhow::Result<i64> {
+pub(crate) fn parse_bytes(s: &str) -> anyhow::Result<i64> {
     let l = s.trim().to_lowercase();
     if l == "-1" {
         return Ok(-1);
@@ -417,7 +429,29 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
     if !exposed.is_empty() {
         body["ExposedPorts"] = Value::Object(exposed);
     }
+    // `-v /path` alone is an anonymous volume (Config.Volumes); with a source, a bind.
+    let (anon, binds): (Vec<&String>, Vec<&String>) =
+        a.volume.iter().partition(|v| !v.contains(':'));
+    if !anon.is_empty() {
+        let m: serde_json::Map<String, Value> =
+            anon.iter().map(|v| (v.to_string(), json!({}))).collect();
+        body["Volumes"] = Value::Object(m);
+    }
+    let mounts = a
+        .mount
+        .iter()
+        .map(|m| crate::commands::volume::parse_mount(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut tmpfs = serde_json::Map::new();
+    for t in &a.tmpfs {
+        let (p, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(p.to_string(), json!(o));
+    }
     let hc = &mut body["HostConfig"];
+    hc["Binds"] = json!(binds);
+    hc["Mounts"] = json!(mounts);
+    hc["Tmpfs"] = Value::Object(tmpfs);
+    hc["VolumesFrom"] = json!(a.volumes_from);
     hc["PortBindings"] = Value::Object(bindings);
     hc["PublishAllPorts"] = json!(a.publish_all);
     a.resources.apply(hc)?;

@@ -6,3 +6,4 @@ pub mod network;
 pub mod registry;
 pub mod system;
 pub mod version;
+pub mod volume;
