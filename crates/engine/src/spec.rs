@@ -252,6 +252,20 @@ pub fn build(
         "cgroupsPath": format!("/berth/{id}"),
         "resources": resources(hc, privileged)?,
     });
+    // As docker: a shared bind needs the container's whole tree shared (so that its mounts
+    // travel back to the host), a slave bind needs it at least slave.
+    let has = |names: &[&str]| {
+        p.mounts.iter().any(|m| {
+            m["options"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|x| names.iter().any(|n| x == n)))
+        })
+    };
+    if has(&["rshared", "shared"]) {
+        linux["rootfsPropagation"] = json!("rshared");
+    } else if has(&["rslave", "slave"]) {
+        linux["rootfsPropagation"] = json!("rslave");
+    }
     if !privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
