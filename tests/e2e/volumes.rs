@@ -504,3 +504,89 @@ fn bind_propagation_modes_behave_as_the_kernel_defines() {
     );
     ok(d.berth(&["rm", "-f", "pslave", "pprivate", "pshared"]));
 }
+
+#[test]
+fn cp_sees_volumes_and_hostile_symlinks_in_them_stay_inside() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&[
+        "run", "-d", "--name", "cpv", "-v", "cpdata:/data", "busybox", "sh", "-c",
+        "echo inside > /data/file; ln -s / /data/toroot; ln -s /etc /data/toetc; ln -s ../../.. /data/up; exec sleep 600",
+    ]));
+    let host = tempfile::tempdir().unwrap();
+    let out_dir = host.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // Wait for the container to have written its file.
+    for _ in 0..50 {
+        if d.berth(&["exec", "cpv", "test", "-L", "/data/up"])
+            .status
+            .success()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Out of a volume of a running container.
+    ok(d.berth(&["cp", "cpv:/data/file", out_dir.to_str().unwrap()]));
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("file")).unwrap(),
+        "inside\n"
+    );
+    // Through symlinks planted in the volume: they resolve inside the volume, never on the
+    // host (the host's /etc/os-release must not come out).
+    // `toroot` and `up` lead to the volume's own root; `toetc` to an /etc the volume does
+    // not have (so: not found, and certainly not the host's /etc).
+    for (link, found) in [("toroot", true), ("up", true), ("toetc", false)] {
+        let dst = host.path().join(format!("via-{link}"));
+        let out = d.berth(&["cp", &format!("cpv:/data/{link}/."), dst.to_str().unwrap()]);
+        if found {
+            assert!(out.status.success(), "{link}: {out:?}");
+            assert!(
+                dst.join("file").exists(),
+                "{link} resolved to the volume's own root"
+            );
+        } else {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("Could not find"),
+                "{link}: {out:?}"
+            );
+        }
+        assert!(
+            !dst.join("etc/os-release").exists() && !dst.join("os-release").exists(),
+            "{link} led to a host file"
+        );
+    }
+    // Into the volume, while it runs; then out of it while the container is stopped.
+    std::fs::write(host.path().join("in.txt"), "from-host").unwrap();
+    ok(d.berth(&[
+        "cp",
+        host.path().join("in.txt").to_str().unwrap(),
+        "cpv:/data/",
+    ]));
+    assert_eq!(
+        ok(d.berth(&["exec", "cpv", "cat", "/data/in.txt"])).trim(),
+        "from-host"
+    );
+    ok(d.berth(&["stop", "-t", "1", "cpv"]));
+    let dst = host.path().join("whole");
+    ok(d.berth(&["cp", "cpv:/data", dst.to_str().unwrap()]));
+    assert_eq!(
+        std::fs::read_to_string(dst.join("in.txt")).unwrap(),
+        "from-host"
+    );
+    assert!(std::fs::symlink_metadata(dst.join("toroot"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A planted link to put a file on the host: writing through it stays in the volume.
+    std::fs::write(host.path().join("evil.txt"), "x").unwrap();
+    let _ = d.berth(&[
+        "cp",
+        host.path().join("evil.txt").to_str().unwrap(),
+        "cpv:/data/toetc/",
+    ]);
+    assert!(
+        !std::path::Path::new("/etc/evil.txt").exists(),
+        "written to the host's /etc"
+    );
+}

@@ -1080,13 +1080,24 @@ pub async fn archive_head(
     let p = archive_path(&q)?;
     let st = engine
         .containers
-        .with_root(&id, true, move |root| berth_engine::archive::stat(root, &p))
+        .with_view(&id, &p.clone(), move |root, rp| {
+            let mut st = berth_engine::archive::stat(root, rp)?;
+            st["name"] = json!(stat_name(&p));
+            Ok(st)
+        })
         .await?;
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("X-Docker-Container-Path-Stat", stat_header(&st))
         .body(Body::empty())
         .expect("response"))
+}
+
+/// The stat header's name of a path: its last component, `/` for the root.
+fn stat_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// `GET /containers/{id}/archive`: a tar of the path, and its stat header.
@@ -1100,9 +1111,10 @@ pub async fn archive_get(
     let out = spool.clone();
     let st = engine
         .containers
-        .with_root(&id, true, move |root| {
-            let st = berth_engine::archive::stat(root, &p)?;
-            berth_engine::archive::read(root, &p, &out)?;
+        .with_view(&id, &p.clone(), move |root, rp| {
+            let mut st = berth_engine::archive::stat(root, rp)?;
+            st["name"] = json!(stat_name(&p));
+            berth_engine::archive::read_as(root, rp, &berth_engine::archive::base_name(&p), &out)?;
             Ok(st)
         })
         .await?;
@@ -1142,8 +1154,8 @@ pub async fn archive_put(
     let input = spool.clone();
     let r = engine
         .containers
-        .with_root(&id, true, move |root| {
-            berth_engine::archive::write(root, &p, &input)
+        .with_view(&id, &p.clone(), move |root, rp| {
+            berth_engine::archive::write(root, rp, &input)
         })
         .await;
     let _ = tokio::fs::remove_file(&spool).await;

@@ -10,6 +10,7 @@
 //! leads outside the destination.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,11 @@ use crate::error::{invalid, not_found, unavailable, EngineError};
 /// only. With `nofollow` the last component is not followed.
 fn open_in_root(root: &Path, path: &Path, nofollow: bool) -> std::io::Result<OwnedFd> {
     let rootfd: OwnedFd = std::fs::File::open(root)?.into();
-    let rel = path.strip_prefix("/").unwrap_or(path);
+    // From the bytes, not `Path::strip_prefix`, which would drop a trailing `/.` (and with
+    // it the meaning "what the link leads to").
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let start = bytes.iter().position(|b| *b != b'/').unwrap_or(bytes.len());
+    let rel = Path::new(std::ffi::OsStr::from_bytes(&bytes[start..]));
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -117,13 +122,23 @@ pub fn stat(root: &Path, path: &Path) -> Result<serde_json::Value, EngineError> 
 /// Writes `path` (a file, link or directory tree) as a tar to `out`, its entries named from
 /// the path's base name, as `docker cp` expects.
 pub fn read(root: &Path, path: &Path, out: &Path) -> Result<(), EngineError> {
+    let name = base_name(path);
+    read_as(root, path, &name, out)
+}
+
+/// The name `docker cp` gives what it copies: the path's last component (`.` for `/`).
+pub fn base_name(path: &Path) -> PathBuf {
+    path.file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// [`read`] with the entries named from `name` (a volume's root copied as `data`).
+pub fn read_as(root: &Path, path: &Path, name: &Path, out: &Path) -> Result<(), EngineError> {
     let fd = open_in_root(root, path, true).map_err(io_to_engine(path))?;
     let host = fd_path(&fd);
     let md = fd_meta(&fd).map_err(io_to_engine(path))?;
-    let name = path
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let name = name.to_path_buf();
     let f = std::fs::File::create(out).map_err(|e| unavailable(format!("archive: {e}")))?;
     let mut b = tar::Builder::new(std::io::BufWriter::new(f));
     b.follow_symlinks(false);

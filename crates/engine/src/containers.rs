@@ -2063,8 +2063,57 @@ impl Containers {
 
     /// Runs `f` on the container's root file system: the mounted one of a running container
     /// (frozen meanwhile, so that its processes cannot change paths under `f`), or one mounted
-    /// for the occasion.
+    /// for the occasion. Without its volumes and binds (what `export` and `commit` see).
     pub async fn with_root<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: &str,
+        freeze: bool,
+        f: impl FnOnce(&Path) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        self.root_view(name, freeze, f).await
+    }
+
+    /// Runs `f` on the container's file system as its processes see it, volumes and binds
+    /// included (what `cp` sees). A path under one of the container's bind or volume mounts
+    /// is looked up in that mount's host directory (the deepest mount holding the path), with
+    /// the same in-root resolution: a symlink in a volume resolves inside the volume. Other
+    /// paths are looked up in the container's root. A running container is frozen meanwhile.
+    pub async fn with_view<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: &str,
+        path: &Path,
+        f: impl FnOnce(&Path, &Path) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let rec = self.find(name)?.record();
+        let clean: PathBuf = Path::new("/").join(path).components().collect();
+        let mut best: Option<(usize, PathBuf, PathBuf)> = None;
+        for m in self.oci_mounts(&rec)? {
+            if m["type"] != "bind" {
+                continue;
+            }
+            let (Some(src), Some(dst)) = (m["source"].as_str(), m["destination"].as_str()) else {
+                continue;
+            };
+            if let Ok(rest) = clean.strip_prefix(dst) {
+                let depth = Path::new(dst).components().count();
+                if best.as_ref().is_none_or(|(d, _, _)| depth > *d) {
+                    best = Some((depth, PathBuf::from(src), Path::new("/").join(rest)));
+                }
+            }
+        }
+        // `dir/.` (docker's "the contents of") follows a link that `dir` is: keep the dot.
+        let dot = path.as_os_str().as_encoded_bytes().ends_with(b"/.");
+        if let Some((_, src, rest)) = best {
+            let rest = if dot { rest.join(".") } else { rest };
+            // Frozen too: the container must not swap a directory of the volume for a
+            // symlink while it is read.
+            return self.root_view(name, true, move |_| f(&src, &rest)).await;
+        }
+        let p = if dot { clean.join(".") } else { clean };
+        self.root_view(name, true, move |root| f(root, &p)).await
+    }
+
+    async fn root_view<T: Send + 'static>(
         self: &Arc<Self>,
         name: &str,
         freeze: bool,
