@@ -85,6 +85,41 @@ fn named_volume_data_outlives_containers_and_a_berthd_sigkill() {
     );
     let out = ok(sh(&d, &["-v", "dbdata:/var/db"], "ls /var/db | wc -l"));
     assert_eq!(out.trim(), "0", "a new, empty volume of that name");
+    // The local driver's options: a tmpfs volume, and a bind of a host directory.
+    ok(d.berth(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=2m",
+        "ramvol",
+    ]));
+    let out = ok(sh(&d, &["-v", "ramvol:/r"], "grep ' /r ' /proc/mounts"));
+    assert!(
+        out.starts_with("tmpfs /r tmpfs") && out.contains("size=2048k"),
+        "{out}"
+    );
+    let host = tempfile::tempdir().unwrap();
+    let dev = format!("device={}", host.path().display());
+    ok(d.berth(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &dev,
+        "bindvol",
+    ]));
+    ok(sh(&d, &["-v", "bindvol:/b"], "echo through > /b/t"));
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("t")).unwrap(),
+        "through\n"
+    );
 }
 
 #[test]
