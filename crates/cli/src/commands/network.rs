@@ -1,25 +1,11 @@
 //! `berth network create|ls|inspect|rm|prune|connect|disconnect`, as the docker CLI has them.
 
-use std::collections::BTreeMap;
-
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::api::{q, Api, DaemonError};
+use crate::api::{q, Api};
 use crate::commands::container::filters_json;
 use crate::format;
-
-fn key_values(list: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut m = BTreeMap::new();
-    for x in list {
-        let (k, v) = x.split_once('=').unwrap_or((x.as_str(), ""));
-        if k.is_empty() {
-            anyhow::bail!("invalid {what}: {x}");
-        }
-        m.insert(k.to_string(), v.to_string());
-    }
-    Ok(m)
-}
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
@@ -91,8 +77,8 @@ pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
             "Config": configs,
             "Options": {},
         },
-        "Options": key_values(&a.opt, "option")?,
-        "Labels": key_values(&a.label, "label")?,
+        "Options": crate::commands::key_values(&a.opt, "option")?,
+        "Labels": crate::commands::key_values(&a.label, "label")?,
     });
     let v = api
         .json(Method::POST, "/networks/create", Some(&body))
@@ -179,19 +165,7 @@ pub struct InspectArgs {
 
 /// `berth network inspect`.
 pub async fn inspect(api: &Api, a: InspectArgs) -> anyhow::Result<i32> {
-    let mut docs = Vec::new();
-    let mut code = 0;
-    for n in &a.names {
-        match api.get(&format!("/networks/{}", q(n))).await {
-            Ok(v) => docs.push(v),
-            Err(e) => {
-                eprintln!("{e:#}");
-                code = 1;
-            }
-        }
-    }
-    crate::commands::container::print_inspected(a.format.as_deref(), docs)?;
-    Ok(code)
+    crate::commands::inspect_each(api, "/networks", &a.names, a.format.as_deref()).await
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,24 +179,7 @@ pub struct RmArgs {
 
 /// `berth network rm`: each name on its own; the exit code says whether all went.
 pub async fn rm(api: &Api, a: RmArgs) -> anyhow::Result<i32> {
-    let mut code = 0;
-    for n in &a.names {
-        match api
-            .call(Method::DELETE, &format!("/networks/{}", q(n)), None)
-            .await
-        {
-            Ok(_) => println!("{n}"),
-            Err(e) => {
-                let status = e.downcast_ref::<DaemonError>().map(|d| d.status.as_u16());
-                if a.force && status == Some(404) {
-                    continue;
-                }
-                eprintln!("{e:#}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    crate::commands::remove_each(api, "/networks", &a.names, a.force).await
 }
 
 #[derive(Debug, clap::Args)]

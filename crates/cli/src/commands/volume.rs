@@ -1,25 +1,11 @@
 //! `berth volume create|ls|inspect|rm|prune`, and the `--mount` parser of `run`/`create`.
 
-use std::collections::BTreeMap;
-
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::api::{q, Api, DaemonError};
+use crate::api::{q, Api};
 use crate::commands::container::filters_json;
 use crate::format;
-
-fn key_values(list: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut m = BTreeMap::new();
-    for x in list {
-        let (k, v) = x.split_once('=').unwrap_or((x.as_str(), ""));
-        if k.is_empty() {
-            anyhow::bail!("invalid {what}: {x}");
-        }
-        m.insert(k.to_string(), v.to_string());
-    }
-    Ok(m)
-}
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
@@ -40,8 +26,8 @@ pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
     let body = json!({
         "Name": a.name.clone().unwrap_or_default(),
         "Driver": a.driver,
-        "DriverOpts": key_values(&a.opt, "option")?,
-        "Labels": key_values(&a.label, "label")?,
+        "DriverOpts": crate::commands::key_values(&a.opt, "option")?,
+        "Labels": crate::commands::key_values(&a.label, "label")?,
     });
     let v = api
         .json(Method::POST, "/volumes/create", Some(&body))
@@ -108,19 +94,7 @@ pub struct InspectArgs {
 
 /// `berth volume inspect`.
 pub async fn inspect(api: &Api, a: InspectArgs) -> anyhow::Result<i32> {
-    let mut docs = Vec::new();
-    let mut code = 0;
-    for n in &a.names {
-        match api.get(&format!("/volumes/{}", q(n))).await {
-            Ok(v) => docs.push(v),
-            Err(e) => {
-                eprintln!("{e:#}");
-                code = 1;
-            }
-        }
-    }
-    crate::commands::container::print_inspected(a.format.as_deref(), docs)?;
-    Ok(code)
+    crate::commands::inspect_each(api, "/volumes", &a.names, a.format.as_deref()).await
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,24 +108,7 @@ pub struct RmArgs {
 
 /// `berth volume rm`.
 pub async fn rm(api: &Api, a: RmArgs) -> anyhow::Result<i32> {
-    let mut code = 0;
-    for n in &a.names {
-        match api
-            .call(Method::DELETE, &format!("/volumes/{}", q(n)), None)
-            .await
-        {
-            Ok(_) => println!("{n}"),
-            Err(e) => {
-                let status = e.downcast_ref::<DaemonError>().map(|d| d.status.as_u16());
-                if a.force && status == Some(404) {
-                    continue;
-                }
-                eprintln!("{e:#}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    crate::commands::remove_each(api, "/volumes", &a.names, a.force).await
 }
 
 #[derive(Debug, clap::Args)]
