@@ -443,6 +443,21 @@ fn volumes_from_and_the_docker_clis() {
         let out = d.docker(client, &["volume", "inspect", &name]);
         assert!(!out.status.success());
     }
+    // Prune: docker 20.10 speaks API 1.41, where every unused volume goes; docker 28 takes
+    // only anonymous ones unless -a.
+    ok(d.berth(&["rm", "src"]));
+    ok(d.berth(&["volume", "create", "named28"]));
+    ok(d.docker("/usr/local/bin/docker", &["volume", "prune", "-f"]));
+    assert!(
+        volumes(&d).contains(&"named28".to_string()),
+        "docker 28 keeps named volumes"
+    );
+    ok(d.docker("/usr/bin/docker", &["volume", "prune", "-f"]));
+    assert!(
+        volumes(&d).is_empty(),
+        "docker 20.10 (API 1.41) prunes them: {:?}",
+        volumes(&d)
+    );
 }
 
 /// A mount point of the test's own (a tmpfs made shared), unmounted on drop.

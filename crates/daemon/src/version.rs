@@ -49,8 +49,13 @@ pub fn strip_prefix(mut req: Request) -> Request {
     if let Ok(uri) = pq.parse::<Uri>() {
         *req.uri_mut() = uri;
     }
+    req.extensions_mut().insert(ApiVersion(v));
     req
 }
+
+/// The API version a request named in its `/vX.Y` prefix (none: the newest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion(pub (u32, u32));
 
 /// Headers every response carries, as dockerd sends them.
 pub async fn add_headers(mut res: Response) -> Response {

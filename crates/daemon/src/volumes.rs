@@ -156,10 +156,11 @@ pub async fn remove(State(engine): E, Path(name): Path<String>) -> Result<Respon
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /volumes/prune`: volumes no container (running or stopped) refers to; only anonymous
-/// ones unless the `all` filter is true (API 1.42 and later, as docker).
+/// `POST /volumes/prune`: volumes no container (running or stopped) refers to; from API 1.42
+/// on only anonymous ones unless the `all` filter is true, before it every one, as docker.
 pub async fn prune(
     State(engine): E,
+    version: Option<axum::Extension<crate::version::ApiVersion>>,
     Query(q): Query<FilterQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let f = parse_filters(q.filters.as_deref())?;
@@ -168,9 +169,10 @@ pub async fn prune(
             return Err(bad(format!("invalid filter '{k}'")));
         }
     }
-    let all = f
-        .get("all")
-        .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "true" | "1")));
+    let old_api = version.is_some_and(|axum::Extension(v)| v.0 < (1, 42));
+    let all = old_api
+        || f.get("all")
+            .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "true" | "1")));
     let mut gone = Vec::new();
     let mut space = 0;
     for v in engine.containers.volumes.list() {
