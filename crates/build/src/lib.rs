@@ -3,6 +3,7 @@
 //! Modules:
 //! - [`dockerfile`]: the parser (directives, continuations, here-documents, instructions),
 //!   errors with file, line and column.
+//! - [`ignore`]: `.dockerignore` with docker's pattern rules.
 //! - [`shell`]: docker's word rules: quotes, escapes, `${v:-x}` substitution, words and
 //!   `key=value` pairs.
 //!
@@ -11,6 +12,7 @@
 //! the cache, `POST /build`) is issue 8's next part.
 
 pub mod dockerfile;
+pub mod ignore;
 pub mod shell;
 
 use dockerfile::{Args, Dockerfile, Instruction, ParseError};
