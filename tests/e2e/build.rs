@@ -102,11 +102,26 @@ fn dockerignore_leaves_what_the_classic_builder_leaves() {
     let berth: BTreeSet<String> = all.into_iter().filter(|f| !ig.excluded(f)).collect();
     // The case is not trivial: some files go, some come back by exception (`!docs` after
     // `*` brings back the whole directory, `docs/**/*.md` included: the last match decides).
-    for kept in ["docs/a.md", "src/main.rs", "docs/README.md", "tmp1", "keep/open"] {
+    for kept in [
+        "docs/a.md",
+        "src/main.rs",
+        "docs/README.md",
+        "tmp1",
+        "keep/open",
+    ] {
         assert!(docker.contains(kept), "dockerd kept {kept}: {docker:?}");
     }
-    for gone in ["build/out.o", "build/keep.txt", "a.log", "keep/secret", "tmp12"] {
-        assert!(!docker.contains(gone), "dockerd left out {gone}: {docker:?}");
+    for gone in [
+        "build/out.o",
+        "build/keep.txt",
+        "a.log",
+        "keep/secret",
+        "tmp12",
+    ] {
+        assert!(
+            !docker.contains(gone),
+            "dockerd left out {gone}: {docker:?}"
+        );
     }
     assert_eq!(
         berth, docker,

@@ -4,6 +4,7 @@
 //! - [`dockerfile`]: the parser (directives, continuations, here-documents, instructions),
 //!   errors with file, line and column.
 //! - [`ignore`]: `.dockerignore` with docker's pattern rules.
+//! - [`steps`]: instructions checked and typed (flags, argument counts, forms, `RUN --mount`).
 //! - [`shell`]: docker's word rules: quotes, escapes, `${v:-x}` substitution, words and
 //!   `key=value` pairs.
 //!
@@ -14,6 +15,7 @@
 pub mod dockerfile;
 pub mod ignore;
 pub mod shell;
+pub mod steps;
 
 use dockerfile::{Args, Dockerfile, Instruction, ParseError};
 use shell::Env;
