@@ -161,6 +161,25 @@ impl Berthd {
     }
 }
 
+impl Berthd {
+    /// Runs `berth args` and checks it was refused as docker refuses: exit 125 for `run` and
+    /// `create`, 1 for the other commands, and `words` in the error.
+    pub fn refused(&self, args: &[&str], words: &str) {
+        let out = self.berth(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let code = if matches!(args[0], "run" | "create") {
+            125
+        } else {
+            1
+        };
+        assert_eq!(out.status.code(), Some(code), "{args:?} is refused: {err}");
+        assert!(
+            err.contains(words),
+            "{args:?}: {err:?} should say {words:?}"
+        );
+    }
+}
+
 impl Drop for Berthd {
     fn drop(&mut self) {
         // Containers outlive berthd by design: remove them through the API first.

@@ -661,17 +661,7 @@ fn bad_network_input_is_refused_and_leaves_the_host_as_it_was() {
     let before = host_network(&table);
     let state = d.dir.path().join("data/network");
     let files_before = files_under(&state);
-    let refused = |args: &[&str], words: &str| {
-        let out = d.berth(args);
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        // As with docker: `run` fails with 125, the network commands with 1.
-        let code = if args[0] == "run" { 125 } else { 1 };
-        assert_eq!(out.status.code(), Some(code), "{args:?} is refused: {err}");
-        assert!(
-            err.contains(words),
-            "{args:?}: {err:?} should say {words:?}"
-        );
-    };
+    let refused = |args: &[&str], words: &str| d.refused(args, words);
     refused(
         &[
             "network",

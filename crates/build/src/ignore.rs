@@ -102,22 +102,6 @@ impl Ignore {
         }
         out
     }
-
-    /// Whether a directory may hold something an exception re-includes (so that a walk must
-    /// go into an excluded directory).
-    pub fn may_reinclude_below(&self, dir: &str) -> bool {
-        let dir = clean(dir);
-        self.patterns.iter().any(|p| {
-            p.exclusion
-                && (p.text.starts_with(&format!("{dir}/")) || p.text.contains("**") || {
-                    // A pattern whose leading segments could match this directory.
-                    let segs: Vec<&str> = p.text.split('/').collect();
-                    let depth = dir.split('/').count();
-                    segs.len() > depth
-                        && glob_match(&segs[..depth].join("/"), &dir).unwrap_or(false)
-                })
-        })
-    }
 }
 
 fn matches_or_parent(pattern: &str, path: &str) -> bool {
@@ -282,8 +266,7 @@ mod tests {
         assert!(ex("ac") && ex("bc") && !ex("cc"));
         assert!(ex("y/z") && ex("y/z/w"), "patterns are cleaned");
         assert!(!ex("src/main.rs"));
-        assert!(ig.may_reinclude_below("build"));
-        assert!(!Ignore::parse("a\n").unwrap().may_reinclude_below("a"));
+
         // The last match decides.
         let ig = Ignore::parse("*\n!keep\nkeep/secret\n").unwrap();
         assert!(ig.excluded("other") && !ig.excluded("keep") && ig.excluded("keep/secret"));

@@ -51,9 +51,14 @@ pub async fn create(
         serde_path_to_error::deserialize(de).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     // API versions before 1.44 (docker 20.10) send `--mac-address` in the config; it belongs
     // to the endpoint of the container's network mode.
-    let legacy_mac = serde_json::from_slice::<Value>(&body_bytes)
+    #[derive(Deserialize)]
+    struct Legacy {
+        #[serde(rename = "MacAddress", default)]
+        mac: Option<String>,
+    }
+    let legacy_mac = serde_json::from_slice::<Legacy>(&body_bytes)
         .ok()
-        .and_then(|v| v["MacAddress"].as_str().map(str::to_string))
+        .and_then(|l| l.mac)
         .filter(|m| !m.is_empty());
     if let Some(mac) = legacy_mac {
         let mode = body

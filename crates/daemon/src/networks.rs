@@ -33,17 +33,9 @@ fn body_of<T: serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| bad(format!("invalid JSON: {e}")))
 }
 
-/// A network in Docker's inspect shape; `Containers` lists the running containers on it.
-fn network_json(engine: &Engine, n: &Network) -> Value {
-    let mut config: Vec<Value> = engine
-        .network
-        .addressing(n)
-        .map(|(sn, gw)| vec![json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()})])
-        .unwrap_or_default();
-    if let Some((sn, gw)) = engine.network.addressing6(n) {
-        config.push(json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()}));
-    }
-    let mut containers = serde_json::Map::new();
+/// The running containers' endpoints, by network id (each attachment read once).
+fn members(engine: &Engine) -> BTreeMap<String, serde_json::Map<String, Value>> {
+    let mut out: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for e in engine.containers.all() {
         let rec = e.record();
         let Some(a) = engine.containers.attachment(&rec.id) else {
@@ -52,8 +44,8 @@ fn network_json(engine: &Engine, n: &Network) -> Value {
         if !berth_network::netns::NetNs::is_live(&a.netns) {
             continue;
         }
-        for ep in a.endpoints.iter().filter(|ep| ep.network_id == n.id) {
-            containers.insert(
+        for ep in &a.endpoints {
+            out.entry(ep.network_id.clone()).or_default().insert(
                 rec.id.clone(),
                 json!({
                     "Name": rec.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
@@ -63,6 +55,24 @@ fn network_json(engine: &Engine, n: &Network) -> Value {
             );
         }
     }
+    out
+}
+
+/// A network in Docker's inspect shape; `Containers` lists the running containers on it.
+fn network_json(
+    engine: &Engine,
+    n: &Network,
+    members: &BTreeMap<String, serde_json::Map<String, Value>>,
+) -> Value {
+    let mut config: Vec<Value> = engine
+        .network
+        .addressing(n)
+        .map(|(sn, gw)| vec![json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()})])
+        .unwrap_or_default();
+    if let Some((sn, gw)) = n.subnet6.zip(n.gateway6) {
+        config.push(json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()}));
+    }
+    let containers = members.get(&n.id).cloned().unwrap_or_default();
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -150,15 +160,16 @@ pub struct ListQuery {
 pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let filters = parse_filters(q.filters.as_deref())?;
     let nets = filter_networks(engine.network.list(), &filters, |n| in_use(&engine, n))?;
+    let m = members(&engine);
     Ok(Json(Value::Array(
-        nets.iter().map(|n| network_json(&engine, n)).collect(),
+        nets.iter().map(|n| network_json(&engine, n, &m)).collect(),
     )))
 }
 
 /// `GET /networks/{id}`.
 pub async fn inspect(State(engine): E, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let n = engine.network.find(&id)?;
-    Ok(Json(network_json(&engine, &n)))
+    Ok(Json(network_json(&engine, &n, &members(&engine))))
 }
 
 /// `POST /networks/create`.

@@ -659,13 +659,9 @@ impl Containers {
             .lock()
             .expect("entries")
             .values()
-            .filter(|e| {
-                e.record()
-                    .mounts
-                    .iter()
-                    .any(|m| m.name.as_deref() == Some(name))
-            })
-            .map(|e| e.record().id)
+            .map(|e| e.record())
+            .filter(|r| r.mounts.iter().any(|m| m.name.as_deref() == Some(name)))
+            .map(|r| r.id)
             .collect()
     }
 

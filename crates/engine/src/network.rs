@@ -186,9 +186,6 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub dns_names: Vec<String>,
-    /// `--ip` as asked.
-    #[serde(default)]
-    pub requested_ip: Option<Ipv4Addr>,
     #[serde(default)]
     pub internal: bool,
     /// On a dual-stack network: the IPv6 address, prefix and gateway.
@@ -198,8 +195,6 @@ pub struct Endpoint {
     pub prefix6: u8,
     #[serde(default)]
     pub gateway6: Option<Ipv6Addr>,
-    #[serde(default)]
-    pub requested_ip6: Option<Ipv6Addr>,
 }
 
 /// What one container holds: its namespace, its endpoints and its published ports.
@@ -298,17 +293,47 @@ impl NetworkService {
         &self.cfg
     }
 
-    /// The names of running containers by network (for DNS and inspect).
-    pub fn dns_table(&self) -> &DnsTable {
-        &self.dns
-    }
-
     fn records_dir(&self) -> PathBuf {
         self.state_dir.join("networks")
     }
 
     fn ipam_path(&self, bridge: &str) -> PathBuf {
         self.state_dir.join(format!("{bridge}.json"))
+    }
+
+    /// A network's saved allocations, if it has any yet.
+    fn saved_allocations(&self, bridge: &str) -> Option<Allocations> {
+        Allocations::load_or(&self.ipam_path(bridge), || {
+            Err(berth_network::Error::NotFound(
+                "no saved allocations".into(),
+            ))
+        })
+        .ok()
+    }
+
+    /// Changes a network's allocations (the loaded ones if it is set up, else its file) and
+    /// saves them when `f` says it changed something.
+    fn edit_allocations(
+        &self,
+        inner: &mut Inner,
+        network_id: &str,
+        bridge: &str,
+        f: impl FnOnce(&mut Allocations) -> bool,
+    ) {
+        let mut from_file;
+        let alloc = match inner.ready.get_mut(network_id) {
+            Some(a) => a,
+            None => match self.saved_allocations(bridge) {
+                Some(a) => {
+                    from_file = a;
+                    &mut from_file
+                }
+                None => return,
+            },
+        };
+        if f(alloc) {
+            let _ = alloc.save(&self.ipam_path(bridge));
+        }
     }
 
     fn save(&self, n: &Network) -> Result<(), EngineError> {
@@ -459,16 +484,8 @@ impl NetworkService {
         if let (Some(s), Some(g)) = (n.subnet, n.gateway) {
             return Some((s, g));
         }
-        Allocations::load_or(&self.ipam_path(&n.bridge), || {
-            Err(berth_network::Error::NotFound("none".into()))
-        })
-        .ok()
-        .map(|a| (a.subnet, a.gateway))
-    }
-
-    /// The IPv6 subnet and gateway of a dual-stack network.
-    pub fn addressing6(&self, n: &Network) -> Option<(Subnet6, Ipv6Addr)> {
-        n.subnet6.zip(n.gateway6)
+        self.saved_allocations(&n.bridge)
+            .map(|a| (a.subnet, a.gateway))
     }
 
     /// `POST /networks/create`. The bridge is set up at once; any failure undoes it all.
@@ -621,13 +638,7 @@ impl NetworkService {
                     .get(&n.id)
                     .map(|a| a.subnet)
                     .or(n.subnet)
-                    .or_else(|| {
-                        Allocations::load_or(&self.ipam_path(&n.bridge), || {
-                            Err(berth_network::Error::NotFound("none".into()))
-                        })
-                        .ok()
-                        .map(|a| a.subnet)
-                    })
+                    .or_else(|| self.saved_allocations(&n.bridge).map(|a| a.subnet))
             })
             .collect();
         if let Some(sn6) = subnet6 {
@@ -707,11 +718,12 @@ impl NetworkService {
                 n.name
             )));
         }
+        // Every endpoint holds an address of the network.
         let in_use = inner
             .ready
             .get(&n.id)
-            .is_some_and(|a| !a.allocated.is_empty())
-            || !self.dns.entries(&n.id).is_empty();
+            .or(self.saved_allocations(&n.bridge).as_ref())
+            .is_some_and(|a| !a.allocated.is_empty());
         if in_use {
             return Err(forbidden(format!(
                 "error while removing network: network {} id {} has active endpoints",
@@ -776,12 +788,7 @@ impl NetworkService {
             .map_err(|e| unavailable(format!("create {}: {e}", self.state_dir.display())))?;
         let mut nl = Netlink::open().map_err(net_err)?;
         let path = self.ipam_path(&n.bridge);
-        let saved = Allocations::load_or(&path, || {
-            Err(berth_network::Error::NotFound(
-                "no saved allocations".into(),
-            ))
-        })
-        .ok();
+        let saved = self.saved_allocations(&n.bridge);
         let alloc = match ((n.subnet, n.gateway), saved) {
             ((Some(sn), Some(gw)), Some(s)) if s.subnet == sn && s.gateway == gw => s,
             ((Some(sn), gw), _) => Allocations::new(sn, gw).map_err(net_err)?,
@@ -874,7 +881,13 @@ impl NetworkService {
                         }
                     }
                 }
-                Err(_) => tracing::warn!(network = %n.name, "no runtime: no DNS server"),
+                Err(_) => {
+                    inner.ready.remove(id);
+                    return Err(unavailable(format!(
+                        "network {}: no runtime to serve its DNS from",
+                        n.name
+                    )));
+                }
             }
         }
         tracing::info!(network = %n.name, bridge = %n.bridge, subnet = %subnet, "network ready");
@@ -969,12 +982,10 @@ impl NetworkService {
                 .join(":"),
             aliases: req.aliases.clone(),
             dns_names,
-            requested_ip: req.ip,
             internal: n.internal,
             ip6: v6.map(|v| v.0),
             prefix6: v6.map_or(0, |v| v.1),
             gateway6: v6.map(|v| v.2),
-            requested_ip6: req.ip6,
         })
     }
 
@@ -1002,23 +1013,10 @@ impl NetworkService {
     }
 
     fn release(&self, inner: &mut Inner, network_id: &str, bridge: &str, owner: &str) {
-        let path = self.ipam_path(bridge);
-        let alloc = match inner.ready.get_mut(network_id) {
-            Some(a) => a,
-            None => {
-                let Ok(a) = Allocations::load_or(&path, || {
-                    Err(berth_network::Error::NotFound("no allocations".into()))
-                }) else {
-                    return;
-                };
-                let mut a = a;
-                a.release(owner);
-                let _ = a.save(&path);
-                return;
-            }
-        };
-        alloc.release(owner);
-        let _ = alloc.save(&path);
+        self.edit_allocations(inner, network_id, bridge, |a| {
+            a.release(owner);
+            true
+        });
     }
 
     /// Connects container `m` to `reqs` (in order: the first carries the default route and the
@@ -1294,27 +1292,9 @@ impl NetworkService {
             }
         }
         for (id, b) in &bridges {
-            let path = self.ipam_path(b);
-            let alloc = match inner.ready.get_mut(id) {
-                Some(a) => a,
-                None => continue,
-            };
-            if alloc.retain_owners(|o| known.contains(o)) {
-                let _ = alloc.save(&path);
-            }
-        }
-        for (id, b) in &bridges {
-            if inner.ready.contains_key(id) {
-                continue;
-            }
-            let path = self.ipam_path(b);
-            if let Ok(mut alloc) = Allocations::load_or(&path, || {
-                Err(berth_network::Error::NotFound("no allocations".into()))
-            }) {
-                if alloc.retain_owners(|o| known.contains(o)) {
-                    let _ = alloc.save(&path);
-                }
-            }
+            self.edit_allocations(&mut inner, id, b, |a| {
+                a.retain_owners(|o| known.contains(o))
+            });
         }
     }
 }
