@@ -117,6 +117,11 @@ enum Command {
     Login(r::LoginArgs),
     /// Log out from a registry.
     Logout(r::LogoutArgs),
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -145,6 +150,14 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum BuilderCmd {
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
+    /// Remove build cache.
+    Prune(commands::build::PruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ContainerCmd {
     /// Remove all stopped containers.
     Prune(s::PruneArgs),
@@ -159,6 +172,8 @@ enum ContainerCmd {
 
 #[derive(Debug, Subcommand)]
 enum ImageCmd {
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
     /// List images.
     #[command(alias = "list")]
     Ls(i::ImagesArgs),
@@ -303,6 +318,9 @@ fn main() {
         };
         let r = match cmd {
             Command::Run(a) => c::run(&api, a).await,
+            Command::Build(a) => commands::build::build(&api, a).await,
+            Command::Builder(BuilderCmd::Build(a)) => commands::build::build(&api, a).await,
+            Command::Builder(BuilderCmd::Prune(a)) => commands::build::prune(&api, a).await,
             Command::Create(a) => c::create(&api, a).await,
             Command::Start(a) => c::start(&api, a).await,
             Command::Stop(a) => c::stop(&api, a).await,
@@ -339,6 +357,7 @@ fn main() {
             Command::Push(a) => r::push(&api, a).await,
             Command::Login(a) => r::login(&api, a).await,
             Command::Image(ImageCmd::Pull(a)) => r::pull(&api, a).await,
+            Command::Image(ImageCmd::Build(a)) => commands::build::build(&api, a).await,
             Command::Image(ImageCmd::Push(a)) => r::push(&api, a).await,
             Command::Container(ContainerCmd::Prune(a)) => s::container_prune(&api, a).await,
             Command::Container(ContainerCmd::Ls(a)) => c::ps(&api, a).await,

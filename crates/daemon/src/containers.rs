@@ -394,7 +394,7 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
 fn image_size(engine: &Engine, id: &str) -> u64 {
     engine
         .images
-        .list()
+        .list(true)
         .ok()
         .and_then(|l| l.into_iter().find(|i| i.id == id).map(|i| i.size))
         .unwrap_or(0)
@@ -1293,12 +1293,12 @@ pub async fn image_prune(
     ))
 }
 
-/// `GET /system/df`: images, containers (with their writable layers); no volumes or build
-/// cache exist yet.
+/// `GET /system/df`: images, containers (with their writable layers), volumes and the build
+/// cache.
 pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
     let (layers, usage) = engine.images.df()?;
     let in_use = engine.containers.all();
-    let list = engine.images.list()?;
+    let list = engine.images.list(false)?;
     let images: Vec<Value> = list
         .into_iter()
         .map(|i| {
@@ -1339,9 +1339,36 @@ pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
             j
         })
         .collect();
+    // The build cache: one record per step image, its own layer counted once.
+    let mut seen = std::collections::HashSet::new();
+    let mut cache: Vec<Value> = Vec::new();
+    for (id, used) in engine.builder.cache_entries() {
+        let size = match engine.images.top_layer(&id) {
+            Some((chain, size)) if seen.insert(chain.clone()) => size,
+            _ => 0,
+        };
+        let when = berth_engine::build::rfc3339(used);
+        cache.push(json!({
+            "ID": id.trim_start_matches("sha256:").chars().take(25).collect::<String>(),
+            "Parents": [], "Type": "regular", "Description": "berth build step",
+            "InUse": false, "Shared": false, "Size": size, "CreatedAt": when,
+            "LastUsedAt": when, "UsageCount": 1,
+        }));
+    }
+    let mounts = engine.builder.cache_mounts();
+    if let Ok(rd) = std::fs::read_dir(&mounts) {
+        for e in rd.flatten() {
+            cache.push(json!({
+                "ID": e.file_name().to_string_lossy(), "Parents": [], "Type": "exec.cachemount",
+                "Description": "cache mount (RUN --mount=type=cache)", "InUse": false,
+                "Shared": false, "Size": berth_engine::build::dir_size(&e.path()),
+                "CreatedAt": berth_engine::build::rfc3339(0), "LastUsedAt": null, "UsageCount": 1,
+            }));
+        }
+    }
     Ok(Json(json!({
         "LayersSize": layers, "Images": images, "Containers": containers,
-        "Volumes": volumes, "BuildCache": [],
+        "Volumes": volumes, "BuildCache": cache,
     })))
 }
 

@@ -9,8 +9,14 @@ use berth_engine::Engine;
 use crate::ApiError;
 
 /// `GET /images/json`: the image summaries `docker images` reads.
-pub async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Value>, ApiError> {
-    let images = engine.images.list()?;
+pub async fn list(
+    State(engine): State<Arc<Engine>>,
+    uri: axum::http::Uri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // `-a`: the build cache's intermediate images too.
+    let all = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "all" && matches!(v.as_ref(), "1" | "true" | "True"));
+    let images = engine.images.list(all)?;
     let out: Vec<serde_json::Value> = images
         .into_iter()
         .map(|i| {

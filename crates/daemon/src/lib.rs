@@ -16,6 +16,7 @@
 // serde_json's json! macro for the long /info document needs more than the default depth.
 #![recursion_limit = "256"]
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod distribution;
@@ -126,7 +127,8 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
-        .route("/build/prune", post(containers::nothing_to_prune))
+        .route("/build/prune", post(build::prune))
+        .route("/build", post(build::build))
         .route("/commit", post(containers::commit))
         .route("/containers/{id}/export", get(containers::export))
         .route(

@@ -1737,6 +1737,28 @@ impl Containers {
         }
     }
 
+    /// An attach of stdout and stderr to a created container, handed over by its start
+    /// (the builder's RUN steps): registered now, so no output is missed.
+    pub fn attach_at_start(
+        &self,
+        name: &str,
+    ) -> Result<oneshot::Receiver<Result<UnixStream, EngineError>>, EngineError> {
+        let e = self.find(name)?;
+        if e.view().state() != State::Created {
+            return Err(conflict("the container is not newly created"));
+        }
+        let (tx, rx) = oneshot::channel();
+        e.attach_waiters.lock().expect("waiters").push(AttachWaiter {
+            req: Request::Attach {
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            },
+            tx,
+        });
+        Ok(rx)
+    }
+
     /// `GET /containers/{id}/logs`: entries on a channel (the sender ends when the log does,
     /// or, with `follow`, when the container stops).
     pub fn logs(
@@ -2381,7 +2403,7 @@ fn auto_remove(rec: &Record) -> bool {
     rec.host_config.auto_remove.unwrap_or(false)
 }
 
-fn dir_size(p: &Path) -> u64 {
+pub(crate) fn dir_size(p: &Path) -> u64 {
     let Ok(md) = std::fs::symlink_metadata(p) else {
         return 0;
     };

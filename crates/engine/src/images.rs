@@ -41,6 +41,8 @@ pub struct ImageService {
     /// Pulls and pushes under way: garbage collection leaves ingests and unpack directories
     /// alone while any runs.
     pub(crate) transfers: std::sync::atomic::AtomicUsize,
+    /// Image ids the build cache holds (see [`ImageService::set_build_cache`]).
+    build_cache: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ImageService {
@@ -53,14 +55,18 @@ impl ImageService {
             store: Mutex::new(Store::open(data_root)?),
             registry,
             transfers: std::sync::atomic::AtomicUsize::new(0),
+            build_cache: Mutex::default(),
         })
     }
 
     /// Every image with its tags, newest first.
-    pub fn list(&self) -> Result<Vec<ImageSummary>, EngineError> {
+    pub fn list(&self, all: bool) -> Result<Vec<ImageSummary>, EngineError> {
         let store = self.store.lock().expect("image store lock");
         let mut out = Vec::new();
         for img in store.images() {
+            if !all && self.is_build_cache(&store, &img.id) {
+                continue;
+            }
             let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
             let size = store.layers_of(img)?.iter().map(|l| l.size).sum();
             out.push(ImageSummary {
@@ -358,6 +364,7 @@ impl ImageService {
             .into_iter()
             .filter(|i| !in_use.contains_key(i.id.as_str()))
             .filter(|i| all || store.tags_of(&i.id).is_empty())
+            .filter(|i| all || !self.is_build_cache(&store, &i.id))
             .map(|i| i.id.clone())
             .collect();
         let mut out = Vec::new();
@@ -397,6 +404,104 @@ impl ImageService {
                 .map(|u| (u.id.to_string(), u.size, u.unique))
                 .collect(),
         ))
+    }
+
+    /// A build step's image (see `Store::commit_step`): `base` None is `FROM scratch`.
+    pub fn commit_step(
+        &self,
+        base: Option<&str>,
+        upper: Option<&Path>,
+        config: serde_json::Value,
+        history: serde_json::Value,
+        skip: &[&str],
+    ) -> Result<String, EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let base = match base {
+            Some(b) => Some(store.resolve(b).map_err(not_found(b))?.id.clone()),
+            None => None,
+        };
+        Ok(store
+            .commit_step(base.as_ref(), upper, config, history, skip)?
+            .to_string())
+    }
+
+    /// The image's whole config document, and its id.
+    pub fn config_json(&self, name: &str) -> Result<(String, serde_json::Value), EngineError> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(name).map_err(not_found(name))?;
+        let v = serde_json::from_slice(&store.content().read(&img.id)?)
+            .map_err(|e| crate::error::unavailable(format!("image config: {e}")))?;
+        Ok((img.id.to_string(), v))
+    }
+
+    /// Whether the image with this exact id is in the store.
+    pub fn has(&self, id: &str) -> bool {
+        let store = self.store.lock().expect("image store lock");
+        store.images().iter().any(|i| i.id.as_str() == id)
+    }
+
+    /// Tags the image `id` as `name` (`repo[:tag]`).
+    pub fn tag_id(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        let r = berth_image::ImageRef::parse(name)
+            .map_err(|e| crate::error::invalid(format!("invalid tag {name:?}: {e}")))?;
+        let mut store = self.store.lock().expect("image store lock");
+        let id = store.resolve(id).map_err(not_found(id))?.id.clone();
+        Ok(store.tag(&id, &r)?)
+    }
+
+    /// Untagged images the build cache holds: hidden from `images` unless `-a`, and left
+    /// to `builder prune` rather than `image prune`.
+    pub fn set_build_cache(&self, ids: std::collections::HashSet<String>) {
+        *self.build_cache.lock().expect("build cache lock") = ids;
+    }
+
+    fn is_build_cache(&self, store: &Store, id: &berth_image::Digest) -> bool {
+        store.tags_of(id).is_empty()
+            && self
+                .build_cache
+                .lock()
+                .expect("build cache lock")
+                .contains(id.as_str())
+    }
+
+    /// Removes those of `ids` that are untagged and no container uses (the build cache's
+    /// images, for `builder prune`), then what nothing refers to. Returns the ids removed
+    /// and the bytes reclaimed.
+    pub fn remove_untagged(
+        &self,
+        ids: &[String],
+        in_use: &std::collections::HashMap<String, (String, bool)>,
+    ) -> Result<(Vec<String>, u64), EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let before = store.df()?;
+        let mut out = Vec::new();
+        // Children before parents: the newest first.
+        for id in ids.iter().rev() {
+            let Ok(img) = store.resolve(id) else { continue };
+            let d = img.id.clone();
+            if !store.tags_of(&d).is_empty() || in_use.contains_key(d.as_str()) {
+                continue;
+            }
+            if let Ok((_, Some(deleted))) = store.remove(d.as_str()) {
+                out.push(deleted.to_string());
+            }
+        }
+        if self.transfers.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            store.gc()?;
+        }
+        let after = store.df()?;
+        let reclaimed = (before.layers_size + before.blobs_size)
+            .saturating_sub(after.layers_size + after.blobs_size);
+        Ok((out, reclaimed))
+    }
+
+    /// For `system df`'s build cache: each image's own top layer (chain id and size), or
+    /// None for an image without layers.
+    pub fn top_layer(&self, id: &str) -> Option<(String, u64)> {
+        let store = self.store.lock().expect("image store lock");
+        let img = store.resolve(id).ok()?;
+        let layers = store.layers_of(img).ok()?;
+        layers.last().map(|l| (l.chain_id.to_string(), l.size))
     }
 
     /// How many images there are.

@@ -18,9 +18,14 @@
 //! - [`volumes`]: named and anonymous volumes (the `local` driver).
 //! - [`mounts`]: a container's binds, volumes and tmpfs mounts from its create request.
 //! - [`name`]: container names, Docker's rules and random `adjective_surname` names.
+//! - [`build`]: Dockerfile builds: stages as tasks, steps as containers and commits, the cache.
+//! - [`buildfs`]: a build's COPY/ADD: sources picked in the context, hashed and written, paths
+//!   resolved in their roots.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
 pub mod archive;
+pub mod build;
+pub mod buildfs;
 pub mod containers;
 pub mod distribution;
 pub mod error;
@@ -48,6 +53,7 @@ pub struct Engine {
     pub containers: Arc<containers::Containers>,
     pub events: Arc<events::Events>,
     pub network: Arc<network::NetworkService>,
+    pub builder: Arc<build::Builder>,
     pub data_root: PathBuf,
 }
 
@@ -65,7 +71,13 @@ impl Engine {
             images.clone(),
             events.clone(),
         )?);
+        let builder = Arc::new(build::Builder::open(
+            &data_root,
+            images.clone(),
+            containers.clone(),
+        )?);
         Ok(Engine {
+            builder,
             images,
             network: containers.network.clone(),
             containers,

@@ -32,14 +32,17 @@ pub fn diff(upper: &Path, out: impl Write) -> Result<(Digest, u64)> {
     diff_skipping(upper, out, &[])
 }
 
-/// [`diff`], leaving out the empty regular files at `skip` (relative paths): the mount
-/// points an engine creates for the files it bind-mounts (`etc/hosts` ...), which belong to
-/// no image.
+/// [`diff`], leaving out the empty regular files and empty directories at `skip` (relative
+/// paths): the mount points an engine creates for what it mounts (`etc/hosts` ..., a build
+/// step's cache mounts), which belong to no image.
 pub fn diff_skipping(upper: &Path, out: impl Write, skip: &[&str]) -> Result<(Digest, u64)> {
     let mut b = tar::Builder::new(HashingWriter::new(out));
     b.follow_symlinks(false);
     crate::walk::walk(upper, |p, rel, meta| {
-        if meta.is_file() && meta.len() == 0 && skip.iter().any(|s| rel == Path::new(s)) {
+        let empty_dir = || meta.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
+        if ((meta.is_file() && meta.len() == 0) || empty_dir())
+            && skip.iter().any(|s| rel == Path::new(s))
+        {
             return Ok(false);
         }
         if meta.file_type().is_char_device() && meta.rdev() == 0 {

@@ -774,6 +774,85 @@ impl Store {
         self.add_image(&config, &layers, None, tags)
     }
 
+    /// One build step's image: `base` (None: `FROM scratch`) plus, with `upper`, a layer of
+    /// the changes in that directory (empty files at `skip` left out). `config` becomes the
+    /// image's `config` whole (so fields berth does not model, such as `Shell` and
+    /// `OnBuild`, are kept); `history` is appended, marked `empty_layer` without a layer, as
+    /// docker's builder marks metadata steps.
+    pub fn commit_step(
+        &mut self,
+        base: Option<&Digest>,
+        upper: Option<&Path>,
+        config: serde_json::Value,
+        mut history: serde_json::Value,
+        skip: &[&str],
+    ) -> Result<Digest> {
+        let (mut cfg, mut layers): (serde_json::Value, Vec<LayerSource>) = match base {
+            Some(b) => {
+                let img = self
+                    .meta
+                    .images
+                    .get(b.as_str())
+                    .cloned()
+                    .ok_or_else(|| Error::NotFound(format!("image {b}")))?;
+                let cfg = serde_json::from_slice(&self.content.read(&img.id)?)
+                    .ctx(|| "parse base config".into())?;
+                let layers = self
+                    .layers_of(&img)?
+                    .iter()
+                    .zip(img.layer_media_types.iter())
+                    .map(|(l, mt)| LayerSource {
+                        blob: l.blob.clone(),
+                        media_type: mt.clone(),
+                        diff_id: l.diff_id.clone(),
+                    })
+                    .collect();
+                (cfg, layers)
+            }
+            None => (
+                serde_json::json!({
+                    "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+                    "os": "linux",
+                    "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": []},
+                    "history": [],
+                }),
+                Vec::new(),
+            ),
+        };
+        if let Some(upper) = upper {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("step-{}-{n}", std::process::id());
+            let mut w = self.content.writer(&name, None, None)?;
+            let (diff_id, _) = crate::diff::diff_skipping(upper, &mut w, skip)?;
+            let blob = w.commit()?;
+            cfg["rootfs"]["diff_ids"]
+                .as_array_mut()
+                .ok_or_else(|| Error::Archive("base config has no rootfs.diff_ids".into()))?
+                .push(serde_json::json!(diff_id));
+            layers.push(LayerSource {
+                blob,
+                media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                diff_id,
+            });
+        } else {
+            history["empty_layer"] = serde_json::json!(true);
+        }
+        let now = now_rfc3339();
+        cfg["config"] = config;
+        cfg["created"] = serde_json::json!(now);
+        history["created"] = serde_json::json!(now);
+        if !cfg["history"].is_array() {
+            cfg["history"] = serde_json::json!([]);
+        }
+        cfg["history"].as_array_mut().expect("array").push(history);
+        let config = self
+            .content
+            .put(&serde_json::to_vec(&cfg).expect("serialises"))?;
+        self.add_image(&config, &layers, None, &[])
+    }
+
     /// Disk usage: per image its total size and the part no other image shares, and the
     /// store's totals (`docker system df` for images).
     pub fn df(&self) -> Result<Df> {
@@ -1009,7 +1088,11 @@ pub(crate) fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = d.as_secs() as i64;
+    rfc3339(d.as_secs() as i64)
+}
+
+/// Unix seconds as `2026-01-02T03:04:05Z`.
+pub fn rfc3339(secs: i64) -> String {
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -9,6 +9,9 @@ use crate::format;
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images).
+    #[arg(short = 'a', long)]
+    pub all: bool,
     /// Only show image IDs.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -50,7 +53,9 @@ fn size(n: f64) -> String {
 
 /// `berth images`.
 pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
-    let list = api.get("/images/json").await?;
+    let list = api
+        .get(if a.all { "/images/json?all=1" } else { "/images/json" })
+        .await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

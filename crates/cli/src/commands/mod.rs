@@ -1,5 +1,6 @@
 //! Commands, grouped by object.
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod network;

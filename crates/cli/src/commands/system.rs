@@ -321,6 +321,14 @@ pub async fn df(api: &Api, a: DfArgs) -> anyhow::Result<i32> {
         .filter(|c| c["State"] != "running" && c["State"] != "paused")
         .map(|c| c["SizeRw"].as_u64().unwrap_or(0))
         .sum();
+    let volumes = v["Volumes"].as_array().cloned().unwrap_or_default();
+    let vsize = |x: &Value| x["UsageData"]["Size"].as_u64().unwrap_or(0);
+    let vused = |x: &Value| x["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0;
+    let v_active = volumes.iter().filter(|x| vused(x)).count();
+    let v_size: u64 = volumes.iter().map(vsize).sum();
+    let v_reclaim: u64 = volumes.iter().filter(|x| !vused(x)).map(vsize).sum();
+    let cache = v["BuildCache"].as_array().cloned().unwrap_or_default();
+    let b_size: u64 = cache.iter().map(|c| c["Size"].as_u64().unwrap_or(0)).sum();
     let pct = |r: u64, t: u64| match (r * 100).checked_div(t) {
         Some(p) => format!("{p}%"),
         None => "0%".to_string(),
@@ -328,8 +336,8 @@ pub async fn df(api: &Api, a: DfArgs) -> anyhow::Result<i32> {
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": reclaimed(img_size), "Reclaimable": format!("{} ({})", reclaimed(img_reclaim), pct(img_reclaim, img_size))}),
         json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(), "Size": reclaimed(c_size), "Reclaimable": format!("{} ({})", reclaimed(c_reclaim), pct(c_reclaim, c_size))}),
-        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
-        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": v_active.to_string(), "Size": reclaimed(v_size), "Reclaimable": format!("{} ({})", reclaimed(v_reclaim), pct(v_reclaim, v_size))}),
+        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": "0", "Size": reclaimed(b_size), "Reclaimable": reclaimed(b_size)}),
     ];
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     format::print_rows(

@@ -113,6 +113,9 @@ fn main() -> anyhow::Result<()> {
     for d in [&data_root, &exec_root] {
         std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
+    // Relative roots would end up relative to each container's bundle: made absolute once.
+    let data_root = std::path::absolute(&data_root).context("the data root")?;
+    let exec_root = std::path::absolute(&exec_root).context("the exec root")?;
     if let Some(parent) = sock.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
