@@ -40,6 +40,8 @@ pub enum Step {
         chmod: Option<String>,
         link: bool,
         heredocs: Vec<Heredoc>,
+        /// The JSON form: each argument is one word (variables are still expanded).
+        json: bool,
     },
     /// ENV and LABEL: the raw `key=value` text.
     Env(String),
@@ -216,6 +218,7 @@ pub fn step(i: &Instruction, file: &str) -> Result<Step, ParseError> {
                     .iter()
                     .any(|(k, v)| k == "link" && v.as_deref() != Some("false")),
                 heredocs: i.heredocs.clone(),
+                json: matches!(i.args, Args::Json(_)),
             }
         }
         "ENV" | "LABEL" => {

@@ -49,8 +49,8 @@ fn options(query: &str) -> Result<BuildOptions, ApiError> {
             "target" if !v.is_empty() => o.target = Some(v),
             "networkmode" if !v.is_empty() && v != "default" => o.network = Some(v),
             "buildargs" if !v.is_empty() => {
-                let m: BTreeMap<String, Option<String>> = serde_json::from_str(&v)
-                    .map_err(|e| bad(format!("buildargs: {e}")))?;
+                let m: BTreeMap<String, Option<String>> =
+                    serde_json::from_str(&v).map_err(|e| bad(format!("buildargs: {e}")))?;
                 // A null value is an arg given by name only whose value the client did not
                 // have: docker drops it.
                 o.build_args = m.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
@@ -64,10 +64,14 @@ fn options(query: &str) -> Result<BuildOptions, ApiError> {
                 ))
             }
             "remote" if !v.is_empty() => {
-                return Err(bad("berth builds from an uploaded context only, not a remote URL"))
+                return Err(bad(
+                    "berth builds from an uploaded context only, not a remote URL",
+                ))
             }
             "platform" if !v.is_empty() && v != "linux/amd64" && v != "linux" => {
-                return Err(bad(format!("platform {v}: berth builds for this machine's platform only")))
+                return Err(bad(format!(
+                    "platform {v}: berth builds for this machine's platform only"
+                )))
             }
             _ => {}
         }
@@ -80,7 +84,10 @@ fn registry_config(
     headers: &HeaderMap,
 ) -> Result<std::collections::HashMap<String, berth_registry::Credentials>, ApiError> {
     let mut out = std::collections::HashMap::new();
-    let Some(v) = headers.get("x-registry-config").and_then(|v| v.to_str().ok()) else {
+    let Some(v) = headers
+        .get("x-registry-config")
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(out);
     };
     let raw = base64::engine::general_purpose::URL_SAFE

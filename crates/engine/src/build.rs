@@ -273,7 +273,10 @@ fn instruction_text(i: &Instruction) -> String {
 /// The stage a `--from`/`from=` value names, if any (a name or an index before `before`).
 fn stage_named(stages: &[Stage], name: &str, before: usize) -> Option<usize> {
     let l = name.to_ascii_lowercase();
-    if let Some(s) = stages[..before].iter().find(|s| s.name.as_deref() == Some(&l)) {
+    if let Some(s) = stages[..before]
+        .iter()
+        .find(|s| s.name.as_deref() == Some(&l))
+    {
         return Some(s.index);
     }
     name.parse::<usize>().ok().filter(|i| *i < before)
@@ -395,7 +398,13 @@ impl Builder {
     }
 
     fn lookup(&self, key: &str) -> Option<String> {
-        let id = self.cache.lock().expect("build cache").entries.get(key).cloned()?;
+        let id = self
+            .cache
+            .lock()
+            .expect("build cache")
+            .entries
+            .get(key)
+            .cloned()?;
         if !self.images.has(&id) {
             return None;
         }
@@ -496,7 +505,9 @@ impl Builder {
                 .iter()
                 .find(|s| s.name.as_deref() == Some(t.to_ascii_lowercase().as_str()))
                 .map(|s| s.index)
-                .ok_or_else(|| invalid(format!("failed to reach build target {t} in Dockerfile")))?,
+                .ok_or_else(|| {
+                    invalid(format!("failed to reach build target {t} in Dockerfile"))
+                })?,
             None => stages.len() - 1,
         };
         // The meta args (before the first FROM) with their values.
@@ -651,7 +662,10 @@ impl Builder {
         }
         self.save_cache();
         let _ = out.send(Message::Aux(id.clone()));
-        let _ = out.send(Message::Stream(format!("Successfully built {}\n", short(&id))));
+        let _ = out.send(Message::Stream(format!(
+            "Successfully built {}\n",
+            short(&id)
+        )));
         for t in &job.opts.tags {
             let f = berth_image::ImageRef::parse(t)
                 .map(|r| r.familiar())
@@ -796,15 +810,16 @@ impl Builder {
                     instruction_text(inst)
                 ));
             }
-            self.step(job, idx, &mut st, step, out)
-                .await
-                .map_err(|e| {
-                    if inst.line > 0 && e.kind == crate::error::Kind::InvalidArgument {
-                        invalid(format!("{}:{}: {}", job.opts.dockerfile, inst.line, e.message))
-                    } else {
-                        e
-                    }
-                })?;
+            self.step(job, idx, &mut st, step, out).await.map_err(|e| {
+                if inst.line > 0 && e.kind == crate::error::Kind::InvalidArgument {
+                    invalid(format!(
+                        "{}:{}: {}",
+                        job.opts.dockerfile, inst.line, e.message
+                    ))
+                } else {
+                    e
+                }
+            })?;
         }
         match st.image {
             Some(id) => Ok(id),
@@ -830,12 +845,7 @@ impl Builder {
     }
 
     /// A cached result for the step, announced as the classic builder does.
-    fn cached(
-        &self,
-        job: &Job,
-        key: &str,
-        out: &mpsc::UnboundedSender<Message>,
-    ) -> Option<String> {
+    fn cached(&self, job: &Job, key: &str, out: &mpsc::UnboundedSender<Message>) -> Option<String> {
         if job.opts.no_cache {
             return None;
         }
@@ -853,7 +863,10 @@ impl Builder {
         history: Value,
         out: &mpsc::UnboundedSender<Message>,
     ) -> Result<(), EngineError> {
-        let created_by = history["created_by"].as_str().unwrap_or_default().to_string();
+        let created_by = history["created_by"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let key = self.key(st, &created_by, "");
         if let Some(id) = self.cached(job, &key, out) {
             st.image = Some(id);
@@ -890,7 +903,7 @@ impl Builder {
                 let pairs = shell::pairs(text, esc, &vars, true).map_err(|e| invalid(e.0))?;
                 let mut shown = Vec::new();
                 for (k, v) in pairs {
-                    let v = v.unwrap_or_default();
+                    let v = v.ok_or_else(|| need_equals(&k))?;
                     shown.push(format!("{k}={v}"));
                     st.set_env(&k, &v);
                 }
@@ -906,7 +919,7 @@ impl Builder {
                     .unwrap_or_default();
                 let mut shown = Vec::new();
                 for (k, v) in pairs {
-                    let v = v.unwrap_or_default();
+                    let v = v.ok_or_else(|| need_equals(&k))?;
                     shown.push(format!("{k}={v}"));
                     labels.insert(k, json!(v));
                 }
@@ -939,7 +952,10 @@ impl Builder {
                 let created = format!(" ARG {}", shown.join(" "));
                 let key_extra = serde_json::to_string(&st.args).expect("serialises");
                 let history = nop(created);
-                let created_by = history["created_by"].as_str().unwrap_or_default().to_string();
+                let created_by = history["created_by"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 let key = self.key(st, &created_by, &key_extra);
                 if let Some(id) = self.cached(job, &key, out) {
                     st.image = Some(id);
@@ -965,7 +981,8 @@ impl Builder {
                 } else {
                     Path::new(&st.workdir()).join(&w)
                 };
-                let clean = Path::new("/").join(buildfs::clean_rel(&joined.to_string_lossy()).unwrap_or_default());
+                let clean = Path::new("/")
+                    .join(buildfs::clean_rel(&joined.to_string_lossy()).unwrap_or_default());
                 let wd = clean.display().to_string();
                 st.config.insert("WorkingDir".into(), json!(wd));
                 let created_by = format!("/bin/sh -c #(nop) WORKDIR {wd}");
@@ -1004,14 +1021,23 @@ impl Builder {
             Step::User(t) => {
                 let u = ex(t)?;
                 st.config.insert("User".into(), json!(u));
-                self.meta_commit(job, st, nop(format!("USER {u}")), out).await
+                self.meta_commit(job, st, nop(format!("USER {u}")), out)
+                    .await
             }
             Step::Cmd(c) => {
                 let v = self.command_argv(st, c);
                 st.config.insert("Cmd".into(), json!(v));
                 st.cmd_set = true;
-                self.meta_commit(job, st, nop(format!(" CMD {}", serde_json::to_string(&v).unwrap_or_default())), out)
-                    .await
+                self.meta_commit(
+                    job,
+                    st,
+                    nop(format!(
+                        " CMD {}",
+                        serde_json::to_string(&v).unwrap_or_default()
+                    )),
+                    out,
+                )
+                .await
             }
             Step::Entrypoint(c) => {
                 let v = self.command_argv(st, c);
@@ -1019,8 +1045,16 @@ impl Builder {
                 if !st.cmd_set {
                     st.config.insert("Cmd".into(), Value::Null);
                 }
-                self.meta_commit(job, st, nop(format!(" ENTRYPOINT {}", serde_json::to_string(&v).unwrap_or_default())), out)
-                    .await
+                self.meta_commit(
+                    job,
+                    st,
+                    nop(format!(
+                        " ENTRYPOINT {}",
+                        serde_json::to_string(&v).unwrap_or_default()
+                    )),
+                    out,
+                )
+                .await
             }
             Step::Expose(t) => {
                 let words = shell::words(t, esc, &vars).map_err(|e| invalid(e.0))?;
@@ -1036,7 +1070,8 @@ impl Builder {
                         ports.insert(k, json!({}));
                     }
                 }
-                st.config.insert("ExposedPorts".into(), Value::Object(ports));
+                st.config
+                    .insert("ExposedPorts".into(), Value::Object(ports));
                 self.meta_commit(job, st, nop(format!(" EXPOSE {}", shown.join(" "))), out)
                     .await
             }
@@ -1061,19 +1096,29 @@ impl Builder {
             }
             Step::Shell(v) => {
                 st.config.insert("Shell".into(), json!(v));
-                self.meta_commit(job, st, nop(format!("SHELL {}", serde_json::to_string(v).unwrap_or_default())), out)
-                    .await
+                self.meta_commit(
+                    job,
+                    st,
+                    nop(format!(
+                        "SHELL {}",
+                        serde_json::to_string(v).unwrap_or_default()
+                    )),
+                    out,
+                )
+                .await
             }
             Step::StopSignal(t) => {
                 let s = ex(t)?;
                 crate::containers::parse_signal(&s)
                     .map_err(|_| invalid(format!("Invalid signal: {s}")))?;
                 st.config.insert("StopSignal".into(), json!(s));
-                self.meta_commit(job, st, nop(format!(" STOPSIGNAL {s}")), out).await
+                self.meta_commit(job, st, nop(format!(" STOPSIGNAL {s}")), out)
+                    .await
             }
             Step::Maintainer(t) => {
                 // The Author field of the image; berth keeps only the history entry.
-                self.meta_commit(job, st, nop(format!(" MAINTAINER {t}")), out).await
+                self.meta_commit(job, st, nop(format!(" MAINTAINER {t}")), out)
+                    .await
             }
             Step::Onbuild(t) => {
                 let mut v: Vec<String> = st
@@ -1083,7 +1128,8 @@ impl Builder {
                     .unwrap_or_default();
                 v.push(t.clone());
                 st.config.insert("OnBuild".into(), json!(v));
-                self.meta_commit(job, st, nop(format!(" ONBUILD {t}")), out).await
+                self.meta_commit(job, st, nop(format!(" ONBUILD {t}")), out)
+                    .await
             }
             Step::Healthcheck(h) => {
                 let hc = match h {
@@ -1125,15 +1171,51 @@ impl Builder {
                     }
                 };
                 st.config.insert("Healthcheck".into(), hc.clone());
-                self.meta_commit(job, st, nop(format!(" HEALTHCHECK {hc}")), out).await
-            }
-            Step::Run { command, mounts, network, heredocs } => {
-                self.run_step(job, idx, st, command, mounts, network.as_deref(), heredocs, out)
+                self.meta_commit(job, st, nop(format!(" HEALTHCHECK {hc}")), out)
                     .await
             }
-            Step::Copy { add, args, from, chown, chmod, link: _, heredocs } => {
-                self.copy_step(job, idx, st, *add, args, from.as_deref(), chown.as_deref(), chmod.as_deref(), heredocs, out)
-                    .await
+            Step::Run {
+                command,
+                mounts,
+                network,
+                heredocs,
+            } => {
+                self.run_step(
+                    job,
+                    idx,
+                    st,
+                    command,
+                    mounts,
+                    network.as_deref(),
+                    heredocs,
+                    out,
+                )
+                .await
+            }
+            Step::Copy {
+                add,
+                args,
+                from,
+                chown,
+                chmod,
+                link: _,
+                heredocs,
+                json,
+            } => {
+                self.copy_step(
+                    job,
+                    idx,
+                    st,
+                    *add,
+                    args,
+                    *json,
+                    from.as_deref(),
+                    chown.as_deref(),
+                    chmod.as_deref(),
+                    heredocs,
+                    out,
+                )
+                .await
             }
         }
     }
@@ -1171,7 +1253,12 @@ impl Builder {
             Command::Shell(text) => {
                 let mut v = st.shell();
                 let only_heredoc = heredocs.len() == 1
-                    && text.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == heredocs[0].name;
+                    && text
+                        .trim()
+                        .trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(['"', '\''])
+                        == heredocs[0].name;
                 if only_heredoc {
                     // `RUN <<EOF`: the body is the script.
                     v.push(heredocs[0].content.clone());
@@ -1231,7 +1318,9 @@ impl Builder {
             };
             let target = shell::expand(&m.target, job.escape, &vars).map_err(|e| invalid(e.0))?;
             if !target.starts_with('/') {
-                return Err(invalid(format!("--mount target {target:?} must be absolute")));
+                return Err(invalid(format!(
+                    "--mount target {target:?} must be absolute"
+                )));
             }
             skip.push(target.trim_start_matches('/').to_string());
             key_extra.push_str(&format!(";{}:{target}:{:?}", m.typ, m.options));
@@ -1262,12 +1351,15 @@ impl Builder {
                 "bind" => {
                     let src = opt("source").or_else(|| opt("src")).unwrap_or_default();
                     let rel = buildfs::clean_rel(&src).ok_or_else(|| {
-                        invalid(format!("forbidden path outside the build context: {src} ()"))
+                        invalid(format!(
+                            "forbidden path outside the build context: {src} ()"
+                        ))
                     })?;
                     let rw = opt("rw").is_some() || opt("readwrite").is_some();
                     let host = match opt("from") {
                         Some(f) => {
-                            let f = shell::expand(&f, job.escape, &job.meta).map_err(|e| invalid(e.0))?;
+                            let f = shell::expand(&f, job.escape, &job.meta)
+                                .map_err(|e| invalid(e.0))?;
                             let id = self.from_image(job, idx, &f, out).await?;
                             let images = self.images.clone();
                             let dir = self.scratch();
@@ -1291,11 +1383,9 @@ impl Builder {
                         if rw { "rw" } else { "ro" }
                     ));
                 }
-                "secret" => {
-                    return Err(invalid(
-                        "RUN --mount=type=secret: berth's builder takes no secrets yet (no --secret)",
-                    ))
-                }
+                "secret" => return Err(invalid(
+                    "RUN --mount=type=secret: berth's builder takes no secrets yet (no --secret)",
+                )),
                 other => return Err(invalid(format!("unsupported mount type {other:?}"))),
             }
         }
@@ -1308,7 +1398,12 @@ impl Builder {
         for (k, v) in &run_args {
             env.push(format!("{k}={v}"));
         }
-        let user = st.config.get("User").and_then(Value::as_str).unwrap_or("").to_string();
+        let user = st
+            .config
+            .get("User")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let body = ContainerCreateBody {
             image: Some(image.clone()),
             cmd: Some(argv),
@@ -1327,7 +1422,10 @@ impl Builder {
             ..Default::default()
         };
         let (cid, _warnings) = self.containers.create(None, body)?;
-        let _ = out.send(Message::Stream(format!(" ---> Running in {}\n", short(&cid))));
+        let _ = out.send(Message::Stream(format!(
+            " ---> Running in {}\n",
+            short(&cid)
+        )));
         let result = self.run_container(&cid, out).await;
         let code = match result {
             Ok(c) => c,
@@ -1415,7 +1513,10 @@ impl Builder {
                 .and_then(Result::ok)
                 .ok_or_else(|| unavailable("a stage this one needs failed"));
         }
-        if job.stages[idx..].iter().any(|s| s.name.as_deref() == Some(&name.to_ascii_lowercase())) {
+        if job.stages[idx..]
+            .iter()
+            .any(|s| s.name.as_deref() == Some(&name.to_ascii_lowercase()))
+        {
             return Err(invalid(format!(
                 "invalid from flag value {name}: stage {name} is not defined before this one"
             )));
@@ -1431,6 +1532,7 @@ impl Builder {
         st: &mut St,
         add: bool,
         args: &[String],
+        json: bool,
         from: Option<&str>,
         chown: Option<&str>,
         chmod: Option<&str>,
@@ -1442,9 +1544,16 @@ impl Builder {
         let kw = if add { "ADD" } else { "COPY" };
         let mut words: Vec<String> = Vec::new();
         for a in args {
-            words.extend(shell::words(a, esc, &vars).map_err(|e| invalid(e.0))?);
+            if json {
+                // One word each; `$v` is still substituted, quotes have no meaning here.
+                words.push(expand_json_word(a, &vars));
+            } else {
+                words.extend(shell::words(a, esc, &vars).map_err(|e| invalid(e.0))?);
+            }
         }
-        let dest_raw = words.pop().ok_or_else(|| invalid(format!("{kw} requires at least two arguments")))?;
+        let dest_raw = words
+            .pop()
+            .ok_or_else(|| invalid(format!("{kw} requires at least two arguments")))?;
         let chmod = match chmod {
             Some(c) => Some(
                 u32::from_str_radix(c, 8)
@@ -1454,7 +1563,10 @@ impl Builder {
             ),
             None => None,
         };
-        let chown = chown.map(|c| shell::expand(c, esc, &vars)).transpose().map_err(|e| invalid(e.0))?;
+        let chown = chown
+            .map(|c| shell::expand(c, esc, &vars))
+            .transpose()
+            .map_err(|e| invalid(e.0))?;
         // Where the sources come from.
         let from_id = match from {
             Some(f) => {
@@ -1485,7 +1597,10 @@ impl Builder {
         let mut extra_sources: Vec<(PathBuf, String)> = Vec::new();
         for w in &words {
             if let Some(h) = heredocs.iter().find(|h| {
-                w.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == h.name
+                w.trim_start_matches("<<")
+                    .trim_start_matches('-')
+                    .trim_matches(['"', '\''])
+                    == h.name
                     && w.starts_with("<<")
             }) {
                 std::fs::create_dir_all(&heredoc_dir).map_err(|e| unavailable(e.to_string()))?;
@@ -1496,7 +1611,10 @@ impl Builder {
                 };
                 let p = heredoc_dir.join(&h.name);
                 std::fs::write(&p, content).map_err(|e| unavailable(e.to_string()))?;
-                let _ = std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+                let _ = std::fs::set_permissions(
+                    &p,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                );
                 extra_sources.push((p, h.name.clone()));
             } else if add && (w.starts_with("http://") || w.starts_with("https://")) {
                 let p = fetch_url(w, &scratch).await?;
@@ -1518,13 +1636,17 @@ impl Builder {
         }
         let context = job.context.clone();
         let ignore_all = from_root.is_none();
-        let src_root = from_root.as_ref().map(|m| m.root.clone()).unwrap_or(context);
+        let src_root = from_root
+            .as_ref()
+            .map(|m| m.root.clone())
+            .unwrap_or(context);
         let ig = &job.ignore;
         let excluded = |p: &str| ignore_all && ig.excluded(p);
         let srcs = buildfs::sources(&src_root, &plain_words, &excluded)
             .map_err(|e| invalid(e.message.replace("COPY failed", &format!("{kw} failed"))))?;
         let count = srcs.len() + extra_sources.len();
-        let dest_dir_syntax = dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == ".";
+        let dest_dir_syntax =
+            dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == ".";
         if count > 1 && !dest_dir_syntax {
             return Err(invalid(format!(
                 "When using {kw} with more than one source file, the destination must be a directory and end with a /"
@@ -1535,75 +1657,100 @@ impl Builder {
         } else {
             Path::new(&st.workdir()).join(&dest_raw)
         };
-        let dest = Path::new("/").join(buildfs::clean_rel(&dest_abs.to_string_lossy()).unwrap_or_default());
+        let dest = Path::new("/")
+            .join(buildfs::clean_rel(&dest_abs.to_string_lossy()).unwrap_or_default());
         // ADD's local archives are unpacked into the scratch directory first.
-        let mut tars: Vec<(usize, PathBuf)> = Vec::new();
+        // (Their sources stay open while the entries, which name paths below them, live.)
+        let mut tars: Vec<(usize, buildfs::Source)> = Vec::new();
         if add {
             for (i, s) in srcs.iter().enumerate() {
                 if !s.is_dir && is_archive(&s.host) {
                     let d = scratch.join(format!("tar{i}"));
                     unpack_archive(&s.host, &d)?;
-                    tars.push((i, d));
+                    let src = buildfs::sources(&d, &[".".into()], &|_| false)?.remove(0);
+                    tars.push((i, src));
                 }
             }
         }
         // Entries with a nominal destination, for the key; the real one needs the image.
         let owner_key = chown.clone().unwrap_or_default();
-        let plan = |dest_is_dir: bool, owner: (u32, u32)| -> Result<Vec<buildfs::Entry>, EngineError> {
-            let mut es = Vec::new();
-            for (i, s) in srcs.iter().enumerate() {
-                if let Some((_, d)) = tars.iter().find(|(j, _)| *j == i) {
-                    let src = buildfs::sources(d, &[".".into()], &|_| false)?.remove(0);
-                    let mut inner = Vec::new();
-                    buildfs::entries(&src, &dest, chown.as_ref().map(|_| owner), &|_| false, &mut inner)?;
-                    // The archive's top directory is the destination: keep its mode as is.
-                    inner.retain(|e| e.dest != dest);
-                    es.extend(inner);
-                    continue;
+        let plan =
+            |dest_is_dir: bool, owner: (u32, u32)| -> Result<Vec<buildfs::Entry>, EngineError> {
+                let mut es = Vec::new();
+                for (i, s) in srcs.iter().enumerate() {
+                    if let Some((_, src)) = tars.iter().find(|(j, _)| *j == i) {
+                        let mut inner = Vec::new();
+                        buildfs::entries(
+                            src,
+                            &dest,
+                            chown.as_ref().map(|_| owner),
+                            &|_| false,
+                            &mut inner,
+                        )?;
+                        // The archive's top directory is the destination: keep its mode as is.
+                        inner.retain(|e| e.dest != dest);
+                        es.extend(inner);
+                        continue;
+                    }
+                    let target = if s.is_dir {
+                        dest.clone()
+                    } else if dest_is_dir {
+                        dest.join(s.rel.file_name().unwrap_or_default())
+                    } else {
+                        dest.clone()
+                    };
+                    let sub_excluded = |p: &str| excluded(p);
+                    buildfs::entries(s, &target, Some(owner), &sub_excluded, &mut es)?;
                 }
-                let target = if s.is_dir {
-                    dest.clone()
-                } else if dest_is_dir {
-                    dest.join(s.rel.file_name().unwrap_or_default())
-                } else {
-                    dest.clone()
-                };
-                let sub_excluded = |p: &str| excluded(p);
-                buildfs::entries(s, &target, Some(owner), &sub_excluded, &mut es)?;
-            }
-            for (p, name) in &extra_sources {
-                let src = buildfs::Source::file(p)?;
-                let target = if dest_is_dir { dest.join(name) } else { dest.clone() };
-                let mut one = Vec::new();
-                buildfs::entries(&src, &target, Some(owner), &|_| false, &mut one)?;
-                if !add || heredocs.iter().any(|h| &h.name == name) {
-                    es.extend(one);
-                } else {
-                    // A URL's file: mode 0600, as docker writes it.
-                    es.extend(one.into_iter().map(|mut e| {
-                        e.mode = 0o600;
-                        e
-                    }));
-                }
-            }
-            if let Some(m) = chmod {
-                for e in &mut es {
-                    if !matches!(e.kind, buildfs::Kind::Symlink(_)) {
-                        e.mode = m;
+                for (p, name) in &extra_sources {
+                    let src = buildfs::Source::file(p)?;
+                    let target = if dest_is_dir {
+                        dest.join(name)
+                    } else {
+                        dest.clone()
+                    };
+                    let mut one = Vec::new();
+                    buildfs::entries(&src, &target, Some(owner), &|_| false, &mut one)?;
+                    // Our own scratch file: named by its path, not by the descriptor that goes.
+                    for e in &mut one {
+                        e.kind = buildfs::Kind::File(p.clone());
+                    }
+                    if !add || heredocs.iter().any(|h| &h.name == name) {
+                        es.extend(one);
+                    } else {
+                        // A URL's file: mode 0600, as docker writes it.
+                        es.extend(one.into_iter().map(|mut e| {
+                            e.mode = 0o600;
+                            e
+                        }));
                     }
                 }
-            }
-            // The destination directory of a directory copy that exists keeps its own mode.
-            Ok(es)
-        };
+                if let Some(m) = chmod {
+                    for e in &mut es {
+                        if !matches!(e.kind, buildfs::Kind::Symlink(_)) {
+                            e.mode = m;
+                        }
+                    }
+                }
+                // The destination directory of a directory copy that exists keeps its own mode.
+                Ok(es)
+            };
         let nominal = plan(dest_dir_syntax, (0, 0))?;
         let hash = buildfs::content_hash(&nominal)?;
-        let what = if count == 1 && srcs.first().is_some_and(|s| s.is_dir) { "dir" } else { "file" };
+        let what = if count == 1 && srcs.first().is_some_and(|s| s.is_dir) {
+            "dir"
+        } else {
+            "file"
+        };
         let created_by = format!(
             "/bin/sh -c #(nop) {kw} {what}:{hash} in {} ",
             dest.display()
         );
-        let key = self.key(st, &created_by, &format!("{owner_key}|{chmod:?}|{}", from_id.as_deref().unwrap_or("")));
+        let key = self.key(
+            st,
+            &created_by,
+            &format!("{owner_key}|{chmod:?}|{}", from_id.as_deref().unwrap_or("")),
+        );
         if let Some(id) = self.cached(job, &key, out) {
             st.image = Some(id);
             return Ok(());
@@ -1680,8 +1827,51 @@ pub fn dir_size(p: &Path) -> u64 {
     crate::containers::dir_size(p)
 }
 
+/// `$v` and `${v}` substituted in a JSON-form word, nothing else touched.
+fn expand_json_word(w: &str, vars: &Env) -> String {
+    let mut out = String::new();
+    let b: Vec<char> = w.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '$' && i + 1 < b.len() {
+            let (name, next) = if b[i + 1] == '{' {
+                match b[i + 2..].iter().position(|c| *c == '}') {
+                    Some(end) => (
+                        b[i + 2..i + 2 + end].iter().collect::<String>(),
+                        i + 3 + end,
+                    ),
+                    None => (String::new(), i),
+                }
+            } else {
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+                    .map_or(b.len(), |p| i + 1 + p);
+                (b[i + 1..end].iter().collect::<String>(), end)
+            };
+            if !name.is_empty() && next > i {
+                out.push_str(vars.get(&name).map(String::as_str).unwrap_or(""));
+                i = next;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+fn need_equals(word: &str) -> EngineError {
+    invalid(format!(
+        "Syntax error - can't find = in {word:?}. Must be of the form: name=value"
+    ))
+}
+
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c)) && !s.is_empty() {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+        && !s.is_empty()
+    {
         s.to_string()
     } else {
         format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -1695,14 +1885,20 @@ fn resolved(root: &Path, rel: &Path) -> Result<PathBuf, EngineError> {
         .into();
     let p = buildfs::open_in(&fd, rel, false)
         .map_err(|e| invalid(format!("--mount source {}: {e}", rel.display())))?;
-    std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&p)))
-        .map_err(|e| unavailable(e.to_string()))
+    std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&p)
+    ))
+    .map_err(|e| unavailable(e.to_string()))
 }
 
 /// A content hash of a context directory bound into a RUN (so that a change reruns it).
 fn dir_hash(p: &Path) -> Result<String, EngineError> {
     let root = p.parent().unwrap_or(Path::new("/"));
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(".".into());
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(".".into());
     let srcs = buildfs::sources(root, &[name], &|_| false)?;
     let mut es = Vec::new();
     for s in &srcs {
@@ -1733,8 +1929,15 @@ fn unpack_archive(p: &Path, dest: &Path) -> Result<(), EngineError> {
     a.set_preserve_permissions(true);
     a.set_preserve_ownerships(true);
     a.set_preserve_mtime(true);
-    a.unpack(dest)
-        .map_err(|e| invalid(format!("ADD: unpack {}: {e}", p.display())))
+    a.unpack(dest).map_err(|e| {
+        let mut m = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            m.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        invalid(format!("ADD: unpack the archive: {m}"))
+    })
 }
 
 /// Downloads `url` for `ADD` into the scratch directory.

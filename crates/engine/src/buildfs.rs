@@ -165,11 +165,8 @@ pub fn sources(
     let rootfd = dirfd(root).map_err(|e| unavailable(format!("open the build context: {e}")))?;
     let mut out = Vec::new();
     for w in words {
-        let rel = clean_rel(w).ok_or_else(|| {
-            invalid(format!(
-                "forbidden path outside the build context: {w} ()"
-            ))
-        })?;
+        let rel = clean_rel(w)
+            .ok_or_else(|| invalid(format!("forbidden path outside the build context: {w} ()")))?;
         let picked: Vec<PathBuf> = if has_glob(w) {
             let mut all = Vec::new();
             all_paths(root, Path::new(""), &mut all);
@@ -270,7 +267,10 @@ fn walk(
                 let mut inner = Vec::new();
                 walk(&e.path(), &r, &d, own, excluded, &mut inner)?;
                 if !inner.is_empty() {
-                    let md = e.path().symlink_metadata().map_err(|x| unavailable(x.to_string()))?;
+                    let md = e
+                        .path()
+                        .symlink_metadata()
+                        .map_err(|x| unavailable(x.to_string()))?;
                     let (uid, gid) = own(&md);
                     out.push(Entry {
                         dest: d,
@@ -465,11 +465,7 @@ fn set_times(parent: &OwnedFd, name: &CString, mtime: i64) {
 
 /// Writes `entries` into the directory `root`. Missing parents are created owned by
 /// `parent_owner` with mode 0755, as docker's builder creates them.
-pub fn write(
-    root: &Path,
-    entries: &[Entry],
-    parent_owner: (u32, u32),
-) -> Result<(), EngineError> {
+pub fn write(root: &Path, entries: &[Entry], parent_owner: (u32, u32)) -> Result<(), EngineError> {
     let rootfd = dirfd(root).map_err(|e| unavailable(format!("open the step's root: {e}")))?;
     let werr = |p: &Path, e: std::io::Error| unavailable(format!("copy to {}: {e}", p.display()));
     let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
@@ -492,8 +488,12 @@ pub fn write(
                 unsafe {
                     libc::mkdirat(parent.as_raw_fd(), n.as_ptr(), e.mode);
                 }
-                let fd = open_in(&rootfd, &e.dest.strip_prefix("/").unwrap_or(&e.dest).to_path_buf(), false)
-                    .map_err(|x| werr(&e.dest, x))?;
+                let fd = open_in(
+                    &rootfd,
+                    &e.dest.strip_prefix("/").unwrap_or(&e.dest).to_path_buf(),
+                    false,
+                )
+                .map_err(|x| werr(&e.dest, x))?;
                 if !meta_of(&fd).map_err(|x| werr(&e.dest, x))?.is_dir() {
                     return Err(invalid(format!(
                         "cannot copy a directory to {}: a file is in the way",
@@ -502,7 +502,13 @@ pub fn write(
                 }
                 // SAFETY: fchownat/fchmodat on a directory descriptor we hold.
                 unsafe {
-                    libc::fchownat(parent.as_raw_fd(), n.as_ptr(), e.uid, e.gid, libc::AT_SYMLINK_NOFOLLOW);
+                    libc::fchownat(
+                        parent.as_raw_fd(),
+                        n.as_ptr(),
+                        e.uid,
+                        e.gid,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    );
                     libc::fchmodat(parent.as_raw_fd(), n.as_ptr(), e.mode, 0);
                 }
                 dirs.push((e.dest.clone(), e.mode, e.mtime));
@@ -520,7 +526,13 @@ pub fn write(
                     if libc::symlinkat(t.as_ptr(), parent.as_raw_fd(), n.as_ptr()) != 0 {
                         return Err(werr(&e.dest, last_err()));
                     }
-                    libc::fchownat(parent.as_raw_fd(), n.as_ptr(), e.uid, e.gid, libc::AT_SYMLINK_NOFOLLOW);
+                    libc::fchownat(
+                        parent.as_raw_fd(),
+                        n.as_ptr(),
+                        e.uid,
+                        e.gid,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    );
                 }
                 set_times(&parent, &n, e.mtime);
             }
@@ -537,7 +549,11 @@ pub fn write(
                     libc::openat(
                         parent.as_raw_fd(),
                         n.as_ptr(),
-                        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        libc::O_WRONLY
+                            | libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC,
                         0o600,
                     )
                 };
@@ -646,7 +662,10 @@ mod tests {
         // /app -> / resolved in the root: the file lands in <root>/x, not in the host's /x.
         assert_eq!(std::fs::read_to_string(r.join("x/sub/f")).unwrap(), "f");
         // Times are not content.
-        let f = std::fs::File::options().write(true).open(c.join("d/sub/f")).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(c.join("d/sub/f"))
+            .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
         let mut es2 = Vec::new();
         entries(&s[0], Path::new("/app/x"), Some((0, 0)), &none, &mut es2).unwrap();
@@ -662,12 +681,19 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
         std::fs::create_dir_all(r.join("etc")).unwrap();
-        std::fs::write(r.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
+        std::fs::write(
+            r.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(r.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         assert_eq!(lookup_owner(r, "app").unwrap(), (1000, 1001));
         assert_eq!(lookup_owner(r, "app:staff").unwrap(), (1000, 50));
         assert_eq!(lookup_owner(r, "12:34").unwrap(), (12, 34));
         assert_eq!(lookup_owner(r, "7").unwrap(), (7, 7));
-        assert!(lookup_owner(r, "nobody").unwrap_err().message.contains("no such user"));
+        assert!(lookup_owner(r, "nobody")
+            .unwrap_err()
+            .message
+            .contains("no such user"));
     }
 }

@@ -1748,14 +1748,17 @@ impl Containers {
             return Err(conflict("the container is not newly created"));
         }
         let (tx, rx) = oneshot::channel();
-        e.attach_waiters.lock().expect("waiters").push(AttachWaiter {
-            req: Request::Attach {
-                stdin: false,
-                stdout: true,
-                stderr: true,
-            },
-            tx,
-        });
+        e.attach_waiters
+            .lock()
+            .expect("waiters")
+            .push(AttachWaiter {
+                req: Request::Attach {
+                    stdin: false,
+                    stdout: true,
+                    stderr: true,
+                },
+                tx,
+            });
         Ok(rx)
     }
 

@@ -495,11 +495,22 @@ impl ImageService {
         Ok((out, reclaimed))
     }
 
-    /// For `system df`'s build cache: each image's own top layer (chain id and size), or
-    /// None for an image without layers.
+    /// For `system df`'s build cache: the layer an image's last step added (chain id and
+    /// size), or None when that step added none.
     pub fn top_layer(&self, id: &str) -> Option<(String, u64)> {
         let store = self.store.lock().expect("image store lock");
         let img = store.resolve(id).ok()?;
+        // A metadata step's image adds no layer: its top one is its parent's.
+        let cfg: serde_json::Value =
+            serde_json::from_slice(&store.content().read(&img.id).ok()?).ok()?;
+        let last = cfg["history"]
+            .as_array()
+            .and_then(|h| h.last())
+            .cloned()
+            .unwrap_or_default();
+        if last["empty_layer"].as_bool() == Some(true) {
+            return None;
+        }
         let layers = store.layers_of(img).ok()?;
         layers.last().map(|l| (l.chain_id.to_string(), l.size))
     }

@@ -39,7 +39,8 @@ pub fn diff_skipping(upper: &Path, out: impl Write, skip: &[&str]) -> Result<(Di
     let mut b = tar::Builder::new(HashingWriter::new(out));
     b.follow_symlinks(false);
     crate::walk::walk(upper, |p, rel, meta| {
-        let empty_dir = || meta.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
+        let empty_dir =
+            || meta.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
         if ((meta.is_file() && meta.len() == 0) || empty_dir())
             && skip.iter().any(|s| rel == Path::new(s))
         {

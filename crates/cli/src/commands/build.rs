@@ -80,7 +80,10 @@ fn pack(dir: &Path, dockerfile: &Path, extra: Option<(&str, &[u8])>) -> anyhow::
             let keep = !ig.excluded(&rs)
                 || rs == ".dockerignore"
                 || df_rel.as_deref() == Some(rs.as_str())
-                || rs.ends_with(".dockerignore") && df_rel.as_deref().is_some_and(|d| rs == format!("{d}.dockerignore"));
+                || rs.ends_with(".dockerignore")
+                    && df_rel
+                        .as_deref()
+                        .is_some_and(|d| rs == format!("{d}.dockerignore"));
             let md = std::fs::symlink_metadata(e.path())?;
             if md.is_dir() {
                 // An ignored directory may still hold an exception: look inside.
@@ -95,7 +98,10 @@ fn pack(dir: &Path, dockerfile: &Path, extra: Option<(&str, &[u8])>) -> anyhow::
             }
             if md.is_file() || md.file_type().is_symlink() {
                 b.append_path_with_name(e.path(), &r).map_err(|x| {
-                    anyhow::anyhow!("error checking context: can't stat '{}': {x}", e.path().display())
+                    anyhow::anyhow!(
+                        "error checking context: can't stat '{}': {x}",
+                        e.path().display()
+                    )
                 })?;
             }
         }
@@ -137,8 +143,8 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
     let (body, df_name) = if a.path == "-" {
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)?;
-        let is_tar = data.len() > 262 && &data[257..262] == b"ustar"
-            || data.starts_with(&[0x1f, 0x8b]);
+        let is_tar =
+            data.len() > 262 && &data[257..262] == b"ustar" || data.starts_with(&[0x1f, 0x8b]);
         if is_tar {
             (data, a.file.clone().unwrap_or_else(|| "Dockerfile".into()))
         } else {
@@ -150,10 +156,14 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
         }
     } else {
         let dir = PathBuf::from(&a.path);
-        let md = std::fs::metadata(&dir)
-            .map_err(|_| anyhow::anyhow!("unable to prepare context: path {:?} not found", a.path))?;
+        let md = std::fs::metadata(&dir).map_err(|_| {
+            anyhow::anyhow!("unable to prepare context: path {:?} not found", a.path)
+        })?;
         if !md.is_dir() {
-            anyhow::bail!("unable to prepare context: context must be a directory: {}", a.path);
+            anyhow::bail!(
+                "unable to prepare context: context must be a directory: {}",
+                a.path
+            );
         }
         let dir = dir.canonicalize()?;
         let df = match &a.file {
@@ -189,7 +199,10 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
                     }
                 };
                 let name = ".dockerfile.berth";
-                (pack(&dir, &dir.join(name), Some((name, &data)))?, name.to_string())
+                (
+                    pack(&dir, &dir.join(name), Some((name, &data)))?,
+                    name.to_string(),
+                )
             }
         }
     };
@@ -246,11 +259,15 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout();
     use http_body_util::BodyExt;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else { continue };
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
         buf.extend_from_slice(&data);
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<Value>(&line) else { continue };
+            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
             if let Some(s) = v["stream"].as_str() {
                 if !a.quiet {
                     stdout.write_all(s.as_bytes())?;
@@ -262,7 +279,10 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
             }
             if let Some(e) = v["error"].as_str() {
                 eprintln!("{e}");
-                let code = v["errorDetail"]["code"].as_i64().filter(|c| *c != 0).unwrap_or(1);
+                let code = v["errorDetail"]["code"]
+                    .as_i64()
+                    .filter(|c| *c != 0)
+                    .unwrap_or(1);
                 return Ok(code as i32);
             }
         }

@@ -54,7 +54,11 @@ fn size(n: f64) -> String {
 /// `berth images`.
 pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
     let list = api
-        .get(if a.all { "/images/json?all=1" } else { "/images/json" })
+        .get(if a.all {
+            "/images/json?all=1"
+        } else {
+            "/images/json"
+        })
         .await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
