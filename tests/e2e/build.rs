@@ -535,3 +535,423 @@ fn corpus_matches_dockerd_classic_builder() {
         }
     }
 }
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Builds `dir` with berth and returns (output, image id from --iidfile).
+fn berth_build(b: &Berthd, dir: &Path, extra: &[&str]) -> (String, String) {
+    let iid = dir.join("../iid");
+    let mut a = vec!["build", "--iidfile"];
+    let iids = iid.display().to_string();
+    a.push(&iids);
+    a.extend_from_slice(extra);
+    let d = dir.display().to_string();
+    a.push(&d);
+    let out = b.berth(&a);
+    let t = text(&out);
+    assert!(out.status.success(), "berth build: {t}");
+    (t, std::fs::read_to_string(&iid).unwrap())
+}
+
+#[test]
+fn cache_reruns_exactly_what_changed() {
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy-of-a\nCOPY b.txt /b.txt\nRUN echo done\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+    std::fs::write(dir.join("b.txt"), "b\n").unwrap();
+    let runs = |t: &str| t.matches(" ---> Running in ").count();
+    let hits = |t: &str| t.matches(" ---> Using cache").count();
+
+    let (t, first) = berth_build(&b, &dir, &["-t", "cached:1"]);
+    assert_eq!(
+        (runs(&t), hits(&t)),
+        (3, 0),
+        "a cold build runs every RUN: {t}"
+    );
+
+    let (t, id) = berth_build(&b, &dir, &["-t", "cached:1"]);
+    assert_eq!(
+        (runs(&t), hits(&t)),
+        (0, 5),
+        "an unchanged rebuild runs no step: {t}"
+    );
+    assert_eq!(id, first);
+
+    // A new mtime alone is not a change.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(dir.join("a.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+    let (t, id) = berth_build(&b, &dir, &[]);
+    assert_eq!(
+        (runs(&t), hits(&t)),
+        (0, 5),
+        "touching a file reruns nothing: {t}"
+    );
+    assert_eq!(id, first);
+
+    // The second copied file changes: the steps before it are reused, it and what follows rerun.
+    std::fs::write(dir.join("b.txt"), "b changed\n").unwrap();
+    let (t, id_b) = berth_build(&b, &dir, &[]);
+    assert_eq!((runs(&t), hits(&t)), (1, 3), "b.txt changed: {t}");
+    assert_ne!(id_b, first);
+    let out = ok(b.berth(&["run", "--rm", &id_b, "cat", "/b.txt", "/copy-of-a"]));
+    assert_eq!(out, "b changed\na");
+
+    // The first one changes: only the first RUN is reused.
+    std::fs::write(dir.join("a.txt"), "a changed\n").unwrap();
+    let (t, _) = berth_build(&b, &dir, &[]);
+    assert_eq!((runs(&t), hits(&t)), (2, 1), "a.txt changed: {t}");
+
+    // A mode change is a change.
+    std::fs::set_permissions(dir.join("b.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (t, _) = berth_build(&b, &dir, &[]);
+    assert_eq!((runs(&t), hits(&t)), (1, 3), "b.txt's mode changed: {t}");
+
+    let (t, _) = berth_build(&b, &dir, &["--no-cache"]);
+    assert_eq!((runs(&t), hits(&t)), (3, 0), "--no-cache: {t}");
+
+    // Intermediate images are hidden from `images`, shown by `images -a`, and counted as
+    // build cache; `builder prune` takes them, and the next build runs everything again.
+    let listed = ok(b.berth(&["images", "-q"]));
+    let all = ok(b.berth(&["images", "-a", "-q"]));
+    assert!(
+        all.lines().count() > listed.lines().count() + 5,
+        "{listed} vs {all}"
+    );
+    let df = ok(b.berth(&["system", "df", "--format", "{{json .}}"]));
+    let row: serde_json::Value =
+        serde_json::from_str(df.lines().find(|l| l.contains("Build Cache")).unwrap()).unwrap();
+    assert_ne!(row["TotalCount"], "0", "{df}");
+    let pruned = ok(b.berth(&["builder", "prune", "-f"]));
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    let df = ok(b.berth(&["system", "df"]));
+    assert!(
+        df.lines()
+            .any(|l| l.starts_with("Build Cache") && l.split_whitespace().nth(2) == Some("0")),
+        "{df}"
+    );
+    assert!(
+        ok(b.berth(&["images"])).contains("cached"),
+        "tagged images stay"
+    );
+    let (t, _) = berth_build(&b, &dir, &[]);
+    assert_eq!((runs(&t), hits(&t)), (3, 0), "after builder prune: {t}");
+}
+
+#[test]
+fn heredocs_and_run_mounts() {
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/d.txt"), "bound\n").unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        r#"FROM busybox
+ENV NAME=world
+RUN <<EOF
+echo from heredoc > /heredoc.txt
+echo "second $NAME" >> /heredoc.txt
+EOF
+RUN cat <<EOT > /shell-heredoc.txt
+piped $NAME
+EOT
+COPY <<EOF /etc/greeting
+hello $NAME
+EOF
+COPY <<'EOF' /etc/literal
+hello $NAME
+EOF
+RUN --mount=type=cache,target=/cache n=$(cat /cache/n 2>/dev/null || echo 0); echo $((n+1)) > /cache/n; cp /cache/n /seen
+RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/x && test -f /scratch/x && grep -q ' /scratch tmpfs' /proc/mounts
+RUN --mount=type=bind,source=data,target=/ctx cat /ctx/d.txt > /bound.txt && ! touch /ctx/rw 2>/dev/null
+"#,
+    )
+    .unwrap();
+    let (_, id) = berth_build(&b, &dir, &["-t", "heredocs"]);
+    let cat = |p: &str| ok(b.berth(&["run", "--rm", &id, "cat", p]));
+    // (`ok` trims the output.)
+    assert_eq!(cat("/heredoc.txt"), "from heredoc\nsecond world");
+    assert_eq!(cat("/shell-heredoc.txt"), "piped world");
+    assert_eq!(cat("/etc/greeting"), "hello world");
+    assert_eq!(
+        cat("/etc/literal"),
+        "hello $NAME",
+        "a quoted word: no expansion"
+    );
+    assert_eq!(cat("/seen"), "1");
+    assert_eq!(cat("/bound.txt"), "bound");
+    // What the mounts held is not in the image.
+    let ls = ok(b.berth(&[
+        "run",
+        "--rm",
+        &id,
+        "sh",
+        "-c",
+        "ls -A /cache /scratch /ctx 2>&1; true",
+    ]));
+    assert!(
+        !ls.contains(" n\n") && !ls.contains("x\n") && !ls.contains("d.txt"),
+        "{ls}"
+    );
+    // The cache mount outlives the build: the next one (uncached) sees the count.
+    let (_, id2) = berth_build(&b, &dir, &["--no-cache"]);
+    assert_eq!(ok(b.berth(&["run", "--rm", &id2, "cat", "/seen"])), "2");
+    // A changed bound file reruns the step that binds it.
+    std::fs::write(dir.join("data/d.txt"), "bound again\n").unwrap();
+    let (t, id3) = berth_build(&b, &dir, &[]);
+    assert!(t.contains("Running in"), "{t}");
+    assert_eq!(
+        ok(b.berth(&["run", "--rm", &id3, "cat", "/bound.txt"])),
+        "bound again"
+    );
+}
+
+/// A tar header with a raw name (the `tar` crate refuses to write `..` names itself).
+fn raw_entry(t: &mut tar::Builder<&mut Vec<u8>>, name: &[u8], data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    t.append(&h, data).unwrap();
+}
+
+#[test]
+fn hostile_contexts_and_bad_dockerfiles() {
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let top = tempfile::tempdir().unwrap();
+    let secret_dir = top.path().join("host-secret");
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    std::fs::write(secret_dir.join("key"), "HOST SECRET\n").unwrap();
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(top.path().join("outside"), "outside\n").unwrap();
+    std::os::unix::fs::symlink(&secret_dir, dir.join("abs-link")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", dir.join("up-link")).unwrap();
+    std::os::unix::fs::symlink("/", dir.join("root-link")).unwrap();
+    for f in ["a", "b", "c"] {
+        std::fs::write(dir.join(f), f).unwrap();
+    }
+    let fails = |df: &str, words: &str, line: usize| {
+        std::fs::write(dir.join("Dockerfile"), df).unwrap();
+        let out = b.berth(&["build", &dir.display().to_string()]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{df:?} fails: {t}");
+        assert!(t.contains(words), "{df:?}: {t:?} should say {words:?}");
+        assert!(
+            t.contains(&format!("Dockerfile:{line}")),
+            "{df:?}: {t:?} names line {line}"
+        );
+    };
+    fails(
+        "FROM busybox\nCOPY ../outside /x\n",
+        "forbidden path outside the build context",
+        2,
+    );
+    // Symlinks in the context resolve inside it: none reaches the host's files.
+    fails(
+        "FROM busybox\nCOPY abs-link/key /x\n",
+        "file not found in build context",
+        2,
+    );
+    fails(
+        "FROM busybox\nCOPY up-link/outside /x\n",
+        "file not found in build context",
+        2,
+    );
+    fails(
+        "FROM busybox\nRUN true\nFOO bar\n",
+        "unknown instruction",
+        3,
+    );
+    fails(
+        "FROM busybox\nCOPY onlyone\n",
+        "requires at least two arguments",
+        2,
+    );
+    fails(
+        "FROM busybox\nENV lonely\n",
+        "ENV must have two arguments",
+        2,
+    );
+    fails(
+        "FROM busybox\nRUN --mount=type=nfs,target=/x true\n",
+        "unsupported mount type",
+        2,
+    );
+    fails(
+        "FROM busybox\nHEALTHCHECK --interval=soon CMD true\n",
+        "invalid duration",
+        2,
+    );
+    fails("FROM busybox\nEXPOSE http\n", "invalid containerPort", 2);
+    fails(
+        "FROM busybox\nCOPY a b c /not-a-dir\n",
+        "must be a directory and end with a /",
+        2,
+    );
+    fails(
+        "FROM busybox AS a\nCOPY --from=later /x /y\nFROM busybox AS later\nFROM a\n",
+        "not defined before",
+        2,
+    );
+    let out = b.berth(&["build", "--target", "nope", &dir.display().to_string()]);
+    assert!(
+        text(&out).contains("failed to reach build target nope"),
+        "{}",
+        text(&out)
+    );
+    // A RUN that fails: docker's words and its exit code.
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN exit 7\n").unwrap();
+    let out = b.berth(&["build", &dir.display().to_string()]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(text(&out).contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"));
+    // `COPY root-link/ /r/` copies the context itself (the link resolves to its root).
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY root-link/ /r/\n",
+    )
+    .unwrap();
+    let (_, id) = berth_build(&b, &dir, &[]);
+    let ls = ok(b.berth(&["run", "--rm", &id, "ls", "-A", "/r"]));
+    assert!(
+        ls.contains("Dockerfile") && !ls.contains("etc") && !ls.contains("host-secret"),
+        "{ls}"
+    );
+
+    // A hostile context tar through the API: a write through a symlink that leads out, and
+    // a `..` name. Nothing lands outside, and the daemon answers and stays up.
+    let mut raw = Vec::new();
+    {
+        let mut t = tar::Builder::new(&mut raw);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
+        t.append_link(&mut h, "out", &secret_dir).unwrap();
+        raw_entry(&mut t, b"out/pwned", b"pwned\n");
+        raw_entry(&mut t, b"../../../../../../tmp/berth-escape", b"pwned\n");
+        raw_entry(&mut t, b"Dockerfile", b"FROM busybox\n");
+        t.finish().unwrap();
+    }
+    let _ = std::fs::remove_file("/tmp/berth-escape");
+    let mut s = std::os::unix::net::UnixStream::connect(b.sock()).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST /v1.43/build HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        raw.len()
+    )
+    .unwrap();
+    s.write_all(&raw).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 400"),
+        "a hostile context is refused: {resp}"
+    );
+    assert!(
+        !secret_dir.join("pwned").exists(),
+        "no write through the symlink"
+    );
+    assert!(
+        !Path::new("/tmp/berth-escape").exists(),
+        "no write outside the context"
+    );
+    assert_eq!(
+        std::fs::read_to_string(secret_dir.join("key")).unwrap(),
+        "HOST SECRET\n"
+    );
+    ok(b.berth(&["version"]));
+}
+
+#[test]
+fn docker_clients_build_against_berthd() {
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox AS base\nARG MSG=default\nRUN echo \"$MSG\" > /msg\nFROM base AS final\nCMD [\"cat\", \"/msg\"]\nFROM busybox AS other\nRUN exit 4\n",
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
+        let docker = |args: &[&str]| {
+            std::process::Command::new(client)
+                .env("DOCKER_BUILDKIT", "0")
+                .arg("-H")
+                .arg(b.host())
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let iid = top.path().join("iid");
+        let (d, i) = (dir.display().to_string(), iid.display().to_string());
+        let common = [
+            "--target",
+            "final",
+            "--build-arg",
+            "MSG=from the docker cli",
+            "--label",
+            "who=docker",
+        ];
+        let mut a = vec!["build", "-t", "dc:one", "-t", "dc:two", "--iidfile", &i];
+        a.extend(common);
+        a.push(&d);
+        let out = docker(&a);
+        let t = text(&out);
+        assert!(out.status.success(), "{client}: {t}");
+        assert!(t.contains("Successfully tagged dc:two"), "{client}: {t}");
+        let id = std::fs::read_to_string(&iid).unwrap();
+        assert!(id.starts_with("sha256:"), "{id}");
+        let mut a = vec!["build", "-q"];
+        a.extend(common);
+        a.push(&d);
+        let q = docker(&a);
+        assert_eq!(
+            String::from_utf8_lossy(&q.stdout).trim(),
+            id,
+            "{client} -q: {}",
+            text(&q)
+        );
+        let run = docker(&["run", "--rm", "dc:two"]);
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            "from the docker cli\n"
+        );
+        let label = docker(&["inspect", "-f", "{{.Config.Labels.who}}", "dc:one"]);
+        assert_eq!(String::from_utf8_lossy(&label.stdout).trim(), "docker");
+        // The failing stage: docker's exit code is the RUN's.
+        let out = docker(&["build", "--target", "other", &d]);
+        assert_eq!(out.status.code(), Some(4), "{client}: {}", text(&out));
+        ids.push(id);
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "the second client's build is the first's, from the cache"
+    );
+}
