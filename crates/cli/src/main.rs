@@ -152,7 +152,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum BuilderCmd {
     /// Build an image from a Dockerfile.
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
     /// Remove build cache.
     Prune(commands::build::PruneArgs),
 }
@@ -319,7 +319,7 @@ fn main() {
         let r = match cmd {
             Command::Run(a) => c::run(&api, a).await,
             Command::Build(a) => commands::build::build(&api, a).await,
-            Command::Builder(BuilderCmd::Build(a)) => commands::build::build(&api, a).await,
+            Command::Builder(BuilderCmd::Build(a)) => commands::build::build(&api, *a).await,
             Command::Builder(BuilderCmd::Prune(a)) => commands::build::prune(&api, a).await,
             Command::Create(a) => c::create(&api, a).await,
             Command::Start(a) => c::start(&api, a).await,

@@ -163,12 +163,9 @@ pub async fn build(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let (mtx, mut mrx) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let b = engine.builder.clone();
-    let handle = tokio::spawn(async move {
-        let r = b.build(ctx, opts, mtx).await;
-        drop(guard);
-        r
-    });
-    // The build's messages in order, then its end (its sender is gone once it returned).
+    let handle = tokio::spawn(async move { b.build(ctx, opts, mtx).await });
+    // The build's messages in order, then its end (its sender is gone once it returned);
+    // the context is removed after the answer.
     tokio::spawn(async move {
         while let Some(m) = mrx.recv().await {
             let _ = tx.send(Event::Out(m));
@@ -177,6 +174,8 @@ pub async fn build(
             .await
             .unwrap_or_else(|e| Err(berth_engine::error::unavailable(format!("the build: {e}"))));
         let _ = tx.send(Event::Done(r));
+        drop(tx);
+        let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
     });
     // The first event decides between an HTTP error and a stream.
     let first = rx.recv().await;

@@ -95,7 +95,26 @@ struct RootMount {
 }
 
 impl RootMount {
+    /// A writable root (the step writes into `upper`).
     fn new(images: &ImageService, image: Option<&str>, dir: PathBuf) -> Result<Self, EngineError> {
+        Self::mount(images, image, dir, true)
+    }
+
+    /// A read-only view (a `--from` source): no upper directory, so nothing to sync.
+    fn read_only(
+        images: &ImageService,
+        image: Option<&str>,
+        dir: PathBuf,
+    ) -> Result<Self, EngineError> {
+        Self::mount(images, image, dir, false)
+    }
+
+    fn mount(
+        images: &ImageService,
+        image: Option<&str>,
+        dir: PathBuf,
+        writable: bool,
+    ) -> Result<Self, EngineError> {
         let (root, upper, work, empty) = (
             dir.join("root"),
             dir.join("upper"),
@@ -114,20 +133,36 @@ impl RootMount {
                 .collect(),
             None => Vec::new(),
         };
+        // Two lowers at least: an overlay without an upper needs them.
         lowers.push(empty.display().to_string());
+        if lowers.len() < 2 {
+            let e2 = dir.join("empty2");
+            std::fs::create_dir_all(&e2).map_err(|e| unavailable(format!("build: {e}")))?;
+            lowers.push(e2.display().to_string());
+        }
         let m = RootMount { dir, root, upper };
-        berth_shim::MountSpec {
+        let mut options = vec![format!("lowerdir={}", lowers.join(":"))];
+        if writable {
+            options.push(format!("upperdir={}", m.upper.display()));
+            options.push(format!("workdir={}", work.display()));
+        }
+        let spec = |opts: Vec<String>| berth_shim::MountSpec {
             fstype: "overlay".into(),
             source: "overlay".into(),
             target: m.root.clone(),
-            options: vec![
-                format!("lowerdir={}", lowers.join(":")),
-                format!("upperdir={}", m.upper.display()),
-                format!("workdir={}", work.display()),
-            ],
+            options: opts,
+        };
+        // `volatile`: the upper is read once for the commit and thrown away, so overlayfs
+        // need not sync it at unmount (the committed blob is synced by the content store).
+        let mut vol = options.clone();
+        if writable {
+            vol.push("volatile".into());
         }
-        .mount()
-        .map_err(|e| unavailable(format!("build: mount the step's root: {e}")))?;
+        if spec(vol).mount().is_err() {
+            spec(options)
+                .mount()
+                .map_err(|e| unavailable(format!("build: mount the step's root: {e}")))?;
+        }
         Ok(m)
     }
 }
@@ -347,11 +382,21 @@ impl Builder {
         let dir = data_root.join("build");
         std::fs::create_dir_all(dir.join("tmp"))
             .map_err(|e| unavailable(format!("create {}: {e}", dir.display())))?;
-        // Scratch directories of builds a crash interrupted.
-        if let Ok(rd) = std::fs::read_dir(dir.join("tmp")) {
+        // Scratch directories of builds a crash interrupted: what is mounted below them is
+        // unmounted first (deepest first), so that nothing is removed through a mount.
+        let tmp = dir.join("tmp");
+        let mut mounted: Vec<PathBuf> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+            .filter(|m| m.starts_with(&tmp))
+            .collect();
+        mounted.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        for m in &mounted {
+            let _ = berth_shim::MountSpec::unmount(m);
+        }
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
-                let root = e.path().join("root");
-                let _ = berth_shim::MountSpec::unmount(&root);
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -1360,11 +1405,11 @@ impl Builder {
                         Some(f) => {
                             let f = shell::expand(&f, job.escape, &job.meta)
                                 .map_err(|e| invalid(e.0))?;
-                            let id = self.from_image(job, idx, &f, out).await?;
+                            let id = self.image_of_from(job, idx, &f, out).await?;
                             let images = self.images.clone();
                             let dir = self.scratch();
                             let rm = tokio::task::spawn_blocking(move || {
-                                RootMount::new(&images, Some(&id), dir)
+                                RootMount::read_only(&images, Some(&id), dir)
                             })
                             .await
                             .map_err(|e| unavailable(e.to_string()))??;
@@ -1480,11 +1525,7 @@ impl Builder {
             .await
             .map_err(|_| unavailable("the step's container went away"))??;
         let mut hdr = [0u8; 8];
-        loop {
-            match stream.read_exact(&mut hdr).await {
-                Ok(_) => {}
-                Err(_) => break,
-            }
+        while stream.read_exact(&mut hdr).await.is_ok() {
             let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
             let mut buf = vec![0u8; len];
             if stream.read_exact(&mut buf).await.is_err() {
@@ -1496,7 +1537,7 @@ impl Builder {
     }
 
     /// The image a `--from` names: an earlier stage's result, or an image.
-    async fn from_image(
+    async fn image_of_from(
         &self,
         job: &Job,
         idx: usize,
@@ -1571,7 +1612,7 @@ impl Builder {
         let from_id = match from {
             Some(f) => {
                 let f = shell::expand(f, esc, &vars).map_err(|e| invalid(e.0))?;
-                Some(self.from_image(job, idx, &f, out).await?)
+                Some(self.image_of_from(job, idx, &f, out).await?)
             }
             None => None,
         };
@@ -1584,9 +1625,11 @@ impl Builder {
                 let id = id.clone();
                 let dir = scratch.join("from");
                 Some(
-                    tokio::task::spawn_blocking(move || RootMount::new(&images, Some(&id), dir))
-                        .await
-                        .map_err(|e| unavailable(e.to_string()))??,
+                    tokio::task::spawn_blocking(move || {
+                        RootMount::read_only(&images, Some(&id), dir)
+                    })
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))??,
                 )
             }
             None => None,
@@ -1790,8 +1833,10 @@ impl Builder {
 }
 
 /// Unpacks an uploaded build context (a plain, gzip or zstd tar) into the new directory
-/// `dest`, with the `tar` crate, which refuses absolute names, `..` and writes through
-/// symlinks that lead out of `dest`.
+/// `dest` with the image crate's layer applier: the same code that applies hostile layers,
+/// so absolute names, `..` and writes through symlinks are refused (and it is much faster
+/// than the `tar` crate's unpack, which canonicalizes every entry's parent). A name starting
+/// with `.wh.` is taken as a whiteout, as in a layer, and so never copied.
 pub fn unpack_context(tar_file: &Path, dest: &Path) -> Result<(), EngineError> {
     std::fs::create_dir_all(dest).map_err(|e| unavailable(e.to_string()))?;
     let f = std::fs::File::open(tar_file).map_err(|e| unavailable(e.to_string()))?;
@@ -1799,13 +1844,15 @@ pub fn unpack_context(tar_file: &Path, dest: &Path) -> Result<(), EngineError> {
         // No context at all: docker's CLI always sends one; `curl` may not.
         return Ok(());
     }
-    let (_, r) = berth_image::layer::decompress(std::io::BufReader::new(f))?;
-    let mut a = tar::Archive::new(r);
-    a.set_preserve_permissions(true);
-    a.set_preserve_mtime(true);
-    a.set_overwrite(true);
-    a.unpack(dest)
-        .map_err(|e| invalid(format!("the build context is not a valid tar: {e}")))
+    berth_image::layer::apply(
+        "build context",
+        std::io::BufReader::with_capacity(1 << 20, f),
+        dest,
+        berth_image::layer::Format::Overlay,
+        berth_image::layer::Limits::default(),
+    )
+    .map(drop)
+    .map_err(|e| invalid(format!("the build context is refused: {e}")))
 }
 
 /// Removes a scratch directory on drop.

@@ -488,12 +488,8 @@ pub fn write(root: &Path, entries: &[Entry], parent_owner: (u32, u32)) -> Result
                 unsafe {
                     libc::mkdirat(parent.as_raw_fd(), n.as_ptr(), e.mode);
                 }
-                let fd = open_in(
-                    &rootfd,
-                    &e.dest.strip_prefix("/").unwrap_or(&e.dest).to_path_buf(),
-                    false,
-                )
-                .map_err(|x| werr(&e.dest, x))?;
+                let fd = open_in(&rootfd, e.dest.strip_prefix("/").unwrap_or(&e.dest), false)
+                    .map_err(|x| werr(&e.dest, x))?;
                 if !meta_of(&fd).map_err(|x| werr(&e.dest, x))?.is_dir() {
                     return Err(invalid(format!(
                         "cannot copy a directory to {}: a file is in the way",
