@@ -680,6 +680,8 @@ EOF
 RUN --mount=type=cache,target=/cache n=$(cat /cache/n 2>/dev/null || echo 0); echo $((n+1)) > /cache/n; cp /cache/n /seen
 RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/x && test -f /scratch/x && grep -q ' /scratch tmpfs' /proc/mounts
 RUN --mount=type=bind,source=data,target=/ctx cat /ctx/d.txt > /bound.txt && ! touch /ctx/rw 2>/dev/null
+RUN --mount=type=bind,source=data,target=/ctx,rw echo scribble > /ctx/d.txt && cat /ctx/d.txt > /scribbled.txt
+RUN --mount=type=bind,source=data,target=/ctx cat /ctx/d.txt > /after-rw.txt
 "#,
     )
     .unwrap();
@@ -696,6 +698,9 @@ RUN --mount=type=bind,source=data,target=/ctx cat /ctx/d.txt > /bound.txt && ! t
     );
     assert_eq!(cat("/seen"), "1");
     assert_eq!(cat("/bound.txt"), "bound");
+    // A writable bind writes into a copy: the context (kept for the next build) is unchanged.
+    assert_eq!(cat("/scribbled.txt"), "scribble");
+    assert_eq!(cat("/after-rw.txt"), "bound");
     // What the mounts held is not in the image.
     let ls = ok(b.berth(&[
         "run",
@@ -954,4 +959,63 @@ fn docker_clients_build_against_berthd() {
         ids[0], ids[1],
         "the second client's build is the first's, from the cache"
     );
+}
+
+/// Serves `body` over HTTP on a loopback port for each request (ADD's URL source).
+fn http_file(body: &'static str) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            use std::io::{BufRead, Write};
+            let mut s = s;
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn independent_stages_run_at_once_and_add_fetches_urls() {
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tool.sh"), "#!/bin/sh\necho tool\n").unwrap();
+    let port = http_file("downloaded\n");
+    // Each of the two stages waits (up to 20 s) for the other to have started, through a
+    // cache mount both see: the build succeeds only if they run at the same time.
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,target=/sync,id=sync touch /sync/{me} && i=0; while [ ! -f /sync/{other} ]; do i=$((i+1)); [ $i -gt 200 ] && exit 9; sleep 0.1; done; echo {me} > /{me}.txt"
+        )
+    };
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM busybox AS left\n{}\nFROM busybox AS right\n{}\nFROM busybox\nCOPY --from=left /left.txt /\nCOPY --from=right /right.txt /\nADD http://127.0.0.1:{port}/files/data.txt /downloads/\nCOPY --chmod=0750 tool.sh /usr/local/bin/\n",
+            wait("left", "right"),
+            wait("right", "left")
+        ),
+    )
+    .unwrap();
+    let (t, id) = berth_build(&b, &dir, &[]);
+    // The output is still printed stage by stage, in file order.
+    let (l, r) = (
+        t.find("echo left").unwrap(),
+        t.find("FROM busybox AS right").unwrap(),
+    );
+    assert!(l < r, "{t}");
+    let out = ok(b.berth(&["run", "--rm", &id, "sh", "-c", "cat /left.txt /right.txt /downloads/data.txt; stat -c %a /downloads/data.txt /usr/local/bin/tool.sh"]));
+    assert_eq!(out, "left\nright\ndownloaded\n600\n750", "{t}");
 }

@@ -129,37 +129,53 @@ pub async fn build(
     let quiet = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .any(|(k, v)| k == "q" && truthy(&v));
     let dir = engine.builder.scratch();
-    std::fs::create_dir_all(&dir).map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("build: {e}"),
-    })?;
     let guard = Scratch(dir.clone());
-    let spool = dir.join("context.tar");
     let internal = |e: std::io::Error| ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("build: {e}"),
     };
-    let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
+    // The context: kept in memory up to MEMORY_LIMIT, spooled to a file beyond.
+    const MEMORY_LIMIT: usize = 64 << 20;
+    let mut mem: Vec<u8> = Vec::new();
+    let mut file: Option<tokio::fs::File> = None;
+    let spool = dir.join("context.tar");
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| bad(format!("build: reading the context: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            f.write_all(&data).await.map_err(internal)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match &mut file {
+            Some(f) => f.write_all(&data).await.map_err(internal)?,
+            None if mem.len() + data.len() > MEMORY_LIMIT => {
+                std::fs::create_dir_all(&dir).map_err(internal)?;
+                let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
+                f.write_all(&mem).await.map_err(internal)?;
+                f.write_all(&data).await.map_err(internal)?;
+                mem = Vec::new();
+                file = Some(f);
+            }
+            None => mem.extend_from_slice(&data),
         }
     }
-    f.flush().await.map_err(internal)?;
-    drop(f);
-    let ctx = dir.join("context");
-    {
-        let (spool, ctx) = (spool.clone(), ctx.clone());
-        tokio::task::spawn_blocking(move || berth_engine::build::unpack_context(&spool, &ctx))
+    let data = match file {
+        Some(mut f) => {
+            f.flush().await.map_err(internal)?;
+            berth_engine::build::ContextData::File(spool)
+        }
+        None => berth_engine::build::ContextData::Memory(mem),
+    };
+    let lease = {
+        let b = engine.builder.clone();
+        tokio::task::spawn_blocking(move || b.lease_context(data))
             .await
             .map_err(|e| ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: e.to_string(),
-            })??;
-    }
-    let _ = std::fs::remove_file(&spool);
+            })??
+    };
+    drop(guard);
+    let ctx = lease.path.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let (mtx, mut mrx) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let b = engine.builder.clone();
@@ -175,7 +191,7 @@ pub async fn build(
             .unwrap_or_else(|e| Err(berth_engine::error::unavailable(format!("the build: {e}"))));
         let _ = tx.send(Event::Done(r));
         drop(tx);
-        let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+        let _ = tokio::task::spawn_blocking(move || drop(lease)).await;
     });
     // The first event decides between an HTTP error and a stream.
     let first = rx.recv().await;

@@ -84,6 +84,32 @@ pub struct Builder {
     containers: Arc<Containers>,
     dir: PathBuf,
     cache: std::sync::Mutex<CacheFile>,
+    /// Unpacked contexts by content hash, and how many builds use each.
+    contexts_in_use: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+/// An uploaded build context: in memory, or spooled to a file when large.
+#[derive(Debug)]
+pub enum ContextData {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+/// How many unpacked contexts are kept for the next build when no build uses them.
+const KEPT_CONTEXTS: usize = 4;
+
+/// A build's hold on an unpacked context (see [`Builder::lease_context`]).
+#[derive(Debug)]
+pub struct ContextLease {
+    builder: Arc<Builder>,
+    hash: String,
+    pub path: PathBuf,
+}
+
+impl Drop for ContextLease {
+    fn drop(&mut self) {
+        self.builder.release_context(&self.hash);
+    }
 }
 
 /// The mounted root of a step: an overlay of an image's layers (with an empty bottom
@@ -409,9 +435,116 @@ impl Builder {
             containers,
             dir,
             cache: std::sync::Mutex::new(cache),
+            contexts_in_use: Default::default(),
         };
         b.publish_cache();
         Ok(b)
+    }
+
+    /// The unpacked context for `data`: the one kept from an earlier build of the same bytes
+    /// (a rebuild writes no file), or a new one, unpacked beside and renamed into place.
+    pub fn lease_context(self: &Arc<Self>, data: ContextData) -> Result<ContextLease, EngineError> {
+        let mut h = sha2::Sha256::new();
+        match &data {
+            ContextData::Memory(v) => h.update(v),
+            ContextData::File(p) => {
+                let mut f = std::fs::File::open(p).map_err(|e| unavailable(e.to_string()))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf)
+                        .map_err(|e| unavailable(e.to_string()))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+            }
+        }
+        let hash = hex::encode(h.finalize())[..32].to_string();
+        *self
+            .contexts_in_use
+            .lock()
+            .expect("contexts")
+            .entry(hash.clone())
+            .or_default() += 1;
+        let lease = ContextLease {
+            builder: self.clone(),
+            path: self.dir.join("contexts").join(&hash),
+            hash,
+        };
+        if lease.path.is_dir() {
+            // Most recently used: kept longest.
+            if let Ok(f) = std::fs::File::open(&lease.path) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
+            return Ok(lease);
+        }
+        let tmp = self.scratch();
+        std::fs::create_dir_all(&tmp).map_err(|e| unavailable(e.to_string()))?;
+        let unpacked = tmp.join("context");
+        let r = match &data {
+            ContextData::Memory(v) => unpack_context_from(v.as_slice(), &unpacked),
+            ContextData::File(p) => std::fs::File::open(p)
+                .map_err(|e| unavailable(e.to_string()))
+                .and_then(|f| {
+                    unpack_context_from(std::io::BufReader::with_capacity(1 << 20, f), &unpacked)
+                }),
+        };
+        if r.is_ok() {
+            let _ = std::fs::create_dir_all(self.dir.join("contexts"));
+            // Another build of the same bytes may have won the race: its copy is as good.
+            let _ = std::fs::rename(&unpacked, &lease.path);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        r?;
+        if !lease.path.is_dir() {
+            return Err(unavailable("the build context could not be kept"));
+        }
+        Ok(lease)
+    }
+
+    /// A build let go of a context: the least recently used unused ones beyond
+    /// `KEPT_CONTEXTS` go.
+    fn release_context(&self, hash: &str) {
+        let mut in_use = self.contexts_in_use.lock().expect("contexts");
+        if let Some(n) = in_use.get_mut(hash) {
+            *n -= 1;
+            if *n == 0 {
+                in_use.remove(hash);
+            }
+        }
+        let mut kept: Vec<(std::time::SystemTime, PathBuf, String)> =
+            std::fs::read_dir(self.dir.join("contexts"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| {
+                    let t = e
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    (t, e.path(), e.file_name().to_string_lossy().into_owned())
+                })
+                .filter(|(_, _, name)| !in_use.contains_key(name))
+                .collect();
+        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, path, _) in kept.into_iter().skip(KEPT_CONTEXTS) {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+
+    /// Removes the kept contexts no build uses (for `builder prune`).
+    fn prune_contexts(&self) {
+        let in_use = self.contexts_in_use.lock().expect("contexts");
+        for e in std::fs::read_dir(self.dir.join("contexts"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if !in_use.contains_key(e.file_name().to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// The directory builds extract their contexts into.
@@ -499,6 +632,7 @@ impl Builder {
         let mounts = self.cache_mounts();
         bytes += crate::containers::dir_size(&mounts);
         let _ = std::fs::remove_dir_all(&mounts);
+        self.prune_contexts();
         Ok((out, bytes))
     }
 
@@ -1353,6 +1487,7 @@ impl Builder {
         let mut tmpfs = HashMap::new();
         let mut skip: Vec<String> = Vec::new();
         let mut stage_roots: Vec<RootMount> = Vec::new();
+        let mut scratch_dirs: Vec<ScratchDir> = Vec::new();
         let mut key_extra = format!("net={net}");
         for m in mounts {
             let opt = |k: &str| {
@@ -1419,7 +1554,40 @@ impl Builder {
                         }
                         None => {
                             key_extra.push_str(&format!("@{}", dir_hash(&job.context.join(&rel))?));
-                            resolved(&job.context, &rel)?
+                            let p = resolved(&job.context, &rel)?;
+                            if rw {
+                                // The context is kept for later builds: a writable bind gets
+                                // a copy, and what the step writes there is thrown away.
+                                let copy = self.scratch();
+                                let srcs = buildfs::sources(
+                                    &job.context,
+                                    &[rel.display().to_string()],
+                                    &|_| false,
+                                )?;
+                                let mut es = Vec::new();
+                                let mut at = copy.clone();
+                                for s in &srcs {
+                                    let dest = if s.is_dir {
+                                        PathBuf::from("/")
+                                    } else {
+                                        let name = s
+                                            .rel
+                                            .file_name()
+                                            .map(PathBuf::from)
+                                            .unwrap_or_else(|| "file".into());
+                                        at = copy.join(&name);
+                                        Path::new("/").join(name)
+                                    };
+                                    buildfs::entries(s, &dest, None, &|_| false, &mut es)?;
+                                }
+                                std::fs::create_dir_all(&copy)
+                                    .map_err(|e| unavailable(e.to_string()))?;
+                                buildfs::write(&copy, &es, (0, 0))?;
+                                scratch_dirs.push(ScratchDir(copy.clone()));
+                                at
+                            } else {
+                                p
+                            }
                         }
                     };
                     binds.push(format!(
@@ -1480,6 +1648,7 @@ impl Builder {
             }
         };
         drop(stage_roots);
+        drop(scratch_dirs);
         if code != 0 {
             if job.opts.force_remove {
                 let _ = self.containers.remove(&cid, true).await;
@@ -1837,16 +2006,19 @@ impl Builder {
 /// so absolute names, `..` and writes through symlinks are refused (and it is much faster
 /// than the `tar` crate's unpack, which canonicalizes every entry's parent). A name starting
 /// with `.wh.` is taken as a whiteout, as in a layer, and so never copied.
-pub fn unpack_context(tar_file: &Path, dest: &Path) -> Result<(), EngineError> {
+fn unpack_context_from(r: impl std::io::Read, dest: &Path) -> Result<(), EngineError> {
     std::fs::create_dir_all(dest).map_err(|e| unavailable(e.to_string()))?;
-    let f = std::fs::File::open(tar_file).map_err(|e| unavailable(e.to_string()))?;
-    if f.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        // No context at all: docker's CLI always sends one; `curl` may not.
+    let mut r = std::io::BufReader::new(r);
+    // No context at all: docker's CLI always sends one; `curl` may not.
+    if std::io::BufRead::fill_buf(&mut r)
+        .map_err(|e| unavailable(e.to_string()))?
+        .is_empty()
+    {
         return Ok(());
     }
     berth_image::layer::apply(
         "build context",
-        std::io::BufReader::with_capacity(1 << 20, f),
+        r,
         dest,
         berth_image::layer::Format::Overlay,
         berth_image::layer::Limits::default(),
