@@ -1019,3 +1019,80 @@ fn independent_stages_run_at_once_and_add_fetches_urls() {
     let out = ok(b.berth(&["run", "--rm", &id, "sh", "-c", "cat /left.txt /right.txt /downloads/data.txt; stat -c %a /downloads/data.txt /usr/local/bin/tool.sh"]));
     assert_eq!(out, "left\nright\ndownloaded\n600\n750", "{t}");
 }
+
+#[test]
+fn pull_of_a_base_uses_the_clients_credentials() {
+    use berth_e2e::peers::{Registry, RegistrySetup};
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let reg = Registry::start(RegistrySetup {
+        htpasswd: Some(("builder", "s3cret")),
+        ..RegistrySetup::default()
+    });
+    let host = reg.host();
+    let top = tempfile::tempdir().unwrap();
+    let cfg = top.path().join("docker-config");
+    let cli = |client: &str, args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut c = std::process::Command::new(client);
+        c.env("DOCKER_CONFIG", &cfg)
+            .env("DOCKER_BUILDKIT", "0")
+            .arg("-H")
+            .arg(b.host())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(s) = stdin {
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let docker = "/usr/bin/docker";
+    let base = format!("{host}/team/base:1");
+    let out = cli(
+        docker,
+        &["login", "-u", "builder", "--password-stdin", &host],
+        Some("s3cret"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    ok(b.berth(&["tag", "busybox", &base]));
+    let out = cli(docker, &["push", &base], None);
+    assert!(out.status.success(), "{}", text(&out));
+    ok(b.berth(&["rmi", &base]));
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo pulled > /p\n"),
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    // Without credentials the registry refuses the base.
+    let empty = top.path().join("empty-config");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = std::process::Command::new(docker)
+        .env("DOCKER_CONFIG", &empty)
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["-H", &b.host(), "build", &d])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "no credentials, no base: {}",
+        text(&out)
+    );
+    // With them (X-Registry-Config), the base is pulled and the build runs on it.
+    let out = cli(docker, &["build", "--pull", "-t", "pulled-base", &d], None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        ok(b.berth(&["images"])).contains("team/base"),
+        "the base was pulled"
+    );
+    assert_eq!(
+        ok(b.berth(&["run", "--rm", "pulled-base", "cat", "/p"])),
+        "pulled"
+    );
+}
