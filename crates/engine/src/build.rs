@@ -527,7 +527,7 @@ impl Builder {
                 })
                 .filter(|(_, _, name)| !in_use.contains_key(name))
                 .collect();
-        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        kept.sort_by_key(|k| std::cmp::Reverse(k.0));
         for (_, path, _) in kept.into_iter().skip(KEPT_CONTEXTS) {
             let _ = std::fs::remove_dir_all(path);
         }
