@@ -536,6 +536,17 @@ fn corpus_matches_dockerd_classic_builder() {
     }
 }
 
+/// A berthd with busybox, and a context directory holding `dockerfile`.
+fn setup(dockerfile: &str) -> (Berthd, tempfile::TempDir, std::path::PathBuf) {
+    require_root();
+    let b = Berthd::start_with(busybox_image);
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    (b, top, dir)
+}
+
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
@@ -557,16 +568,9 @@ fn berth_build(b: &Berthd, dir: &Path, extra: &[&str]) -> (String, String) {
 
 #[test]
 fn cache_reruns_exactly_what_changed() {
-    require_root();
-    let b = Berthd::start_with(busybox_image);
-    let top = tempfile::tempdir().unwrap();
-    let dir = top.path().join("ctx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    let (b, _top, dir) = setup(
         "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy-of-a\nCOPY b.txt /b.txt\nRUN echo done\n",
-    )
-    .unwrap();
+    );
     std::fs::write(dir.join("a.txt"), "a\n").unwrap();
     std::fs::write(dir.join("b.txt"), "b\n").unwrap();
     let runs = |t: &str| t.matches(" ---> Running in ").count();
@@ -893,16 +897,9 @@ fn hostile_contexts_and_bad_dockerfiles() {
 
 #[test]
 fn docker_clients_build_against_berthd() {
-    require_root();
-    let b = Berthd::start_with(busybox_image);
-    let top = tempfile::tempdir().unwrap();
-    let dir = top.path().join("ctx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    let (b, top, dir) = setup(
         "FROM busybox AS base\nARG MSG=default\nRUN echo \"$MSG\" > /msg\nFROM base AS final\nCMD [\"cat\", \"/msg\"]\nFROM busybox AS other\nRUN exit 4\n",
-    )
-    .unwrap();
+    );
     let mut ids = Vec::new();
     for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
         let docker = |args: &[&str]| {

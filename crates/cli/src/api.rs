@@ -161,6 +161,32 @@ impl Api {
     }
 }
 
+/// Calls `f` with each JSON line of a streamed answer (events, builds), as it arrives, until
+/// the stream ends or `f` returns false. Lines that are not JSON are skipped.
+pub async fn json_lines(
+    res: hyper::Response<hyper::body::Incoming>,
+    mut f: impl FnMut(Value) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let mut body = res.into_body();
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            if !f(v)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Query-string escaping for names and values.
 pub fn q(s: &str) -> String {
     let mut out = String::new();

@@ -30,16 +30,7 @@ fn open_in_root(root: &Path, path: &Path, nofollow: bool) -> std::io::Result<Own
     } else {
         rel
     };
-    let mut flags = libc::O_PATH;
-    if nofollow {
-        flags |= libc::O_NOFOLLOW;
-    }
-    berth_image::layer::openat2(
-        &rootfd,
-        rel,
-        flags,
-        berth_image::layer::RESOLVE_IN_ROOT | berth_image::layer::RESOLVE_NO_MAGICLINKS,
-    )
+    crate::buildfs::open_in(&rootfd, rel, nofollow)
 }
 
 /// The metadata of what the descriptor refers to (fstat: a symlink opened with O_NOFOLLOW is

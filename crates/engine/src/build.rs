@@ -1034,6 +1034,30 @@ impl Builder {
         Some(id)
     }
 
+    /// The step's cached image, made the stage's current one: true on a hit.
+    fn reuse(
+        &self,
+        job: &Job,
+        st: &mut St,
+        key: &str,
+        out: &mpsc::UnboundedSender<Message>,
+    ) -> bool {
+        match self.cached(job, key, out) {
+            Some(id) => {
+                st.image = Some(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A step's new image: cached under `key`, announced, and the stage's current one.
+    fn adopt(&self, st: &mut St, key: String, id: String, out: &mpsc::UnboundedSender<Message>) {
+        self.insert(key, &id);
+        let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
+        st.image = Some(id);
+    }
+
     /// A metadata step: a new config, no layer.
     async fn meta_commit(
         &self,
@@ -1042,13 +1066,24 @@ impl Builder {
         history: Value,
         out: &mpsc::UnboundedSender<Message>,
     ) -> Result<(), EngineError> {
+        self.meta_commit_keyed(job, st, history, "", out).await
+    }
+
+    /// [`Builder::meta_commit`] with more in the key than the config (ARG's values).
+    async fn meta_commit_keyed(
+        &self,
+        job: &Job,
+        st: &mut St,
+        history: Value,
+        key_extra: &str,
+        out: &mpsc::UnboundedSender<Message>,
+    ) -> Result<(), EngineError> {
         let created_by = history["created_by"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let key = self.key(st, &created_by, "");
-        if let Some(id) = self.cached(job, &key, out) {
-            st.image = Some(id);
+        let key = self.key(st, &created_by, key_extra);
+        if self.reuse(job, st, &key, out) {
             return Ok(());
         }
         let images = self.images.clone();
@@ -1059,9 +1094,7 @@ impl Builder {
         })
         .await
         .map_err(|e| unavailable(e.to_string()))??;
-        self.insert(key, &id);
-        let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
-        st.image = Some(id);
+        self.adopt(st, key, id, out);
         Ok(())
     }
 
@@ -1128,30 +1161,15 @@ impl Builder {
                     }
                 }
                 // ARG changes no config; docker still records a step.
-                let created = format!(" ARG {}", shown.join(" "));
                 let key_extra = serde_json::to_string(&st.args).expect("serialises");
-                let history = nop(created);
-                let created_by = history["created_by"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let key = self.key(st, &created_by, &key_extra);
-                if let Some(id) = self.cached(job, &key, out) {
-                    st.image = Some(id);
-                    return Ok(());
-                }
-                let images = self.images.clone();
-                let base = st.image.clone();
-                let cfg = Value::Object(st.config.clone());
-                let id = tokio::task::spawn_blocking(move || {
-                    images.commit_step(base.as_deref(), None, cfg, history, &[])
-                })
+                self.meta_commit_keyed(
+                    job,
+                    st,
+                    nop(format!(" ARG {}", shown.join(" "))),
+                    &key_extra,
+                    out,
+                )
                 .await
-                .map_err(|e| unavailable(e.to_string()))??;
-                self.insert(key, &id);
-                let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
-                st.image = Some(id);
-                Ok(())
             }
             Step::Workdir(t) => {
                 let w = ex(t)?;
@@ -1166,8 +1184,7 @@ impl Builder {
                 st.config.insert("WorkingDir".into(), json!(wd));
                 let created_by = format!("/bin/sh -c #(nop) WORKDIR {wd}");
                 let key = self.key(st, &created_by, "");
-                if let Some(id) = self.cached(job, &key, out) {
-                    st.image = Some(id);
+                if self.reuse(job, st, &key, out) {
                     return Ok(());
                 }
                 // The directory is made now, owned by root, as docker's builder makes it.
@@ -1192,9 +1209,7 @@ impl Builder {
                 })
                 .await
                 .map_err(|e| unavailable(e.to_string()))??;
-                self.insert(key, &id);
-                let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
-                st.image = Some(id);
+                self.adopt(st, key, id, out);
                 Ok(())
             }
             Step::User(t) => {
@@ -1603,8 +1618,7 @@ impl Builder {
             }
         }
         let key = self.key(st, &created_by, &key_extra);
-        if let Some(id) = self.cached(job, &key, out) {
-            st.image = Some(id);
+        if self.reuse(job, st, &key, out) {
             return Ok(());
         }
         let mut env = st.env_list();
@@ -1675,9 +1689,7 @@ impl Builder {
                 short(&cid)
             )));
         }
-        self.insert(key, &id);
-        let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
-        st.image = Some(id);
+        self.adopt(st, key, id, out);
         Ok(())
     }
 
@@ -1963,8 +1975,7 @@ impl Builder {
             &created_by,
             &format!("{owner_key}|{chmod:?}|{}", from_id.as_deref().unwrap_or("")),
         );
-        if let Some(id) = self.cached(job, &key, out) {
-            st.image = Some(id);
+        if self.reuse(job, st, &key, out) {
             return Ok(());
         }
         let images = self.images.clone();
@@ -1994,9 +2005,7 @@ impl Builder {
             })?
         };
         drop(from_root);
-        self.insert(key, &id);
-        let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
-        st.image = Some(id);
+        self.adopt(st, key, id, out);
         Ok(())
     }
 }

@@ -253,39 +253,33 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
             "application/x-tar",
         )
         .await?;
-    let mut body = res.into_body();
-    let mut buf: Vec<u8> = Vec::new();
     let mut id = None;
+    let mut failed = None;
     let mut stdout = std::io::stdout();
-    use http_body_util::BodyExt;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
-            if let Some(s) = v["stream"].as_str() {
-                if !a.quiet {
-                    stdout.write_all(s.as_bytes())?;
-                    stdout.flush()?;
-                }
-            }
-            if let Some(i) = v["aux"]["ID"].as_str() {
-                id = Some(i.to_string());
-            }
-            if let Some(e) = v["error"].as_str() {
-                eprintln!("{e}");
-                let code = v["errorDetail"]["code"]
-                    .as_i64()
-                    .filter(|c| *c != 0)
-                    .unwrap_or(1);
-                return Ok(code as i32);
+    crate::api::json_lines(res, |v| {
+        if let Some(s) = v["stream"].as_str() {
+            if !a.quiet {
+                stdout.write_all(s.as_bytes())?;
+                stdout.flush()?;
             }
         }
+        if let Some(i) = v["aux"]["ID"].as_str() {
+            id = Some(i.to_string());
+        }
+        if let Some(e) = v["error"].as_str() {
+            eprintln!("{e}");
+            let code = v["errorDetail"]["code"]
+                .as_i64()
+                .filter(|c| *c != 0)
+                .unwrap_or(1);
+            failed = Some(code as i32);
+            return Ok(false);
+        }
+        Ok(true)
+    })
+    .await?;
+    if let Some(code) = failed {
+        return Ok(code);
     }
     let Some(id) = id else {
         anyhow::bail!("the build ended without an image");
@@ -317,13 +311,8 @@ pub struct PruneArgs {
 
 /// `berth builder prune`.
 pub async fn prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
-    if !a.force {
-        eprint!("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ");
-        let mut l = String::new();
-        std::io::stdin().read_line(&mut l)?;
-        if !matches!(l.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
-        }
+    if !crate::commands::system::confirm("all dangling build cache", a.force)? {
+        return Ok(0);
     }
     let v = api.json(Method::POST, "/build/prune", None).await?;
     if let Some(ids) = v["CachesDeleted"].as_array() {

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -89,19 +88,9 @@ pub async fn events(api: &Api, a: EventsArgs) -> anyhow::Result<i32> {
     let res = api
         .stream(Method::GET, &format!("/events?{}", qs.join("&")))
         .await?;
-    let mut body = res.into_body();
-    let mut buf = Vec::new();
     let mut out = std::io::stdout();
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=nl).collect();
-            let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
+    crate::api::json_lines(res, |ev| {
+        {
             match a.format.as_deref() {
                 Some("json") => writeln!(out, "{}", serde_json::to_string(&ev)?)?,
                 Some(f) => writeln!(out, "{}", format::render(f, &ev)?)?,
@@ -127,7 +116,9 @@ pub async fn events(api: &Api, a: EventsArgs) -> anyhow::Result<i32> {
             }
             out.flush()?;
         }
-    }
+        Ok(true)
+    })
+    .await?;
     Ok(0)
 }
 
