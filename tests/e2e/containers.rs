@@ -1298,3 +1298,96 @@ fn more_flags_and_commands() {
         "loaded"
     );
 }
+
+#[test]
+fn default_seccomp_profile_and_security_opt_profiles() {
+    let b = Berthd::start_with(busybox_image);
+    let run = |args: &[&str]| b.berth(&[&["run", "--rm"], args].concat());
+    let status = |extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.extend(["busybox", "grep", "^Seccomp:", "/proc/self/status"]);
+        let out = run(&a);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(status(&[]), "2", "a filter by default");
+    assert_eq!(status(&["--security-opt", "seccomp=unconfined"]), "0");
+    assert_eq!(
+        status(&["--privileged"]),
+        "0",
+        "--privileged runs unconfined, as docker"
+    );
+    // A user namespace needs no capability, so only the profile stops it.
+    let userns = |extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.extend(["busybox", "unshare", "-U", "true"]);
+        run(&a)
+    };
+    let out = userns(&[]);
+    assert!(
+        !out.status.success(),
+        "unshare -U is refused by the default profile"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not permitted"),
+        "{out:?}"
+    );
+    assert!(userns(&["--security-opt", "seccomp=unconfined"])
+        .status
+        .success());
+    assert!(
+        userns(&["--cap-add", "SYS_ADMIN"]).status.success(),
+        "CAP_SYS_ADMIN opens unshare, as docker's profile"
+    );
+    // Everyday programs still work under it.
+    let out = run(&["busybox", "sh", "-c", "mkdir /t && echo x > /t/f && cat /t/f && ls / >/dev/null && ps >/dev/null && date >/dev/null"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n", "{out:?}");
+    // A profile of one's own, as the docker CLI sends it (the file's JSON) and as a path.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+    )
+    .unwrap();
+    let p = profile.display().to_string();
+    let out = b.docker(
+        "/usr/bin/docker",
+        &[
+            "run",
+            "--rm",
+            "--security-opt",
+            &format!("seccomp={p}"),
+            "busybox",
+            "mkdir",
+            "/x",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "the docker CLI's profile is applied: {out:?}"
+    );
+    let out = run(&[
+        "--security-opt",
+        &format!("seccomp={p}"),
+        "busybox",
+        "sh",
+        "-c",
+        "touch /f && ! mkdir /x",
+    ]);
+    assert!(out.status.success(), "a profile by path: {out:?}");
+    let bad = run(&[
+        "--security-opt",
+        "seccomp=/nonexistent.json",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("seccomp profile"),
+        "{bad:?}"
+    );
+}

@@ -21,6 +21,7 @@
 //! - [`build`]: Dockerfile builds: stages as tasks, steps as containers and commits, the cache.
 //! - [`buildfs`]: a build's COPY/ADD: sources picked in the context, hashed and written, paths
 //!   resolved in their roots.
+//! - [`seccomp`]: docker's default seccomp profile, and profiles given with `--security-opt`.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
 pub mod archive;
@@ -38,6 +39,7 @@ pub mod mounts;
 pub mod name;
 pub mod network;
 pub mod procs;
+pub mod seccomp;
 pub mod spec;
 pub mod volumes;
 

@@ -273,6 +273,9 @@ pub fn build(
     if let Some(s) = &hc.sysctls {
         linux["sysctl"] = json!(s);
     }
+    if let Some(profile) = seccomp_of(hc, privileged, &caps)? {
+        linux["seccomp"] = profile;
+    }
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": process,
@@ -282,6 +285,28 @@ pub fn build(
         "mounts": mounts,
         "linux": linux,
     }))
+}
+
+/// The container's seccomp profile: none when privileged or `seccomp=unconfined`, the one
+/// given with `--security-opt seccomp=<json or path>`, else docker's default for its
+/// capabilities.
+fn seccomp_of(
+    hc: &HostConfig,
+    privileged: bool,
+    caps: &[String],
+) -> Result<Option<Value>, EngineError> {
+    if privileged {
+        return Ok(None);
+    }
+    let given = hc.security_opt.iter().flatten().rev().find_map(|o| {
+        o.strip_prefix("seccomp=")
+            .or_else(|| o.strip_prefix("seccomp:"))
+    });
+    match given {
+        Some("unconfined") => Ok(None),
+        Some(v) => crate::seccomp::user_profile(v, caps).map(Some),
+        None => Ok(Some(crate::seccomp::default_profile(caps))),
+    }
 }
 
 fn no_new_privileges(hc: &HostConfig) -> Result<bool, EngineError> {
@@ -298,7 +323,8 @@ fn no_new_privileges(hc: &HostConfig) -> Result<bool, EngineError> {
             }
             "label" if v == "disable" => {}
             "apparmor" if v == "unconfined" => {}
-            "seccomp" if v == "unconfined" => {}
+            // The profile itself is read by `seccomp_of`.
+            "seccomp" => {}
             _ => {
                 return Err(invalid(format!(
                     "invalid --security-opt: {o:?} is not supported by berth yet"

@@ -293,6 +293,27 @@ pub fn parse_publish(
     Ok((bindings, exposed))
 }
 
+/// `--security-opt`, with a seccomp profile's file read here and its JSON sent, as the
+/// docker CLI does (the daemon may not see the client's files).
+fn security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
+    opts.iter()
+        .map(|o| {
+            let Some(v) = o
+                .strip_prefix("seccomp=")
+                .or_else(|| o.strip_prefix("seccomp:"))
+            else {
+                return Ok(o.clone());
+            };
+            if v == "unconfined" || v.trim_start().starts_with('{') {
+                return Ok(o.clone());
+            }
+            let text = std::fs::read_to_string(v)
+                .map_err(|e| anyhow::anyhow!("opening seccomp profile ({v}) failed: {e}"))?;
+            Ok(format!("seccomp={text}"))
+        })
+        .collect()
+}
+
 fn parse_restart(s: &str) -> anyhow::Result<Value> {
     let (name, max) = s.split_once(':').unwrap_or((s, ""));
     let max: i64 = if max.is_empty() {
@@ -383,7 +404,7 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
             "ReadonlyRootfs": a.read_only,
             "CapAdd": a.cap_add,
             "CapDrop": a.cap_drop,
-            "SecurityOpt": a.security_opt,
+            "SecurityOpt": security_opts(&a.security_opt)?,
             "Init": if a.init { json!(true) } else { Value::Null },
             "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),
             "ExtraHosts": a.add_host,
@@ -492,7 +513,12 @@ fn run_error(e: anyhow::Error) -> i32 {
     let msg = format!("{e:#}");
     eprintln!("berth: {msg}.");
     eprintln!("See 'berth run --help'.");
-    if msg.contains("executable file not found")
+    // 126 and 127 are for the container's program only (the runtime's words); any other
+    // error, a missing file of the client's included, is 125.
+    let started = msg.contains("OCI runtime") || msg.contains("executable file not found");
+    if !started {
+        125
+    } else if msg.contains("executable file not found")
         || msg.contains("no such file or directory")
         || msg.contains("No such file or directory")
     {
