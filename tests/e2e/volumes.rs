@@ -605,10 +605,17 @@ fn cp_sees_volumes_and_hostile_symlinks_in_them_stay_inside() {
         host.path().join("in.txt").to_str().unwrap(),
         "cpv:/data/",
     ]));
-    assert_eq!(
-        ok(d.berth(&["exec", "cpv", "cat", "/data/in.txt"])).trim(),
-        "from-host"
-    );
+    let cat = d.berth(&["exec", "cpv", "cat", "/data/in.txt"]);
+    if !cat.status.success() {
+        // Say why the container is gone (its state and output), then fail.
+        let state = d.berth(&["inspect", "-f", "{{json .State}}", "cpv"]);
+        let logs = d.berth(&["logs", "cpv"]);
+        panic!(
+            "exec after cp: {cat:?}\nstate: {}\nlogs: {logs:?}",
+            String::from_utf8_lossy(&state.stdout)
+        );
+    }
+    assert_eq!(String::from_utf8_lossy(&cat.stdout).trim(), "from-host");
     ok(d.berth(&["stop", "-t", "1", "cpv"]));
     let dst = host.path().join("whole");
     ok(d.berth(&["cp", "cpv:/data", dst.to_str().unwrap()]));
