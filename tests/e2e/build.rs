@@ -652,6 +652,11 @@ fn cache_reruns_exactly_what_changed() {
         ok(b.berth(&["images"])).contains("cached"),
         "tagged images stay"
     );
+    // A build's final image stays too, tagged or not: prune forgets it, never removes it.
+    assert!(
+        b.berth(&["image", "inspect", &id_b]).status.success(),
+        "an untagged final image stays"
+    );
     let (t, _) = berth_build(&b, &dir, &[]);
     assert_eq!((runs(&t), hits(&t)), (3, 0), "after builder prune: {t}");
 }

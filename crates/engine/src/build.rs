@@ -615,13 +615,21 @@ impl Builder {
         self.dir.join("mounts")
     }
 
-    /// `docker builder prune`: forgets every cache entry, removes the untagged images only
-    /// the cache held (not those a container uses) and the cache mounts. Returns the ids
+    /// `docker builder prune`: forgets every cache entry, removes the untagged intermediate
+    /// images only the cache held (not builds' final images, not those a container uses),
+    /// the cache mounts and the kept contexts. Returns the ids
     /// removed and the bytes reclaimed.
     pub fn prune(&self) -> Result<(Vec<String>, u64), EngineError> {
         let ids: Vec<String> = {
             let mut c = self.cache.lock().expect("build cache");
-            let ids = c.entries.values().cloned().collect::<BTreeSet<_>>();
+            // A build's final image is the user's, tagged or not: forgotten by the cache,
+            // never removed by it (`image prune` takes an untagged one).
+            let ids = c
+                .entries
+                .values()
+                .filter(|id| !c.results.contains(*id))
+                .cloned()
+                .collect::<BTreeSet<_>>();
             c.entries.clear();
             c.used.clear();
             ids.into_iter().collect()
@@ -879,15 +887,8 @@ impl Builder {
         })
         .await
         .map_err(|e| unavailable(e.to_string()))?;
-        match res {
-            Ok(o) => Ok(o.id),
-            Err(e) if job.opts.pull => match self.images.resolve(reference) {
-                // `--pull` with no registry reachable: docker fails; say why.
-                Ok(_) => Err(e),
-                Err(_) => Err(e),
-            },
-            Err(e) => Err(e),
-        }
+        // With `--pull` and no registry reachable docker fails too, rather than use a local copy.
+        res.map(|o| o.id)
     }
 
     async fn run_stage(
@@ -918,15 +919,7 @@ impl Builder {
             cmd_set: false,
         };
         if let Some(b) = stage.base_stage(&job.stages) {
-            let mut r = job.results[b].subscribe();
-            let id = r
-                .wait_for(|v| v.is_some())
-                .await
-                .map_err(|_| unavailable("stage"))?
-                .clone()
-                .and_then(Result::ok)
-                .ok_or_else(|| unavailable("a stage this one needs failed"))?;
-            st.image = Some(id);
+            st.image = Some(Self::stage_result(job, b).await?);
         } else if !stage.base.eq_ignore_ascii_case("scratch") {
             st.image = Some(self.image_for(job, &stage.base, out).await?);
         }
@@ -1717,6 +1710,18 @@ impl Builder {
         self.containers.wait(cid, "not-running").await
     }
 
+    /// The image an earlier stage built (waits for it to finish).
+    async fn stage_result(job: &Job, i: usize) -> Result<String, EngineError> {
+        let mut r = job.results[i].subscribe();
+        let done = r
+            .wait_for(|v| v.is_some())
+            .await
+            .map_err(|_| unavailable("the build stopped"))?
+            .clone();
+        done.and_then(Result::ok)
+            .ok_or_else(|| unavailable("a stage this one needs failed"))
+    }
+
     /// The image a `--from` names: an earlier stage's result, or an image.
     async fn image_of_from(
         &self,
@@ -1726,14 +1731,7 @@ impl Builder {
         out: &mpsc::UnboundedSender<Message>,
     ) -> Result<String, EngineError> {
         if let Some(i) = stage_named(&job.stages, name, idx) {
-            let mut r = job.results[i].subscribe();
-            return r
-                .wait_for(|v| v.is_some())
-                .await
-                .map_err(|_| unavailable("stage"))?
-                .clone()
-                .and_then(Result::ok)
-                .ok_or_else(|| unavailable("a stage this one needs failed"));
+            return Self::stage_result(job, i).await;
         }
         if job.stages[idx..]
             .iter()

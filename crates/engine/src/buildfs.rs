@@ -43,6 +43,25 @@ pub struct Entry {
     pub size: u64,
 }
 
+impl Entry {
+    fn of(dest: PathBuf, kind: Kind, md: &std::fs::Metadata, (uid, gid): (u32, u32)) -> Entry {
+        let size = if matches!(kind, Kind::File(_)) {
+            md.len()
+        } else {
+            0
+        };
+        Entry {
+            dest,
+            kind,
+            mode: md.mode() & 0o7777,
+            uid,
+            gid,
+            mtime: md.mtime(),
+            size,
+        }
+    }
+}
+
 /// Lexically cleans `p` relative to a root: `None` when it climbs out (`../x`).
 pub fn clean_rel(p: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
@@ -222,28 +241,15 @@ pub fn entries(
         .map_err(|e| unavailable(format!("{}: {e}", src.rel.display())))?;
     let own = |m: &std::fs::Metadata| owner.unwrap_or((m.uid(), m.gid()));
     if !md.is_dir() {
-        let (uid, gid) = own(&md);
-        out.push(Entry {
-            dest: dest.to_path_buf(),
-            kind: Kind::File(src.host.clone()),
-            mode: md.mode() & 0o7777,
-            uid,
-            gid,
-            mtime: md.mtime(),
-            size: md.len(),
-        });
+        out.push(Entry::of(
+            dest.to_path_buf(),
+            Kind::File(src.host.clone()),
+            &md,
+            own(&md),
+        ));
         return Ok(());
     }
-    let (uid, gid) = own(&md);
-    out.push(Entry {
-        dest: dest.to_path_buf(),
-        kind: Kind::Dir,
-        mode: md.mode() & 0o7777,
-        uid,
-        gid,
-        mtime: md.mtime(),
-        size: 0,
-    });
+    out.push(Entry::of(dest.to_path_buf(), Kind::Dir, &md, own(&md)));
     walk(&src.host, &src.rel, dest, &own, excluded, out)
 }
 
@@ -271,16 +277,7 @@ fn walk(
                         .path()
                         .symlink_metadata()
                         .map_err(|x| unavailable(x.to_string()))?;
-                    let (uid, gid) = own(&md);
-                    out.push(Entry {
-                        dest: d,
-                        kind: Kind::Dir,
-                        mode: md.mode() & 0o7777,
-                        uid,
-                        gid,
-                        mtime: md.mtime(),
-                        size: 0,
-                    });
+                    out.push(Entry::of(d, Kind::Dir, &md, own(&md)));
                     out.extend(inner);
                 }
             }
@@ -290,7 +287,6 @@ fn walk(
             .path()
             .symlink_metadata()
             .map_err(|x| unavailable(format!("{}: {x}", r.display())))?;
-        let (uid, gid) = own(&md);
         let d = dest.join(e.file_name());
         let ft = md.file_type();
         let kind = if ft.is_symlink() {
@@ -304,15 +300,7 @@ fn walk(
             // builder copies them through tar; a build context has no business holding one).
             continue;
         };
-        out.push(Entry {
-            dest: d,
-            kind: kind.clone(),
-            mode: md.mode() & 0o7777,
-            uid,
-            gid,
-            mtime: md.mtime(),
-            size: if ft.is_file() { md.len() } else { 0 },
-        });
+        out.push(Entry::of(d, kind.clone(), &md, own(&md)));
         if kind == Kind::Dir {
             walk(&e.path(), &r, &dest.join(e.file_name()), own, excluded, out)?;
         }

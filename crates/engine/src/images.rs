@@ -475,8 +475,8 @@ impl ImageService {
         let mut store = self.store.lock().expect("image store lock");
         let before = store.df()?;
         let mut out = Vec::new();
-        // Children before parents: the newest first.
-        for id in ids.iter().rev() {
+        // Images share layers by chain id, not by parent links: any order will do.
+        for id in ids {
             let Ok(img) = store.resolve(id) else { continue };
             let d = img.id.clone();
             if !store.tags_of(&d).is_empty() || in_use.contains_key(d.as_str()) {
