@@ -191,13 +191,16 @@ pub fn build(
     } else {
         vec!["nosuid", "noexec", "nodev", "ro"]
     };
+    // As docker: a privileged container's /sys and cgroup file systems are writable.
+    let mut cgroup_opts = ro_sys.clone();
+    cgroup_opts.insert(3, "relatime");
     let shm_size = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ro_sys}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroup_opts}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
     ];
@@ -227,12 +230,25 @@ pub fn build(
         mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }
     let network_mode = hc.network_mode.as_deref().unwrap_or("default");
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (kind, mode, what) in [
+        ("pid", &hc.pid_mode, "PID"),
+        ("ipc", &hc.ipc_mode, "IPC"),
+        ("uts", &hc.uts_mode, "UTS"),
+    ] {
+        match mode.as_deref().unwrap_or("") {
+            "host" => {}
+            // docker's IPC modes that mean a namespace of the container's own.
+            "" | "private" | "shareable" if kind == "ipc" => namespaces.push(json!({"type": kind})),
+            "" => namespaces.push(json!({"type": kind})),
+            m if m.starts_with("container:") => {
+                return Err(invalid(format!(
+                    "{what} mode {m:?} is not supported by berth yet (only \"host\" or the default)"
+                )))
+            }
+            m => return Err(invalid(format!("invalid {what} mode: {m}"))),
+        }
+    }
     match network_mode {
         "host" => {}
         "none" => namespaces.push(json!({"type": "network"})),
@@ -276,15 +292,19 @@ pub fn build(
     if let Some(profile) = seccomp_of(hc, privileged, &caps)? {
         linux["seccomp"] = profile;
     }
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": p.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
-        "hostname": hostname,
-        "domainname": cfg.domainname.clone().unwrap_or_default(),
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    // The host's UTS namespace keeps the host's names.
+    if hc.uts_mode.as_deref() != Some("host") {
+        spec["hostname"] = json!(hostname);
+        spec["domainname"] = json!(cfg.domainname.clone().unwrap_or_default());
+    }
+    Ok(spec)
 }
 
 /// The container's seccomp profile: none when privileged or `seccomp=unconfined`, the one

@@ -281,6 +281,27 @@ fn mount_one(p: &RootfsPlan, m: &Mount) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroups(p, &dest, &opts);
     }
+    // CVE-2019-16884 / CVE-2023-27561: an image that makes /proc (or /sys) a symlink would
+    // have procfs land where the image chose. They are mounted on a real directory only.
+    if typ == "proc" || typ == "sysfs" {
+        let rel = m.destination().strip_prefix("/").unwrap_or(m.destination());
+        if let Ok(meta) = std::fs::symlink_metadata(p.rootfs.join(rel)) {
+            if !meta.is_dir() {
+                return Err(Error::spec(
+                    "mounts[].destination",
+                    format!(
+                        "{typ} can only be mounted on a directory, and the image's {} is a {}",
+                        m.destination().display(),
+                        if meta.file_type().is_symlink() {
+                            "symlink"
+                        } else {
+                            "file"
+                        }
+                    ),
+                ));
+            }
+        }
+    }
     if opts.bind || typ == "bind" {
         let src = m
             .source()
@@ -292,19 +313,22 @@ fn mount_one(p: &RootfsPlan, m: &Mount) -> Result<()> {
         if opts.recursive {
             flags |= MsFlags::MS_REC;
         }
-        mount(Some(src), &dest, None::<&str>, flags, None::<&str>)
+        let target = InRoot::open(p.rootfs, &dest)?;
+        mount(Some(src), &target.path(), None::<&str>, flags, None::<&str>)
             .ctx(|| format!("bind {} to {}", src.display(), dest.display()))?;
         let extra = opts.flags & !(MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {
-            remount(&dest, extra, p.in_userns)?;
+            // A new descriptor: the old one still names the directory under the mount.
+            remount(&InRoot::open(p.rootfs, &dest)?.path(), extra, p.in_userns)?;
         }
     } else {
         create_mount_point(&dest, true)?;
         let data = opts.data.join(",");
         let data = (!data.is_empty()).then_some(data);
+        let target = InRoot::open(p.rootfs, &dest)?;
         let res = mount(
             m.source().as_deref().or(Some(Path::new(typ))),
-            &dest,
+            &target.path(),
             Some(typ),
             opts.flags,
             data.as_deref(),
@@ -315,22 +339,87 @@ fn mount_one(p: &RootfsPlan, m: &Mount) -> Result<()> {
             Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
                 mount(
                     Some("/sys"),
-                    &dest,
+                    &target.path(),
                     None::<&str>,
                     MsFlags::MS_BIND | MsFlags::MS_REC,
                     None::<&str>,
                 )
                 .ctx(|| format!("bind /sys to {}", dest.display()))?;
-                remount(&dest, opts.flags | MsFlags::MS_RDONLY, p.in_userns)?;
+                let top = InRoot::open(p.rootfs, &dest)?;
+                remount(&top.path(), opts.flags | MsFlags::MS_RDONLY, p.in_userns)?;
             }
             r => r.ctx(|| format!("mount {typ} on {}", dest.display()))?,
         }
     }
-    for prop in &opts.propagation {
-        mount(None::<&str>, &dest, None::<&str>, *prop, None::<&str>)
-            .ctx(|| format!("set propagation of {}", dest.display()))?;
+    if !opts.propagation.is_empty() {
+        let top = InRoot::open(p.rootfs, &dest)?;
+        for prop in &opts.propagation {
+            mount(None::<&str>, &top.path(), None::<&str>, *prop, None::<&str>)
+                .ctx(|| format!("set propagation of {}", dest.display()))?;
+        }
     }
     Ok(())
+}
+
+/// A mount point opened inside the root with openat2's `RESOLVE_IN_ROOT` (CVE-2021-30465):
+/// [`secure_join`] resolves the path, but a process of another container sharing a volume could
+/// swap a directory on it for a symlink before the mount. Mounting on `/proc/self/fd/<n>` of a
+/// descriptor that the kernel resolved inside the root mounts exactly there, whatever the path
+/// has become since.
+struct InRoot(std::os::fd::OwnedFd);
+
+impl InRoot {
+    fn open(root: &Path, dest: &Path) -> Result<InRoot> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let io = |e: std::io::Error| Error::Io {
+            context: format!("open mount point {} inside the root", dest.display()),
+            source: e,
+        };
+        let root_fd = std::fs::File::open(root).map_err(io)?;
+        let rel = dest.strip_prefix(root).unwrap_or(Path::new(""));
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let c = std::ffi::CString::new(rel.as_os_str().as_bytes())
+            .map_err(|_| io(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+        // struct open_how of linux/openat2.h (libc's is non-exhaustive).
+        #[repr(C)]
+        struct OpenHow {
+            flags: u64,
+            mode: u64,
+            resolve: u64,
+        }
+        let how = OpenHow {
+            flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        };
+        // SAFETY: openat2 reads the path and the open_how struct of the given size, both valid
+        // for the call; it returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root_fd.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: openat2 returned a new descriptor that nothing else owns.
+        Ok(InRoot(unsafe {
+            std::os::fd::OwnedFd::from_raw_fd(fd as i32)
+        }))
+    }
+
+    fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.0.as_raw_fd()))
+    }
 }
 
 /// Re-applies flags to a bind mount. In a user namespace the kernel refuses to drop flags
@@ -689,6 +778,25 @@ pub fn set_root_propagation(flag: MsFlags) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_root_descriptors_never_leave_the_root() {
+        // What a racing process could have swapped in after secure_join: links to the host.
+        let root = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(host.path(), root.path().join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", root.path().join("up")).unwrap();
+        std::fs::create_dir(root.path().join("real")).unwrap();
+        // The host directory's path does not exist inside the root.
+        assert!(InRoot::open(root.path(), &root.path().join("abs")).is_err());
+        for (name, want) in [
+            ("up", root.path().to_path_buf()),
+            ("real", root.path().join("real")),
+        ] {
+            let fd = InRoot::open(root.path(), &root.path().join(name)).unwrap();
+            assert_eq!(std::fs::read_link(fd.path()).unwrap(), want, "{name}");
+        }
+    }
 
     #[test]
     fn secure_join_stays_inside_root() {

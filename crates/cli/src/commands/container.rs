@@ -65,6 +65,15 @@ pub struct CreateArgs {
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,
+    /// PID namespace to use ("host" shares the host's).
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use ("host", "private" or "shareable").
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use ("host" shares the host's).
+    #[arg(long)]
+    pub uts: Option<String>,
     /// Mount the container's root filesystem as read only.
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -401,6 +410,9 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
             "AutoRemove": a.rm,
             "RestartPolicy": parse_restart(&a.restart)?,
             "Privileged": a.privileged,
+            "PidMode": a.pid.clone().unwrap_or_default(),
+            "IpcMode": a.ipc.clone().unwrap_or_default(),
+            "UTSMode": a.uts.clone().unwrap_or_default(),
             "ReadonlyRootfs": a.read_only,
             "CapAdd": a.cap_add,
             "CapDrop": a.cap_drop,
