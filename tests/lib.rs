@@ -29,6 +29,10 @@ pub fn binary(name: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct Berthd {
     pub dir: tempfile::TempDir,
+    /// The data root (`<dir>/data` unless the test chose one).
+    pub data: PathBuf,
+    /// berthd flags beyond the harness's own.
+    args: Vec<String>,
     child: Child,
     /// The bridge this test's berthd was given (removed on drop).
     pub bridge: Option<String>,
@@ -61,12 +65,32 @@ impl Berthd {
 
     /// [`Berthd::start_with`] with a daemon.json.
     pub fn start_with_config(setup: impl FnOnce(&std::path::Path), config: &str) -> Self {
+        Self::start_full(setup, config, None, vec![])
+    }
+
+    /// A berthd whose data root is `data` (a file system of the test's own, say).
+    pub fn start_on(data: &std::path::Path) -> Self {
+        Self::start_full(|_| {}, "{}", Some(data.to_path_buf()), vec![])
+    }
+
+    /// [`Berthd::start_with`] with more berthd flags (`-H tcp://…`, `--tlsverify`, …).
+    pub fn start_with_args(setup: impl FnOnce(&std::path::Path), args: &[String]) -> Self {
+        Self::start_full(setup, "{}", None, args.to_vec())
+    }
+
+    fn start_full(
+        setup: impl FnOnce(&std::path::Path),
+        config: &str,
+        data: Option<PathBuf>,
+        args: Vec<String>,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
-        setup(&d.join("data"));
+        let data = data.unwrap_or_else(|| d.join("data"));
+        setup(&data);
         let mut cfg: serde_json::Value = serde_json::from_str(config).expect("daemon.json is JSON");
         let mut bridge = None;
         if cfg.get("bridge").is_none() {
@@ -79,22 +103,29 @@ impl Berthd {
             bridge = Some(name);
         }
         std::fs::write(d.join("daemon.json"), cfg.to_string()).unwrap();
-        let child = Self::spawn(d);
-        let b = Berthd { dir, child, bridge };
+        let child = Self::spawn(d, &data, &args);
+        let b = Berthd {
+            dir,
+            data,
+            args,
+            child,
+            bridge,
+        };
         b.wait_ready();
         b
     }
 
-    fn spawn(d: &std::path::Path) -> Child {
+    fn spawn(d: &std::path::Path, data: &std::path::Path, args: &[String]) -> Child {
         Command::new(binary("berthd"))
             .arg("-H")
             .arg(format!("unix://{}/berth.sock", d.display()))
             .arg("--data-root")
-            .arg(d.join("data"))
+            .arg(data)
             .arg("--exec-root")
             .arg(d.join("exec"))
             .arg("--config-file")
             .arg(d.join("daemon.json"))
+            .args(args)
             .stderr(
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -128,7 +159,7 @@ impl Berthd {
     /// Starts a new berthd on the same data root, exec root and socket.
     pub fn restart(&mut self) {
         self.kill9();
-        self.child = Self::spawn(self.dir.path());
+        self.child = Self::spawn(self.dir.path(), &self.data, &self.args);
         self.wait_ready();
     }
 
@@ -140,6 +171,11 @@ impl Berthd {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// berthd's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -196,7 +232,7 @@ impl Drop for Berthd {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // The bridges of the user networks this daemon made.
-        let records = self.dir.path().join("data/network/networks");
+        let records = self.data.join("network/networks");
         for e in std::fs::read_dir(records).into_iter().flatten().flatten() {
             let v: serde_json::Value = std::fs::read(e.path())
                 .ok()

@@ -60,6 +60,21 @@ pub(crate) trait Context<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
 }
 
+impl Error {
+    /// Whether this is a full disk (ENOSPC) or an exhausted quota (EDQUOT).
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if is_out_of_space(source))
+    }
+}
+
+/// Whether an I/O error is a full disk (ENOSPC) or an exhausted quota (EDQUOT).
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
 impl<T> Context<T> for std::result::Result<T, std::io::Error> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| Error::Io {

@@ -277,10 +277,22 @@ pub fn apply(
 }
 
 impl Applier<'_> {
-    fn err(&self, entry: &Path, e: impl std::fmt::Display) -> Error {
+    /// An entry's error. A system error stays one ([`Error::Io`]), so that callers can tell a
+    /// full disk from a hostile archive.
+    fn err<E: std::fmt::Display + 'static>(&self, entry: &Path, e: E) -> Error {
+        let entry = entry.display().to_string();
+        if let Some(code) = (&e as &dyn std::any::Any)
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Error::Io {
+                context: format!("layer {}: entry {entry:?}", self.layer),
+                source: std::io::Error::from_raw_os_error(code),
+            };
+        }
         Error::Layer {
             layer: self.layer.into(),
-            reason: format!("entry {:?}: {e}", entry.display().to_string()),
+            reason: format!("entry {entry:?}: {e}"),
         }
     }
 

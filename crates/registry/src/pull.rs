@@ -477,6 +477,12 @@ fn fetch_one(
                     if let Some(net) = tee.remote.error.take() {
                         return Err(net);
                     }
+                    if e.is_out_of_space() {
+                        // A full disk: the partial blob would only keep it full.
+                        drop(tee);
+                        ingest.discard();
+                        return Err(Error::Image(e));
+                    }
                     // Corrupt data usually means a blob that is not what its digest says:
                     // read the rest and report that, the root cause, when it is so.
                     let drained = std::io::copy(&mut tee, &mut std::io::sink()).is_ok();
@@ -498,6 +504,14 @@ fn fetch_one(
         if let Err(e) = drained {
             if let Some(p) = prepared {
                 p.discard();
+            }
+            if berth_image::error::is_out_of_space(&e) {
+                drop(tee);
+                ingest.discard();
+                return Err(Error::Io {
+                    context: format!("download blob {}", layer.blob),
+                    source: e,
+                });
             }
             return Err(tee.remote.error.take().unwrap_or(Error::Io {
                 context: format!("download blob {}", layer.blob),

@@ -28,6 +28,8 @@ use nix::unistd::Pid;
 /// An attached or subscribed client may lag this far behind before it is dropped.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
 /// Input for the container is buffered up to this much per shim.
+/// Reads of 32 KiB per output stream per poll round (512 KiB).
+const OUTPUT_BURST: usize = 16;
 const MAX_STDIN_BACKLOG: usize = 1 << 20;
 /// How long a finished shim waits for its clients to take the last bytes.
 const LINGER: Duration = Duration::from_secs(5);
@@ -585,10 +587,12 @@ impl Shim {
         self.clients.retain(|c| !c.dead);
     }
 
-    /// Reads what output stream `i` has; false once it is closed.
+    /// Reads what output stream `i` has, up to [`OUTPUT_BURST`] reads, so that a container
+    /// printing without end cannot starve the control socket (poll reports the rest on the
+    /// next round); false once it is closed.
     fn read_output(&mut self, i: usize) -> bool {
         let mut buf = [0u8; 32 * 1024];
-        loop {
+        for _ in 0..OUTPUT_BURST {
             let (stream, fd, owner) = &self.outputs[i];
             let (stream, owner) = (*stream, *owner);
             // SAFETY: reading into a stack buffer of the given length from a descriptor we own.
@@ -628,6 +632,7 @@ impl Shim {
                 }
             }
         }
+        true
     }
 
     fn write_stdin(&mut self) {
