@@ -180,3 +180,83 @@ fn docker_load_through_berthd() {
         .collect();
     assert!(spooled.is_empty(), "spool files left: {spooled:?}");
 }
+
+#[test]
+fn image_filters_as_docker_images_takes_them() {
+    let d = Berthd::start_with(|data| {
+        import(data, &[("a", "1")], "e2e/alpha:1", &["-c", "LABEL tier=db"]);
+        import(
+            data,
+            &[("b", "22")],
+            "e2e/beta:2",
+            &["-c", "LABEL tier=web"],
+        );
+        import(data, &[("c", "333")], "other/gamma:3", &[]);
+    });
+    let berth = |args: &[&str]| {
+        let out = d.berth(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v.join(" ")
+    };
+    let fmt = "{{.Repository}}:{{.Tag}}";
+    for (args, want) in [
+        (vec!["-f", "reference=e2e/*"], "e2e/alpha:1 e2e/beta:2"),
+        (vec!["-f", "reference=*/gamma:3"], "other/gamma:3"),
+        (vec!["e2e/beta"], "e2e/beta:2"),
+        (vec!["-f", "label=tier"], "e2e/alpha:1 e2e/beta:2"),
+        (vec!["-f", "label=tier=web"], "e2e/beta:2"),
+        (
+            vec!["-f", "label=tier", "-f", "reference=*/alpha"],
+            "e2e/alpha:1",
+        ),
+        (vec!["-f", "dangling=true"], ""),
+        (
+            vec!["-f", "dangling=false"],
+            "e2e/alpha:1 e2e/beta:2 other/gamma:3",
+        ),
+    ] {
+        let mut a = vec!["images", "--format", fmt];
+        a.extend_from_slice(&args);
+        assert_eq!(berth(&a), want, "berth {args:?}");
+        let mut a = vec!["images", "--format", fmt];
+        a.extend_from_slice(&args);
+        let mut got: Vec<String> = docker("/usr/bin/docker", &d, &a)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(got.join(" "), want, "docker {args:?}");
+    }
+    // Moving gamma's tag to alpha's image leaves gamma's image dangling.
+    docker(
+        "/usr/bin/docker",
+        &d,
+        &["tag", "e2e/alpha:1", "other/gamma:3"],
+    );
+    assert_eq!(
+        berth(&["images", "--format", fmt, "-f", "dangling=true"]),
+        "<none>:<none>"
+    );
+    assert_eq!(
+        docker(
+            "/usr/bin/docker",
+            &d,
+            &["images", "--format", fmt, "-f", "dangling=true"]
+        ),
+        "<none>:<none>"
+    );
+    d.refused(&["images", "-f", "colour=blue"], "invalid filter 'colour'");
+    d.refused(
+        &["images", "-f", "dangling=maybe"],
+        "Invalid filter 'dangling=maybe'",
+    );
+}

@@ -1,7 +1,7 @@
 //! Daemon configuration: dockerd's flag names, and `/etc/berth/daemon.json` with dockerd's keys
 //! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`, `log-driver`, `log-opts`,
 //! `insecure-registries`, `registry-mirrors`, `max-concurrent-downloads`,
-//! `max-concurrent-uploads`, `bridge`, `bip`, `iptables`, `mtu`, `default-address-pools`, `dns`)
+//! `max-concurrent-uploads`, `bridge`, `bip`, `iptables`, `mtu`, `default-address-pools`, `dns`, `tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`)
 //! and berth's `certs-dir`. Flags win over the file; list flags add to
 //! the file's lists.
 
@@ -49,6 +49,12 @@ pub struct FileConfig {
     /// Default DNS servers of containers (and the upstream of the embedded DNS).
     #[serde(default)]
     pub dns: Vec<String>,
+    /// TCP listeners: TLS with client certificates verified (dockerd's keys).
+    pub tlsverify: Option<bool>,
+    pub tls: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
 }
 
 /// One `default-address-pools` entry.

@@ -23,6 +23,16 @@ use crate::ApiError;
 
 type E = State<Arc<Engine>>;
 
+/// A JSON body checked against the API's model `T`: an object whose fields have the
+/// documented types (unknown fields are ignored, as dockerd ignores them). Kept as a `Value`
+/// for the handler.
+fn checked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Value, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, T>(de)
+        .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))?;
+    serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))
+}
+
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
@@ -869,7 +879,7 @@ pub async fn exec_create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let v = checked::<bollard_stubs::models::ExecConfig>(&body)?;
     let eid = engine.containers.exec_create(&id, &v)?;
     Ok((StatusCode::CREATED, Json(json!({"Id": eid}))).into_response())
 }
@@ -888,7 +898,7 @@ pub async fn exec_start(
     let v: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?
+        checked::<bollard_stubs::models::ExecStartConfig>(&body)?
     };
     let detach = v["Detach"].as_bool().unwrap_or(false);
     let tty = v["Tty"].as_bool();
@@ -1192,7 +1202,13 @@ pub async fn commit(
     State(engine): E,
     Query(q): Query<CommitQuery>,
     uri: axum::http::Uri,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
+    // The body is a container config (docker's client sends `null` without one). It is
+    // checked, not applied: `changes` carry what berth applies.
+    if !body.is_empty() && body.trim_ascii() != b"null" {
+        checked::<bollard_stubs::models::ContainerConfig>(&body)?;
+    }
     let c = q
         .container
         .filter(|c| !c.is_empty())
@@ -1237,7 +1253,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let v = checked::<bollard_stubs::models::ContainerUpdateBody>(&body)?;
     engine.containers.update(&id, &v).await?;
     Ok(Json(json!({"Warnings": []})))
 }

@@ -14,11 +14,18 @@ pub async fn list(
     uri: axum::http::Uri,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // `-a`: the build cache's intermediate images too.
-    let all = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+    let query = uri.query().unwrap_or("");
+    let all = form_urlencoded::parse(query.as_bytes())
         .any(|(k, v)| k == "all" && matches!(v.as_ref(), "1" | "true" | "True"));
+    let filters = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "filters")
+        .map(|(_, v)| v.into_owned());
+    let filters = crate::containers::parse_filters(filters.as_deref())?;
+    let keep = ImageFilter::new(&engine, &filters)?;
     let images = engine.images.list(all)?;
     let out: Vec<serde_json::Value> = images
         .into_iter()
+        .filter(|i| keep.keeps(i))
         .map(|i| {
             serde_json::json!({
                 "Id": i.id,
@@ -35,6 +42,125 @@ pub async fn list(
         })
         .collect();
     Ok(Json(serde_json::Value::Array(out)))
+}
+
+/// `docker images --filter`: dangling, label, reference, before and since.
+#[derive(Debug, Default)]
+struct ImageFilter {
+    dangling: Option<bool>,
+    labels: Vec<String>,
+    references: Vec<String>,
+    before: Option<i64>,
+    since: Option<i64>,
+}
+
+impl ImageFilter {
+    fn new(
+        engine: &Engine,
+        f: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<ImageFilter, ApiError> {
+        let bad = |m: String| ApiError {
+            status: axum::http::StatusCode::BAD_REQUEST,
+            message: m,
+        };
+        let mut out = ImageFilter::default();
+        for (k, vals) in f {
+            match k.as_str() {
+                "dangling" => {
+                    for v in vals {
+                        out.dangling = Some(match v.as_str() {
+                            "true" | "1" => true,
+                            "false" | "0" => false,
+                            _ => return Err(bad(format!("Invalid filter 'dangling={v}'"))),
+                        });
+                    }
+                }
+                "label" => out.labels.extend(vals.iter().cloned()),
+                "reference" => out.references.extend(vals.iter().cloned()),
+                "before" | "since" => {
+                    for v in vals {
+                        let id = engine.images.resolve(v)?.0;
+                        let created = engine
+                            .images
+                            .list(true)?
+                            .into_iter()
+                            .find(|i| i.id == id)
+                            .map(|i| i.created)
+                            .unwrap_or_default();
+                        if k == "before" {
+                            out.before = Some(created);
+                        } else {
+                            out.since = Some(created);
+                        }
+                    }
+                }
+                _ => return Err(bad(format!("invalid filter '{k}'"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn keeps(&self, i: &berth_engine::images::ImageSummary) -> bool {
+        if let Some(d) = self.dangling {
+            if d != i.repo_tags.is_empty() {
+                return false;
+            }
+        }
+        let label_ok = |want: &String| match want.split_once('=') {
+            Some((k, v)) => i.labels.get(k).is_some_and(|x| x == v),
+            None => i.labels.contains_key(want.as_str()),
+        };
+        if !self.labels.iter().all(label_ok) {
+            return false;
+        }
+        if !self.references.is_empty() {
+            let hit = self.references.iter().any(|pat| {
+                i.repo_tags.iter().any(|t| {
+                    let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
+                    glob(pat, t) || (!pat.contains(':') && glob(pat, repo))
+                })
+            });
+            if !hit {
+                return false;
+            }
+        }
+        if self.before.is_some_and(|b| i.created >= b) {
+            return false;
+        }
+        if self.since.is_some_and(|s| i.created <= s) {
+            return false;
+        }
+        true
+    }
+}
+
+/// Shell-style matching of `*` (any run without `/`) and `?`, as Go's path.Match does for
+/// image references.
+fn glob(pat: &str, s: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| go(rest, &s[i..])),
+            Some((b'?', rest)) => s.first().is_some_and(|c| *c != b'/') && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pat.as_bytes(), s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reference_globs() {
+        use super::glob;
+        assert!(glob("busy*", "busybox:latest"));
+        assert!(glob("busybox:l?test", "busybox:latest"));
+        assert!(!glob("busy*", "reg/busybox"));
+        assert!(glob("*/busybox", "reg/busybox"));
+        assert!(!glob("busybox", "busybox:latest"));
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -23,6 +23,7 @@ pub mod distribution;
 pub mod images;
 pub mod networks;
 pub mod system;
+pub mod tls;
 pub mod version;
 pub mod volumes;
 
@@ -178,11 +179,15 @@ async fn log_request(req: Request, next: axum::middleware::Next) -> axum::respon
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::UnixListener,
+pub async fn serve<L>(
+    listener: L,
     engine: std::sync::Arc<berth_engine::Engine>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     // The `/vX.Y` prefix is stripped (and checked) before routing.
     let app = router(engine).map_request(version::strip_prefix as fn(Request) -> Request);
     axum::serve(

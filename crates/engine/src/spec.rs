@@ -439,6 +439,41 @@ pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value, EngineError
             dev("c", 10, Some(200), "rwm"),
         ]);
     }
+    // Negative values are refused as dockerd refuses them (0 means "not set").
+    if hc.memory.is_some_and(|m| m < 0) {
+        return Err(invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if hc.memory_swap.is_some_and(|s| s < -1) {
+        return Err(invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    if hc.memory_reservation.is_some_and(|m| m < 0) {
+        return Err(invalid("Minimum memory reservation allowed is 6MB"));
+    }
+    if let Some(n) = hc.nano_cpus.filter(|n| *n < 0) {
+        return Err(invalid(format!(
+            "invalid NanoCPUs {n}: the range of CPUs starts at 0.01"
+        )));
+    }
+    if let Some(c) = hc.cpu_shares.filter(|c| *c < 0) {
+        return Err(invalid(format!(
+            "invalid CPU shares ({c}): value must be a positive integer"
+        )));
+    }
+    if hc.cpu_quota.is_some_and(|q| q != -1 && q != 0 && q < 1000) {
+        return Err(invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    if hc
+        .cpu_period
+        .is_some_and(|p| p != 0 && !(1000..=1_000_000).contains(&p))
+    {
+        return Err(invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
     let mut mem = json!({});
     if let Some(m) = hc.memory.filter(|m| *m > 0) {
         if m < 6 * 1024 * 1024 {

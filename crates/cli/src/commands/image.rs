@@ -21,6 +21,12 @@ pub struct ImagesArgs {
     /// Format output using a Go template.
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter output based on conditions provided (dangling, label, reference, before, since).
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Only images of this repository (and tag).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
 }
 
 /// Docker's decimal sizes (`1.98MB`).
@@ -53,13 +59,21 @@ fn size(n: f64) -> String {
 
 /// `berth images`.
 pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
-    let list = api
-        .get(if a.all {
-            "/images/json?all=1"
-        } else {
-            "/images/json"
-        })
-        .await?;
+    let mut filter = a.filter.clone();
+    if let Some(r) = &a.reference {
+        filter.push(format!("reference={r}"));
+    }
+    let mut qs = Vec::new();
+    if a.all {
+        qs.push("all=1".to_string());
+    }
+    if !filter.is_empty() {
+        qs.push(format!(
+            "filters={}",
+            crate::api::q(&super::container::filters_json(&filter)?)
+        ));
+    }
+    let list = api.get(&format!("/images/json?{}", qs.join("&"))).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -16,9 +16,25 @@ use clap::Parser;
     disable_version_flag = true
 )]
 struct Args {
-    /// Socket to listen on (unix:///path); may be given more than once.
+    /// Where to serve the API: unix:///path, or tcp://addr:port with --tlsverify. One unix
+    /// socket and any number of TCP listeners.
     #[arg(short = 'H', long = "host")]
     host: Vec<String>,
+    /// Serve TCP with TLS and verify client certificates against --tlscacert.
+    #[arg(long = "tlsverify", num_args = 0..=1, default_missing_value = "true")]
+    tlsverify: Option<bool>,
+    /// TLS without client verification (refused for TCP: use --tlsverify).
+    #[arg(long = "tls", num_args = 0..=1, default_missing_value = "true")]
+    tls: Option<bool>,
+    /// Trust client certificates signed by this CA only (default ~/.docker/ca.pem).
+    #[arg(long = "tlscacert")]
+    tlscacert: Option<PathBuf>,
+    /// The server's TLS certificate (default ~/.docker/cert.pem).
+    #[arg(long = "tlscert")]
+    tlscert: Option<PathBuf>,
+    /// The server's TLS key (default ~/.docker/key.pem).
+    #[arg(long = "tlskey")]
+    tlskey: Option<PathBuf>,
     /// Root of persistent state.
     #[arg(long = "data-root")]
     data_root: Option<PathBuf>,
@@ -75,6 +91,9 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/etc/berth/daemon.json"));
     let file = FileConfig::load(&cfg_path, explicit)?;
+    let tls = tls_files(&a.tlscacert, &a.tlscert, &a.tlskey, &file);
+    let tlsverify = a.tlsverify.or(file.tlsverify).unwrap_or(false);
+    let tls_only = a.tls.or(file.tls).unwrap_or(false);
     let network = berth_daemon::config::network_config(&file, a.bridge, a.bip, a.iptables)?;
     let level = a
         .log_level
@@ -94,10 +113,36 @@ fn main() -> anyhow::Result<()> {
     } else {
         vec!["unix:///run/berth/berth.sock".into()]
     };
-    if hosts.len() > 1 {
-        anyhow::bail!("one -H socket is supported for now");
+    let (unix_hosts, tcp_hosts): (Vec<String>, Vec<String>) =
+        hosts.into_iter().partition(|h| !h.starts_with("tcp://"));
+    if unix_hosts.len() > 1 {
+        anyhow::bail!("one unix socket is supported (and any number of tcp:// listeners)");
     }
-    let sock = unix_path(&hosts[0])?;
+    let mut tcp = Vec::new();
+    for h in &tcp_hosts {
+        let addr = h.trim_start_matches("tcp://").trim_end_matches('/');
+        if !tlsverify {
+            anyhow::bail!(
+                "refusing to serve the API on {h} without --tlsverify: anyone who can reach the port would be root on this host{}",
+                if tls_only { " (--tls alone does not check who connects)" } else { "" }
+            );
+        }
+        if addr.is_empty() || !addr.contains(':') {
+            anyhow::bail!("invalid host {h:?}: give tcp://address:port");
+        }
+        tcp.push(addr.to_string());
+    }
+    let acceptor = if tcp.is_empty() {
+        None
+    } else {
+        Some(berth_daemon::tls::acceptor(&tls).context("--tlsverify")?)
+    };
+    let sock = unix_path(
+        unix_hosts
+            .first()
+            .map(String::as_str)
+            .unwrap_or("unix:///run/berth/berth.sock"),
+    )?;
     let data_root = a
         .data_root
         .or(file.data_root)
@@ -238,6 +283,29 @@ fn main() -> anyhow::Result<()> {
             shutdown.await;
             let _ = tx.send(());
         };
+        // Every listener stops with the same signal.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        for addr in &tcp {
+            let l =
+                berth_daemon::tls::TlsListener::bind(addr, acceptor.clone().expect("TLS set up"))
+                    .await
+                    .with_context(|| format!("listen on tcp://{addr}"))?;
+            tracing::info!(address = %addr, "API listening with TLS, client certificates verified");
+            let engine = engine.clone();
+            let stop = stopped(stop_rx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = berth_daemon::serve(l, engine, stop).await {
+                    tracing::error!(error = %e, "TCP listener");
+                }
+            });
+        }
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
         tokio::select! {
             r = berth_daemon::serve(listener, engine, shutdown) => r?,
             _ = async {
@@ -264,6 +332,31 @@ fn activation_listener() -> Option<std::os::unix::net::UnixListener> {
     std::env::remove_var("LISTEN_FDS");
     // SAFETY: systemd's protocol hands descriptor 3 to this process; nothing else owns it.
     Some(unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(3) })
+}
+
+/// The TLS files from the flags, daemon.json, or dockerd's defaults in ~/.docker.
+fn tls_files(
+    ca: &Option<PathBuf>,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+    file: &FileConfig,
+) -> berth_daemon::tls::TlsFiles {
+    let dir = std::env::var_os("DOCKER_CERT_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".docker")
+        });
+    let pick = |flag: &Option<PathBuf>, cfg: &Option<PathBuf>, name: &str| {
+        flag.clone()
+            .or_else(|| cfg.clone())
+            .unwrap_or_else(|| dir.join(name))
+    };
+    berth_daemon::tls::TlsFiles {
+        ca: pick(ca, &file.tlscacert, "ca.pem"),
+        cert: pick(cert, &file.tlscert, "cert.pem"),
+        key: pick(key, &file.tlskey, "key.pem"),
+    }
 }
 
 /// A group's id from /etc/group. (getgrnam would go through NSS, which a statically linked
