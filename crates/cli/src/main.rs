@@ -245,6 +245,8 @@ enum SystemCmd {
     Info(s::InfoArgs),
     /// Get real time events from the server.
     Events(s::EventsArgs),
+    /// Verify the store and the containers (berth's own), and repair what is safe.
+    Check(s::CheckArgs),
 }
 
 /// Writes `berth.1` and `berth-<command>.1` into `dir`.
@@ -401,6 +403,7 @@ fn main() {
             Command::System(SystemCmd::Prune(a)) => s::system_prune(&api, a).await,
             Command::System(SystemCmd::Info(a)) => s::info(&api, a).await,
             Command::System(SystemCmd::Events(a)) => s::events(&api, a).await,
+            Command::System(SystemCmd::Check(a)) => s::check(&api, a).await,
             Command::Version(_)
             | Command::Completion { .. }
             | Command::Man { .. }

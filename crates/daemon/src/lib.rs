@@ -112,6 +112,7 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/images/create", post(containers::image_create))
         .route("/containers/prune", post(containers::prune))
         .route("/system/df", get(containers::system_df))
+        .route("/system/check", post(system::check))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))

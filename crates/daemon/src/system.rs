@@ -72,3 +72,38 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "Warnings": []
     }))
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CheckQuery {
+    repair: Option<String>,
+}
+
+/// `POST /system/check` (berth's own, not in Docker's API): the store's and the containers'
+/// invariants, repaired where safe with `repair=1`.
+pub async fn check(
+    State(engine): State<Arc<Engine>>,
+    axum::extract::Query(q): axum::extract::Query<CheckQuery>,
+) -> Result<Json<serde_json::Value>, crate::ApiError> {
+    let repair = matches!(q.repair.as_deref(), Some("1" | "true" | "True"));
+    let e = engine.clone();
+    let mut findings = tokio::task::spawn_blocking(move || e.images.check(repair))
+        .await
+        .map_err(|e| crate::ApiError {
+            status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })??;
+    findings.extend(engine.containers.check(repair).await);
+    let count = |s: &str| {
+        findings
+            .iter()
+            .filter(|f| f.severity == s && !f.repaired)
+            .count()
+    };
+    Ok(Json(serde_json::json!({
+        "Errors": count("error"),
+        "Repairable": count("repairable"),
+        "Removable": count("removable"),
+        "Repaired": findings.iter().filter(|f| f.repaired).count(),
+        "Findings": findings,
+    })))
+}

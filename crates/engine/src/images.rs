@@ -349,6 +349,14 @@ impl ImageService {
         Ok(loaded.id.to_string())
     }
 
+    /// The image store's invariants (see [`berth_image::store::Store::check`]). Leftovers of
+    /// unpacking are not removed while a pull is under way.
+    pub fn check(&self, repair: bool) -> Result<Vec<berth_image::store::Finding>, EngineError> {
+        let mut store = self.store.lock().expect("image store lock");
+        let idle = self.transfers.load(std::sync::atomic::Ordering::SeqCst) == 0;
+        Ok(store.check(repair, idle)?)
+    }
+
     /// `docker image prune`: removes images that no container uses — untagged ones, or with
     /// `all` every unused one — then the layers and blobs nothing refers to any more.
     /// Returns Docker's entries and the bytes reclaimed.

@@ -278,6 +278,49 @@ pub async fn system_prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Repair what is safe to repair (dangling tags, stale records and mounts, leftovers).
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth system check`: exit 0 when nothing is wrong (removable garbage and partial
+/// downloads are not wrong), 1 when something is.
+pub async fn check(api: &Api, a: CheckArgs) -> anyhow::Result<i32> {
+    let path = if a.repair {
+        "/system/check?repair=1"
+    } else {
+        "/system/check"
+    };
+    let v = api.json(Method::POST, path, None).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for f in v["Findings"].as_array().into_iter().flatten() {
+            let state = if f["repaired"].as_bool() == Some(true) {
+                "repaired"
+            } else {
+                f["severity"].as_str().unwrap_or("")
+            };
+            println!(
+                "{state:<10} {}: {}",
+                f["subject"].as_str().unwrap_or(""),
+                f["problem"].as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "{} errors, {} to repair, {} repaired, {} removable",
+            v["Errors"], v["Repairable"], v["Repaired"], v["Removable"]
+        );
+    }
+    let bad = v["Errors"].as_u64().unwrap_or(0) + v["Repairable"].as_u64().unwrap_or(0);
+    Ok(if bad == 0 { 0 } else { 1 })
+}
+
+#[derive(Debug, clap::Args)]
 pub struct DfArgs {
     /// Format output using a Go template.
     #[arg(long)]

@@ -246,6 +246,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         engine.restore().await;
+        // What a crash may leave (a create cut short, a root file system still mounted):
+        // repaired before the API opens. `berth system check` verifies the rest on demand.
+        for f in engine.containers.check(true).await {
+            tracing::warn!(subject = %f.subject, problem = %f.problem, repaired = f.repaired, "start-up check");
+        }
         let listener = match activation_listener() {
             // systemd socket activation (contrib/systemd/berth.socket): the unit owns the
             // socket's path, mode and group.

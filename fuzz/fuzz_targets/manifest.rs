@@ -1,0 +1,3 @@
+#![no_main]
+//! Fuzz target `manifest`: see crates/fuzz-targets/src/lib.rs.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| berth_fuzz_targets::manifest(data));
