@@ -67,6 +67,8 @@ struct Model {
     volumes: BTreeMap<String, Option<String>>,
     /// container name → present.
     containers: BTreeMap<String, bool>,
+    /// The volume written last (its data is read back after every kill).
+    newest_volume: Option<String>,
 }
 
 type Commit = Box<dyn Fn(&Berthd, &mut Model)>;
@@ -104,6 +106,12 @@ fn volume_file(d: &Berthd, v: &str) -> Option<String> {
         "cat",
         "/d/f",
     ]);
+    if !out.status.success() {
+        eprintln!(
+            "reading volume {v} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -245,14 +253,30 @@ impl Harness {
                 self.name
             );
         }
-        if let Some((v, Some(content))) = self.model.volumes.iter().rev().find(|(_, c)| c.is_some())
+        if let Some((v, Some(content))) = self
+            .model
+            .newest_volume
+            .as_ref()
+            .filter(|v| v.as_str() != uncertain)
+            .and_then(|v| self.model.volumes.get_key_value(v))
         {
-            assert_eq!(
-                volume_file(&self.d, v).as_deref(),
-                Some(content.as_str()),
-                "{}: {when}: volume {v}'s data",
-                self.name
-            );
+            let got = volume_file(&self.d, v);
+            if got.as_deref() != Some(content.as_str()) {
+                let vd = self.d.data.join("volumes").join(v);
+                let ls = Command::new("ls").arg("-laR").arg(&vd).output().unwrap();
+                let all = Command::new("ls")
+                    .arg("-la")
+                    .arg(self.d.data.join("volumes"))
+                    .output()
+                    .unwrap();
+                panic!(
+                    "{}: {when}: volume {v}'s data: {got:?}, not {content:?}\n{}\n{}\n{}",
+                    self.name,
+                    String::from_utf8_lossy(&ls.stdout),
+                    std::fs::read_to_string(vd.join("volume.json")).unwrap_or_default(),
+                    String::from_utf8_lossy(&all.stdout)
+                );
+            }
         }
     }
 
@@ -491,6 +515,7 @@ fn kills_during_volume_operations() {
                 commit: Box::new(move |d, m| {
                     assert_eq!(volume_file(d, &v2).as_deref(), Some(c2.as_str()));
                     m.volumes.insert(v2.clone(), Some(c2.clone()));
+                    m.newest_volume = Some(v2.clone());
                 }),
             },
         ];

@@ -237,6 +237,11 @@ impl Containers {
         let mut entries = BTreeMap::new();
         for e in std::fs::read_dir(&dir).map_err(io_err("read the containers directory"))? {
             let e = e.map_err(io_err("read the containers directory"))?;
+            if e.file_name().to_string_lossy().starts_with(".removing-") {
+                // A removal cut short by a crash: finish it.
+                let _ = std::fs::remove_dir_all(e.path());
+                continue;
+            }
             let p = e.path().join("config.json");
             let rec: Record = match std::fs::read(&p)
                 .ok()
@@ -430,6 +435,18 @@ impl Containers {
             .flatten()
         {
             let name = d.file_name().to_string_lossy().to_string();
+            if name.starts_with(".removing-") {
+                let mut f = Finding::new(
+                    "repairable",
+                    format!("container directory {name}"),
+                    "a removal cut short",
+                );
+                if repair && !mounted(&d.path()) && std::fs::remove_dir_all(d.path()).is_ok() {
+                    f.repaired = true;
+                }
+                out.push(f);
+                continue;
+            }
             if entries.contains_key(&name) || d.path().join("config.json").is_file() {
                 continue;
             }

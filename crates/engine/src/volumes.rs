@@ -70,6 +70,16 @@ pub struct Volumes {
 
 impl Volumes {
     pub fn new(data_root: &Path) -> Self {
+        // Removals cut short by a crash (see `remove`): finish them.
+        for e in std::fs::read_dir(data_root.join("volumes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().starts_with(".removing-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         Volumes {
             root: data_root.join("volumes"),
             lock: Mutex::new(()),

@@ -1,0 +1,235 @@
+//! The soak: short containers on the default bridge, each through create, start, exec, logs,
+//! stop and rm. First in sequence, then many at once. Afterwards nothing has leaked:
+//! - no mount under the daemon's roots;
+//! - no container cgroup;
+//! - no veth on the bridge;
+//! - no nftables rule beyond the daemon's own;
+//! - no shim process;
+//! - no descriptor in berthd;
+//! - berthd's RSS has grown by less than [`RSS_BOUND_KIB`].
+//!
+//! CI runs a reduced soak (`BERTH_SOAK_SEQUENTIAL`, default 100; `BERTH_SOAK_CONCURRENT`,
+//! default 20). `bench/soak` runs the full one: 1,000 in sequence and 50 at once.
+
+use std::time::Instant;
+
+use berth_e2e::{busybox_image, ok, Berthd};
+
+/// What berthd's resident memory may grow by from the end of the warm-up to the end.
+const RSS_BOUND_KIB: u64 = 16 * 1024;
+
+fn count(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Everything that could leak, as counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resources {
+    mounts: usize,
+    cgroups: usize,
+    veths: usize,
+    nft_rules: usize,
+    shims: usize,
+    berthd_fds: usize,
+}
+
+fn resources(d: &Berthd, ids: &[String]) -> Resources {
+    let root = d.dir.path().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&root)))
+        .count();
+    // The cgroups of the containers this test made (cgroupsPath /berth/<id>).
+    let mut cgroups = 0;
+    for base in [
+        "/sys/fs/cgroup/memory/berth",
+        "/sys/fs/cgroup/pids/berth",
+        "/sys/fs/cgroup/cpu/berth",
+        "/sys/fs/cgroup/devices/berth",
+        "/sys/fs/cgroup/freezer/berth",
+        "/sys/fs/cgroup/unified/berth",
+        "/sys/fs/cgroup/berth",
+    ] {
+        cgroups += std::fs::read_dir(base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| ids.contains(&e.file_name().to_string_lossy().to_string()))
+            .count();
+    }
+    let bridge = d.bridge.clone().expect("the test daemon's own bridge");
+    let veths = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["-o", "link", "show", "master", &bridge])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .lines()
+    .count();
+    let nft_rules = ["ip", "ip6"]
+        .iter()
+        .map(|f| {
+            let out = std::process::Command::new("nft")
+                .args(["-a", "list", "table", f, &format!("berth-{bridge}")])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("# handle") && !l.trim_start().starts_with("chain"))
+                .count()
+        })
+        .sum();
+    let data = d.data.display().to_string();
+    let shims = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("berth-shim") && c.contains(&data)
+                })
+                .unwrap_or(false)
+        })
+        .count();
+    let berthd_fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+        .unwrap()
+        .count();
+    Resources {
+        mounts,
+        cgroups,
+        veths,
+        nft_rules,
+        shims,
+        berthd_fds,
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// One container's whole life; its id.
+fn lifecycle(d: &Berthd, name: &str) -> String {
+    let id = ok(d.berth(&[
+        "create",
+        "--name",
+        name,
+        "-p",
+        "127.0.0.1::8080",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo up; sleep 300 & wait",
+    ]));
+    ok(d.berth(&["start", name]));
+    assert_eq!(ok(d.berth(&["exec", name, "echo", "in"])), "in");
+    // The first line may take a moment to reach the log.
+    let mut logs = String::new();
+    for _ in 0..50 {
+        logs = ok(d.berth(&["logs", name]));
+        if logs == "up" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(logs, "up", "{name}");
+    ok(d.berth(&["stop", name]));
+    ok(d.berth(&["rm", name]));
+    id
+}
+
+#[test]
+fn soak_leaves_nothing_behind() {
+    assert_eq!(
+        // SAFETY: geteuid cannot fail.
+        unsafe { libc::geteuid() },
+        0,
+        "the soak runs containers: run it as root"
+    );
+    let sequential = count("BERTH_SOAK_SEQUENTIAL", 100);
+    let concurrent = count("BERTH_SOAK_CONCURRENT", 20);
+    let d = Berthd::start_with(busybox_image);
+    // A warm-up, so that lazily made things (the bridge, its rules, caches) exist before the
+    // baseline.
+    let warm = 10.min(sequential);
+    let mut ids = Vec::new();
+    for i in 0..warm {
+        ids.push(lifecycle(&d, &format!("warm{i}")));
+    }
+    let base = resources(&d, &ids);
+    // The counts see a live container (so that a leak would show): one running, with a
+    // published port.
+    let probe = ok(d.berth(&[
+        "run",
+        "-d",
+        "-p",
+        "127.0.0.1::8080",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let live = resources(&d, std::slice::from_ref(&probe));
+    assert!(
+        live.mounts > base.mounts
+            && live.cgroups > 0
+            && live.veths == base.veths + 1
+            && live.nft_rules > base.nft_rules
+            && live.shims == base.shims + 1
+            && live.berthd_fds >= base.berthd_fds,
+        "a running container shows in every count: {base:?} -> {live:?}"
+    );
+    ok(d.berth(&["rm", "-f", &probe]));
+    ids.push(probe);
+    let rss0 = rss_kib(d.pid());
+    let t = Instant::now();
+    for i in warm..sequential {
+        ids.push(lifecycle(&d, &format!("seq{i}")));
+    }
+    let seq_time = t.elapsed();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..concurrent)
+            .map(|i| {
+                let d = &d;
+                s.spawn(move || lifecycle(d, &format!("par{i}")))
+            })
+            .collect();
+        for h in handles {
+            ids.push(h.join().expect("a concurrent lifecycle"));
+        }
+    });
+    let par_time = t.elapsed();
+    // Exited shims linger for a moment to flush their clients.
+    let mut after = resources(&d, &ids);
+    for _ in 0..50 {
+        if after == base {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        after = resources(&d, &ids);
+    }
+    let rss1 = rss_kib(d.pid());
+    eprintln!(
+        "soak: {sequential} containers in sequence in {seq_time:?} ({:?} each), {concurrent} at once in {par_time:?}; \
+         before {base:?}, after {after:?}; berthd RSS {rss0} KiB -> {rss1} KiB",
+        seq_time / (sequential - warm).max(1) as u32
+    );
+    assert_eq!(after, base, "something leaked");
+    assert!(
+        rss1 <= rss0 + RSS_BOUND_KIB,
+        "berthd's RSS grew by {} KiB (bound {RSS_BOUND_KIB} KiB)",
+        rss1.saturating_sub(rss0)
+    );
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "", "every container is gone");
+}
