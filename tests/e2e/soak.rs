@@ -189,7 +189,49 @@ fn soak_leaves_nothing_behind() {
             && live.berthd_fds >= base.berthd_fds,
         "a running container shows in every count: {base:?} -> {live:?}"
     );
+    // Its exec instances go with it (they once piled up in berthd for ever).
+    let curl = |method: &str, path: &str, body: &str| {
+        ok(std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(d.sock())
+            .args([
+                "-X",
+                method,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ])
+            .arg(format!("http://berth{path}"))
+            .output()
+            .unwrap())
+    };
+    let created = ok(std::process::Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(d.sock())
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"Cmd":["true"]}"#,
+        ])
+        .arg(format!("http://berth/containers/{probe}/exec"))
+        .output()
+        .unwrap());
+    let exec: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let exec = exec["Id"].as_str().unwrap().to_string();
+    assert_eq!(curl("GET", &format!("/exec/{exec}/json"), ""), "200");
     ok(d.berth(&["rm", "-f", &probe]));
+    assert_eq!(curl("GET", &format!("/exec/{exec}/json"), ""), "404");
     ids.push(probe);
     let rss0 = rss_kib(d.pid());
     let t = Instant::now();

@@ -1793,6 +1793,11 @@ impl Containers {
         std::fs::rename(&dir, &trash).map_err(io_err("remove the container"))?;
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&trash)).await;
         self.entries.lock().expect("entries").remove(&rec.id);
+        // Its exec instances go with it (as with dockerd), or they would pile up for ever.
+        self.execs
+            .lock()
+            .expect("execs")
+            .retain(|_, x| x.container != rec.id);
         e.view.send_modify(|v| v.removed = true);
         self.publish("destroy", &rec, &[]);
         Ok(())
