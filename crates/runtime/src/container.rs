@@ -1000,6 +1000,7 @@ impl Container {
             ));
         }
         let cg = self.cgroup().ok();
+        let mut cgroup_err = None;
         if st != Status::Stopped {
             let _ = kill(Pid::from_raw(self.state.pid), Signal::SIGKILL);
             if let Some(cg) = &cg {
@@ -1021,7 +1022,9 @@ impl Container {
                     let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
                 }
             }
-            cg.destroy()?;
+            // A cgroup that will not go (a process still exiting under load) must not leave
+            // the state behind too: a new container of this id could never be created.
+            cgroup_err = cg.destroy().err();
         }
         if let Some(h) = self
             .state
@@ -1032,7 +1035,8 @@ impl Container {
             hooks::run_logged(h, &state_json(&self.state, Status::Stopped));
         }
         let dir = ContainerState::dir(&self.root, &self.state.id);
-        std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
+        std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))?;
+        cgroup_err.map_or(Ok(()), Err)
     }
 
     /// Runs an extra process in the container's namespaces and cgroup. Returns its pid when

@@ -467,12 +467,16 @@ fn own_cgroup(proc_cgroup: &str, hier: &Hierarchy) -> PathBuf {
 }
 
 fn rmdir_retry(dir: &Path) -> Result<()> {
-    for attempt in 0..50 {
+    // Killed processes leave the cgroup only once the kernel has torn them down, which on a
+    // loaded machine can take a while: back off from 1 ms to 50 ms, about 3 s in all.
+    let mut wait = std::time::Duration::from_millis(1);
+    for attempt in 0..70 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
-                std::thread::sleep(std::time::Duration::from_millis(2));
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 69 => {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(50));
             }
             Err(e) => {
                 return Err(Error::Cgroup {
