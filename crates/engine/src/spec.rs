@@ -178,10 +178,46 @@ pub fn build(
         let mut rl = Vec::new();
         for u in ul {
             let name = u.name.clone().unwrap_or_default();
+            // docker's names (go-units): anything else would only fail in the runtime.
+            const NAMES: &[&str] = &[
+                "as",
+                "core",
+                "cpu",
+                "data",
+                "fsize",
+                "locks",
+                "memlock",
+                "msgqueue",
+                "nice",
+                "nofile",
+                "nproc",
+                "rss",
+                "rtprio",
+                "rttime",
+                "sigpending",
+                "stack",
+            ];
+            if !NAMES.contains(&name.as_str()) {
+                return Err(invalid(format!("invalid ulimit type: {name}")));
+            }
+            // -1 is "unlimited" (RLIM_INFINITY), as in `--ulimit memlock=-1:-1`.
+            let value = |v: Option<i64>| match v.unwrap_or(0) {
+                -1 => Ok(u64::MAX),
+                n if n < 0 => Err(invalid(format!("invalid ulimit value for {name}: {n}"))),
+                n => Ok(n as u64),
+            };
+            let (soft, hard) = (value(u.soft)?, value(u.hard)?);
+            if soft > hard {
+                return Err(invalid(format!(
+                    "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                    u.soft.unwrap_or(0),
+                    u.hard.unwrap_or(0)
+                )));
+            }
             rl.push(json!({
                 "type": format!("RLIMIT_{}", name.to_uppercase()),
-                "soft": u.soft.unwrap_or(0),
-                "hard": u.hard.unwrap_or(0),
+                "soft": soft,
+                "hard": hard,
             }));
         }
         process["rlimits"] = json!(rl);
