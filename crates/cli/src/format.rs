@@ -169,6 +169,19 @@ pub fn render(tmpl: &str, v: &Value) -> anyhow::Result<String> {
             anyhow::bail!("template parsing error: template: :1: unclosed action");
         }
     }
+    // Its lexer (on a thread of its own) also panics on some non-ASCII characters inside an
+    // action, which aborts the CLI: they are refused there (text outside actions is free).
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}").unwrap_or(after.len());
+        if !after[..close].is_ascii() {
+            anyhow::bail!(
+                "template parsing error: non-ASCII characters inside {{{{ }}}} are not supported"
+            );
+        }
+        rest = &after[close.min(after.len())..];
+    }
     t.parse(text)
         .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
     let ctx = gtmpl::Context::from(to_tvalue(v));

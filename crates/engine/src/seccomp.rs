@@ -592,6 +592,10 @@ pub fn user_profile(value: &str, caps: &[String]) -> Result<Value, EngineError> 
         rules.push(rule);
     }
     out["syscalls"] = json!(rules);
+    // What the runtime will read: actions, architectures and operators it does not know are
+    // refused now, not when the container starts (found by fuzzing).
+    serde_json::from_value::<oci_spec::runtime::LinuxSeccomp>(out.clone())
+        .map_err(|e| invalid(format!("decoding seccomp profile failed: {e}")))?;
     Ok(out)
 }
 
