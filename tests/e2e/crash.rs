@@ -504,6 +504,8 @@ fn kills_during_volume_operations() {
                 args: strings(&[
                     "run",
                     "--rm",
+                    "--name",
+                    &format!("writer{k}"),
                     "-v",
                     &format!("{v}:/d"),
                     "busybox",
@@ -511,7 +513,12 @@ fn kills_during_volume_operations() {
                     "-c",
                     &format!("echo {content} > /d/f.tmp && mv /d/f.tmp /d/f"),
                 ]),
-                done: Box::new(|_| false),
+                // A run cut short may leave its container (created, its start never sent):
+                // removed before the retry, which then writes again.
+                done: Box::new(move |d| {
+                    let _ = d.berth(&["rm", "-f", &format!("writer{k}")]);
+                    false
+                }),
                 commit: Box::new(move |d, m| {
                     assert_eq!(volume_file(d, &v2).as_deref(), Some(c2.as_str()));
                     m.volumes.insert(v2.clone(), Some(c2.clone()));

@@ -317,13 +317,6 @@ impl Containers {
                 continue;
             }
             let id = e.record().id;
-            let fresh = ShimState::load(&self.dir(&id).join("state.json")).ok();
-            if fresh.is_some_and(|f| f.status == Status::Created) && auto_remove(&e.record()) {
-                // Its shim waits for a `start` that the killed daemon never sent: a `run --rm`
-                // cut short. As dockerd does with --rm containers at start-up, it goes.
-                let _ = self.remove_with_volumes(&id, true, true).await;
-                continue;
-            }
             match UnixStream::connect(self.socket(&id)).await {
                 Ok(_) => {
                     tracing::info!(container = %id, "re-adopted a running container");
