@@ -253,11 +253,9 @@ impl Drop for Berthd {
     }
 }
 
-/// Makes a `busybox:latest` image (Debian's static busybox, `CMD ["sh"]`) in a data root,
-/// with berth-image, before berthd starts on it.
-pub fn busybox_image(data: &std::path::Path) {
-    let src = tempfile::tempdir().unwrap();
-    let root = src.path().join("rootfs");
+/// Writes a busybox root file system at `root`: Debian's static busybox with its applets,
+/// /etc/passwd (root, app, nobody) and /etc/group.
+pub fn busybox_rootfs(root: &std::path::Path) {
     for d in [
         "bin", "etc", "tmp", "proc", "sys", "dev", "root", "home/app",
     ] {
@@ -281,16 +279,29 @@ pub fn busybox_image(data: &std::path::Path) {
         "root:x:0:\napp:x:1000:\nwheel:x:10:app\nnobody:x:65534:\n",
     )
     .unwrap();
-    let tar = src.path().join("busybox.tar");
+}
+
+/// Packs the directory `root` into the tar file `tar` (GNU tar, as a user would).
+pub fn tar_dir(root: &std::path::Path, tar: &std::path::Path) {
     assert!(Command::new("tar")
         .arg("-C")
-        .arg(&root)
+        .arg(root)
         .arg("-cf")
-        .arg(&tar)
+        .arg(tar)
         .arg(".")
         .status()
         .unwrap()
         .success());
+}
+
+/// Makes a `busybox:latest` image ([`busybox_rootfs`], `CMD ["sh"]`) in a data root, with
+/// berth-image, before berthd starts on it.
+pub fn busybox_image(data: &std::path::Path) {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("rootfs");
+    busybox_rootfs(&root);
+    let tar = src.path().join("busybox.tar");
+    tar_dir(&root, &tar);
     let out = Command::new(binary("berth-image"))
         .arg("--data-root")
         .arg(data)

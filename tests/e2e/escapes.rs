@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use berth_e2e::{busybox_image, ok, Berthd};
+use berth_e2e::{busybox_image, busybox_rootfs, ok, tar_dir, Berthd};
 
 fn require_root() {
     assert_eq!(
@@ -549,28 +549,12 @@ fn image_planted_symlinks_do_not_redirect_mounts() {
     // One image per planted link: a busybox tree with the link, imported.
     let plant = |tag: &str, link: &str, target: &str| {
         let root = tempfile::tempdir().unwrap();
-        let r = root.path();
-        for sub in ["bin", "etc", "tmp", "dev", "proc", "sys"] {
-            std::fs::create_dir_all(r.join(sub)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
-        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-        for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
-            let _ = std::os::unix::fs::symlink("busybox", r.join("bin").join(applet));
-        }
-        let l = r.join(link.trim_start_matches('/'));
+        busybox_rootfs(root.path());
+        let l = root.path().join(link.trim_start_matches('/'));
         let _ = std::fs::remove_dir(&l);
         std::os::unix::fs::symlink(target, &l).unwrap();
         let tar = tempfile::NamedTempFile::new().unwrap().into_temp_path();
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(r)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
+        tar_dir(root.path(), &tar);
         ok(d.berth(&["import", &tar.display().to_string(), tag]));
     };
     plant("evil-data", "/data", &hd);

@@ -217,12 +217,12 @@ impl SmallDisk {
     }
 
     fn free(&self) -> u64 {
-        let v = nix_statvfs(self.mnt.path());
+        let v = statvfs(self.mnt.path());
         v.0 * v.1
     }
 }
 
-fn nix_statvfs(p: &std::path::Path) -> (u64, u64) {
+fn statvfs(p: &std::path::Path) -> (u64, u64) {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: statvfs fills the struct on success; it is read only then.

@@ -180,7 +180,7 @@ pub fn render(tmpl: &str, v: &Value) -> anyhow::Result<String> {
                 "template parsing error: non-ASCII characters inside {{{{ }}}} are not supported"
             );
         }
-        rest = &after[close.min(after.len())..];
+        rest = &after[close..];
     }
     t.parse(text)
         .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;

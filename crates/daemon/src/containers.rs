@@ -27,10 +27,10 @@ type E = State<Arc<Engine>>;
 /// documented types (unknown fields are ignored, as dockerd ignores them). Kept as a `Value`
 /// for the handler.
 fn checked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Value, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize::<_, T>(de)
+    let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    serde_path_to_error::deserialize::<_, T>(&v)
         .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))?;
-    serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))
+    Ok(v)
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {

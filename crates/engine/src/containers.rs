@@ -435,26 +435,14 @@ impl Containers {
             .flatten()
         {
             let name = d.file_name().to_string_lossy().to_string();
-            if name.starts_with(".removing-") {
-                let mut f = Finding::new(
-                    "repairable",
-                    format!("container directory {name}"),
-                    "a removal cut short",
-                );
-                if repair && !mounted(&d.path()) && std::fs::remove_dir_all(d.path()).is_ok() {
-                    f.repaired = true;
-                }
-                out.push(f);
+            let problem = if name.starts_with(".removing-") {
+                "a removal cut short"
+            } else if entries.contains_key(&name) || d.path().join("config.json").is_file() {
                 continue;
-            }
-            if entries.contains_key(&name) || d.path().join("config.json").is_file() {
-                continue;
-            }
-            let mut f = Finding::new(
-                "repairable",
-                format!("container directory {name}"),
-                "no record (an interrupted create)",
-            );
+            } else {
+                "no record (an interrupted create)"
+            };
+            let mut f = Finding::new("repairable", format!("container directory {name}"), problem);
             if repair && !mounted(&d.path()) && std::fs::remove_dir_all(d.path()).is_ok() {
                 f.repaired = true;
             }

@@ -902,6 +902,16 @@ impl Store {
         })
     }
 
+    /// The layer records whose chain id no image uses (`chains`: the ones in use).
+    fn unused_layers(&self, chains: &BTreeSet<String>) -> Vec<String> {
+        self.meta
+            .layers
+            .keys()
+            .filter(|c| !chains.contains(*c))
+            .cloned()
+            .collect()
+    }
+
     /// Removes blobs, layers and ingests no image refers to. Returns (blobs, layers) removed.
     pub fn gc(&mut self) -> Result<(usize, usize)> {
         let mut blobs: BTreeSet<Digest> = BTreeSet::new();
@@ -926,13 +936,7 @@ impl Store {
         for i in self.content.ingests()? {
             self.content.abort(&i)?;
         }
-        let dead: Vec<String> = self
-            .meta
-            .layers
-            .keys()
-            .filter(|c| !chains.contains(*c))
-            .cloned()
-            .collect();
+        let dead = self.unused_layers(&chains);
         for c in &dead {
             self.meta.layers.remove(c);
         }
@@ -1098,14 +1102,7 @@ impl Store {
             }
             out.push(f);
         }
-        let stale: Vec<String> = self
-            .meta
-            .layers
-            .keys()
-            .filter(|c| !chains.contains(*c))
-            .cloned()
-            .collect();
-        for c in stale {
+        for c in self.unused_layers(&chains) {
             let dir = Digest::parse(&c).map(|d| self.snapshot_dir(&d));
             if dir.as_ref().is_ok_and(|d| d.is_dir()) {
                 out.push(Finding::new(
