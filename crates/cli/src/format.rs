@@ -121,6 +121,9 @@ fn f_truncate(args: &[TValue]) -> Result<TValue, FuncError> {
         .unwrap_or(0) as usize;
     Ok(TValue::String(s.chars().take(n).collect()))
 }
+/// The widest `pad` allowed on either side: far beyond any terminal.
+const MAX_PAD: u64 = 4096;
+
 fn f_pad(args: &[TValue]) -> Result<TValue, FuncError> {
     let s = s_arg(args, 0);
     let num = |i: usize| {
@@ -132,8 +135,15 @@ fn f_pad(args: &[TValue]) -> Result<TValue, FuncError> {
                     None
                 }
             })
-            .unwrap_or(0) as usize
+            .unwrap_or(0)
     };
+    // Found by fuzzing: `{{pad . 808888888888 0}}` asked for 800 GB of spaces.
+    if num(1) > MAX_PAD || num(2) > MAX_PAD {
+        return Err(FuncError::Generic(format!(
+            "pad: at most {MAX_PAD} spaces on a side"
+        )));
+    }
+    let num = |i| num(i) as usize;
     Ok(TValue::String(format!(
         "{}{}{}",
         " ".repeat(num(1)),
@@ -142,9 +152,163 @@ fn f_pad(args: &[TValue]) -> Result<TValue, FuncError> {
     )))
 }
 
+/// `printf` with its widths and precisions bounded by [`MAX_PAD`], then gtmpl's own: found
+/// by fuzzing with `pad`, the same request for gigabytes of padding.
+fn f_printf(args: &[TValue]) -> Result<TValue, FuncError> {
+    if let Some(TValue::String(f)) = args.first() {
+        let mut chars = f.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                continue;
+            }
+            let mut n: u64 = 0;
+            while let Some(&d) = chars.peek() {
+                match d {
+                    '0'..='9' => n = n.saturating_mul(10).saturating_add(u64::from(d) - 48),
+                    '.' | '#' | '+' | '-' | ' ' => n = 0,
+                    '*' => {
+                        return Err(FuncError::Generic(
+                            "printf: `*` widths are not supported".into(),
+                        ))
+                    }
+                    _ => break,
+                }
+                if n > MAX_PAD {
+                    return Err(FuncError::Generic(format!(
+                        "printf: widths and precisions go up to {MAX_PAD}"
+                    )));
+                }
+                chars.next();
+            }
+            chars.next();
+        }
+    }
+    gtmpl::funcs::printf(args)
+}
+
 /// Docker's template text: `\t` and `\n` escapes as typed on a command line are made real.
 fn unescape(t: &str) -> String {
     t.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+/// Refuses, before gtmpl sees them, the templates on which gtmpl 0.7.1's lexer misbehaves.
+/// Its `backup` steps back one byte whatever it last read: after the end of the text it
+/// steps back into it, so whitespace that runs to the end of an unclosed action loops for
+/// ever (`{{ `); after a multi-byte character it lands inside that character and its thread
+/// panics (`{{ é}}`, `{{1é}}`). Its `{{-` trim miscounts when the text before ends in a
+/// multi-byte character (`é{{- .X}}`). All found by fuzzing (`fuzz/regressions/format_template`).
+///
+/// So this walks the template as gtmpl's lexer does (text, comments, actions, and inside
+/// actions its quoted, raw and character literals, with its own escape rule) and refuses:
+/// an action that reaches the end of the text outside a literal (Go says "unclosed action"
+/// too); a non-ASCII character in an action outside a literal (Go allows Unicode letters in
+/// names; docker's fields are ASCII); and a `{{-` after text whose last non-space
+/// character is non-ASCII. Anything else reaches gtmpl, whose lexer then only steps back
+/// over ASCII characters it has just read. Where gtmpl's lexer would stop with an error of
+/// its own (an unterminated literal or comment), this stops too and lets gtmpl report it.
+/// No crate lexes Go templates apart from gtmpl itself, hence a walk of our own.
+///
+/// gtmpl's unquoting of literals has its own faults: `\x`, `\u` and `\U` with too few
+/// digits loop for ever, and a backslash before a multi-byte character or at the end of a
+/// raw string panics; so [`literal_escapes`] is applied to every literal's content.
+fn lexer_guard(text: &str) -> Result<(), String> {
+    let mut i = 0;
+    while let Some(found) = text[i..].find("{{") {
+        let open = i + found;
+        let mut k = open + 2;
+        if text[k..].starts_with("- ") {
+            if text[i..open]
+                .trim_end()
+                .chars()
+                .last()
+                .is_some_and(|c| !c.is_ascii())
+            {
+                return Err("a non-ASCII character right before {{- is not supported".into());
+            }
+            k += 2;
+        }
+        if text[k..].starts_with("/*") {
+            let Some(end) = text[k + 2..].find("*/") else {
+                return Ok(());
+            };
+            let after = k + 2 + end + 2;
+            i = if text[after..].starts_with("}}") {
+                after + 2
+            } else if text[after..].starts_with(" -}}") {
+                after + 4
+            } else {
+                return Ok(());
+            };
+            continue;
+        }
+        i = loop {
+            let rest = &text[k..];
+            if rest.starts_with("}}") {
+                break k + 2;
+            }
+            if rest.starts_with(" -}}") {
+                break k + 4;
+            }
+            let Some(c) = rest.chars().next() else {
+                return Err("template: :1: unclosed action".into());
+            };
+            k += c.len_utf8();
+            match c {
+                '"' | '\'' => {
+                    let from = k;
+                    let mut escaped = false;
+                    loop {
+                        let Some(l) = text[k..].chars().next() else {
+                            return Ok(());
+                        };
+                        k += l.len_utf8();
+                        match l {
+                            '\\' => escaped = true,
+                            '\n' => return Ok(()),
+                            _ if l == c && !escaped => break,
+                            _ => escaped = false,
+                        }
+                    }
+                    literal_escapes(&text[from..k - 1])?;
+                }
+                '`' => match text[k..].find('`') {
+                    Some(end) => {
+                        literal_escapes(&text[k..k + end])?;
+                        k += end + 1;
+                    }
+                    None => return Ok(()),
+                },
+                _ if !c.is_ascii() => {
+                    return Err(format!(
+                    "non-ASCII character {c:?} inside {{{{ }}}} outside a string is not supported"
+                ))
+                }
+                _ => {}
+            }
+        };
+    }
+    Ok(())
+}
+
+/// The escapes a template literal may hold: gtmpl decodes them in quoted, character and
+/// raw literals alike. `\x`, `\u` and `\U` are refused, as gtmpl 0.7.1 decodes them
+/// wrongly or not at all.
+fn literal_escapes(content: &str) -> Result<(), String> {
+    let mut chars = content.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && !matches!(
+                chars.next(),
+                Some('b' | 'f' | 'n' | 'r' | 't' | '\'' | '"' | '\\')
+            )
+        {
+            return Err(
+                r#"only the escapes \b \f \n \r \t \' \" and \\ are supported in template strings"#
+                    .into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Renders `tmpl` for one value.
@@ -159,29 +323,10 @@ pub fn render(tmpl: &str, v: &Value) -> anyhow::Result<String> {
         ("split", f_split),
         ("truncate", f_truncate),
         ("pad", f_pad),
+        ("printf", f_printf),
     ]);
     let text = unescape(tmpl);
-    // gtmpl 0.7's lexer never returns on an action left open at the end of the text when
-    // whitespace follows it (`{{ `, `x {{.Name} `), found by fuzzing: refused here first, as
-    // Go's parser refuses it.
-    if let Some(last) = text.rfind("{{") {
-        if !text[last + 2..].contains("}}") {
-            anyhow::bail!("template parsing error: template: :1: unclosed action");
-        }
-    }
-    // Its lexer (on a thread of its own) also panics on some non-ASCII characters inside an
-    // action, which aborts the CLI: they are refused there (text outside actions is free).
-    let mut rest = text.as_str();
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let close = after.find("}}").unwrap_or(after.len());
-        if !after[..close].is_ascii() {
-            anyhow::bail!(
-                "template parsing error: non-ASCII characters inside {{{{ }}}} are not supported"
-            );
-        }
-        rest = &after[close..];
-    }
+    lexer_guard(&text).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
     t.parse(text)
         .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
     let ctx = gtmpl::Context::from(to_tvalue(v));
@@ -268,6 +413,45 @@ mod tests {
         assert_eq!(render("{{join .Config.Env \",\"}}", &v).unwrap(), "A=1");
         assert_eq!(render("{{upper .Name}}", &v).unwrap(), "/WEB");
         assert!(render("{{.State.Status", &v).is_err());
+    }
+
+    #[test]
+    fn lexer_guard_refuses_what_gtmpl_mislexes() {
+        let v = serde_json::json!({"Name": "/wéb", "L": {"ü": "x"}});
+        // Each of these hangs or panics gtmpl 0.7.1's lexer; each must come back as an error.
+        for bad in [
+            "{{ ",
+            "x {{.Name} ",
+            "{{upt \"a,b\" \"}} {\u{1}\0\0tusplit \"a,biq.Cmd ",
+            "{{ é}}",
+            "{{1é}}",
+            "{{.Aé}}",
+            "é{{- .Name}}",
+            "{{\"a\\\\\" \t",
+            "{{\"\\u\"}}",
+            "{{\"\\x1\"}}",
+            "{{'\\é'}}",
+            "{{`\\`}}",
+            "{{`a\\u`}}",
+        ] {
+            assert!(render(bad, &v).is_err(), "{bad:?}");
+        }
+        // Non-ASCII in text, in strings and raw strings, trims and comments still work.
+        assert_eq!(render("é {{.Name}} ü", &v).unwrap(), "é /wéb ü");
+        assert_eq!(render("{{index .L \"ü\"}}", &v).unwrap(), "x");
+        assert_eq!(render("{{`é`}}", &v).unwrap(), "é");
+        assert_eq!(render("{{pad .Name 1 2}}|", &v).unwrap(), " /wéb  |");
+        assert!(render("{{pad .Name 808888888888 0}}", &v).is_err());
+        assert_eq!(
+            render("{{printf \"%5d|%-3s|%.2f\" 42 \"a\" 1.5}}", &v).unwrap(),
+            "   42|a  |1.50"
+        );
+        assert!(render("{{printf \"%99999999999d\" 1}}", &v).is_err());
+        assert!(render("{{printf \"%.99999999s\" .Name}}", &v).is_err());
+        assert_eq!(render("{{\"a\\\"b\\'\"}}", &v).unwrap(), "a\"b'");
+        assert_eq!(render("a  {{- .Name -}}  b", &v).unwrap(), "a/wébb");
+        assert_eq!(render("{{/* é */}}{{.Name}}", &v).unwrap(), "/wéb");
+        assert_eq!(render("{{- /* é */ -}} {{.Name}}", &v).unwrap(), "/wéb");
     }
 
     #[test]

@@ -526,7 +526,7 @@ pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value, EngineError
                 }
                 mem["swap"] = json!(s)
             }
-            _ => mem["swap"] = json!(m * 2),
+            _ => mem["swap"] = json!(m.saturating_mul(2)),
         }
     }
     if let Some(m) = hc.memory_reservation.filter(|m| *m > 0) {
