@@ -173,6 +173,23 @@ impl Berthd {
             .unwrap()
     }
 
+    /// What berthd has logged, and whether it still runs: for failure messages.
+    pub fn diagnose(&mut self) -> String {
+        let alive = match self.child.try_wait() {
+            Ok(None) => "berthd runs".to_string(),
+            Ok(Some(status)) => format!("berthd exited: {status}"),
+            Err(e) => format!("berthd: {e}"),
+        };
+        let log = std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "{alive}; socket present: {}; berthd.log ends:\n{}",
+            self.sock().exists(),
+            tail.join("\n")
+        )
+    }
+
     /// berthd's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

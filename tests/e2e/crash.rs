@@ -205,15 +205,16 @@ impl Harness {
     }
 
     /// The check is clean and every committed fact holds.
-    fn verify(&self, when: &str, uncertain: &str) {
+    fn verify(&mut self, when: &str, uncertain: &str) {
         let out = self.d.berth(&["system", "check", "--json"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
             panic!(
-                "{}: {when}: system check: {}",
+                "{}: {when}: system check: {}\n{}",
                 self.name,
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr),
+                self.d.diagnose()
             )
-        });
+        };
         assert!(
             v["Errors"] == 0 && v["Repairable"] == 0,
             "{}: {when}: the check is not clean: {v:#}",
