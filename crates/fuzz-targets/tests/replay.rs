@@ -29,10 +29,16 @@ fn corpora_and_found_inputs_replay_cleanly() {
                 let before = PANICS.load(Ordering::SeqCst);
                 let (tx, rx) = std::sync::mpsc::channel();
                 let target = *target;
-                std::thread::spawn(move || {
-                    target(&data);
-                    let _ = tx.send(());
-                });
+                // The stack of a main thread (ulimit -s 8192), where the CLI and libFuzzer
+                // run these: a spawned thread's default 2 MiB is too little for the deepest
+                // corpus inputs in an unoptimized build.
+                std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn(move || {
+                        target(&data);
+                        let _ = tx.send(());
+                    })
+                    .expect("a replay thread");
                 match rx.recv_timeout(PER_INPUT) {
                     Ok(()) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
