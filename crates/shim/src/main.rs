@@ -16,10 +16,13 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+mod input;
+
 use berth_runtime::container::{CreateOptions, Created, StartMode};
 use berth_runtime::Container;
 use berth_shim::logfile::Writer;
 use berth_shim::{frame_header, Reply, Request, ShimConfig, ShimState, Status, STDERR, STDOUT};
+use input::Input;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -27,10 +30,8 @@ use nix::unistd::Pid;
 
 /// An attached or subscribed client may lag this far behind before it is dropped.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
-/// Input for the container is buffered up to this much per shim.
 /// Reads of 32 KiB per output stream per poll round (512 KiB).
 const OUTPUT_BURST: usize = 16;
-const MAX_STDIN_BACKLOG: usize = 1 << 20;
 /// How long a finished shim waits for its clients to take the last bytes.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -252,8 +253,8 @@ struct Shim {
     outputs: Vec<(u8, OwnedFd, u64)>,
     /// Processes started by `exec`.
     execs: Vec<ExecProc>,
-    stdin: Option<OwnedFd>,
-    stdin_buf: Vec<u8>,
+    /// The container's input: its stdin pipe, or its terminal.
+    input: Option<Input>,
     pty: Option<OwnedFd>,
     log: Writer,
     listener: UnixListener,
@@ -308,8 +309,7 @@ impl Shim {
             container: None,
             outputs: Vec::new(),
             execs: Vec::new(),
-            stdin: None,
-            stdin_buf: Vec::new(),
+            input: None,
             pty: None,
             log,
             listener,
@@ -365,7 +365,7 @@ impl Shim {
         let mut console = None;
         let (child_in, child_out, child_err): (OwnedFd, OwnedFd, OwnedFd);
         self.outputs.retain(|o| o.2 != 0);
-        self.stdin = None;
+        self.input = None;
         self.pty = None;
         if self.cfg.tty {
             // Beside the control socket, in the exec root: a unix socket path must stay
@@ -382,8 +382,7 @@ impl Shim {
         } else {
             child_in = if self.cfg.open_stdin {
                 let (r, w) = pipe()?;
-                set_nonblocking(w.as_raw_fd());
-                self.stdin = Some(w);
+                self.input = Some(Input::new(w));
                 r
             } else {
                 null.try_clone().map_err(|e| e.to_string())?.into()
@@ -427,6 +426,7 @@ impl Shim {
             set_nonblocking(master.as_raw_fd());
             self.outputs
                 .push((STDOUT, master.try_clone().map_err(|e| e.to_string())?, 0));
+            self.input = Some(Input::new(master.try_clone().map_err(|e| e.to_string())?));
             self.pty = Some(master);
         }
         self.state.pid = created.container().state.pid;
@@ -508,35 +508,33 @@ impl Shim {
     }
 
     fn poll_once(&mut self, timeout: i32) {
-        // Slots: 0 listener, 1 signalfd, 2 stdin, then outputs, then clients.
+        // Slots: 0 listener, 1 signalfd, 2 the container's input, then outputs, then
+        // clients, then the execs' inputs.
+        let writable = |i: Option<&Input>| match i.and_then(Input::poll_fd) {
+            Some(fd) => pollfd(fd, libc::POLLOUT),
+            None => pollfd(-1, 0),
+        };
         let mut fds = vec![
             pollfd(self.listener.as_raw_fd(), libc::POLLIN),
             pollfd(self.sigfd.as_fd().as_raw_fd(), libc::POLLIN),
-            match &self.stdin {
-                Some(s) if !self.stdin_buf.is_empty() => pollfd(s.as_raw_fd(), libc::POLLOUT),
-                _ => pollfd(-1, 0),
-            },
+            writable(self.input.as_ref()),
         ];
-        let in_pty = self.pty.is_some() && !self.stdin_buf.is_empty();
-        if in_pty {
-            fds[2] = pollfd(
-                self.pty.as_ref().map_or(-1, |p| p.as_raw_fd()),
-                libc::POLLOUT,
-            );
-        }
         for (_, fd, _) in &self.outputs {
             fds.push(pollfd(fd.as_raw_fd(), libc::POLLIN));
         }
-        let stdin_full = self.stdin_buf.len() >= MAX_STDIN_BACKLOG;
         for c in &self.clients {
             let mut ev = 0;
-            if !(c.eof || stdin_full && matches!(c.kind, Kind::Attach { .. })) {
+            if !(c.eof || self.input_full(&c.kind)) {
                 ev |= libc::POLLIN;
             }
             if !c.out.is_empty() {
                 ev |= libc::POLLOUT;
             }
             fds.push(pollfd(c.stream.as_raw_fd(), ev));
+        }
+        let first_exec = fds.len();
+        for e in &self.execs {
+            fds.push(writable(e.input.as_ref()));
         }
         // SAFETY: `fds` is a valid, initialised array of pollfd of the length passed.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -545,17 +543,26 @@ impl Shim {
         }
         let ready = |i: usize| fds[i].revents != 0;
         if ready(2) {
-            self.write_stdin();
+            if let Some(i) = &mut self.input {
+                i.pump();
+            }
+        }
+        for (k, fd) in fds.iter().enumerate().skip(first_exec) {
+            if fd.revents != 0 {
+                if let Some(i) = &mut self.execs[k - first_exec].input {
+                    i.pump();
+                }
+            }
         }
         // The slots were laid out for these outputs; reaping (which replaces them) comes last.
-        let nout = fds.len() - 3 - self.clients.len();
+        let nout = first_exec - 3 - self.clients.len();
         let mut closed = Vec::new();
         for i in 0..nout {
             if ready(3 + i) && !self.read_output(i) {
                 closed.push(i);
             }
         }
-        for (k, fd) in fds.iter().enumerate().skip(3 + nout) {
+        for (k, fd) in fds.iter().enumerate().take(first_exec).skip(3 + nout) {
             if fd.revents & libc::POLLOUT != 0 {
                 self.clients[k - 3 - nout].flush();
             }
@@ -635,30 +642,30 @@ impl Shim {
         true
     }
 
-    fn write_stdin(&mut self) {
-        let fd = match (&self.pty, &self.stdin) {
-            (Some(p), _) => p.as_raw_fd(),
-            (None, Some(s)) => s.as_raw_fd(),
-            _ => {
-                self.stdin_buf.clear();
-                return;
-            }
-        };
-        while !self.stdin_buf.is_empty() {
-            // SAFETY: writing from a live buffer of the given length to a descriptor we own.
-            let n =
-                unsafe { libc::write(fd, self.stdin_buf.as_ptr().cast(), self.stdin_buf.len()) };
-            if n <= 0 {
-                let e = std::io::Error::last_os_error();
-                if n < 0 && e.kind() == std::io::ErrorKind::WouldBlock {
-                    return;
-                }
-                // The container closed its stdin.
-                self.stdin_buf.clear();
-                self.stdin = None;
-                return;
-            }
-            self.stdin_buf.drain(..n as usize);
+    /// The input that a client of this kind feeds is at its limit.
+    fn input_full(&self, kind: &Kind) -> bool {
+        match kind {
+            Kind::Attach { .. } => self.input.as_ref().is_some_and(Input::full),
+            Kind::Exec { key } => self
+                .execs
+                .iter()
+                .find(|e| e.key == *key)
+                .and_then(|e| e.input.as_ref())
+                .is_some_and(Input::full),
+            _ => false,
+        }
+    }
+
+    /// The input that a client of this kind feeds, if it feeds one.
+    fn input_of(&mut self, kind: &Kind) -> Option<&mut Input> {
+        match kind {
+            Kind::Attach { stdin: true, .. } => self.input.as_mut(),
+            Kind::Exec { key } => self
+                .execs
+                .iter_mut()
+                .find(|e| e.key == *key)
+                .and_then(|e| e.input.as_mut()),
+            _ => None,
         }
     }
 
@@ -672,20 +679,26 @@ impl Shim {
             match c.stream.read(&mut buf) {
                 Ok(0) => {
                     c.eof = true;
-                    if c.kind == Kind::Pending || c.kind == Kind::Subscriber {
+                    let kind = std::mem::replace(&mut c.kind, Kind::Pending);
+                    if kind == Kind::Pending || kind == Kind::Subscriber {
                         c.dead = true;
                     }
-                    if let Kind::Exec { key } = c.kind {
-                        if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
-                            e.stdin = None;
+                    // The writer is done: its input is closed once everything it sent has
+                    // been written (a container's stdin only with StdinOnce, and never its
+                    // terminal).
+                    let closes = match kind {
+                        Kind::Exec { .. } => true,
+                        Kind::Attach { stdin: true, .. } => {
+                            self.cfg.stdin_once && self.pty.is_none()
                         }
-                        return;
+                        _ => false,
+                    };
+                    if closes {
+                        if let Some(input) = self.input_of(&kind) {
+                            input.close();
+                        }
                     }
-                    let closes_stdin = matches!(c.kind, Kind::Attach { stdin: true, .. });
-                    if closes_stdin && self.cfg.stdin_once && self.pty.is_none() {
-                        self.write_stdin();
-                        self.stdin = None;
-                    }
+                    self.clients[i].kind = kind;
                     return;
                 }
                 Ok(n) => {
@@ -695,26 +708,29 @@ impl Shim {
                             let line: Vec<u8> = c.inbuf.drain(..=nl).collect();
                             let rest = std::mem::take(&mut c.inbuf);
                             self.handle(i, &line);
-                            if let Kind::Attach { stdin: true, .. } = self.clients[i].kind {
-                                self.stdin_buf.extend_from_slice(&rest);
-                                self.write_stdin();
+                            // Input sent right behind the request line.
+                            let kind = std::mem::replace(&mut self.clients[i].kind, Kind::Pending);
+                            if let Some(input) = self.input_of(&kind) {
+                                input.push(&rest);
                             }
+                            self.clients[i].kind = kind;
                         } else if c.inbuf.len() > 64 * 1024 {
                             c.dead = true;
                             return;
                         }
-                    } else if let Kind::Exec { key } = c.kind {
-                        if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
-                            if let Some(fd) = e.pty.as_ref().or(e.stdin.as_ref()) {
-                                write_blocking(fd.as_raw_fd(), &buf[..n]);
-                            }
+                        continue;
+                    }
+                    let kind = std::mem::replace(&mut c.kind, Kind::Pending);
+                    let full = match self.input_of(&kind) {
+                        Some(input) => {
+                            input.push(&buf[..n]);
+                            input.full()
                         }
-                    } else if let Kind::Attach { stdin: true, .. } = c.kind {
-                        self.stdin_buf.extend_from_slice(&buf[..n]);
-                        self.write_stdin();
-                        if self.stdin_buf.len() >= MAX_STDIN_BACKLOG {
-                            return;
-                        }
+                        None => false,
+                    };
+                    self.clients[i].kind = kind;
+                    if full {
+                        return;
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -1026,7 +1042,7 @@ impl Shim {
             .map_err(|e| e.to_string())?;
         let mut outs = Vec::new();
         let mut child_fds: Vec<OwnedFd> = Vec::new();
-        let mut stdin_w = None;
+        let mut input = None;
         let mut console = None;
         if tty {
             let path = self.cfg.socket.with_extension(format!("e{key}"));
@@ -1041,7 +1057,7 @@ impl Shim {
         } else {
             if stdin {
                 let (r, w) = pipe()?;
-                stdin_w = Some(w);
+                input = Some(Input::new(w));
                 child_fds.push(r);
             } else {
                 child_fds.push(null.try_clone().map_err(|e| e.to_string())?.into());
@@ -1087,13 +1103,14 @@ impl Shim {
             let master = master?;
             set_nonblocking(master.as_raw_fd());
             outs.push((STDOUT, master.try_clone().map_err(|e| e.to_string())?, key));
+            input = Some(Input::new(master.try_clone().map_err(|e| e.to_string())?));
             pty = Some(master);
         }
         self.outputs.extend(outs);
         self.execs.push(ExecProc {
             key,
             pid,
-            stdin: stdin_w,
+            input,
             pty,
         });
         Ok(())
@@ -1108,9 +1125,8 @@ impl Shim {
         }
         self.outputs.retain(|o| o.2 != 0);
         let _ = self.log.flush_partial();
-        self.stdin = None;
+        self.input = None;
         self.pty = None;
-        self.stdin_buf.clear();
         self.kill_at = None;
         self.state.oom_killed = code == 137 && self.oom_killed();
         if let Some(c) = self.container.take() {
@@ -1248,32 +1264,9 @@ fn trim_memory() {
 struct ExecProc {
     key: u64,
     pid: i32,
-    stdin: Option<OwnedFd>,
+    /// Its stdin pipe or terminal, when it takes input.
+    input: Option<Input>,
     pty: Option<OwnedFd>,
-}
-
-/// Writes all of `data` to a pipe or pty, waiting while it is full (exec input: an exec
-/// process that does not read its stdin stalls this shim's loop for at most a second a write).
-fn write_blocking(fd: RawFd, mut data: &[u8]) {
-    while !data.is_empty() {
-        // SAFETY: writing from a live buffer of the given length to a descriptor we own.
-        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if n > 0 {
-            data = &data[n as usize..];
-            continue;
-        }
-        let e = std::io::Error::last_os_error();
-        match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {
-                let mut p = pollfd(fd, libc::POLLOUT);
-                // SAFETY: one valid pollfd.
-                if unsafe { libc::poll(&mut p, 1, 1000) } <= 0 {
-                    return;
-                }
-            }
-            _ => return,
-        }
-    }
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
