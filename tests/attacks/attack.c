@@ -214,6 +214,15 @@ static int do_mknod_mem(void) {
     return blocked("open /dev/mem through a device node");
 }
 
+static int do_mknod_kmsg(void) {
+    /* Writing the kernel log forges host log lines. */
+    unlink("/tmp/kmsg");
+    if (mknod("/tmp/kmsg", S_IFCHR | 0600, makedev(1, 11)) < 0) return blocked("mknod /dev/kmsg");
+    int fd = open("/tmp/kmsg", O_WRONLY);
+    if (fd >= 0) { close(fd); return escaped("opened /dev/kmsg (1:11) for writing"); }
+    return blocked("open /dev/kmsg through a device node");
+}
+
 static int do_cgroup(void) {
     /* Every cgroup.procs the container can see: moving itself anywhere is the escape. */
     const char *paths[] = {"/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/memory/cgroup.procs",
@@ -368,6 +377,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "userfaultfd")) return do_userfaultfd();
     if (!strcmp(c, "mknod-disk") && argc == 4) return do_mknod_disk(argv[2], argv[3]);
     if (!strcmp(c, "mknod-mem")) return do_mknod_mem();
+    if (!strcmp(c, "mknod-kmsg")) return do_mknod_kmsg();
     if (!strcmp(c, "cgroup")) return do_cgroup();
     if (!strcmp(c, "fds") && argc == 4) return do_fds(argv[2], argv[3]);
     if (!strcmp(c, "exe-watch") && argc == 3) return do_exe_watch(argv[2]);

@@ -50,8 +50,14 @@ fn attack_binary() -> &'static Path {
 
 /// A daemon with `busybox` and `attack` (busybox, `/attack`, and `/evil`: `#!/proc/self/exe`).
 fn daemon() -> Berthd {
+    daemon_with(&[])
+}
+
+/// [`daemon`] with berthd's flags `args`.
+fn daemon_with(args: &[&str]) -> Berthd {
     require_root();
-    let d = Berthd::start_with(busybox_image);
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let d = Berthd::start_with_args(busybox_image, &args);
     let ctx = tempfile::tempdir().unwrap();
     std::fs::copy(attack_binary(), ctx.path().join("attack")).unwrap();
     std::fs::write(ctx.path().join("evil"), "#!/proc/self/exe\n").unwrap();
@@ -224,6 +230,7 @@ fn cases(host: &HostProcess, marker: &str, disk: &LoopDevice) -> Vec<Case> {
             true,
         ),
         c("open /dev/mem through mknod", &["mknod-mem"], true),
+        c("open /dev/kmsg through mknod", &["mknod-kmsg"], true),
         c("escape the cgroup: write cgroup.procs", &["cgroup"], true),
     ];
     let mut raw = c("raw socket with NET_RAW dropped", &["rawsock"], false);
@@ -624,5 +631,123 @@ fn image_planted_symlinks_do_not_redirect_mounts() {
     assert!(
         !mounts.contains(&host_file.path().display().to_string()),
         "no mount on the host file"
+    );
+}
+
+/// Device rules on cgroup v2: berthd with `--cgroup-hierarchy unified` places containers only
+/// in the cgroup2 hierarchy (their v1 devices cgroup is the host's root, which allows
+/// everything), so every refusal below is the eBPF device program's. Each refusal is paired
+/// with the flag that lets the same attack through.
+#[test]
+fn device_rules_hold_on_the_unified_hierarchy() {
+    let d = daemon_with(&["--cgroup-hierarchy", "unified"]);
+    assert_eq!(
+        ok(d.berth(&[
+            "info",
+            "--format",
+            "{{.CgroupVersion}} {{.CgroupHierarchy}} {{.MemoryLimit}}"
+        ])),
+        "2 unified false",
+        "info reports the layout and that the cgroup2 mount has no memory controller here"
+    );
+    let disk = LoopDevice::new();
+    let (maj, min) = disk.numbers();
+    let eperm = Some(libc::EPERM);
+    for args in [vec!["mknod-disk", &maj, &min], vec!["mknod-kmsg"]] {
+        match attack(&d, &[], &args) {
+            Verdict::Blocked(_, e) if e == eperm => {}
+            v => panic!("{args:?} with the defaults: {v:?}"),
+        }
+        match attack(&d, &["--privileged"], &args) {
+            Verdict::Escaped(_) => {}
+            v => panic!("{args:?} --privileged: {v:?}"),
+        }
+    }
+    // /dev/mem: refused by the rules; with --privileged this kernel has none (ENXIO).
+    match attack(&d, &[], &["mknod-mem"]) {
+        Verdict::Blocked(_, e) if e == eperm => {}
+        v => panic!("mknod-mem: {v:?}"),
+    }
+    match attack(&d, &["--privileged"], &["mknod-mem"]) {
+        Verdict::Blocked(_, Some(e)) if e != libc::EPERM => {}
+        Verdict::Escaped(_) => {}
+        v => panic!("mknod-mem --privileged: {v:?}"),
+    }
+    // --device: the node is there, readable; nothing else opens.
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--device",
+        &format!("{}:/dev/xvda:r", disk.dev),
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 512 /dev/xvda | wc -c; echo x > /dev/xvda 2>&1 || echo write refused",
+    ]));
+    assert_eq!(out, "512\nwrite refused", "--device /dev/loop:/dev/xvda:r");
+    // --device-cgroup-rule: the attack's own node opens.
+    let rule = format!("b {maj}:{min} r");
+    match attack(
+        &d,
+        &["--device-cgroup-rule", &rule],
+        &["mknod-disk", &maj, &min],
+    ) {
+        Verdict::Escaped(_) => {}
+        v => panic!("--device-cgroup-rule {rule}: {v:?}"),
+    }
+    // A limit whose controller the cgroup2 mount lacks is refused, never ignored.
+    let out = d.berth(&["run", "--rm", "--memory", "64m", "busybox", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("the memory cgroup controller is not available"),
+        "{err}"
+    );
+}
+
+/// The same device rules through the v1 devices controller (the host layout here).
+#[test]
+fn device_flags_on_the_v1_hierarchy() {
+    let d = daemon();
+    let disk = LoopDevice::new();
+    let (maj, min) = disk.numbers();
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--device",
+        &format!("{}:/dev/xvda:r", disk.dev),
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 512 /dev/xvda | wc -c; echo x > /dev/xvda 2>&1 || echo write refused",
+    ]));
+    assert_eq!(out, "512\nwrite refused");
+    let rule = format!("b {maj}:{min} r");
+    match attack(
+        &d,
+        &["--device-cgroup-rule", &rule],
+        &["mknod-disk", &maj, &min],
+    ) {
+        Verdict::Escaped(_) => {}
+        v => panic!("--device-cgroup-rule {rule}: {v:?}"),
+    }
+    match attack(&d, &[], &["mknod-kmsg"]) {
+        Verdict::Blocked(_, e) if e == Some(libc::EPERM) => {}
+        v => panic!("mknod-kmsg: {v:?}"),
+    }
+    d.refused(
+        &[
+            "run",
+            "--rm",
+            "--device-cgroup-rule",
+            "x 1:3 r",
+            "busybox",
+            "true",
+        ],
+        "invalid device cgroup format 'x 1:3 r'",
+    );
+    d.refused(
+        &["run", "--rm", "--device", "/dev/no-such-device", "busybox", "true"],
+        "error gathering device information while adding custom device \"/dev/no-such-device\": no such file or directory",
     );
 }

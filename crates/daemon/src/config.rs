@@ -55,6 +55,11 @@ pub struct FileConfig {
     pub tlscacert: Option<PathBuf>,
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
+    /// berth's: `host` or `unified` (see `--cgroup-hierarchy`).
+    pub cgroup_hierarchy: Option<String>,
+    /// dockerd's runtime options (`native.cgroupdriver=cgroupfs`).
+    #[serde(default)]
+    pub exec_opts: Vec<String>,
 }
 
 /// One `default-address-pools` entry.
@@ -63,6 +68,41 @@ pub struct FileConfig {
 pub struct AddressPool {
     pub base: String,
     pub size: u8,
+}
+
+/// The cgroup layout from `--cgroup-hierarchy` or the file, after checking `exec-opts` (the
+/// flags' options are added to the file's).
+pub fn cgroup_layout(
+    file: &FileConfig,
+    flag: Option<&str>,
+    exec_opts: &[String],
+) -> anyhow::Result<berth_shim::CgroupLayout> {
+    for opt in file.exec_opts.iter().chain(exec_opts) {
+        let (key, value) = opt
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid exec-opt {opt:?}: want key=value"))?;
+        match (key.trim(), value.trim()) {
+            ("native.cgroupdriver", "cgroupfs") => {}
+            ("native.cgroupdriver", "systemd") => anyhow::bail!(
+                "native.cgroupdriver=systemd: the systemd cgroup driver is not available in \
+                 this berth; use cgroupfs"
+            ),
+            ("native.cgroupdriver", d) => {
+                anyhow::bail!("native.cgroupdriver={d}: unknown cgroup driver (cgroupfs, systemd)")
+            }
+            (k, _) => anyhow::bail!("invalid exec-opt {k:?}: berth knows native.cgroupdriver"),
+        }
+    }
+    let name = flag.or(file.cgroup_hierarchy.as_deref()).unwrap_or("host");
+    match name {
+        "host" => Ok(berth_shim::CgroupLayout::Host),
+        "unified" => {
+            berth_shim::CgroupHierarchies::detect_for(berth_shim::CgroupLayout::Unified)
+                .map_err(|e| anyhow::anyhow!("cgroup-hierarchy unified: {e}"))?;
+            Ok(berth_shim::CgroupLayout::Unified)
+        }
+        _ => anyhow::bail!("cgroup-hierarchy {name:?}: want host or unified"),
+    }
 }
 
 /// The default bridge's settings from flags and the file.

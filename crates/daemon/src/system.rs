@@ -30,11 +30,7 @@ fn os_name() -> String {
 
 /// `GET /info`.
 pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "2"
-    } else {
-        "1"
-    };
+    let cg = berth_engine::cgroups::CgroupInfo::detect(engine.containers.cgroup_layout());
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -47,11 +43,15 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "Driver": "overlay",
         "DriverStatus": [],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": ["json-file"]},
-        "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-        "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": read("/proc/sys/net/ipv4/ip_forward") == "1",
+        "MemoryLimit": cg.has("memory"), "SwapLimit": cg.has("memory"),
+        "CpuCfsPeriod": cg.has("cpu"), "CpuCfsQuota": cg.has("cpu"),
+        "CPUShares": cg.has("cpu"), "CPUSet": cg.has("cpuset"), "PidsLimit": cg.has("pids"),
+        "IPv4Forwarding": read("/proc/sys/net/ipv4/ip_forward") == "1",
         "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
         "SystemTime": "", "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version,
+        "CgroupDriver": "cgroupfs", "CgroupVersion": cg.version.to_string(),
+        // berth's own: the hierarchies containers are placed in, and what can limit them.
+        "CgroupHierarchy": cg.layout_name(), "CgroupControllers": cg.controllers,
         "NEventsListener": 0,
         "KernelVersion": read("/proc/sys/kernel/osrelease"),
         "OperatingSystem": os_name(), "OSVersion": "", "OSType": "linux",

@@ -144,6 +144,8 @@ pub struct Settings {
     pub log_max_file: u32,
     /// The default bridge network.
     pub network: crate::network::NetworkConfig,
+    /// The cgroup hierarchies containers are placed in.
+    pub cgroup_layout: berth_shim::CgroupLayout,
 }
 
 /// The container service.
@@ -1356,6 +1358,7 @@ impl Containers {
             stdin_once: rec.config.stdin_once.unwrap_or(false),
             tty: rec.config.tty.unwrap_or(false),
             autostart: false,
+            cgroup_layout: self.s.cgroup_layout,
         };
         write_run_file(
             &dir.join("shim.json"),
@@ -2460,6 +2463,11 @@ impl Containers {
     pub fn paths(&self, id: &str) -> (PathBuf, PathBuf) {
         let d = self.dir(id);
         (d.clone(), d.join(format!("{id}-json.log")))
+    }
+
+    /// The cgroup hierarchies containers are placed in.
+    pub fn cgroup_layout(&self) -> berth_shim::CgroupLayout {
+        self.s.cgroup_layout
     }
 
     /// Counts of (running, paused, stopped) containers.

@@ -22,12 +22,16 @@
 //! - [`buildfs`]: a build's COPY/ADD: sources picked in the context, hashed and written, paths
 //!   resolved in their roots.
 //! - [`seccomp`]: docker's default seccomp profile, and profiles given with `--security-opt`.
+//! - [`devices`]: `--device` and `--device-cgroup-rule` as device nodes and cgroup rules.
+//! - [`cgroups`]: what the host's cgroups give containers, for `info`.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
 pub mod archive;
 pub mod build;
 pub mod buildfs;
+pub mod cgroups;
 pub mod containers;
+pub mod devices;
 pub mod distribution;
 pub mod error;
 pub mod events;

@@ -299,11 +299,20 @@ pub fn build(
     if hc.cgroupns_mode.as_ref().map(|m| m.to_string()).as_deref() != Some("host") {
         namespaces.push(json!({"type": "cgroup"}));
     }
+    // `--device` and `--device-cgroup-rule` widen the default rules.
+    let devices = crate::devices::from_host_config(hc)?;
+    let mut resources = resources(hc, privileged)?;
+    if let Some(rules) = resources["devices"].as_array_mut() {
+        rules.extend(devices.rules);
+    }
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": format!("/berth/{id}"),
-        "resources": resources(hc, privileged)?,
+        "resources": resources,
     });
+    if !devices.nodes.is_empty() {
+        linux["devices"] = json!(devices.nodes);
+    }
     // As docker: a shared bind needs the container's whole tree shared (so that its mounts
     // travel back to the host), a slave bind needs it at least slave.
     let has = |names: &[&str]| {

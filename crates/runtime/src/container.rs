@@ -62,6 +62,8 @@ pub struct CreateOptions {
     /// Extra descriptors (3..3+n) passed to the container.
     pub preserve_fds: u32,
     pub mode: StartMode,
+    /// The cgroup hierarchies to place the container in.
+    pub cgroup_layout: crate::cgroups::Layout,
 }
 
 /// Options of `exec`.
@@ -228,7 +230,7 @@ fn create_inner(
     let proc_ = spec.process().as_ref().expect("validated");
     let plan = Plan::from_spec(linux);
 
-    let hier = Hierarchies::detect()?;
+    let hier = Hierarchies::detect_for(opts.cgroup_layout)?;
     let cg_path = cgroup_path(spec, &opts.id)?;
     let cg = Cgroup::create(&hier, &cg_path, linux.resources().as_ref())?;
     let cgroup_mounts = cgroup_mounts(&hier, &cg);
@@ -396,6 +398,7 @@ fn parent_side(
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path: cg_path.to_path_buf(),
+        cgroup_layout: opts.cgroup_layout,
         started: false,
         hooks: spec.hooks().clone(),
         namespaces: ns_names.to_vec(),
@@ -862,8 +865,9 @@ impl Container {
         Ok(out)
     }
 
-    fn cgroup(&self) -> Result<Cgroup> {
-        Cgroup::open(&self.state.cgroup_path)
+    /// The container's cgroup, in the hierarchies it was created in.
+    pub fn cgroup(&self) -> Result<Cgroup> {
+        Cgroup::open(&self.state.cgroup_path, self.state.cgroup_layout)
     }
 
     /// The current status.

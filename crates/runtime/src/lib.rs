@@ -18,7 +18,8 @@
 //! - [`spec`]: loading and validating `config.json` (types from the `oci-spec` crate).
 //! - [`state`]: the persisted per-container state and the runc-compatible `state` JSON.
 //! - [`container`]: the lifecycle verbs: create, start, kill, delete, pause, resume, exec.
-//! - [`cgroups`]: cgroup v1, v2 and hybrid hierarchies: limits, freezer, stats.
+//! - [`cgroups`]: cgroup v1, v2 and hybrid hierarchies: limits, freezer, stats, device rules
+//!   (v1 files, or an eBPF program on cgroup v2), and the `unified` layout on hybrid hosts.
 //! - [`namespaces`]: namespace flags, joining by path, uid/gid maps.
 //! - [`rootfs`]: mounts, device nodes, pivot_root, masked and read-only paths.
 //! - [`process`]: the last steps before execve: rlimits, capabilities, user, seccomp, fds.

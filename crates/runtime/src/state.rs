@@ -60,6 +60,9 @@ pub struct ContainerState {
     pub annotations: HashMap<String, String>,
     /// The cgroup path the container was placed in (as given to the cgroup manager).
     pub cgroup_path: PathBuf,
+    /// The hierarchies it was placed in.
+    #[serde(default)]
+    pub cgroup_layout: crate::cgroups::Layout,
     /// Set once `start` has let the user process run.
     pub started: bool,
     /// Hooks to run later (poststart, poststop), copied from the spec at create time.
@@ -243,6 +246,7 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::new(),
             cgroup_path: "/x".into(),
+            cgroup_layout: Default::default(),
             started: true,
             hooks: None,
             namespaces: vec![],

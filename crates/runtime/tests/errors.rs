@@ -11,7 +11,9 @@ fn fails_cleanly(b: &Bundle) -> String {
     assert_eq!(out.status.code(), Some(1));
     assert!(!b.state_dir().exists(), "state left behind");
     if let Some(p) = b.spec["linux"]["cgroupsPath"].as_str() {
-        if let Ok(cg) = berth_runtime::cgroups::Cgroup::open(std::path::Path::new(p)) {
+        if let Ok(cg) =
+            berth_runtime::cgroups::Cgroup::open(std::path::Path::new(p), Default::default())
+        {
             for d in cg.dirs() {
                 assert!(!d.exists(), "cgroup {} left behind", d.display());
             }

@@ -15,6 +15,11 @@
 
 pub mod logfile;
 
+/// The cgroup vocabulary the engine needs to configure shims and report on the host.
+pub use berth_runtime::cgroups::{
+    Hierarchies as CgroupHierarchies, Layout as CgroupLayout, Mode as CgroupMode,
+};
+
 use std::path::PathBuf;
 
 /// What the engine writes for a shim to start (as `shim.json`).
@@ -44,6 +49,9 @@ pub struct ShimConfig {
     /// Start the process right away instead of waiting for a `start` request.
     #[serde(default)]
     pub autostart: bool,
+    /// The cgroup hierarchies the container is placed in.
+    #[serde(default)]
+    pub cgroup_layout: CgroupLayout,
 }
 
 /// One mount of the root file system.

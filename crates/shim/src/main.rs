@@ -413,6 +413,7 @@ impl Shim {
             no_pivot: false,
             preserve_fds: 0,
             mode: StartMode::Direct,
+            cgroup_layout: self.cfg.cgroup_layout,
         });
         let _ = dup2(null.as_raw_fd(), 0);
         let _ = dup2(null.as_raw_fd(), 1);
@@ -943,7 +944,7 @@ impl Shim {
         let r: oci_spec::runtime::LinuxResources =
             serde_json::from_value(resources).map_err(|e| format!("resources: {e}"))?;
         if let Some(c) = &self.container {
-            berth_runtime::cgroups::Cgroup::open(&c.state.cgroup_path)
+            c.cgroup()
                 .and_then(|cg| cg.apply(&r))
                 .map_err(|e| e.to_string())?;
         }

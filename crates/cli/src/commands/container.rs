@@ -65,6 +65,12 @@ pub struct CreateArgs {
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS]).
+    #[arg(long = "device")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ('c 1:3 rwm').
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
     /// PID namespace to use ("host" shares the host's).
     #[arg(long)]
     pub pid: Option<String>,
@@ -323,6 +329,29 @@ fn security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// `--device HOST[:CONTAINER][:PERMISSIONS]`, as the docker CLI splits it: a second field
+/// made only of `rwm` letters is the permissions.
+fn parse_device(spec: &str) -> anyhow::Result<Value> {
+    let mode = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 3
+            && s.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+            && s.chars().enumerate().all(|(i, c)| !s[..i].contains(c))
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dst, perms) = match parts[..] {
+        [src] => (src, src, "rwm"),
+        [src, second] if mode(second) => (src, src, second),
+        [src, dst] => (src, dst, "rwm"),
+        [src, dst, perms] => (src, dst, perms),
+        _ => anyhow::bail!("invalid device specification: {spec}"),
+    };
+    if !mode(perms) {
+        anyhow::bail!("invalid device specification: {spec}");
+    }
+    Ok(json!({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms}))
+}
+
 fn parse_restart(s: &str) -> anyhow::Result<Value> {
     let (name, max) = s.split_once(':').unwrap_or((s, ""));
     let max: i64 = if max.is_empty() {
@@ -416,6 +445,8 @@ fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Value> {
             "ReadonlyRootfs": a.read_only,
             "CapAdd": a.cap_add,
             "CapDrop": a.cap_drop,
+            "Devices": a.device.iter().map(|d| parse_device(d)).collect::<anyhow::Result<Vec<_>>>()?,
+            "DeviceCgroupRules": a.device_cgroup_rule,
             "SecurityOpt": security_opts(&a.security_opt)?,
             "Init": if a.init { json!(true) } else { Value::Null },
             "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),

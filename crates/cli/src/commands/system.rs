@@ -39,6 +39,13 @@ pub async fn info(api: &Api, a: InfoArgs) -> anyhow::Result<i32> {
             println!(" Logging Driver: {}", s("LoggingDriver"));
             println!(" Cgroup Driver: {}", s("CgroupDriver"));
             println!(" Cgroup Version: {}", s("CgroupVersion"));
+            if let Some(h) = v["CgroupHierarchy"].as_str() {
+                println!(" Cgroup Hierarchy: {h}");
+            }
+            if let Some(c) = v["CgroupControllers"].as_array() {
+                let names: Vec<&str> = c.iter().filter_map(Value::as_str).collect();
+                println!(" Cgroup Controllers: {}", names.join(" "));
+            }
             println!(" Default Runtime: {}", s("DefaultRuntime"));
             println!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
             println!(" Kernel Version: {}", s("KernelVersion"));

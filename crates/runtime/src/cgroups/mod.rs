@@ -8,17 +8,22 @@
 //! second `nix` version into the build. This module parses mountinfo once and does only the
 //! mkdir/write calls the spec asks for.
 //!
+//! Modules: `devices` (the device rule list both versions enforce), `bpf` (that list as an
+//! eBPF program on cgroup v2), `v1`, `v2` (each version's files).
+//!
 //! Layout of a container's cgroup: `<mount>/<cgroups path>` in every hierarchy. An absolute
 //! cgroups path is taken from the hierarchy's root; a relative one from the runtime's own
 //! cgroup in that hierarchy, as runc does.
 
+mod bpf;
+mod devices;
 mod v1;
 mod v2;
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -31,6 +36,34 @@ pub enum Mode {
     Hybrid,
     /// Only cgroup2.
     Unified,
+}
+
+/// Which of the mounted hierarchies a container is placed in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Every mounted hierarchy, as the host has them (v1, v2 or hybrid).
+    #[default]
+    Host,
+    /// Only the cgroup2 hierarchy, as on a host without v1: on a hybrid host (v1 controllers
+    /// beside a cgroup2 mount) this runs containers the way a pure v2 host does, device rules
+    /// by eBPF included, while their processes stay in the v1 hierarchies' root cgroups. A
+    /// test and migration aid; limits whose controllers the cgroup2 mount lacks are refused.
+    Unified,
+}
+
+impl Layout {
+    /// `host` or `unified`.
+    pub fn parse(s: &str) -> Result<Layout> {
+        match s {
+            "host" | "" => Ok(Layout::Host),
+            "unified" => Ok(Layout::Unified),
+            _ => Err(Error::Cgroup {
+                path: PathBuf::from(s),
+                reason: "unknown cgroup hierarchy: want host or unified".into(),
+            }),
+        }
+    }
 }
 
 /// One mounted hierarchy.
@@ -55,11 +88,65 @@ pub struct Hierarchies {
 impl Hierarchies {
     /// Reads the current process's view of the cgroup mounts.
     pub fn detect() -> Result<Self> {
+        Self::detect_for(Layout::Host)
+    }
+
+    /// The hierarchies a container in `layout` uses.
+    pub fn detect_for(layout: Layout) -> Result<Self> {
         let data = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Cgroup {
             path: "/proc/self/mountinfo".into(),
             reason: e.to_string(),
         })?;
-        Ok(Self::parse(&data))
+        Self::parse(&data).restrict(layout)
+    }
+
+    fn restrict(mut self, layout: Layout) -> Result<Self> {
+        if layout == Layout::Unified {
+            self.list.retain(|h| h.unified);
+            if self.list.is_empty() {
+                return Err(Error::Cgroup {
+                    path: "/proc/self/mountinfo".into(),
+                    reason: "the unified cgroup layout was asked for, but no cgroup2 \
+                             hierarchy is mounted"
+                        .into(),
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Where the cgroup2 hierarchy is mounted, if it is.
+    pub fn unified_mount(&self) -> Option<&Path> {
+        self.list
+            .iter()
+            .find(|h| h.unified)
+            .map(|h| h.mount.as_path())
+    }
+
+    /// The controllers that can limit a container: v1 controllers, or those the cgroup2
+    /// root offers in unified mode.
+    pub fn controllers(&self) -> Vec<String> {
+        if self.mode() == Mode::Unified {
+            let root = self.unified_mount().unwrap_or(Path::new("/sys/fs/cgroup"));
+            let mut c: Vec<String> = read(root, "cgroup.controllers")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            // Device rules by eBPF and the freezer are part of every cgroup2 directory.
+            c.extend(["devices".to_string(), "freezer".to_string()]);
+            c.sort();
+            return c;
+        }
+        let mut c: Vec<String> = self
+            .list
+            .iter()
+            .flat_map(|h| h.controllers.iter())
+            .filter(|c| !c.starts_with("name="))
+            .cloned()
+            .collect();
+        c.sort();
+        c
     }
 
     fn parse(mountinfo: &str) -> Self {
@@ -196,9 +283,9 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    /// Resolves `path` in every hierarchy without touching anything.
-    pub fn open(path: &Path) -> Result<Self> {
-        let h = Hierarchies::detect()?;
+    /// Resolves `path` in every hierarchy of `layout` without touching anything.
+    pub fn open(path: &Path, layout: Layout) -> Result<Self> {
+        let h = Hierarchies::detect_for(layout)?;
         Self::open_in(&h, path)
     }
 
@@ -242,6 +329,12 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
     ) -> Result<Self> {
         let cg = Self::open_in(h, path)?;
+        // Device rules always apply at creation: without any in the spec, only the defaults
+        // are allowed (an update without rules leaves them as they are).
+        let mut r = resources.cloned().unwrap_or_default();
+        if r.devices().is_none() {
+            r.set_devices(Some(Vec::new()));
+        }
         let res = (|| {
             for (hier, dir) in &cg.dirs {
                 if hier.unified {
@@ -250,10 +343,7 @@ impl Cgroup {
                     v1::create(hier, dir)?;
                 }
             }
-            if let Some(r) = resources {
-                cg.apply(r)?;
-            }
-            Ok(())
+            cg.apply(&r)
         })();
         match res {
             Ok(()) => Ok(cg),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
 use super::{keyed, read, read_u64, write, Hierarchy, MemoryStats, PidsStats, Stats};
 use crate::error::{Error, Result};
@@ -43,7 +43,11 @@ pub(super) fn apply(hier: &Hierarchy, dir: &Path, r: &LinuxResources) -> Result<
             "cpuset" => cpuset(dir, r)?,
             "pids" => pids(dir, r)?,
             "blkio" => blkio(dir, r)?,
-            "devices" => devices(dir, r.devices().as_deref())?,
+            "devices" => {
+                if let Some(rules) = r.devices() {
+                    devices(dir, rules)?;
+                }
+            }
             "hugetlb" => hugetlb(dir, r)?,
             "net_cls" => net_cls(dir, r)?,
             "net_prio" => net_prio(dir, r)?,
@@ -139,11 +143,24 @@ fn pids(dir: &Path, r: &LinuxResources) -> Result<()> {
 
 fn blkio(dir: &Path, r: &LinuxResources) -> Result<()> {
     let Some(b) = r.block_io() else { return Ok(()) };
-    // Kernels with the BFQ scheduler expose blkio.bfq.weight instead of blkio.weight.
+    // Kernels with the BFQ scheduler expose blkio.bfq.weight instead of blkio.weight; kernels
+    // without CFQ or BFQ have neither, and cannot weight I/O at all.
     let weight_file = if dir.join("blkio.weight").exists() {
         "blkio.weight"
-    } else {
+    } else if dir.join("blkio.bfq.weight").exists() {
         "blkio.bfq.weight"
+    } else {
+        let weights = b.weight().is_some()
+            || b.leaf_weight().is_some()
+            || b.weight_device().as_ref().is_some_and(|w| !w.is_empty());
+        if weights {
+            return Err(Error::spec(
+                "linux.resources.blockIO.weight",
+                "this kernel's blkio controller has no weight files (blkio.weight, \
+                 blkio.bfq.weight): it cannot weight I/O",
+            ));
+        }
+        "blkio.weight"
     };
     if let Some(w) = b.weight() {
         write(dir, weight_file, &w.to_string())?;
@@ -226,59 +243,19 @@ fn net_prio(dir: &Path, r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
-/// The devices every container gets, as runc allows them: null, zero, full, tty, random,
-/// urandom, /dev/pts/*, /dev/ptmx, and mknod of any device (creation is not access).
-const DEFAULT_ALLOW: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-];
-
-/// The devices controller: deny everything, then replay the spec's rules in order, then the
-/// defaults above.
-pub(super) fn devices(dir: &Path, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
+/// The devices controller: deny everything, then the spec's rules in order, then the defaults
+/// (the list of `devices::effective`).
+pub(super) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     write(dir, "devices.deny", "a")?;
-    for rule in rules.unwrap_or_default() {
-        let line = device_rule(rule);
-        let file = if rule.allow() {
+    for rule in super::devices::effective(Some(rules)).iter().skip(1) {
+        let file = if rule.allow {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        if line == "a *:* rwm" && !rule.allow() {
-            continue; // already denied
-        }
-        write(dir, file, &line)?;
-    }
-    for d in DEFAULT_ALLOW {
-        write(dir, "devices.allow", d)?;
+        write(dir, file, &rule.v1_line())?;
     }
     Ok(())
-}
-
-fn device_rule(rule: &LinuxDeviceCgroup) -> String {
-    let t = match rule.typ() {
-        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
-        Some(LinuxDeviceType::B) => "b",
-        Some(LinuxDeviceType::P) => "p",
-        Some(LinuxDeviceType::A) | None => "a",
-    };
-    let num = |n: Option<i64>| {
-        n.filter(|&n| n >= 0)
-            .map_or("*".to_string(), |n| n.to_string())
-    };
-    let access = rule.access().as_deref().unwrap_or("rwm");
-    if t == "a" {
-        return format!("a *:* {access}");
-    }
-    format!("{t} {}:{} {access}", num(rule.major()), num(rule.minor()))
 }
 
 pub(super) fn freeze(dir: &Path, frozen: bool) -> Result<()> {
@@ -339,16 +316,18 @@ mod tests {
 
     #[test]
     fn device_rules_format() {
-        let r: LinuxDeviceCgroup = serde_json::from_str(
-            r#"{"allow":true,"type":"c","major":10,"minor":200,"access":"rwm"}"#,
-        )
-        .unwrap();
-        assert_eq!(device_rule(&r), "c 10:200 rwm");
-        let r: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
-        assert_eq!(device_rule(&r), "a *:* rwm");
-        let r: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":true,"type":"b","major":8,"access":"r"}"#).unwrap();
-        assert_eq!(device_rule(&r), "b 8:* r");
+        let line = |json: &str| {
+            let r: LinuxDeviceCgroup = serde_json::from_str(json).unwrap();
+            super::super::devices::effective(Some(&[r]))[1].v1_line()
+        };
+        assert_eq!(
+            line(r#"{"allow":true,"type":"c","major":10,"minor":200,"access":"rwm"}"#),
+            "c 10:200 rwm"
+        );
+        assert_eq!(line(r#"{"allow":false,"access":"rwm"}"#), "a *:* rwm");
+        assert_eq!(
+            line(r#"{"allow":true,"type":"b","major":8,"access":"r"}"#),
+            "b 8:* r"
+        );
     }
 }

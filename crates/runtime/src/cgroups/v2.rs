@@ -139,12 +139,8 @@ pub(super) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
             &h.limit().to_string(),
         )?;
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        // Device rules on cgroup v2 need an eBPF program; say so instead of pretending.
-        tracing::warn!(
-            cgroup = %dir.display(),
-            "device cgroup rules are not enforced on cgroup v2 by this runtime yet"
-        );
+    if let Some(rules) = r.devices() {
+        super::bpf::apply(dir, &super::devices::effective(Some(rules)))?;
     }
     for (k, v) in r.unified().iter().flatten() {
         if k.contains('/') || k.starts_with('.') {

@@ -196,9 +196,20 @@ impl Bundle {
 
     /// Host directories of this container's cgroup in every v1 hierarchy and the v2 one.
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        let cg = berth_runtime::cgroups::Cgroup::open(Path::new(
-            self.spec["linux"]["cgroupsPath"].as_str().unwrap(),
-        ))
+        let cg = berth_runtime::cgroups::Cgroup::open(
+            Path::new(self.spec["linux"]["cgroupsPath"].as_str().unwrap()),
+            Default::default(),
+        )
+        .unwrap();
+        cg.dirs()
+    }
+
+    /// Like [`Bundle::cgroup_dirs`] for a container created with `--cgroup-hierarchy`.
+    pub fn cgroup_dirs_in(&self, layout: &str) -> Vec<PathBuf> {
+        let cg = berth_runtime::cgroups::Cgroup::open(
+            Path::new(self.spec["linux"]["cgroupsPath"].as_str().unwrap()),
+            berth_runtime::cgroups::Layout::parse(layout).unwrap(),
+        )
         .unwrap();
         cg.dirs()
     }

@@ -74,6 +74,13 @@ struct Args {
     /// Manage NAT and published ports with nftables.
     #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true")]
     iptables: Option<bool>,
+    /// The cgroup hierarchies containers are placed in: `host` (every mounted one) or
+    /// `unified` (only cgroup2, as on a pure v2 host: a test and migration aid on hybrid hosts).
+    #[arg(long = "cgroup-hierarchy")]
+    cgroup_hierarchy: Option<String>,
+    /// Runtime options; `native.cgroupdriver=cgroupfs` is the one driver berth has.
+    #[arg(long = "exec-opt")]
+    exec_opt: Vec<String>,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -95,6 +102,8 @@ fn main() -> anyhow::Result<()> {
     let tlsverify = a.tlsverify.or(file.tlsverify).unwrap_or(false);
     let tls_only = a.tls.or(file.tls).unwrap_or(false);
     let network = berth_daemon::config::network_config(&file, a.bridge, a.bip, a.iptables)?;
+    let cgroup_layout =
+        berth_daemon::config::cgroup_layout(&file, a.cgroup_hierarchy.as_deref(), &a.exec_opt)?;
     let level = a
         .log_level
         .or(file.log_level)
@@ -236,6 +245,7 @@ fn main() -> anyhow::Result<()> {
                 log_max_size,
                 log_max_file,
                 network,
+                cgroup_layout,
             },
             registry,
         )

@@ -40,6 +40,11 @@ pub struct Cli {
     /// Accepted for runc compatibility.
     #[arg(long, global = true)]
     criu: Option<String>,
+    /// The cgroup hierarchies new containers are placed in: `host` (all that are mounted) or
+    /// `unified` (only cgroup2, as on a pure v2 host; a test and migration aid on hybrid
+    /// hosts). Default: $BERTH_CGROUP_HIERARCHY, else host.
+    #[arg(long = "cgroup-hierarchy", global = true)]
+    cgroup_hierarchy: Option<String>,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -120,12 +125,17 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     {
         berth_runtime::selfexe::ensure_cloned()?;
     }
+    let layout = match cli.cgroup_hierarchy {
+        Some(h) => h,
+        None => std::env::var("BERTH_CGROUP_HIERARCHY").unwrap_or_default(),
+    };
+    let layout = berth_runtime::cgroups::Layout::parse(&layout)?;
     let root = cli.root;
     let rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
     match command {
-        Command::Create(a) => commands::create::run(&root, a),
+        Command::Create(a) => commands::create::run(&root, a, layout),
         Command::Start(a) => commands::start::run(&root, a),
-        Command::Run(a) => commands::run::run(&root, a),
+        Command::Run(a) => commands::run::run(&root, a, layout),
         Command::State(a) => commands::state::run(&root, a),
         Command::Kill(a) => commands::kill::run(&root, a),
         Command::Delete(a) => commands::delete::run(&root, a),

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use berth_runtime::cgroups::Layout;
 use berth_runtime::{container, CreateOptions, StartMode};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub struct Args {
     pub id: String,
 }
 
-pub fn options(root: &Path, a: &Args, mode: StartMode) -> CreateOptions {
+pub fn options(root: &Path, a: &Args, mode: StartMode, layout: Layout) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -37,10 +38,11 @@ pub fn options(root: &Path, a: &Args, mode: StartMode) -> CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         mode,
+        cgroup_layout: layout,
     }
 }
 
-pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
-    container::create(&options(root, &a, StartMode::Fifo))?;
+pub fn run(root: &Path, a: Args, layout: Layout) -> anyhow::Result<i32> {
+    container::create(&options(root, &a, StartMode::Fifo, layout))?;
     Ok(0)
 }

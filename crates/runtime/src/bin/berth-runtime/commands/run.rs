@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use berth_runtime::cgroups::Layout;
 use berth_runtime::{container, Container, StartMode};
 
 #[derive(Debug, clap::Args)]
@@ -18,14 +19,24 @@ pub struct Args {
     pub keep: bool,
 }
 
-pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
+pub fn run(root: &Path, a: Args, layout: Layout) -> anyhow::Result<i32> {
     let id = a.create.id.clone();
     if a.detach {
-        container::create(&super::create::options(root, &a.create, StartMode::Fifo))?;
+        container::create(&super::create::options(
+            root,
+            &a.create,
+            StartMode::Fifo,
+            layout,
+        ))?;
         Container::load(root, &id)?.start()?;
         return Ok(0);
     }
-    let created = container::create(&super::create::options(root, &a.create, StartMode::Direct))?;
+    let created = container::create(&super::create::options(
+        root,
+        &a.create,
+        StartMode::Direct,
+        layout,
+    ))?;
     let running = created.start()?;
     let (code, container) = running.wait();
     // Skipped if someone else deleted it meanwhile.

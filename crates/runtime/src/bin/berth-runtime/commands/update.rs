@@ -2,7 +2,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use berth_runtime::{cgroups::Cgroup, Container};
+use berth_runtime::Container;
 use oci_spec::runtime::LinuxResources;
 
 #[derive(Debug, clap::Args)]
@@ -24,6 +24,6 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<i32> {
             .with_context(|| format!("read {}", a.resources.display()))?;
     }
     let r: LinuxResources = serde_json::from_slice(&data).context("parse resources")?;
-    Cgroup::open(&c.state.cgroup_path)?.apply(&r)?;
+    c.cgroup()?.apply(&r)?;
     Ok(0)
 }
