@@ -751,3 +751,55 @@ fn device_flags_on_the_v1_hierarchy() {
         "error gathering device information while adding custom device \"/dev/no-such-device\": no such file or directory",
     );
 }
+
+/// The default profile is compiled once per distinct profile and then loaded from the
+/// runtime's cache (`<exec-root>/runtime/@seccomp`): a second run adds no entry, a different
+/// capability set (hence a different profile) adds one, `--privileged` (no filter) none, and a
+/// damaged entry is compiled again. The filters from the cache still refuse what the profile
+/// forbids.
+#[test]
+fn seccomp_filters_are_compiled_once_per_profile() {
+    let d = daemon();
+    let cache = d.dir.path().join("exec/runtime/@seccomp");
+    let entries = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .map(|r| r.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let before = entries().len();
+    let blocked = |flags: &[&str]| match attack(&d, flags, &["add_key"]) {
+        Verdict::Blocked(_, e) => e,
+        v => panic!("add_key {flags:?}: {v:?}"),
+    };
+    assert_eq!(blocked(&[]), Some(libc::EPERM));
+    let one = entries();
+    assert_eq!(one.len(), before + 1, "{one:?}");
+    assert_eq!(blocked(&[]), Some(libc::EPERM));
+    assert_eq!(entries(), one, "the same profile compiled again");
+    assert_eq!(blocked(&["--cap-add", "SYS_ADMIN"]), Some(libc::EPERM));
+    let two = entries();
+    assert_eq!(
+        two.len(),
+        one.len() + 1,
+        "another capability set is another profile"
+    );
+    ok(d.berth(&["run", "--rm", "--privileged", "busybox", "true"]));
+    assert_eq!(entries(), two, "--privileged runs without a filter");
+    // Damage every entry: each is compiled again, and still filters.
+    for e in &two {
+        std::fs::write(e, b"BSECCMP1 not a program").unwrap();
+    }
+    assert_eq!(blocked(&[]), Some(libc::EPERM));
+    assert_eq!(blocked(&["--cap-add", "SYS_ADMIN"]), Some(libc::EPERM));
+    assert_eq!(entries(), two);
+    for e in &two {
+        let len = std::fs::read(e).unwrap().len();
+        assert!(
+            len > 1000,
+            "{} was not compiled again: {len} bytes",
+            e.display()
+        );
+    }
+}

@@ -38,7 +38,7 @@ use crate::spec::Bundle;
 use crate::state::{rfc3339, ContainerState, Status};
 use crate::sync::{Channel, Msg};
 use crate::sys::{self, Forked};
-use crate::{console, hooks, process, seccomp};
+use crate::{console, hooks, process, seccomp, seccomp_cache};
 
 /// How `create` hands over to the user process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +154,8 @@ struct InitContext<'a> {
     no_pivot: bool,
     preserve_fds: u32,
     mode: StartMode,
+    /// The compiled seccomp filter, made (or read from the cache) before init exists.
+    seccomp: Option<seccomp::Program>,
 }
 
 /// Creates a container. In [`StartMode::Fifo`] the returned container waits for `start`;
@@ -272,7 +274,13 @@ fn create_inner(
         v.sort();
         v
     };
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| seccomp_cache::program(&seccomp_cache::dir(&opts.root), s))
+        .transpose()?;
     let ctx = InitContext {
+        seccomp,
         bundle,
         plan,
         chan: child_chan,
@@ -674,7 +682,7 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
     }
     finish_process(
         proc_,
-        linux.seccomp().as_ref(),
+        ctx.seccomp.as_ref(),
         in_userns,
         ctx.preserve_fds,
         |program, args, env| {
@@ -707,7 +715,7 @@ fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
 /// umask, descriptors; `before_exec` runs last (waiting for start), then execve.
 fn finish_process(
     p: &Process,
-    seccomp_profile: Option<&LinuxSeccomp>,
+    seccomp_profile: Option<&seccomp::Program>,
     in_userns: bool,
     preserve_fds: u32,
     before_exec: impl FnOnce(&Path, &[CString], &[CString]) -> Result<()>,
@@ -727,7 +735,7 @@ fn finish_process(
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping caps.
     if !nnp {
         if let Some(s) = seccomp_profile {
-            seccomp::load(s)?;
+            s.load()?;
         }
     }
     process::drop_bounding(p.capabilities().as_ref())?;
@@ -743,7 +751,7 @@ fn finish_process(
     // As late as possible, so the runtime's own syscalls are not filtered.
     if nnp {
         if let Some(s) = seccomp_profile {
-            seccomp::load(s)?;
+            s.load()?;
         }
     }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|a| !a.is_empty()) {
@@ -1095,17 +1103,17 @@ impl Container {
             }
             _ => None,
         };
+        let seccomp = defaults
+            .seccomp
+            .as_ref()
+            .map(|s| seccomp_cache::program(&seccomp_cache::dir(&self.root), s))
+            .transpose()?;
         let (parent, child) = Channel::pair()?;
         let old_mask = block_signals()?;
         let stage1 = match sys::fork().ctx(|| "fork".to_string()) {
-            Ok(Forked::Child) => exec_stage1(
-                &child,
-                fds,
-                console,
-                opts,
-                defaults.seccomp.as_ref(),
-                in_userns,
-            ),
+            Ok(Forked::Child) => {
+                exec_stage1(&child, fds, console, opts, seccomp.as_ref(), in_userns)
+            }
             Ok(Forked::Parent(p)) => p,
             Err(e) => {
                 restore_signals(&old_mask);
@@ -1162,7 +1170,7 @@ fn exec_stage1(
     fds: Vec<(CloneFlags, OwnedFd)>,
     console: Option<OwnedFd>,
     opts: &ExecOptions,
-    seccomp_profile: Option<&LinuxSeccomp>,
+    seccomp_profile: Option<&seccomp::Program>,
     in_userns: bool,
 ) -> ! {
     let r = (|| -> Result<()> {

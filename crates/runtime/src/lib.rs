@@ -23,7 +23,8 @@
 //! - [`namespaces`]: namespace flags, joining by path, uid/gid maps.
 //! - [`rootfs`]: mounts, device nodes, pivot_root, masked and read-only paths.
 //! - [`process`]: the last steps before execve: rlimits, capabilities, user, seccomp, fds.
-//! - [`seccomp`]: the spec's seccomp profile compiled with libseccomp.
+//! - [`seccomp`]: the spec's seccomp profile compiled with libseccomp, loaded as a BPF program.
+//! - [`seccomp_cache`]: compiled filters kept under the runtime root, keyed by their inputs.
 //! - [`hooks`]: OCI hooks with the state on stdin and a timeout.
 //! - [`console`]: the pty handed to `--console-socket`, as runc sends it.
 //! - [`sync`]: the message channel between the runtime and its children.
@@ -39,6 +40,7 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod seccomp_cache;
 pub mod selfexe;
 pub mod spec;
 pub mod state;

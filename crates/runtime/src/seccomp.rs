@@ -173,11 +173,98 @@ fn add_rule(
     }
 }
 
-/// Compiles and loads the profile into the calling thread.
+/// Compiles and loads the profile into the calling thread through libseccomp (the reference
+/// that [`Program`] is tested against).
 pub fn load(s: &LinuxSeccomp) -> Result<()> {
     let ctx = compile(s)?;
     ctx.load()
         .map_err(|e| Error::Seccomp(format!("load filter: {e}")))
+}
+
+// seccomp(2) and its filter flags (include/uapi/linux/seccomp.h).
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+const SECCOMP_FILTER_FLAG_LOG: u32 = 2;
+const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 4;
+
+/// A profile compiled to the classic BPF the kernel takes, with the filter flags to load it
+/// with: what libseccomp would load, kept so that a start needs no compilation
+/// ([`crate::seccomp_cache`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// `struct sock_filter` entries, 8 bytes each, in the machine's byte order.
+    pub code: Vec<u8>,
+    /// `SECCOMP_FILTER_FLAG_*` from the profile's flags.
+    pub flags: u32,
+}
+
+impl Program {
+    /// Compiles `s` with libseccomp and exports the filter it would load.
+    pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
+        let ctx = compile(s)?;
+        let fd =
+            nix::sys::memfd::memfd_create("berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .map_err(|e| Error::Seccomp(format!("memfd: {e}")))?;
+        ctx.export_bpf(&fd)
+            .map_err(|e| Error::Seccomp(format!("export filter: {e}")))?;
+        let mut f = std::fs::File::from(fd);
+        use std::io::{Read, Seek};
+        let mut code = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| f.read_to_end(&mut code))
+            .map_err(|e| Error::Seccomp(format!("read exported filter: {e}")))?;
+        Program::new(code, flags_of(s))
+    }
+
+    /// A program from its parts; the code must be whole instructions.
+    pub fn new(code: Vec<u8>, flags: u32) -> Result<Program> {
+        if code.is_empty() || code.len() % 8 != 0 || code.len() / 8 > usize::from(u16::MAX) {
+            return Err(Error::Seccomp(format!(
+                "a filter of {} bytes is not a whole BPF program",
+                code.len()
+            )));
+        }
+        Ok(Program { code, flags })
+    }
+
+    /// Loads the filter into the calling thread (with TSYNC, every thread of the process).
+    /// Without no_new_privs the caller needs CAP_SYS_ADMIN, as with libseccomp.
+    pub fn load(&self) -> Result<()> {
+        let prog = libc::sock_fprog {
+            len: (self.code.len() / 8) as u16,
+            filter: self.code.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `prog` points at `len` whole `sock_filter` entries that live across the
+        // call; the kernel copies them before it returns.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                libc::c_ulong::from(self.flags),
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if r != 0 {
+            return Err(Error::Seccomp(format!(
+                "load filter: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The load flags the profile asks for (unknown ones are ignored with a warning at compile).
+fn flags_of(s: &LinuxSeccomp) -> u32 {
+    s.flags()
+        .iter()
+        .flatten()
+        .fold(0, |acc, f| match name_of(f).as_str() {
+            "SECCOMP_FILTER_FLAG_TSYNC" => acc | SECCOMP_FILTER_FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_LOG" => acc | SECCOMP_FILTER_FLAG_LOG,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => acc | SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            _ => acc,
+        })
 }
 
 #[cfg(test)]
