@@ -26,9 +26,7 @@ fn bad(message: impl Into<String>) -> ApiError {
     }
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(v, "1" | "true" | "True" | "yes")
-}
+use crate::query::bool_value as truthy;
 
 /// The build options from the query string (docker's names).
 fn options(query: &str) -> Result<BuildOptions, ApiError> {
@@ -43,7 +41,7 @@ fn options(query: &str) -> Result<BuildOptions, ApiError> {
             "dockerfile" if !v.is_empty() => o.dockerfile = v,
             "t" if !v.is_empty() => o.tags.push(v),
             "nocache" => o.no_cache = truthy(&v),
-            "pull" => o.pull = !v.is_empty() && v != "0" && v != "false",
+            "pull" => o.pull = truthy(&v),
             "rm" => o.remove = truthy(&v),
             "forcerm" => o.force_remove = truthy(&v),
             "target" if !v.is_empty() => o.target = Some(v),

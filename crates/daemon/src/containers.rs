@@ -41,8 +41,15 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 /// Docker's boolean query values: `1`, `true`, `True`.
-fn truthy(v: &Option<String>) -> bool {
-    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
+use crate::query::opt_bool as truthy;
+
+/// The media type of a container's stream: raw with a terminal, multiplexed frames without.
+fn content_type(tty: bool) -> &'static str {
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +213,12 @@ fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -
     f.iter().all(|(k, vals)| {
         let test = |v: &String| match k.as_str() {
             "status" => e.view().state().api_name() == v,
-            "name" => rec.name.contains(v.trim_start_matches('/')),
+            // A regular expression, tried against the name with and without its `/`, as
+            // dockerd does; one that does not compile matches nothing.
+            "name" => regex::Regex::new(v).is_ok_and(|re| {
+                let n = rec.name.trim_start_matches('/');
+                re.is_match(n) || re.is_match(&format!("/{n}"))
+            }),
             "id" => rec.id.starts_with(v.as_str()),
             "label" => match v.split_once('=') {
                 Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
@@ -470,7 +482,7 @@ pub async fn inspect(
         "Config": rec.config,
         "NetworkSettings": network_settings(&engine, &rec),
     });
-    if q.get("size").is_some_and(|v| v == "1" || v == "true") {
+    if q.get("size").is_some_and(|v| crate::query::bool_value(v)) {
         let size = engine.containers.size_rw(&rec.id);
         out["SizeRw"] = json!(size);
         out["SizeRootFs"] = json!(size + image_size(&engine, &rec.image));
@@ -691,12 +703,16 @@ pub async fn logs(
         stderr: truthy(&q.stderr),
         since: parse_unix(&q.since)?,
         until: parse_unix(&q.until)?,
+        // As dockerd: `all`, nothing or a negative number is every line (Testcontainers
+        // sends `tail=-1`).
         tail: match q.tail.as_deref() {
             None | Some("") | Some("all") => None,
-            Some(n) => Some(
-                n.parse()
-                    .map_err(|_| bad(format!("invalid tail value: {n}")))?,
-            ),
+            Some(n) => {
+                let n: i64 = n
+                    .parse()
+                    .map_err(|_| bad(format!("invalid tail value: {n}")))?;
+                usize::try_from(n).ok()
+            }
         },
     };
     if !o.stdout && !o.stderr {
@@ -721,11 +737,7 @@ pub async fn logs(
         };
         Some((Ok::<_, Infallible>(Bytes::from(out)), rx))
     });
-    let ct = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let ct = content_type(tty);
     Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
 }
 
@@ -755,21 +767,19 @@ pub async fn attach(
     let (stdin, stdout, stderr) = (truthy(&q.stdin), truthy(&q.stdout), truthy(&q.stderr));
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let ct = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let ct = content_type(tty);
     if !upgrade {
         // A plain request: the output as the response body.
         let (tty, shim) = engine.containers.attach(&id, false, stdout, stderr).await?;
         let stream = shim_body(shim, tty, None);
         return Ok(([(header::CONTENT_TYPE, ct)], stream).into_response());
     }
+    let sock = crate::hijack::socket_of(&req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        crate::hijack::until_read(sock).await;
         let mut client = hyper_util::rt::TokioIo::new(upgraded);
         let (tty, shim) = match engine.containers.attach(&id, stdin, stdout, stderr).await {
             Ok(s) => s,
@@ -892,6 +902,7 @@ pub async fn exec_start(
 ) -> Result<Response, ApiError> {
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let sock = crate::hijack::socket_of(&req);
     let body = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .map_err(|e| bad(e.to_string()))?;
@@ -903,35 +914,46 @@ pub async fn exec_start(
     let detach = v["Detach"].as_bool().unwrap_or(false);
     let tty = v["Tty"].as_bool();
     let x = engine.containers.exec_get(&id)?;
-    let started = engine.containers.exec_start(&id, detach, tty).await?;
-    let Some((tty, shim)) = started else {
-        return Ok(StatusCode::OK.into_response());
-    };
-    let ct = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
     let stdin = x.attach_stdin;
     let eng = engine.clone();
     let eid = id.clone();
     let on_exit: Box<dyn FnOnce(i64) + Send> =
         Box::new(move |code| eng.containers.exec_finished(&eid, code));
-    if !upgrade {
+    if detach || !upgrade {
+        let started = engine.containers.exec_start(&id, detach, tty).await?;
+        let Some((tty, shim)) = started else {
+            return Ok(StatusCode::OK.into_response());
+        };
         // No hijack asked for: the output as the body (without the exit frame).
         return Ok((
-            [(header::CONTENT_TYPE, ct)],
+            [(header::CONTENT_TYPE, content_type(tty))],
             shim_body(shim, tty, Some(on_exit)),
         )
             .into_response());
     }
+    // Hijacked: the process starts only once the 101 has gone out. A client that reads the
+    // response head through a buffer (docker-py's http.client) drops whatever arrives with
+    // it, so a quick command's output must not race the head (`exec_run` returned b"").
+    engine.containers.exec_can_start(&id)?;
+    let tty_now = tty.unwrap_or(x.tty);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let client = hyper_util::rt::TokioIo::new(upgraded);
-        pipe(client, shim, tty, stdin, Some(on_exit)).await;
+        crate::hijack::until_read(sock).await;
+        let mut client = hyper_util::rt::TokioIo::new(upgraded);
+        match engine.containers.exec_start(&id, false, tty).await {
+            Ok(Some((tty, shim))) => pipe(client, shim, tty, stdin, Some(on_exit)).await,
+            Ok(None) => {}
+            Err(err) => {
+                let _ = client
+                    .write_all(format!("Error: {err}\r\n").as_bytes())
+                    .await;
+                let _ = client.shutdown().await;
+            }
+        }
     });
+    let ct = content_type(tty_now);
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "Upgrade")
@@ -996,7 +1018,7 @@ pub async fn stats(
     Path(id): Path<String>,
     Query(q): Query<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let stream = q.stream.as_deref().is_none_or(|s| s == "1" || s == "true");
+    let stream = crate::query::bool_or(q.stream.as_deref(), true);
     let one_shot = truthy(&q.one_shot);
     let first = engine.containers.stats_sample(&id).await?;
     if !stream {

@@ -16,7 +16,7 @@ pub async fn list(
     // `-a`: the build cache's intermediate images too.
     let query = uri.query().unwrap_or("");
     let all = form_urlencoded::parse(query.as_bytes())
-        .any(|(k, v)| k == "all" && matches!(v.as_ref(), "1" | "true" | "True"));
+        .any(|(k, v)| k == "all" && crate::query::bool_value(&v));
     let filters = form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "filters")
         .map(|(_, v)| v.into_owned());
@@ -222,10 +222,7 @@ pub async fn by_name(
                 .images
                 .remove(
                     &path,
-                    query
-                        .force
-                        .as_deref()
-                        .is_some_and(|f| f == "1" || f == "true"),
+                    query.force.as_deref().is_some_and(crate::query::bool_value),
                     &in_use,
                 )?
                 .into_iter()

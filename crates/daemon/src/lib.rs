@@ -9,6 +9,9 @@
 //! - [`containers`]: `/containers/...` and `/events` endpoints.
 //! - [`distribution`]: pull, push, `/auth` and `/distribution/{name}/json`.
 //! - [`system`]: the `/info` endpoint.
+//! - [`query`]: query-string booleans as dockerd reads them.
+//! - [`hijack`]: attach and exec streams start once the client has read the 101 head.
+//! - [`swarm`]: swarm mode's endpoints, answered as a dockerd outside a swarm (503).
 //!
 //! [`serve`] takes an already bound listener and a shutdown future, so tests bind their own
 //! socket.
@@ -20,8 +23,11 @@ pub mod build;
 pub mod config;
 pub mod containers;
 pub mod distribution;
+pub mod hijack;
 pub mod images;
 pub mod networks;
+pub mod query;
+pub mod swarm;
 pub mod system;
 pub mod tls;
 pub mod version;
@@ -55,6 +61,7 @@ impl From<berth_engine::error::EngineError> for ApiError {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotModified => StatusCode::NOT_MODIFIED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         };
         ApiError {
             status,
@@ -75,8 +82,11 @@ impl IntoResponse for ApiError {
 
 /// The API's routes (paths without the version prefix).
 pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
-    Router::new()
-        .route("/_ping", get(version::ping).head(version::ping))
+    let mut r = Router::new();
+    for path in swarm::ROUTES {
+        r = r.route(path, axum::routing::any(swarm::unavailable));
+    }
+    r.route("/_ping", get(version::ping).head(version::ping))
         .route("/version", get(version::version))
         .route("/info", get(system::info))
         .route("/images/json", get(images::list))
@@ -188,12 +198,14 @@ pub async fn serve<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    hijack::ConnSocket:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     // The `/vX.Y` prefix is stripped (and checked) before routing.
     let app = router(engine).map_request(version::strip_prefix as fn(Request) -> Request);
     axum::serve(
         listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<hijack::ConnSocket>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -84,7 +84,7 @@ pub async fn check(
     State(engine): State<Arc<Engine>>,
     axum::extract::Query(q): axum::extract::Query<CheckQuery>,
 ) -> Result<Json<serde_json::Value>, crate::ApiError> {
-    let repair = matches!(q.repair.as_deref(), Some("1" | "true" | "True"));
+    let repair = crate::query::opt_bool(&q.repair);
     let e = engine.clone();
     let mut findings = tokio::task::spawn_blocking(move || e.images.check(repair))
         .await

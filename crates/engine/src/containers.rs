@@ -593,7 +593,16 @@ impl Containers {
                 "conflicting options: cannot specify both --restart and --rm",
             ));
         }
-        log_config(&host_config, &self.s)?;
+        host_config.log_config = Some(crate::logconfig::normalized(&host_config)?);
+        // One runtime, named as `info` lists it; anything else is refused as dockerd refuses
+        // a runtime it has not configured.
+        match host_config.runtime.as_deref() {
+            None | Some("") | Some("berth") => host_config.runtime = Some("berth".into()),
+            Some(other) => {
+                return Err(invalid(format!("unknown or invalid runtime name: {other}")))
+            }
+        }
+        crate::logconfig::settings(&host_config, self.s.log_max_size, self.s.log_max_file)?;
         if host_config
             .network_mode
             .as_deref()
@@ -1340,7 +1349,8 @@ impl Containers {
             &bundle.join("config.json"),
             &serde_json::to_vec(&spec).expect("spec serialises"),
         )?;
-        let (max_size, max_file) = log_config(&rec.host_config, &self.s)?;
+        let logs =
+            crate::logconfig::settings(&rec.host_config, self.s.log_max_size, self.s.log_max_file)?;
         let cfg = ShimConfig {
             id: rec.id.clone(),
             bundle: bundle.clone(),
@@ -1350,8 +1360,9 @@ impl Containers {
             rootfs_mounts: mounts.into_iter().map(mount_spec).collect(),
             log: berth_shim::LogConfig {
                 path: dir.join(format!("{}-json.log", rec.id)),
-                max_size,
-                max_file,
+                max_size: logs.max_size,
+                max_file: logs.max_file,
+                disabled: logs.disabled,
             },
             restart: restart_policy(&rec.host_config)?,
             open_stdin: rec.config.open_stdin.unwrap_or(false),
@@ -1891,6 +1902,11 @@ impl Containers {
     ) -> Result<(bool, tokio::sync::mpsc::Receiver<LogLine>), EngineError> {
         let e = self.find(name)?;
         let rec = e.record();
+        if crate::logconfig::driver(&rec.host_config) == "none" {
+            return Err(crate::error::not_implemented(
+                "configured logging driver does not support reading",
+            ));
+        }
         let path = self.dir(&rec.id).join(format!("{}-json.log", rec.id));
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let view = e.watch();
@@ -1966,6 +1982,31 @@ impl Containers {
     /// `POST /exec/{id}/start`: runs the process. Returns its stream (Docker frames, then a
     /// frame of stream [`berth_shim::EXIT`] with the exit code), or with `detach` nothing (the
     /// exit code is collected in the background).
+    /// What [`Containers::exec_start`] would refuse, checked without starting anything (the
+    /// API answers these before it hijacks the connection).
+    pub fn exec_can_start(&self, id: &str) -> Result<(), EngineError> {
+        let container = {
+            let execs = self.execs.lock().expect("execs");
+            let x = execs
+                .get(id)
+                .ok_or_else(|| not_found(format!("No such exec instance: {id}")))?;
+            if x.started {
+                return Err(conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
+            }
+            x.container.clone()
+        };
+        let e = self.find(&container)?;
+        if e.view().state() != State::Running {
+            return Err(conflict(format!(
+                "Container {} is not running",
+                e.record().id
+            )));
+        }
+        Ok(())
+    }
+
     pub async fn exec_start(
         self: &Arc<Self>,
         id: &str,
@@ -2242,6 +2283,17 @@ impl Containers {
                 }
             }
         }
+        // The generated /etc files are bind mounts of files in the container's directory:
+        // the container sees those, not the image's placeholders.
+        if best.is_none() {
+            let dir = self.dir(&rec.id);
+            for f in MOUNT_POINTS {
+                let file = Path::new(f).file_name().expect("a file name");
+                if clean == Path::new("/").join(f) && dir.join(file).is_file() {
+                    best = Some((2, dir.clone(), Path::new("/").join(file)));
+                }
+            }
+        }
         // `dir/.` (docker's "the contents of") follows a link that `dir` is: keep the dot.
         let dot = path.as_os_str().as_encoded_bytes().ends_with(b"/.");
         if let Some((_, src, rest)) = best {
@@ -2348,17 +2400,12 @@ impl Containers {
             "WorkingDir": c.working_dir, "Labels": c.labels, "StopSignal": c.stop_signal,
             "ExposedPorts": c.exposed_ports.as_ref().map(|p| p.iter().map(|k| (k.clone(), serde_json::json!({}))).collect::<serde_json::Map<_, _>>()),
         });
-        let comment = if author.is_empty() {
-            comment.to_string()
-        } else {
-            format!("{comment} (author: {author})")
-        };
         let id = self.images.commit(
             &rec.image,
             &self.dir(&rec.id).join("upper"),
             run,
             changes,
-            &comment,
+            &berth_image::store::CommitNote { comment, author },
             repo_tag,
         )?;
         self.publish("commit", &rec, &[]);
@@ -2678,63 +2725,6 @@ fn restart_policy(hc: &HostConfig) -> Result<berth_shim::RestartPolicy, EngineEr
     })
 }
 
-/// The json-file options: (max-size bytes, max-file).
-fn log_config(hc: &HostConfig, s: &Settings) -> Result<(u64, u32), EngineError> {
-    let lc = hc.log_config.clone().unwrap_or_default();
-    match lc.typ.as_deref() {
-        None | Some("") | Some("json-file") | Some("local") => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "logging driver {other:?} is not supported by berth (json-file is)"
-            )))
-        }
-    }
-    let mut size = s.log_max_size;
-    let mut files = s.log_max_file;
-    for (k, v) in lc.config.unwrap_or_default() {
-        match k.as_str() {
-            "max-size" => {
-                size = parse_size(&v).ok_or_else(|| invalid(format!("invalid max-size: {v}")))?
-            }
-            "max-file" => {
-                files = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| invalid(format!("invalid max-file: {v}")))?
-            }
-            "compress" | "labels" | "env" | "tag" | "mode" | "max-buffer-size" => {}
-            other => {
-                return Err(invalid(format!(
-                    "unknown log opt '{other}' for json-file log driver"
-                )))
-            }
-        }
-    }
-    Ok((size, files))
-}
-
-/// `10m`, `1g`, `512k`, `100` → bytes (`-1` means no limit).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_lowercase();
-    if s == "-1" {
-        return Some(0);
-    }
-    let digits = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let n: f64 = s[..digits].parse().ok()?;
-    let mult: u64 = match s[digits..].trim_end_matches('b').trim_end_matches('i') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return None,
-    };
-    Some((n * mult as f64) as u64)
-}
-
 /// `SIGTERM`, `TERM`, `15` → 15.
 pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
     if let Ok(n) = s.parse::<i32>() {
@@ -2888,15 +2878,6 @@ mod tests {
         assert_eq!(parse_signal("RTMIN+2").unwrap(), 36);
         assert!(parse_signal("SIGNOPE").is_err());
         assert!(parse_signal("99").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10m"), Some(10 << 20));
-        assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("2kb"), Some(2048));
-        assert_eq!(parse_size("lots"), None);
     }
 
     #[test]

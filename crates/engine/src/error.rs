@@ -13,6 +13,8 @@ pub enum Kind {
     NotModified,
     /// Refused by rule (HTTP 403: removing a pre-defined network or one in use).
     Forbidden,
+    /// A feature the configuration does not offer (HTTP 501: logs of a `none` log driver).
+    NotImplemented,
 }
 
 fn err(kind: Kind, message: impl Into<String>) -> EngineError {
@@ -20,6 +22,11 @@ fn err(kind: Kind, message: impl Into<String>) -> EngineError {
         kind,
         message: message.into(),
     }
+}
+
+/// Not offered by the configuration.
+pub fn not_implemented(message: impl Into<String>) -> EngineError {
+    err(Kind::NotImplemented, message)
 }
 
 /// A bad request.

@@ -102,10 +102,10 @@ impl ImageService {
             "RepoTags": store.tags_of(&img.id).iter().map(|t| t.familiar()).collect::<Vec<_>>(),
             "RepoDigests": img.repo_digests.iter().map(|r| familiar_digest(r)).collect::<Vec<_>>(),
             "Parent": "",
-            "Comment": "",
+            "Comment": raw["comment"].as_str().unwrap_or_default(),
             "Created": raw["created"],
             "DockerVersion": "",
-            "Author": raw["author"],
+            "Author": raw["author"].as_str().unwrap_or_default(),
             "Config": raw["config"],
             "Architecture": raw["architecture"],
             "Os": raw["os"],
@@ -303,7 +303,7 @@ impl ImageService {
         upper: &Path,
         run: serde_json::Value,
         changes: &[String],
-        comment: &str,
+        note: &berth_image::store::CommitNote<'_>,
         tag: Option<&str>,
     ) -> Result<String, EngineError> {
         let mut store = self.store.lock().expect("image store lock");
@@ -320,7 +320,7 @@ impl ImageService {
                 &base_id,
                 upper,
                 Some(run),
-                comment,
+                note,
                 &tags,
                 crate::containers::MOUNT_POINTS,
             )?

@@ -10,6 +10,7 @@
 //! - [`containers`]: container records, shims, the live view of each container.
 //! - [`spec`]: a container's OCI spec from its Docker config, with Docker's defaults.
 //! - [`logs`]: reading and following json-file logs.
+//! - [`logconfig`]: a container's log driver (`json-file`, `local`, `none`) and rotation.
 //! - [`events`]: Docker-style events, live and recent.
 //! - [`procs`]: host process information for top and stats.
 //! - [`id`]: container ids (256-bit random, hex) and unique-prefix lookup.
@@ -38,6 +39,7 @@ pub mod events;
 pub mod id;
 pub mod images;
 pub mod lifecycle;
+pub mod logconfig;
 pub mod logs;
 pub mod mounts;
 pub mod name;

@@ -99,6 +99,13 @@ pub struct LayerSource {
     pub diff_id: Digest,
 }
 
+/// What `docker commit -m … --author …` records in the new image.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitNote<'a> {
+    pub comment: &'a str,
+    pub author: &'a str,
+}
+
 /// The image store.
 #[derive(Debug)]
 pub struct Store {
@@ -722,7 +729,7 @@ impl Store {
         base: &Digest,
         upper: &Path,
         run: Option<crate::config::RunConfig>,
-        comment: &str,
+        note: &CommitNote<'_>,
         tags: &[ImageRef],
         skip: &[&str],
     ) -> Result<Digest> {
@@ -747,12 +754,20 @@ impl Store {
         }
         let now = now_rfc3339();
         cfg["created"] = serde_json::json!(now);
+        // As docker's commit: the image's own comment and author, and a history entry.
+        cfg["comment"] = serde_json::json!(note.comment);
+        cfg["author"] = serde_json::json!(note.author);
         if !cfg["history"].is_array() {
             cfg["history"] = serde_json::json!([]);
         }
-        cfg["history"].as_array_mut().expect("array").push(
-            serde_json::json!({"created": now, "created_by": "berth commit", "comment": comment}),
-        );
+        let mut entry = serde_json::json!({"created": now, "created_by": "berth commit"});
+        if !note.comment.is_empty() {
+            entry["comment"] = serde_json::json!(note.comment);
+        }
+        if !note.author.is_empty() {
+            entry["author"] = serde_json::json!(note.author);
+        }
+        cfg["history"].as_array_mut().expect("array").push(entry);
         let config = self
             .content
             .put(&serde_json::to_vec(&cfg).expect("serialises"))?;

@@ -71,6 +71,9 @@ pub struct LogConfig {
     pub max_size: u64,
     /// Files kept, the live one included (at least 1).
     pub max_file: u32,
+    /// The `none` log driver: output goes to attached clients only, nothing is written.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl MountSpec {

@@ -36,10 +36,16 @@ pub struct Writer {
 impl Writer {
     /// Opens (appends to) the live log file.
     pub fn open(cfg: LogConfig) -> std::io::Result<Writer> {
+        // The `none` driver keeps no file at all.
+        let path = if cfg.disabled {
+            Path::new("/dev/null")
+        } else {
+            cfg.path.as_path()
+        };
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&cfg.path)?;
+            .open(path)?;
         let size = file.metadata()?.len();
         Ok(Writer {
             cfg,
@@ -51,6 +57,9 @@ impl Writer {
 
     /// Logs output of `stream` (1 stdout, 2 stderr), whole lines at a time.
     pub fn write(&mut self, stream: u8, mut data: &[u8]) -> std::io::Result<()> {
+        if self.cfg.disabled {
+            return Ok(());
+        }
         let i = usize::from(stream == crate::STDERR);
         while !data.is_empty() {
             let room = MAX_LINE - self.partial[i].len();
@@ -180,6 +189,7 @@ mod tests {
             path: dir.join("c-json.log"),
             max_size,
             max_file,
+            disabled: false,
         }
     }
 

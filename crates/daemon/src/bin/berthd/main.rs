@@ -187,7 +187,7 @@ fn main() -> anyhow::Result<()> {
     }
     // Rotated by default, with the sizes of Docker's `local` driver.
     let log_max_size = match file.log_opts.get("max-size") {
-        Some(v) => berth_engine::containers::parse_size(v)
+        Some(v) => berth_engine::logconfig::parse_size(v)
             .with_context(|| format!("log-opts max-size {v:?}"))?,
         None => 20 << 20,
     };

@@ -313,7 +313,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect();
             println!(
                 "{}",
-                store.commit(&base, &upper, None, &message, &tags, &[])?
+                store.commit(
+                    &base,
+                    &upper,
+                    None,
+                    &berth_image::store::CommitNote {
+                        comment: &message,
+                        author: "",
+                    },
+                    &tags,
+                    &[],
+                )?
             );
         }
         Command::Df { json } => {
