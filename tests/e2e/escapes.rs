@@ -476,7 +476,8 @@ fn no_host_descriptor_or_working_directory_leaks_into_a_container() {
             if out.status.success() {
                 assert!(text.contains("BLOCKED"), "{args:?}: {text}");
             } else {
-                let err = String::from_utf8_lossy(&out.stderr);
+                // `run` reports on stderr; `exec`, as dockerd's, on the stream (stdout).
+                let err = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
                 assert!(
                     err.contains("cwd") || err.contains("chdir"),
                     "{args:?}: {err}"

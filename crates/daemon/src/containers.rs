@@ -946,9 +946,14 @@ pub async fn exec_start(
             Ok(Some((tty, shim))) => pipe(client, shim, tty, stdin, Some(on_exit)).await,
             Ok(None) => {}
             Err(err) => {
-                let _ = client
-                    .write_all(format!("Error: {err}\r\n").as_bytes())
-                    .await;
+                // As dockerd: the error on the stream's stdout (framed without a terminal);
+                // the exec's exit code (126, or 127 when not found) is in its inspect.
+                let text = format!("{err}\r\n");
+                if !tty_now {
+                    let hdr = berth_shim::frame_header(berth_shim::STDOUT, text.len());
+                    let _ = client.write_all(&hdr).await;
+                }
+                let _ = client.write_all(text.as_bytes()).await;
                 let _ = client.shutdown().await;
             }
         }

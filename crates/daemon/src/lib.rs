@@ -179,12 +179,16 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
 /// Logs each request at debug level (and failures at info).
 async fn log_request(req: Request, next: axum::middleware::Next) -> axum::response::Response {
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    let t0 = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status();
+    // Until the response head is ready (a streamed body goes on after it); bench/startpath
+    // reads these.
+    let us = t0.elapsed().as_micros() as u64;
     if status.is_server_error() {
-        tracing::info!(%method, %uri, %status, "request failed");
+        tracing::info!(%method, %uri, %status, us, "request failed");
     } else {
-        tracing::debug!(%method, %uri, %status, "request");
+        tracing::debug!(%method, %uri, %status, us, "request");
     }
     res
 }

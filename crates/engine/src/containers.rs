@@ -2083,7 +2083,13 @@ impl Containers {
         let stream = match shim_stream(&self.socket(&rec.id), &req).await {
             Ok(s) => s,
             Err(err) => {
-                self.exec_finished(id, 126);
+                // As dockerd: 127 for a program not found, 126 for anything else that kept
+                // it from running (the exit code a hijacked client reads back).
+                let code = match start_exit_code(&err.message) {
+                    127 => 127,
+                    _ => 126,
+                };
+                self.exec_finished(id, code);
                 let m = err.message;
                 return Err(if start_exit_code(&m) != 128 {
                     invalid(m)
