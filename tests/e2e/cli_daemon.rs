@@ -162,3 +162,60 @@ fn berthd_accepts_a_socket_from_systemd() {
         env!("CARGO_PKG_VERSION")
     );
 }
+
+/// The cgroup2 mount's file-system options, from /proc/self/mountinfo.
+fn cgroup2_options() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find_map(|l| {
+            let (_, post) = l.split_once(" - ")?;
+            let f: Vec<&str> = post.split(' ').collect();
+            (f[0] == "cgroup2").then(|| f[2].to_string())
+        })
+        .expect("this machine mounts cgroup2")
+}
+
+/// `--cgroup-favordynmods` turns the option on, keeps the mount's other options, and
+/// containers run; the test puts the host back as it was.
+#[test]
+fn berthd_turns_favordynmods_on_when_asked() {
+    let before = cgroup2_options();
+    let was_on = before.split(',').any(|o| o == "favordynmods");
+    let mount = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .map(|l| l.split(' ').nth(4).unwrap().to_string())
+        .unwrap();
+    let restore = || {
+        let kept: Vec<&str> = before
+            .split(',')
+            .filter(|o| *o != "rw" && *o != "ro")
+            .collect();
+        let data = std::ffi::CString::new(kept.join(",")).unwrap();
+        let target = std::ffi::CString::new(mount.clone()).unwrap();
+        // SAFETY: remount with live, NUL-terminated strings; no source or type for a remount.
+        let r = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REMOUNT,
+                data.as_ptr().cast(),
+            )
+        };
+        assert_eq!(r, 0, "restore {mount}: {}", std::io::Error::last_os_error());
+    };
+    let d = Berthd::start_with_args(berth_e2e::busybox_image, &["--cgroup-favordynmods".into()]);
+    let now = cgroup2_options();
+    let out = d.berth(&["run", "--rm", "busybox", "echo", "ok"]);
+    if !was_on {
+        restore();
+    }
+    assert!(now.split(',').any(|o| o == "favordynmods"), "{now}");
+    for o in before.split(',') {
+        assert!(now.split(',').any(|x| x == o), "{o} was lost: {now}");
+    }
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{out:?}");
+    assert_eq!(cgroup2_options(), before, "the host was put back");
+}

@@ -57,6 +57,9 @@ pub struct FileConfig {
     pub tlskey: Option<PathBuf>,
     /// berth's: `host` or `unified` (see `--cgroup-hierarchy`).
     pub cgroup_hierarchy: Option<String>,
+    /// berth's: turn the kernel's `favordynmods` on for the host at start (see
+    /// `--cgroup-favordynmods`).
+    pub cgroup_favordynmods: Option<bool>,
     /// dockerd's runtime options (`native.cgroupdriver=cgroupfs`).
     #[serde(default)]
     pub exec_opts: Vec<String>,

@@ -17,7 +17,8 @@ pub mod logfile;
 
 /// The cgroup vocabulary the engine needs to configure shims and report on the host.
 pub use berth_runtime::cgroups::{
-    Hierarchies as CgroupHierarchies, Layout as CgroupLayout, Mode as CgroupMode,
+    favor_dynamic_modifications, Hierarchies as CgroupHierarchies, Layout as CgroupLayout,
+    Mode as CgroupMode,
 };
 
 use std::path::PathBuf;

@@ -9,7 +9,8 @@
 //! mkdir/write calls the spec asks for.
 //!
 //! Modules: `devices` (the device rule list both versions enforce), `bpf` (that list as an
-//! eBPF program on cgroup v2), `v1`, `v2` (each version's files).
+//! eBPF program on cgroup v2), `dynmods` (the host's `favordynmods` switch), `v1`, `v2` (each
+//! version's files).
 //!
 //! Layout of a container's cgroup: `<mount>/<cgroups path>` in every hierarchy. An absolute
 //! cgroups path is taken from the hierarchy's root; a relative one from the runtime's own
@@ -17,6 +18,7 @@
 
 mod bpf;
 mod devices;
+mod dynmods;
 mod v1;
 mod v2;
 
@@ -26,6 +28,8 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+pub use dynmods::favor_dynamic_modifications;
 
 /// Which cgroup version(s) the host mounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
