@@ -674,28 +674,7 @@ fn device_rules_hold_on_the_unified_hierarchy() {
         Verdict::Escaped(_) => {}
         v => panic!("mknod-mem --privileged: {v:?}"),
     }
-    // --device: the node is there, readable; nothing else opens.
-    let out = ok(d.berth(&[
-        "run",
-        "--rm",
-        "--device",
-        &format!("{}:/dev/xvda:r", disk.dev),
-        "busybox",
-        "sh",
-        "-c",
-        "head -c 512 /dev/xvda | wc -c; echo x > /dev/xvda 2>&1 || echo write refused",
-    ]));
-    assert_eq!(out, "512\nwrite refused", "--device /dev/loop:/dev/xvda:r");
-    // --device-cgroup-rule: the attack's own node opens.
-    let rule = format!("b {maj}:{min} r");
-    match attack(
-        &d,
-        &["--device-cgroup-rule", &rule],
-        &["mknod-disk", &maj, &min],
-    ) {
-        Verdict::Escaped(_) => {}
-        v => panic!("--device-cgroup-rule {rule}: {v:?}"),
-    }
+    device_flags_open_the_device(&d, &disk);
     // A limit whose controller the cgroup2 mount lacks is refused, never ignored.
     let out = d.berth(&["run", "--rm", "--memory", "64m", "busybox", "true"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -706,11 +685,9 @@ fn device_rules_hold_on_the_unified_hierarchy() {
     );
 }
 
-/// The same device rules through the v1 devices controller (the host layout here).
-#[test]
-fn device_flags_on_the_v1_hierarchy() {
-    let d = daemon();
-    let disk = LoopDevice::new();
+/// `--device` gives the container the node, readable and not writable; `--device-cgroup-rule`
+/// lets the attack's own node of the same device open.
+fn device_flags_open_the_device(d: &Berthd, disk: &LoopDevice) {
     let (maj, min) = disk.numbers();
     let out = ok(d.berth(&[
         "run",
@@ -722,16 +699,24 @@ fn device_flags_on_the_v1_hierarchy() {
         "-c",
         "head -c 512 /dev/xvda | wc -c; echo x > /dev/xvda 2>&1 || echo write refused",
     ]));
-    assert_eq!(out, "512\nwrite refused");
+    assert_eq!(out, "512\nwrite refused", "--device /dev/loop:/dev/xvda:r");
     let rule = format!("b {maj}:{min} r");
     match attack(
-        &d,
+        d,
         &["--device-cgroup-rule", &rule],
         &["mknod-disk", &maj, &min],
     ) {
         Verdict::Escaped(_) => {}
         v => panic!("--device-cgroup-rule {rule}: {v:?}"),
     }
+}
+
+/// The same device rules through the v1 devices controller (the host layout here).
+#[test]
+fn device_flags_on_the_v1_hierarchy() {
+    let d = daemon();
+    let disk = LoopDevice::new();
+    device_flags_open_the_device(&d, &disk);
     match attack(&d, &[], &["mknod-kmsg"]) {
         Verdict::Blocked(_, e) if e == Some(libc::EPERM) => {}
         v => panic!("mknod-kmsg: {v:?}"),

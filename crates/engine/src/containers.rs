@@ -1986,16 +1986,8 @@ impl Containers {
     /// API answers these before it hijacks the connection).
     pub fn exec_can_start(&self, id: &str) -> Result<(), EngineError> {
         let container = {
-            let execs = self.execs.lock().expect("execs");
-            let x = execs
-                .get(id)
-                .ok_or_else(|| not_found(format!("No such exec instance: {id}")))?;
-            if x.started {
-                return Err(conflict(format!(
-                    "Error: Exec command {id} has already run"
-                )));
-            }
-            x.container.clone()
+            let mut execs = self.execs.lock().expect("execs");
+            exec_to_start(&mut execs, id)?.container.clone()
         };
         let e = self.find(&container)?;
         if e.view().state() != State::Running {
@@ -2015,14 +2007,7 @@ impl Containers {
     ) -> Result<Option<(bool, UnixStream)>, EngineError> {
         let x = {
             let mut execs = self.execs.lock().expect("execs");
-            let x = execs
-                .get_mut(id)
-                .ok_or_else(|| not_found(format!("No such exec instance: {id}")))?;
-            if x.started {
-                return Err(conflict(format!(
-                    "Error: Exec command {id} has already run"
-                )));
-            }
+            let x = exec_to_start(&mut execs, id)?;
             x.started = true;
             x.running = true;
             if let Some(t) = tty {
@@ -2535,6 +2520,22 @@ impl Containers {
         }
         c
     }
+}
+
+/// The exec instance `id`, refused once it has run.
+fn exec_to_start<'a>(
+    execs: &'a mut HashMap<String, ExecRecord>,
+    id: &str,
+) -> Result<&'a mut ExecRecord, EngineError> {
+    let x = execs
+        .get_mut(id)
+        .ok_or_else(|| not_found(format!("No such exec instance: {id}")))?;
+    if x.started {
+        return Err(conflict(format!(
+            "Error: Exec command {id} has already run"
+        )));
+    }
+    Ok(x)
 }
 
 fn new_entry(rec: Record, shim: Option<ShimState>) -> Entry {

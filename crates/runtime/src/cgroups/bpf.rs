@@ -289,17 +289,8 @@ mod tests {
 
     #[test]
     fn the_program_decides_as_the_rules_do() {
-        use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
-        let r = |allow, t, maj: i64, min: i64, acc: &str| {
-            LinuxDeviceCgroupBuilder::default()
-                .allow(allow)
-                .typ(t)
-                .major(maj)
-                .minor(min)
-                .access(acc)
-                .build()
-                .unwrap()
-        };
+        use super::super::devices::tests::rule as r;
+        use oci_spec::runtime::LinuxDeviceType;
         let specs = vec![
             vec![],
             vec![r(true, LinuxDeviceType::A, -1, -1, "rwm")],

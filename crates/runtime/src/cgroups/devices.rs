@@ -155,11 +155,18 @@ pub(crate) fn decide(rules: &[Rule], kind: Kind, major: u32, minor: u32, access:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
-    fn rule(allow: bool, t: LinuxDeviceType, maj: i64, min: i64, acc: &str) -> LinuxDeviceCgroup {
+    /// One spec rule (shared with the eBPF program's tests).
+    pub(crate) fn rule(
+        allow: bool,
+        t: LinuxDeviceType,
+        maj: i64,
+        min: i64,
+        acc: &str,
+    ) -> LinuxDeviceCgroup {
         LinuxDeviceCgroupBuilder::default()
             .allow(allow)
             .typ(t)
