@@ -300,9 +300,22 @@ fn create_inner(
         if ctx.plan.new_user {
             flags |= CloneFlags::CLONE_NEWUSER;
         }
-        match sys::clone_with(flags.bits()).ctx(|| format!("clone init {flags:?}")) {
-            Ok(Forked::Child) => direct_init(&ctx),
-            Ok(Forked::Parent(pid)) => First::Init(pid),
+        // Born in its cgroup2 directory when the kernel can (no migration to wait for);
+        // otherwise cloned and then moved, as before.
+        let into = cleanup.cgroup.as_ref().and_then(Cgroup::unified_dir);
+        let born_in = into.as_ref().map(|fd| {
+            use std::os::fd::AsFd;
+            sys::clone_into_cgroup(flags.bits(), fd.as_fd())
+        });
+        let forked = match born_in {
+            Some(Ok(f)) => Ok((f, true)),
+            // E2BIG/ENOSYS (an older kernel), or a cgroup that cannot take the child directly.
+            Some(Err(_)) | None => sys::clone_with(flags.bits()).map(|f| (f, false)),
+        };
+        drop(into);
+        match forked.ctx(|| format!("clone init {flags:?}")) {
+            Ok((Forked::Child, _)) => direct_init(&ctx),
+            Ok((Forked::Parent(pid), in_unified)) => First::Init(pid, in_unified),
             Err(e) => {
                 restore_signals(&old_mask);
                 return Err(e);
@@ -361,15 +374,19 @@ fn parent_side(
         .iter()
         .flatten()
         .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none());
-    let (first, direct) = match child {
-        First::Stage1(p) => (p, false),
-        First::Init(p) => (p, true),
+    let (first, direct, in_unified) = match child {
+        First::Stage1(p) => (p, false, false),
+        First::Init(p, in_unified) => (p, true, in_unified),
     };
     if direct {
         cleanup.pid = Some(first);
     }
     let r = (|| {
-        cleanup.cgroup.as_ref().expect("set above").add(first)?;
+        cleanup
+            .cgroup
+            .as_ref()
+            .expect("set above")
+            .add_except_unified(first, in_unified)?;
         if let Some(v) = proc_.oom_score_adj() {
             std::fs::write(format!("/proc/{first}/oom_score_adj"), v.to_string())
                 .ctx(|| format!("process.oomScoreAdj: set {v}"))?;
@@ -490,8 +507,8 @@ fn cgroup_mounts(hier: &Hierarchies, cg: &Cgroup) -> Vec<CgroupMount> {
 enum First {
     /// Stage 1, which will clone init and report its pid.
     Stage1(i32),
-    /// Init itself (the fast path).
-    Init(i32),
+    /// Init itself (the fast path), and whether it was born in the cgroup2 directory.
+    Init(i32, bool),
 }
 
 /// Becomes root in a new user namespace (its maps are written by then).

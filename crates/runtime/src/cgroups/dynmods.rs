@@ -1,9 +1,9 @@
 //! The kernel's `favordynmods` cgroup2 mount option, which decides what a task migration costs.
 //!
 //! Moving a process into a cgroup (a container's init, on every start) takes the global
-//! `cgroup_threadgroup_rwsem` for writing. By default that waits for an RCU grace period,
-//! ~12 ms on this project's machines, the largest single cost of `berth run`
-//! (`bench/startpath`). With `favordynmods` the lock's readers (fork and exit) take a slightly
+//! `cgroup_threadgroup_rwsem` for writing. By default that can wait for an RCU grace period
+//! (12–13 ms in some `bench/startpath` runs on this project's machines, not in others; see
+//! docs/benchmarks.md). With `favordynmods` the lock's readers (fork and exit) take a slightly
 //! slower path and writers no longer wait. The lock is global, so setting the option on the
 //! cgroup2 mount speeds up migrations in every hierarchy, v1 ones included. It is a host-wide
 //! choice, so berthd makes it only when configured to (`cgroup-favordynmods`).

@@ -455,10 +455,25 @@ impl Cgroup {
 
     /// Moves a process into the cgroup in every hierarchy.
     pub fn add(&self, pid: i32) -> Result<()> {
-        for (_, dir) in &self.dirs {
-            write(dir, "cgroup.procs", &pid.to_string())?;
+        self.add_except_unified(pid, false)
+    }
+
+    /// Moves a process into the cgroup in every hierarchy but, with `skip_unified`, the
+    /// cgroup2 one (where a `CLONE_INTO_CGROUP` child was born already: writing it again would
+    /// still be a migration and wait like one).
+    pub fn add_except_unified(&self, pid: i32, skip_unified: bool) -> Result<()> {
+        for (h, dir) in &self.dirs {
+            if !(skip_unified && h.unified) {
+                write(dir, "cgroup.procs", &pid.to_string())?;
+            }
         }
         Ok(())
+    }
+
+    /// An open descriptor of the cgroup2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn unified_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        let (_, dir) = self.dirs.iter().find(|(h, _)| h.unified)?;
+        std::fs::File::open(dir).ok().map(Into::into)
     }
 
     /// The directory of the cgroup in the hierarchy holding `controller` (v1) or the unified one.

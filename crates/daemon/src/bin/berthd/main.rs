@@ -78,9 +78,9 @@ struct Args {
     /// `unified` (only cgroup2, as on a pure v2 host: a test and migration aid on hybrid hosts).
     #[arg(long = "cgroup-hierarchy")]
     cgroup_hierarchy: Option<String>,
-    /// Remount the host's cgroup2 with `favordynmods` at start: moving a container's init
-    /// into its cgroup then stops waiting for an RCU grace period (about 12 ms of every start
-    /// on this project's machines), at a small cost to every fork and exit on the host.
+    /// Remount the host's cgroup2 with `favordynmods` at start: moving a task into a cgroup
+    /// then never waits for an RCU grace period (seen at 12–13 ms of some starts here), at a
+    /// small cost to every fork and exit on the host.
     #[arg(long = "cgroup-favordynmods", num_args = 0..=1, default_missing_value = "true")]
     cgroup_favordynmods: Option<bool>,
     /// Runtime options; `native.cgroupdriver=cgroupfs` is the one driver berth has.
