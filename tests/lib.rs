@@ -334,6 +334,28 @@ pub fn busybox_image(data: &std::path::Path) {
     );
 }
 
+/// Runs `cmd` with `input` on its stdin, written from a thread (so that a program printing
+/// while it reads cannot deadlock with the writer) and closed when it is all written.
+pub fn output_with_stdin(mut cmd: Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer
+        .join()
+        .unwrap()
+        .expect("the program took all its input");
+    out
+}
+
 /// Stdout of a finished command, checking it succeeded.
 pub fn ok(out: std::process::Output) -> String {
     assert!(

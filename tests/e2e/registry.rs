@@ -45,20 +45,13 @@ fn berth_stdin(d: &Berthd, cfg: &Path, args: &[&str], input: &str) -> Output {
 
 /// `berth` with extra environment variables and `input` on its stdin.
 fn berth_env(d: &Berthd, cfg: &Path, env: &[(&str, &str)], args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut c = Command::new(binary("berth"))
-        .env("DOCKER_CONFIG", cfg)
+    let mut c = Command::new(binary("berth"));
+    c.env("DOCKER_CONFIG", cfg)
         .envs(env.iter().copied())
         .arg("-H")
         .arg(d.host())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    c.wait_with_output().unwrap()
+        .args(args);
+    berth_e2e::output_with_stdin(c, input.as_bytes())
 }
 
 /// `run --rm --network none IMAGE ARGS...`: its output, trimmed.

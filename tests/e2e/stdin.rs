@@ -5,9 +5,9 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use berth_e2e::{binary, busybox_image, ok, Berthd};
+use berth_e2e::{binary, busybox_image, ok, output_with_stdin, Berthd};
 use sha2::{Digest, Sha256};
 
 /// 4 MiB of bytes that do not repeat in any short period.
@@ -31,24 +31,9 @@ const SLOW_READER: &str = "sleep 1; sha256sum";
 /// Runs `cli args` with `input` on its stdin, written and closed before the program in the
 /// container starts reading.
 fn piped(cli: &str, host: &str, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(cli)
-        .arg("-H")
-        .arg(host)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data));
-    let out = child.wait_with_output().unwrap();
-    writer
-        .join()
-        .unwrap()
-        .expect("the client took all its input");
-    out
+    let mut c = Command::new(cli);
+    c.arg("-H").arg(host).args(args);
+    output_with_stdin(c, input)
 }
 
 fn clients() -> Vec<String> {
@@ -70,33 +55,22 @@ fn run_and_exec_keep_every_byte_of_piped_stdin() {
     let data = payload();
     let want = format!("{}  -\n", sha(&data));
     ok(d.berth(&["run", "-d", "--name", "svc", "busybox", "sleep", "600"]));
+    let runs: [&[&str]; 2] = [
+        &["run", "-i", "--rm", "busybox", "sh", "-c", SLOW_READER],
+        &["exec", "-i", "svc", "sh", "-c", SLOW_READER],
+    ];
     for cli in clients() {
-        let out = piped(
-            &cli,
-            &d.host(),
-            &["run", "-i", "--rm", "busybox", "sh", "-c", SLOW_READER],
-            &data,
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            want,
-            "{cli} run -i: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{cli} run -i: {out:?}");
-        let out = piped(
-            &cli,
-            &d.host(),
-            &["exec", "-i", "svc", "sh", "-c", SLOW_READER],
-            &data,
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            want,
-            "{cli} exec -i: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{cli} exec -i: {out:?}");
+        for args in runs {
+            let out = piped(&cli, &d.host(), args, &data);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                want,
+                "{cli} {} -i: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{cli} {} -i: {out:?}", args[0]);
+        }
     }
     // The line count from the issue, through both docker CLIs.
     let lines: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
