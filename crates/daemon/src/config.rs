@@ -97,15 +97,12 @@ pub fn cgroup_layout(
         }
     }
     let name = flag.or(file.cgroup_hierarchy.as_deref()).unwrap_or("host");
-    match name {
-        "host" => Ok(berth_shim::CgroupLayout::Host),
-        "unified" => {
-            berth_shim::CgroupHierarchies::detect_for(berth_shim::CgroupLayout::Unified)
-                .map_err(|e| anyhow::anyhow!("cgroup-hierarchy unified: {e}"))?;
-            Ok(berth_shim::CgroupLayout::Unified)
-        }
-        _ => anyhow::bail!("cgroup-hierarchy {name:?}: want host or unified"),
-    }
+    let layout = berth_shim::CgroupLayout::parse(name)
+        .map_err(|_| anyhow::anyhow!("cgroup-hierarchy {name:?}: want host or unified"))?;
+    // The layout must be usable here (unified needs a cgroup2 mount): refused at start.
+    berth_shim::CgroupHierarchies::detect_for(layout)
+        .map_err(|e| anyhow::anyhow!("cgroup-hierarchy {name}: {e}"))?;
+    Ok(layout)
 }
 
 /// The default bridge's settings from flags and the file.
@@ -194,6 +191,23 @@ pub fn unix_path(host: &str) -> anyhow::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cgroup_layout_and_driver_options() {
+        let f = FileConfig::default();
+        assert!(cgroup_layout(&f, Some("host"), &[]).is_ok());
+        let e = cgroup_layout(&f, Some("bogus"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("want host or unified"), "{e}");
+        let opts = ["native.cgroupdriver=cgroupfs".to_string()];
+        assert!(cgroup_layout(&f, None, &opts).is_ok());
+        let opts = ["native.cgroupdriver=systemd".to_string()];
+        let e = cgroup_layout(&f, None, &opts).unwrap_err().to_string();
+        assert!(e.contains("systemd cgroup driver is not available"), "{e}");
+        let opts = ["nosuch=1".to_string()];
+        assert!(cgroup_layout(&f, None, &opts).is_err());
+    }
+
     use super::*;
 
     #[test]
