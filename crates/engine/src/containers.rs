@@ -2732,61 +2732,10 @@ fn restart_policy(hc: &HostConfig) -> Result<berth_shim::RestartPolicy, EngineEr
     })
 }
 
-/// `SIGTERM`, `TERM`, `15` → 15.
+/// `SIGTERM`, `TERM`, `15` → 15, from the runtime's signal table; an unknown signal is the
+/// user's mistake.
 pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(invalid(format!("Invalid signal: {s}")));
-    }
-    let u = s.to_uppercase();
-    let name = u.strip_prefix("SIG").unwrap_or(&u);
-    let n = match name {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "ILL" => 4,
-        "TRAP" => 5,
-        "ABRT" | "IOT" => 6,
-        "BUS" => 7,
-        "FPE" => 8,
-        "KILL" => 9,
-        "USR1" => 10,
-        "SEGV" => 11,
-        "USR2" => 12,
-        "PIPE" => 13,
-        "ALRM" => 14,
-        "TERM" => 15,
-        "STKFLT" => 16,
-        "CHLD" => 17,
-        "CONT" => 18,
-        "STOP" => 19,
-        "TSTP" => 20,
-        "TTIN" => 21,
-        "TTOU" => 22,
-        "URG" => 23,
-        "XCPU" => 24,
-        "XFSZ" => 25,
-        "VTALRM" => 26,
-        "PROF" => 27,
-        "WINCH" => 28,
-        "IO" | "POLL" => 29,
-        "PWR" => 30,
-        "SYS" => 31,
-        r if r.starts_with("RTMIN") || r.starts_with("RTMAX") => {
-            let base = if r.starts_with("RTMIN") { 34 } else { 64 };
-            let off: i32 = match &r[5..] {
-                "" => 0,
-                o => o
-                    .parse()
-                    .map_err(|_| invalid(format!("Invalid signal: {s}")))?,
-            };
-            base + off
-        }
-        _ => return Err(invalid(format!("Invalid signal: {s}"))),
-    };
-    Ok(n)
+    berth_shim::signal::parse(s).map_err(|e| invalid(e.to_string()))
 }
 
 /// `hostname`, `hosts` and `resolv.conf` for the container. On a user network the

@@ -1235,20 +1235,11 @@ fn exec_stage1(
     }
 }
 
-/// Parses a signal as runc accepts it: a number, `KILL`, or `SIGKILL`.
+/// Parses a signal as runc accepts it: a number, `KILL`, or `SIGKILL` (names from
+/// [`crate::signal`]).
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n)
-            .map_err(|_| Error::spec("signal", format!("{s}: unknown signal")));
-    }
-    let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") {
-        name
-    } else {
-        format!("SIG{name}")
-    };
-    name.parse::<Signal>()
-        .map_err(|_| Error::spec("signal", format!("{s}: unknown signal")))
+    let n = crate::signal::parse(s).map_err(|e| Error::spec("signal", e.to_string()))?;
+    Signal::try_from(n).map_err(|_| Error::spec("signal", format!("{s}: unknown signal")))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! - [`hooks`]: OCI hooks with the state on stdin and a timeout.
 //! - [`console`]: the pty handed to `--console-socket`, as runc sends it.
 //! - [`sync`]: the message channel between the runtime and its children.
+//! - [`signal`]: the one table of signal names and numbers (docker's, runc's and the kernel's).
 //! - [`selfexe`]: re-exec from a sealed memfd, so a container can never overwrite the runtime
 //!   binary (CVE-2019-5736).
 
@@ -42,6 +43,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod seccomp_cache;
 pub mod selfexe;
+pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod sync;

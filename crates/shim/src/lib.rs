@@ -21,6 +21,9 @@ pub use berth_runtime::cgroups::{
     Mode as CgroupMode,
 };
 
+/// Signal names and numbers, from the runtime's one table.
+pub use berth_runtime::signal;
+
 use std::path::PathBuf;
 
 /// What the engine writes for a shim to start (as `shim.json`).
