@@ -122,22 +122,22 @@ impl ConfigFile {
         Ok(ConfigFile { path, doc })
     }
 
+    /// Rewrites the file crash-safely (temporary file, fsync, rename, directory fsync); a new
+    /// file is private to the user (0600), an existing one keeps its mode.
     fn save(&self) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.path.parent().context("config path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        let data = serde_json::to_vec_pretty(&Value::Object(self.doc.clone()))?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path).with_context(|| format!("write {}", self.path.display()))
+        let write = || -> std::io::Result<()> {
+            let mut f = atomic_write_file::OpenOptions::new()
+                .mode(0o600)
+                .open(&self.path)?;
+            f.write_all(&serde_json::to_vec_pretty(&Value::Object(
+                self.doc.clone(),
+            ))?)?;
+            f.commit()
+        };
+        write().with_context(|| format!("write {}", self.path.display()))
     }
 
     /// The helper for `host`, if one is configured.

@@ -65,7 +65,7 @@ pub enum Message {
     Aux(String),
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct CacheFile {
     /// Step key → image id.
     entries: BTreeMap<String, String>,
@@ -75,6 +75,11 @@ struct CacheFile {
     /// Final images of builds (never hidden from `images`).
     #[serde(default)]
     results: BTreeSet<String>,
+}
+
+impl berth_durable::Record for CacheFile {
+    const KIND: &'static str = "build cache";
+    const SCHEMA: u32 = 1;
 }
 
 /// The builder.
@@ -426,10 +431,17 @@ impl Builder {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        let cache: CacheFile = std::fs::read(dir.join("cache.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        // A missing or unreadable cache is an empty one (it only saves work); a cache of a
+        // newer berth is left alone on disk by not saving over it until a build here.
+        let cache: CacheFile = match berth_durable::load(&dir.join("cache.json")) {
+            Ok(c) => c,
+            Err(e) => {
+                if !e.is_not_found() {
+                    tracing::warn!(error = %e, "build cache not used");
+                }
+                CacheFile::default()
+            }
+        };
         let b = Builder {
             images,
             containers,
@@ -564,12 +576,8 @@ impl Builder {
     }
 
     fn save_cache(&self) {
-        let data = {
-            let c = self.cache.lock().expect("build cache");
-            serde_json::to_vec(&*c).expect("serialises")
-        };
-        let path = self.dir.join("cache.json");
-        if let Err(e) = crate::containers::write_atomic(&path, &data) {
+        let c = self.cache.lock().expect("build cache").clone();
+        if let Err(e) = berth_durable::save(&self.dir.join("cache.json"), &c) {
             tracing::warn!(error = %e, "save the build cache");
         }
         self.publish_cache();

@@ -205,23 +205,17 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
     move |e| unavailable(format!("{what}: {e}"))
 }
 
-/// Writes a file atomically and durably (temporary name, fsync, rename): for records.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EngineError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io_err("write container record"))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err("write container record"))?;
-    std::fs::rename(&tmp, path).map_err(io_err("write container record"))
+impl berth_durable::Record for Record {
+    const KIND: &'static str = "container record";
+    const SCHEMA: u32 = SCHEMA;
 }
 
-/// Writes a file atomically but without fsync: for files that are rewritten on every start
-/// (the OCI bundle, the shim's configuration), which a crash can only make stale.
+/// Writes a file atomically but without fsync. Not for records (those go through
+/// `berth_durable`): for files derived from the record and rewritten on every start (the OCI
+/// bundle, the shim's configuration), which a crash can only leave stale, and which the
+/// start path cannot afford to fsync.
 fn write_run_file(path: &Path, data: &[u8]) -> Result<(), EngineError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).map_err(io_err("write the container's run files"))?;
-    std::fs::rename(&tmp, path).map_err(io_err("write the container's run files"))
+    Ok(berth_durable::replace(path, data)?)
 }
 
 impl Containers {
@@ -245,13 +239,10 @@ impl Containers {
                 continue;
             }
             let p = e.path().join("config.json");
-            let rec: Record = match std::fs::read(&p)
-                .ok()
-                .and_then(|d| serde_json::from_slice(&d).ok())
-            {
-                Some(r) => r,
-                None => {
-                    tracing::warn!(dir = %e.path().display(), "no readable container record: skipped");
+            let rec: Record = match berth_durable::load(&p) {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::warn!(error = %err, "container skipped");
                     continue;
                 }
             };
@@ -338,10 +329,7 @@ impl Containers {
                         st.pid = 0;
                         st.error = "the container's shim exited unexpectedly".into();
                         st.finished_at = berth_shim::rfc3339(SystemTime::now());
-                        let _ = write_atomic(
-                            &self.dir(&id).join("state.json"),
-                            &serde_json::to_vec(&st).expect("state serialises"),
-                        );
+                        let _ = st.save(&self.dir(&id).join("state.json"));
                         let _ = berth_shim::MountSpec::unmount(&self.dir(&id).join("rootfs"));
                     }
                     e.view.send_modify(|v| v.shim = Some(st));
@@ -406,10 +394,7 @@ impl Containers {
                         st.pid = 0;
                         st.error = "the container's shim exited unexpectedly".into();
                         st.finished_at = berth_shim::rfc3339(SystemTime::now());
-                        let _ = write_atomic(
-                            &self.dir(&rec.id).join("state.json"),
-                            &serde_json::to_vec(&st).expect("state serialises"),
-                        );
+                        let _ = st.save(&self.dir(&rec.id).join("state.json"));
                         let _ = berth_shim::MountSpec::unmount(&rootfs);
                         e.view.send_modify(|v| v.shim = Some(st));
                         f.repaired = true;
@@ -730,10 +715,7 @@ impl Containers {
         };
         let dir = self.dir(&rec.id);
         std::fs::create_dir_all(&dir).map_err(io_err("create the container directory"))?;
-        write_atomic(
-            &dir.join("config.json"),
-            &serde_json::to_vec_pretty(&rec).expect("record serialises"),
-        )?;
+        berth_durable::save(&dir.join("config.json"), &rec)?;
         entries.insert(rec.id.clone(), Arc::new(new_entry(rec.clone(), None)));
         drop(entries);
         self.publish("create", &rec, &[]);
@@ -887,10 +869,10 @@ impl Containers {
     }
 
     fn save_record(&self, rec: &Record) -> Result<(), EngineError> {
-        write_atomic(
+        Ok(berth_durable::save(
             &self.dir(&rec.id).join("config.json"),
-            &serde_json::to_vec_pretty(rec).expect("record serialises"),
-        )
+            rec,
+        )?)
     }
 
     /// The networks a new container asks for: its network mode (a network's name, `bridge`
@@ -1027,9 +1009,7 @@ impl Containers {
 
     /// What the container holds on the bridge, if anything (`<dir>/network.json`).
     pub fn attachment(&self, id: &str) -> Option<crate::network::Attachment> {
-        std::fs::read(self.dir(id).join("network.json"))
-            .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
+        berth_durable::load(&self.dir(id).join("network.json")).ok()
     }
 
     /// The container's bridge attachment: the one it has when its namespace is still there
@@ -1077,7 +1057,7 @@ impl Containers {
         let a = tokio::task::spawn_blocking(move || net.attach(&m, &reqs, &ports))
             .await
             .map_err(|e| unavailable(format!("attach to the network: {e}")))??;
-        write_atomic(&path, &serde_json::to_vec_pretty(&a).expect("serialises"))?;
+        berth_durable::save(&path, &a)?;
         Ok(a)
     }
 
@@ -1119,10 +1099,7 @@ impl Containers {
                     })
                     .await
                     .map_err(|e| unavailable(format!("connect: {e}")))??;
-                    write_atomic(
-                        &self.dir(&rec.id).join("network.json"),
-                        &serde_json::to_vec_pretty(&a).expect("serialises"),
-                    )?;
+                    berth_durable::save(&self.dir(&rec.id).join("network.json"), &a)?;
                     self.dns_changed(&rec, dns_before, &a)?;
                 }
             }
@@ -1171,10 +1148,7 @@ impl Containers {
                 })
                 .await
                 .map_err(|e| unavailable(format!("disconnect: {e}")))??;
-                write_atomic(
-                    &self.dir(&rec.id).join("network.json"),
-                    &serde_json::to_vec_pretty(&a).expect("serialises"),
-                )?;
+                berth_durable::save(&self.dir(&rec.id).join("network.json"), &a)?;
                 self.dns_changed(&rec, dns_before, &a)?;
             }
         }
@@ -1242,10 +1216,7 @@ impl Containers {
                 st.pid = 0;
                 st.exit_code = start_exit_code(&err.message);
                 st.error = err.message.clone();
-                let _ = write_atomic(
-                    &self.dir(&rec.id).join("state.json"),
-                    &serde_json::to_vec(&st).expect("state serialises"),
-                );
+                let _ = st.save(&self.dir(&rec.id).join("state.json"));
                 e.view.send_modify(|v| {
                     v.shim = Some(st);
                     v.exits += 1;

@@ -101,3 +101,14 @@ impl From<berth_registry::Error> for EngineError {
         }
     }
 }
+
+impl From<berth_durable::Error> for EngineError {
+    fn from(e: berth_durable::Error) -> Self {
+        let kind = if e.is_not_found() {
+            Kind::NotFound
+        } else {
+            Kind::Unavailable
+        };
+        err(kind, e.to_string())
+    }
+}

@@ -99,6 +99,11 @@ pub struct Network {
     pub gateway6: Option<Ipv6Addr>,
 }
 
+impl berth_durable::Record for Network {
+    const KIND: &'static str = "network record";
+    const SCHEMA: u32 = 1;
+}
+
 impl Network {
     pub fn is_default(&self) -> bool {
         self.name == DEFAULT_NETWORK
@@ -204,6 +209,11 @@ pub struct Attachment {
     pub endpoints: Vec<Endpoint>,
     #[serde(default)]
     pub ports: Vec<PortMap>,
+}
+
+impl berth_durable::Record for Attachment {
+    const KIND: &'static str = "network attachment";
+    const SCHEMA: u32 = 1;
 }
 
 impl Attachment {
@@ -340,10 +350,7 @@ impl NetworkService {
         let dir = self.records_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| unavailable(format!("create {}: {e}", dir.display())))?;
-        crate::containers::write_atomic(
-            &dir.join(format!("{}.json", n.id)),
-            &serde_json::to_vec_pretty(n).expect("network serialises"),
-        )
+        Ok(berth_durable::save(&dir.join(format!("{}.json", n.id)), n)?)
     }
 
     /// Reads the records and creates the pre-defined networks that are missing.
@@ -356,16 +363,11 @@ impl NetworkService {
         {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "json") {
-                match std::fs::read(&p)
-                    .ok()
-                    .and_then(|d| serde_json::from_slice::<Network>(&d).ok())
-                {
-                    Some(n) => {
+                match berth_durable::load::<Network>(&p) {
+                    Ok(n) => {
                         inner.nets.insert(n.id.clone(), n);
                     }
-                    None => {
-                        tracing::warn!(file = %p.display(), "unreadable network record: skipped")
-                    }
+                    Err(e) => tracing::warn!(error = %e, "network record skipped"),
                 }
             }
         }

@@ -34,6 +34,11 @@ pub struct Volume {
     pub populated: bool,
 }
 
+impl berth_durable::Record for Volume {
+    const KIND: &'static str = "volume record";
+    const SCHEMA: u32 = 1;
+}
+
 impl Volume {
     /// Whether the data is the volume's own directory (not a tmpfs or another device).
     pub fn is_plain(&self) -> bool {
@@ -96,10 +101,10 @@ impl Volumes {
     }
 
     fn save(&self, v: &Volume) -> Result<(), EngineError> {
-        crate::containers::write_atomic(
+        Ok(berth_durable::save(
             &self.dir(&v.name).join("volume.json"),
-            &serde_json::to_vec_pretty(v).expect("volume serialises"),
-        )
+            v,
+        )?)
     }
 
     /// `POST /volumes/create`: a new volume, or the existing one of that name (as docker).
@@ -163,10 +168,15 @@ impl Volumes {
         if validate_name(name).is_err() {
             return Err(not_found(format!("get {name}: no such volume")));
         }
-        std::fs::read(self.dir(name).join("volume.json"))
-            .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
-            .ok_or_else(|| not_found(format!("get {name}: no such volume")))
+        // Only a missing record is "no such volume": one this berth cannot read must not be
+        // taken for absent, or `create` would write a new record over it.
+        berth_durable::load(&self.dir(name).join("volume.json")).map_err(|e| {
+            if e.is_not_found() {
+                not_found(format!("get {name}: no such volume"))
+            } else {
+                e.into()
+            }
+        })
     }
 
     pub fn list(&self) -> Vec<Volume> {

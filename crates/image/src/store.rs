@@ -17,7 +17,6 @@
 //! opens as it was before the interrupted operation (plus garbage that `gc` removes).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -74,6 +73,11 @@ struct Metadata {
     images: BTreeMap<String, ImageRecord>,
     tags: BTreeMap<String, Digest>,
     layers: BTreeMap<String, LayerRecord>,
+}
+
+impl berth_durable::Record for Metadata {
+    const KIND: &'static str = "image store metadata";
+    const SCHEMA: u32 = SCHEMA;
 }
 
 /// A blob unpacked ahead of time by [`Store::preunpack`].
@@ -180,27 +184,24 @@ impl Store {
         }
         let content = ContentStore::open(&root.join("content"))?;
         let meta_path = root.join("images.json");
-        let meta = match std::fs::read(&meta_path) {
-            Ok(data) => {
-                let m: Metadata = serde_json::from_slice(&data)
-                    .ctx(|| format!("parse {}", meta_path.display()))?;
-                if m.schema > SCHEMA {
-                    return Err(Error::Archive(format!(
-                        "{} has schema {}, this berth knows up to {SCHEMA}",
-                        meta_path.display(),
-                        m.schema
-                    )));
-                }
-                m
+        let meta = match berth_durable::load::<Metadata>(&meta_path) {
+            Ok(m) => m,
+            Err(e @ berth_durable::Error::Newer { .. }) => {
+                return Err(Error::Archive(e.to_string()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Metadata {
+            Err(e) if !e.is_not_found() => {
+                return Err(Error::Io {
+                    context: "open the image store".into(),
+                    source: std::io::Error::other(e),
+                })
+            }
+            Err(_) => Metadata {
                 schema: SCHEMA,
                 driver: None,
                 images: BTreeMap::new(),
                 tags: BTreeMap::new(),
                 layers: BTreeMap::new(),
             },
-            Err(e) => return Err(e).ctx(|| format!("read {}", meta_path.display())),
         };
         // Half-unpacked layers from an interrupted run.
         for e in std::fs::read_dir(root.join("snapshots"))
@@ -265,18 +266,10 @@ impl Store {
     }
 
     fn save(&self) -> Result<()> {
-        let path = self.root.join("images.json");
-        let tmp = self.root.join(".images.json.tmp");
-        let data = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
-        let mut f = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
-        f.write_all(&data)
-            .and_then(|_| f.sync_all())
-            .ctx(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).ctx(|| format!("rename {}", path.display()))?;
-        if let Ok(d) = std::fs::File::open(&self.root) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        berth_durable::save(&self.root.join("images.json"), &self.meta).map_err(|e| Error::Io {
+            context: "save the image store's metadata".into(),
+            source: std::io::Error::other(e),
+        })
     }
 
     /// Where the snapshot with chain id `chain` lives (its tree is in `fs/`).

@@ -315,6 +315,11 @@ pub struct Allocations {
     pub v6: Option<Allocations6>,
 }
 
+impl berth_durable::Record for Allocations {
+    const KIND: &'static str = "address allocations";
+    const SCHEMA: u32 = 1;
+}
+
 impl Allocations {
     pub fn new(subnet: Subnet, gateway: Option<Ipv4Addr>) -> Result<Self> {
         let gateway = gateway.unwrap_or_else(|| subnet.gateway());
@@ -333,24 +338,17 @@ impl Allocations {
 
     /// Reads allocations from `path`, or starts empty ones when there is no file yet.
     pub fn load_or(path: &Path, fresh: impl FnOnce() -> Result<Self>) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh(),
-            Err(e) => Err(io(format!("read {}", path.display()))(e)),
+        match berth_durable::load(path) {
+            Ok(a) => Ok(a),
+            Err(e) if e.is_not_found() => fresh(),
+            Err(e) => Err(Error::Invalid(e.to_string())),
         }
     }
 
     /// Writes the allocations crash-safely.
     pub fn save(&self, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let tmp = path.with_extension("tmp");
-        let data = serde_json::to_vec_pretty(self).expect("allocations serialise");
-        let mut f = std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
-        f.write_all(&data)
-            .and_then(|_| f.sync_all())
-            .map_err(io(format!("write {}", tmp.display())))?;
-        std::fs::rename(&tmp, path).map_err(io(format!("rename {}", path.display())))
+        berth_durable::save(path, self)
+            .map_err(|e| io("save address allocations")(std::io::Error::other(e)))
     }
 
     /// An address for `owner`: `wanted` if given (it must be a free host address of the

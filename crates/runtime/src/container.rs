@@ -119,11 +119,12 @@ fn restore_signals(old: &SigSet) {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
 }
 
-/// Writes a pid file atomically.
+/// Writes a pid file atomically (no fsync: a pid does not outlive the boot).
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let tmp = path.with_extension("berth-tmp");
-    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
+    berth_durable::replace(path, pid.to_string().as_bytes()).map_err(|e| Error::Io {
+        context: "write pid file".into(),
+        source: std::io::Error::other(e),
+    })
 }
 
 /// Default cgroup path when the spec gives none.

@@ -15,7 +15,6 @@
 //! half an entry. No fsync: the runtime root is a tmpfs (`/run`), and a lost entry only costs
 //! one compilation.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -76,20 +75,13 @@ fn read(path: &Path) -> Option<Program> {
 
 fn write(dir: &Path, path: &Path, p: &Program) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(MAGIC)?;
-    f.write_all(&p.flags.to_le_bytes())?;
-    f.write_all(&(p.code.len() as u32).to_le_bytes())?;
-    f.write_all(&p.code)?;
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let mut data = Vec::with_capacity(MAGIC.len() + 8 + p.code.len());
+    data.extend_from_slice(MAGIC);
+    data.extend_from_slice(&p.flags.to_le_bytes());
+    data.extend_from_slice(&(p.code.len() as u32).to_le_bytes());
+    data.extend_from_slice(&p.code);
+    // A cache entry is rebuilt when missing, so it needs no fsync.
+    berth_durable::replace(path, &data).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! start time from `/proc/<pid>/stat`, so a recycled pid is never mistaken for the container.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -112,15 +111,16 @@ impl ContainerState {
         })
     }
 
-    /// Writes the state crash-safely: temporary file, fsync, rename.
+    /// Writes the state atomically (`berth_durable::replace`): a killed runtime never leaves
+    /// a torn file, and no fsync is paid on the start path, since the state describes
+    /// processes that do not outlive the boot.
     pub fn save(&self, root: &Path) -> Result<()> {
-        let dir = Self::dir(root, &self.id);
-        let tmp = dir.join(".state.json.tmp");
+        let path = Self::dir(root, &self.id).join("state.json");
         let data = serde_json::to_vec(self).expect("state serialises");
-        let mut f = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
-        f.write_all(&data)
-            .ctx(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("state.json")).ctx(|| format!("rename {}", tmp.display()))
+        berth_durable::replace(&path, &data).map_err(|e| Error::Io {
+            context: format!("save the state of {}", self.id),
+            source: std::io::Error::other(e),
+        })
     }
 
     /// Whether init is still the process we started (alive, not a zombie, same start time).

@@ -172,12 +172,20 @@ pub struct ShimState {
     pub manual_stop: bool,
 }
 
+impl berth_durable::Record for ShimState {
+    const KIND: &'static str = "shim state";
+    const SCHEMA: u32 = 1;
+}
+
 impl ShimState {
     /// Reads a state file.
-    pub fn load(path: &std::path::Path) -> std::io::Result<ShimState> {
-        let data = std::fs::read(path)?;
-        serde_json::from_slice(&data)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    pub fn load(path: &std::path::Path) -> Result<ShimState, berth_durable::Error> {
+        berth_durable::load(path)
+    }
+
+    /// Writes a state file, crash-safely.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), berth_durable::Error> {
+        berth_durable::save(path, self)
     }
 }
 

@@ -266,6 +266,8 @@ struct Shim {
     started: Instant,
     mounted: Vec<PathBuf>,
     finished: Option<Instant>,
+    /// The state changed since the state file was last written.
+    dirty: bool,
 }
 
 impl Shim {
@@ -321,6 +323,7 @@ impl Shim {
             started: Instant::now(),
             mounted: Vec::new(),
             finished: None,
+            dirty: false,
         };
         let res = shim.mount_rootfs().and_then(|_| shim.create());
         if let Err(e) = res {
@@ -452,26 +455,32 @@ impl Shim {
         Ok(())
     }
 
-    /// Writes the state file and tells subscribers.
+    /// Tells subscribers of a state change; the state file is written by [`Shim::persist`]
+    /// once the current event has been handled, so a reply (a start's, say) is never held
+    /// back behind the file's fsyncs.
     fn save(&mut self) {
-        let data = serde_json::to_vec(&self.state).expect("state serialises");
-        let tmp = self.cfg.state_file.with_extension("tmp");
-        if let Err(e) =
-            std::fs::write(&tmp, &data).and_then(|_| std::fs::rename(&tmp, &self.cfg.state_file))
-        {
-            log(&format!("write {}: {e}", self.cfg.state_file.display()));
-        }
-        let mut line = data;
+        let mut line = serde_json::to_vec(&self.state).expect("state serialises");
         line.push(b'\n');
         for c in &mut self.clients {
             if c.kind == Kind::Subscriber {
                 c.queue(&line);
             }
         }
+        self.dirty = true;
+    }
+
+    /// Writes the state file, crash-safely, if the state changed.
+    fn persist(&mut self) {
+        if std::mem::take(&mut self.dirty) {
+            if let Err(e) = self.state.save(&self.cfg.state_file) {
+                log(&e.to_string());
+            }
+        }
     }
 
     fn run(&mut self) {
         loop {
+            self.persist();
             let now = Instant::now();
             if let Some(f) = self.finished {
                 let flushed = self.clients.iter().all(|c| c.out.is_empty());
@@ -502,6 +511,7 @@ impl Shim {
                 .unwrap_or(-1);
             self.poll_once(timeout);
         }
+        self.persist();
         for c in &mut self.clients {
             c.flush();
         }

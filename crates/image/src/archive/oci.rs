@@ -1,7 +1,7 @@
 //! OCI image layouts (a directory with `oci-layout`, `index.json` and `blobs/`) and OCI
 //! archives (the same as a tar), as skopeo, umoci and buildah write them.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use serde_json::json;
@@ -186,9 +186,9 @@ pub fn save_dir(store: &Store, names: &[String], dir: &Path) -> Result<()> {
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
         .ctx(|| "write oci-layout".into())?;
     let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
-    let tmp = dir.join(".index.json.tmp");
-    std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(&serde_json::to_vec(&index).expect("serialises")))
-        .ctx(|| "write index.json".into())?;
-    std::fs::rename(&tmp, dir.join("index.json")).ctx(|| "write index.json".into())
+    let data = serde_json::to_vec(&index).expect("serialises");
+    berth_durable::write(&dir.join("index.json"), &data).map_err(|e| Error::Io {
+        context: "write index.json".into(),
+        source: std::io::Error::other(e),
+    })
 }
