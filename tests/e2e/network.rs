@@ -226,8 +226,6 @@ fn bad_publish_values_are_refused_by_the_cli() {
 fn containers_started_and_removed_leave_nothing_behind() {
     require_root();
     let d = Berthd::start_with(busybox_image);
-    let bridge = d.bridge.clone().unwrap();
-    let netns = d.dir.path().join("exec/netns");
     for i in 0..100 {
         let port = free_port();
         let out = ok(d.berth(&[
@@ -249,15 +247,29 @@ fn containers_started_and_removed_leave_nothing_behind() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(wait_ports(&bridge, 0), 0, "no veth left on the bridge");
+    assert_nothing_attached(&d, "after 100 runs");
+}
+
+/// No veth on the default bridge, no network namespace, no port rule, no address allocated.
+fn assert_nothing_attached(d: &Berthd, when: &str) {
+    let bridge = d.bridge.clone().unwrap();
+    assert_eq!(
+        wait_ports(&bridge, 0),
+        0,
+        "{when}: no veth left on the bridge"
+    );
+    let netns = d.dir.path().join("exec/netns");
     let left = std::fs::read_dir(&netns).map(|r| r.count()).unwrap_or(0);
-    assert_eq!(left, 0, "no namespace left");
+    assert_eq!(left, 0, "{when}: no namespace left");
     let table = Command::new("nft")
         .args(["list", "table", "ip", &format!("berth-{bridge}")])
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
-    assert!(!table.contains("dnat"), "no port rule left: {table}");
+    assert!(
+        !table.contains("dnat"),
+        "{when}: no port rule left: {table}"
+    );
     let ipam: serde_json::Value = serde_json::from_slice(
         &std::fs::read(d.dir.path().join(format!("data/network/{bridge}.json"))).unwrap(),
     )
@@ -265,8 +277,44 @@ fn containers_started_and_removed_leave_nothing_behind() {
     assert_eq!(
         ipam["allocated"],
         serde_json::json!({}),
-        "no address left allocated"
+        "{when}: no address left allocated"
     );
+}
+
+#[test]
+fn a_start_that_fails_after_the_network_is_attached_gives_it_back() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    let port = free_port();
+    let publish = format!("{port}:80");
+    // The program is missing: the shim fails to create the container after the network
+    // was attached, and the container is left exited with 127, as docker leaves it.
+    let out = d.berth(&[
+        "run", "-d", "--name", "bad", "-p", &publish, "busybox", "/nosuch",
+    ]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let st = ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "bad",
+    ]));
+    assert_eq!(st.trim(), "exited 127");
+    assert_nothing_attached(&d, "after the failed start");
+    // Its port is free for another container, which serves on it.
+    ok(d.berth(&[
+        "run", "-d", "--name", "web", "-p", &publish, "busybox", "sh", "-c", WEB,
+    ]));
+    let url = format!("http://127.0.0.1:{port}/");
+    assert!(
+        wait_curl(&url).is_some(),
+        "the port serves the next container"
+    );
+    ok(d.berth(&["rm", "-f", "web"]));
+    // A second failed start of the same container leaks nothing either.
+    let again = d.berth(&["start", "bad"]);
+    assert!(!again.status.success(), "{again:?}");
+    assert_nothing_attached(&d, "after the second failed start");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::containers::{Entry, LogOptions};
 use berth_engine::lifecycle::State as CState;
+use berth_engine::model::{ResourceUpdate, RestartPolicy, WaitCondition};
 use berth_engine::Engine;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 use serde::Deserialize;
@@ -21,19 +22,26 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ApiError;
 
-type E = State<Arc<Engine>>;
+pub(crate) type E = State<Arc<Engine>>;
 
 /// A JSON body checked against the API's model `T`: an object whose fields have the
 /// documented types (unknown fields are ignored, as dockerd ignores them). Kept as a `Value`
 /// for the handler.
-fn checked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn checked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Value, ApiError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     serde_path_to_error::deserialize::<_, T>(&v)
         .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))?;
     Ok(v)
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+/// The body as `T`, with the path of a field of the wrong type in the error.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))
+}
+
+pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
         message: msg.into(),
@@ -44,7 +52,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 use crate::query::opt_bool as truthy;
 
 /// The media type of a container's stream: raw with a terminal, multiplexed frames without.
-fn content_type(tty: bool) -> &'static str {
+pub(crate) fn content_type(tty: bool) -> &'static str {
     if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -584,8 +592,8 @@ pub async fn rename(
 
 #[derive(Debug, Deserialize)]
 pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
+    pub(crate) h: Option<u16>,
+    pub(crate) w: Option<u16>,
 }
 
 /// `POST /containers/{id}/resize`.
@@ -612,16 +620,13 @@ pub async fn wait(
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let condition = q.condition.unwrap_or_default();
     // Errors that show at once (no such container, bad condition) are plain errors; after
     // that the headers go out immediately and the body when the condition holds: the docker
     // CLI waits for the headers before it starts the container.
     engine.containers.find(&id)?;
-    if !["", "not-running", "next-exit", "removed"].contains(&condition.as_str()) {
-        return Err(bad(format!("invalid condition: {condition:?}")));
-    }
+    let condition = WaitCondition::parse(q.condition.as_deref().unwrap_or_default())?;
     let fut = async move {
-        let body = match engine.containers.wait(&id, &condition).await {
+        let body = match engine.containers.wait(&id, condition).await {
             Ok(code) => serde_json::to_vec(&ContainerWaitResponse {
                 status_code: code,
                 error: None,
@@ -802,7 +807,7 @@ pub async fn attach(
 
 /// A shim stream as a response body, for clients that did not ask for a hijack: the same
 /// framing as [`pipe`] (frames kept without a terminal, stripped with one), streamed.
-fn shim_body(
+pub(crate) fn shim_body(
     shim: tokio::net::UnixStream,
     tty: bool,
     on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
@@ -820,7 +825,7 @@ fn shim_body(
 
 /// Copies a client's stdin to the shim and the shim's frames to the client (without the
 /// frame headers for a terminal), until the shim's side ends.
-async fn pipe<C>(
+pub(crate) async fn pipe<C>(
     client: C,
     shim: tokio::net::UnixStream,
     tty: bool,
@@ -881,126 +886,6 @@ async fn pipe<C>(
     }
     let _ = cw.shutdown().await;
     input.abort();
-}
-
-/// `POST /containers/{id}/exec`.
-pub async fn exec_create(
-    State(engine): E,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let v = checked::<bollard_stubs::models::ExecConfig>(&body)?;
-    let eid = engine.containers.exec_create(&id, &v)?;
-    Ok((StatusCode::CREATED, Json(json!({"Id": eid}))).into_response())
-}
-
-/// `POST /exec/{id}/start`: hijacked like attach unless `Detach`.
-pub async fn exec_start(
-    State(engine): E,
-    Path(id): Path<String>,
-    mut req: Request,
-) -> Result<Response, ApiError> {
-    let upgrade = req.headers().contains_key(header::UPGRADE);
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let sock = crate::hijack::socket_of(&req);
-    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .map_err(|e| bad(e.to_string()))?;
-    let v: Value = if body.is_empty() {
-        json!({})
-    } else {
-        checked::<bollard_stubs::models::ExecStartConfig>(&body)?
-    };
-    let detach = v["Detach"].as_bool().unwrap_or(false);
-    let tty = v["Tty"].as_bool();
-    let x = engine.containers.exec_get(&id)?;
-    let stdin = x.attach_stdin;
-    let eng = engine.clone();
-    let eid = id.clone();
-    let on_exit: Box<dyn FnOnce(i64) + Send> =
-        Box::new(move |code| eng.containers.exec_finished(&eid, code));
-    if detach || !upgrade {
-        let started = engine.containers.exec_start(&id, detach, tty).await?;
-        let Some((tty, shim)) = started else {
-            return Ok(StatusCode::OK.into_response());
-        };
-        // No hijack asked for: the output as the body (without the exit frame).
-        return Ok((
-            [(header::CONTENT_TYPE, content_type(tty))],
-            shim_body(shim, tty, Some(on_exit)),
-        )
-            .into_response());
-    }
-    // Hijacked: the process starts only once the 101 has gone out. A client that reads the
-    // response head through a buffer (docker-py's http.client) drops whatever arrives with
-    // it, so a quick command's output must not race the head (`exec_run` returned b"").
-    engine.containers.exec_can_start(&id)?;
-    let tty_now = tty.unwrap_or(x.tty);
-    tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        crate::hijack::until_read(sock).await;
-        let mut client = hyper_util::rt::TokioIo::new(upgraded);
-        match engine.containers.exec_start(&id, false, tty).await {
-            Ok(Some((tty, shim))) => pipe(client, shim, tty, stdin, Some(on_exit)).await,
-            Ok(None) => {}
-            Err(err) => {
-                // As dockerd: the error on the stream's stdout (framed without a terminal);
-                // the exec's exit code (126, or 127 when not found) is in its inspect.
-                let text = format!("{err}\r\n");
-                if !tty_now {
-                    let hdr = berth_shim::frame_header(berth_shim::STDOUT, text.len());
-                    let _ = client.write_all(&hdr).await;
-                }
-                let _ = client.write_all(text.as_bytes()).await;
-                let _ = client.shutdown().await;
-            }
-        }
-    });
-    let ct = content_type(tty_now);
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .header(header::CONTENT_TYPE, ct)
-        .body(Body::empty())
-        .expect("response"))
-}
-
-/// `POST /exec/{id}/resize`.
-pub async fn exec_resize(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<ResizeQuery>,
-) -> Result<Response, ApiError> {
-    engine
-        .containers
-        .exec_resize(&id, q.h.unwrap_or(0), q.w.unwrap_or(0))
-        .await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-/// `GET /exec/{id}/json`.
-pub async fn exec_inspect(
-    State(engine): E,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let x = engine.containers.exec_get(&id)?;
-    Ok(Json(json!({
-        "ID": x.id,
-        "Running": x.running,
-        "ExitCode": x.exit_code,
-        "ProcessConfig": {
-            "tty": x.tty, "entrypoint": x.cmd.first(), "arguments": x.cmd.get(1..).unwrap_or_default(),
-            "privileged": x.privileged, "user": x.user,
-        },
-        "OpenStdin": x.attach_stdin, "OpenStderr": x.attach_stderr, "OpenStdout": x.attach_stdout,
-        "CanRemove": false,
-        "ContainerID": x.container,
-        "DetachKeys": "",
-        "Pid": 0,
-    })))
 }
 
 /// `GET /containers/{id}/top` (`ps_args` is accepted; the columns are `ps -ef`'s).
@@ -1274,14 +1159,48 @@ pub fn query_all(query: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The engine's resource update from the API's body. As dockerd, a restart policy with an
+/// empty name (what `docker update` sends when `--restart` is not given) changes nothing.
+fn resource_update(
+    u: bollard_stubs::models::ContainerUpdateBody,
+) -> Result<ResourceUpdate, ApiError> {
+    let restart = match u.restart_policy {
+        Some(p) => {
+            let name = p.name.map(|n| n.to_string()).unwrap_or_default();
+            if name.is_empty() {
+                None
+            } else {
+                Some(RestartPolicy::parse(
+                    &name,
+                    p.maximum_retry_count.unwrap_or(0),
+                )?)
+            }
+        }
+        None => None,
+    };
+    Ok(ResourceUpdate {
+        cpu_shares: u.cpu_shares,
+        memory: u.memory,
+        memory_swap: u.memory_swap,
+        memory_reservation: u.memory_reservation,
+        nano_cpus: u.nano_cpus,
+        cpu_quota: u.cpu_quota,
+        cpu_period: u.cpu_period,
+        cpuset_cpus: u.cpuset_cpus,
+        cpuset_mems: u.cpuset_mems,
+        pids_limit: u.pids_limit,
+        restart,
+    })
+}
+
 /// `POST /containers/{id}/update`.
 pub async fn update(
     State(engine): E,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let v = checked::<bollard_stubs::models::ContainerUpdateBody>(&body)?;
-    engine.containers.update(&id, &v).await?;
+    let u = typed::<bollard_stubs::models::ContainerUpdateBody>(&body)?;
+    engine.containers.update(&id, resource_update(u)?).await?;
     Ok(Json(json!({"Warnings": []})))
 }
 

@@ -7,6 +7,7 @@
 //! - [`config`]: daemon configuration from flags and `daemon.json`, as dockerd names them.
 //! - [`images`]: `/images/...` endpoints.
 //! - [`containers`]: `/containers/...` and `/events` endpoints.
+//! - [`exec`]: `/containers/{id}/exec` and `/exec/...`: exec instances.
 //! - [`distribution`]: pull, push, `/auth` and `/distribution/{name}/json`.
 //! - [`system`]: the `/info` endpoint.
 //! - [`query`]: query-string booleans as dockerd reads them.
@@ -23,6 +24,7 @@ pub mod build;
 pub mod config;
 pub mod containers;
 pub mod distribution;
+pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod networks;
@@ -105,13 +107,13 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(containers::attach))
-        .route("/containers/{id}/exec", post(containers::exec_create))
+        .route("/containers/{id}/exec", post(exec::exec_create))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/stats", get(containers::stats))
-        .route("/exec/{id}/start", post(containers::exec_start))
-        .route("/exec/{id}/resize", post(containers::exec_resize))
-        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/exec/{id}/start", post(exec::exec_start))
+        .route("/exec/{id}/resize", post(exec::exec_resize))
+        .route("/exec/{id}/json", get(exec::exec_inspect))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

@@ -1715,7 +1715,9 @@ impl Builder {
             }
             let _ = out.send(Message::Stream(String::from_utf8_lossy(&buf).into_owned()));
         }
-        self.containers.wait(cid, "not-running").await
+        self.containers
+            .wait(cid, crate::model::WaitCondition::NotRunning)
+            .await
     }
 
     /// The image an earlier stage built (waits for it to finish).

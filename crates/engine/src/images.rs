@@ -542,50 +542,7 @@ fn not_found(name: &str) -> impl Fn(berth_image::Error) -> EngineError + '_ {
 
 /// `2026-01-02T03:04:05.123Z` (or with `+00:00`) → Unix seconds; other offsets are applied.
 pub fn unix_seconds(t: &str) -> Option<i64> {
-    let b = t.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    // Skip fractional seconds, then read the zone.
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-    }
-    let offset = match b.get(i) {
-        Some(b'Z') => 0,
-        Some(&c @ (b'+' | b'-')) => {
-            let oh = n(i + 1..i + 3)?;
-            let om = n(i + 4..i + 6)?;
-            let o = oh * 3600 + om * 60;
-            if c == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
+    berth_shim::parse_rfc3339(t).map(|n| n.div_euclid(1_000_000_000) as i64)
 }
 
 #[cfg(test)]

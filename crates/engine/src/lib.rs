@@ -25,6 +25,8 @@
 //! - [`seccomp`]: docker's default seccomp profile, and profiles given with `--security-opt`.
 //! - [`devices`]: `--device` and `--device-cgroup-rule` as device nodes and cgroup rules.
 //! - [`cgroups`]: what the host's cgroups give containers, for `info`.
+//! - [`model`]: the engine's own request types (exec specs, resource updates, restart
+//!   policies, wait conditions) that front ends translate their wire formats into.
 //! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
 
 pub mod archive;
@@ -41,6 +43,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logconfig;
 pub mod logs;
+pub mod model;
 pub mod mounts;
 pub mod name;
 pub mod network;

@@ -1194,42 +1194,9 @@ pub fn parse_time(s: &str) -> anyhow::Result<String> {
 }
 
 fn parse_rfc3339(s: &str) -> Option<i128> {
-    // Y-M-DTh:m:s(.frac)?(Z|±hh:mm)
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy.rem_euclid(400);
-    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let mut rest = &s[19..];
-    let mut nanos = 0i64;
-    if let Some(f) = rest.strip_prefix('.') {
-        let k = f.bytes().take_while(u8::is_ascii_digit).count();
-        let digits = &f[..k.min(9)];
-        nanos = digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32);
-        rest = &f[k..];
-    }
-    let off = match rest {
-        "Z" => 0,
-        o if o.len() == 6 => {
-            (if o.starts_with('-') { -1 } else { 1 })
-                * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    Some((days * 86400 + h * 3600 + mi * 60 + se - off) as i128 * 1_000_000_000 + nanos as i128)
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp_nanos())
 }
 
 /// `berth logs`.

@@ -1,0 +1,198 @@
+//! Exec instances: processes started in a running container through its shim.
+
+use super::*;
+
+impl Containers {
+    /// `POST /containers/{id}/exec`: records what to run; returns the exec id.
+    pub fn exec_create(&self, name: &str, spec: ExecSpec) -> Result<ExecId, EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        if e.view().state() != State::Running {
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        if spec.cmd.is_empty() {
+            return Err(invalid("No exec command specified"));
+        }
+        let id = ExecId::random();
+        let x = ExecRecord {
+            id: id.clone(),
+            container: rec.id.clone(),
+            key: self
+                .next_exec_key
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            spec,
+            running: false,
+            started: false,
+            exit_code: None,
+        };
+        self.execs.lock().expect("execs").insert(id.clone(), x);
+        self.publish("exec_create", &rec, &[("execID", id.to_string())]);
+        Ok(id)
+    }
+
+    /// An exec instance.
+    pub fn exec_get(&self, id: &str) -> Result<ExecRecord, EngineError> {
+        ExecId::parse(id)
+            .and_then(|x| self.execs.lock().expect("execs").get(&x).cloned())
+            .ok_or_else(|| not_found(format!("No such exec instance: {id}")))
+    }
+
+    /// Records an exec process's exit code.
+    pub fn exec_finished(&self, id: &str, code: i64) {
+        let Some(id) = ExecId::parse(id) else { return };
+        if let Some(x) = self.execs.lock().expect("execs").get_mut(&id) {
+            x.running = false;
+            x.exit_code = Some(code);
+        }
+    }
+
+    /// `POST /exec/{id}/start`: runs the process. Returns its stream (Docker frames, then a
+    /// frame of stream [`berth_shim::EXIT`] with the exit code), or with `detach` nothing (the
+    /// exit code is collected in the background).
+    /// What [`Containers::exec_start`] would refuse, checked without starting anything (the
+    /// API answers these before it hijacks the connection).
+    pub fn exec_can_start(&self, id: &str) -> Result<(), EngineError> {
+        let container = {
+            let mut execs = self.execs.lock().expect("execs");
+            exec_to_start(&mut execs, id)?.container.clone()
+        };
+        let e = self.find(&container)?;
+        if e.view().state() != State::Running {
+            return Err(conflict(format!(
+                "Container {} is not running",
+                e.record().id
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        id: &str,
+        detach: bool,
+        tty: Option<bool>,
+    ) -> Result<Option<(bool, UnixStream)>, EngineError> {
+        let x = {
+            let mut execs = self.execs.lock().expect("execs");
+            let x = exec_to_start(&mut execs, id)?;
+            x.started = true;
+            x.running = true;
+            if let Some(t) = tty {
+                x.spec.tty = t;
+            }
+            x.clone()
+        };
+        let e = self.find(&x.container)?;
+        let rec = e.record();
+        if e.view().state() != State::Running {
+            self.exec_finished(id, 126);
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        let dir = self.dir(&rec.id);
+        let spec: serde_json::Value = std::fs::read(dir.join("bundle/config.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .ok_or_else(|| unavailable("the container's bundle is unreadable"))?;
+        let mut p = spec["process"].clone();
+        p["args"] = serde_json::json!(x.spec.cmd);
+        p["terminal"] = serde_json::json!(x.spec.tty);
+        if let Some(o) = p.as_object_mut() {
+            o.remove("consoleSize");
+        }
+        let mut env: Vec<String> = p["env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for v in &x.spec.env {
+            let k = v.split('=').next().unwrap_or(v);
+            env.retain(|o| o.split('=').next() != Some(k));
+            env.push(v.clone());
+        }
+        p["env"] = serde_json::json!(env);
+        if !x.spec.workdir.is_empty() {
+            p["cwd"] = serde_json::json!(x.spec.workdir);
+        }
+        if !x.spec.user.is_empty() {
+            let layers = self.images.layer_dirs(&rec.image, &dir.join("upper"))?;
+            let (uid, gid, extra) = crate::spec::resolve_user(&x.spec.user, &layers)?;
+            p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+        }
+        if x.spec.privileged {
+            let all = crate::spec::available_caps();
+            p["capabilities"] =
+                serde_json::json!({"bounding": all, "effective": all, "permitted": all});
+        }
+        let req = Request::Exec {
+            key: x.key,
+            process: p,
+            tty: x.spec.tty,
+            stdin: x.spec.stdin && !detach,
+        };
+        let stream = match shim_stream(&self.socket(&rec.id), &req).await {
+            Ok(s) => s,
+            Err(err) => {
+                // As dockerd: 127 for a program not found, 126 for anything else that kept
+                // it from running (the exit code a hijacked client reads back).
+                let code = match start_exit_code(&err.message) {
+                    127 => 127,
+                    _ => 126,
+                };
+                self.exec_finished(id, code);
+                let m = err.message;
+                return Err(if start_exit_code(&m) != 128 {
+                    invalid(m)
+                } else {
+                    unavailable(m)
+                });
+            }
+        };
+        self.publish("exec_start", &rec, &[("execID", id.to_string())]);
+        if !detach {
+            return Ok(Some((x.spec.tty, stream)));
+        }
+        let me = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let code = drain_exit(stream).await;
+            me.exec_finished(&id, code);
+        });
+        Ok(None)
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<(), EngineError> {
+        let x = self.exec_get(id)?;
+        if !x.running {
+            return Err(conflict(format!("Exec {id} is not running")));
+        }
+        shim_call(
+            &self.socket(&x.container),
+            &Request::ExecResize {
+                key: x.key,
+                height,
+                width,
+            },
+        )
+        .await
+    }
+}
+
+/// The exec instance `id`, refused once it has run.
+fn exec_to_start<'a>(
+    execs: &'a mut HashMap<ExecId, ExecRecord>,
+    id: &str,
+) -> Result<&'a mut ExecRecord, EngineError> {
+    let x = ExecId::parse(id)
+        .and_then(|k| execs.get_mut(&k))
+        .ok_or_else(|| not_found(format!("No such exec instance: {id}")))?;
+    if x.started {
+        return Err(conflict(format!(
+            "Error: Exec command {id} has already run"
+        )));
+    }
+    Ok(x)
+}

@@ -1,0 +1,347 @@
+//! `start`: the OCI bundle and shim configuration, the shim, and the monitor that follows the shim until the container exits for good.
+
+use super::*;
+
+impl Containers {
+    /// `POST /containers/{id}/start`.
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let _op = e.op.lock().await;
+        self.start_locked(&e).await
+    }
+
+    pub(super) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
+        let res = self.start_inner(e).await;
+        if let Err(err) = &res {
+            if err.kind != crate::error::Kind::NotModified
+                && err.kind != crate::error::Kind::Conflict
+            {
+                // Waiting attach clients get their stream closed; the failure is recorded
+                // as Docker records it (exit code 127 for a missing program, 126 when it
+                // cannot run), and an --rm container goes away.
+                e.attach_waiters.lock().expect("waiters").clear();
+                let rec = e.record();
+                let mut st = e.view().shim.unwrap_or_else(|| failed_state(&err.message));
+                st.status = Status::Exited;
+                st.pid = 0;
+                st.exit_code = start_exit_code(&err.message);
+                st.error = err.message.clone();
+                let _ = st.save(&self.dir(&rec.id).join("state.json"));
+                e.view.send_modify(|v| {
+                    v.shim = Some(st);
+                    v.exits += 1;
+                });
+                self.publish(
+                    "die",
+                    &rec,
+                    &[("exitCode", start_exit_code(&err.message).to_string())],
+                );
+                if auto_remove(&rec) {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let _ = me.remove_with_volumes(&rec.id, true, true).await;
+                    });
+                } else {
+                    // A start that failed after the network was attached gives it back, as a
+                    // stop does: its address, veth, namespace and published ports.
+                    self.detach_network(&rec.id).await;
+                }
+            }
+        }
+        res
+    }
+
+    pub(super) async fn start_inner(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
+        let rec = e.record();
+        match e.view().state() {
+            State::Running | State::Restarting => return Err(not_modified()),
+            State::Paused => {
+                return Err(conflict(format!(
+                    "cannot start a paused container {}, try unpause instead",
+                    rec.name
+                )))
+            }
+            State::Removing | State::Dead => {
+                return Err(conflict(
+                    "container is marked for removal and cannot be started",
+                ))
+            }
+            State::Created | State::Exited => {}
+        }
+        let dir = self.dir(&rec.id);
+        let (upper, work, rootfs, bundle) = (
+            dir.join("upper"),
+            dir.join("work"),
+            dir.join("rootfs"),
+            dir.join("bundle"),
+        );
+        for d in [&upper, &work, &rootfs, &bundle] {
+            std::fs::create_dir_all(d).map_err(io_err("create the container's directories"))?;
+        }
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        let joined = match rec
+            .host_config
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            Some(t) => Some(self.joined_netns(t, &rec.id)?),
+            None => None,
+        };
+        let attachment = if self.networks_of(&rec).is_empty() {
+            None
+        } else {
+            Some(self.ensure_attached(&rec).await?)
+        };
+        write_etc_files(
+            &dir,
+            &hostname,
+            &rec.host_config,
+            attachment.as_ref(),
+            &self.network.config().dns,
+        )?;
+        if let Some((_, target_dir)) = &joined {
+            // The joined container's hosts and resolv.conf, as docker shares them.
+            for f in ["hosts", "resolv.conf"] {
+                let _ = std::fs::copy(target_dir.join(f), dir.join(f));
+            }
+        }
+        self.populate_volumes(&rec).await?;
+        let user_mounts = self.oci_mounts(&rec)?;
+        let mounts = self
+            .images
+            .rootfs_mounts(&rec.image, &upper, &work, &rootfs)?;
+        let layers = self.images.layer_dirs(&rec.image, &upper)?;
+        let spec = crate::spec::build(
+            &rec.id,
+            &rec.config,
+            &rec.host_config,
+            &rec.path,
+            &rec.args,
+            &crate::spec::Paths {
+                rootfs: &rootfs,
+                dir: &dir,
+                layers: &layers,
+                init: Some(&self.s.shim_bin),
+                netns: attachment
+                    .as_ref()
+                    .map(|a| a.netns.as_path())
+                    .or(joined.as_ref().map(|(p, _)| p.as_path())),
+                mounts: &user_mounts,
+            },
+        )?;
+        write_run_file(
+            &bundle.join("config.json"),
+            &serde_json::to_vec(&spec).expect("spec serialises"),
+        )?;
+        let logs =
+            crate::logconfig::settings(&rec.host_config, self.s.log_max_size, self.s.log_max_file)?;
+        let cfg = ShimConfig {
+            id: rec.id.clone(),
+            bundle: bundle.clone(),
+            runtime_root: self.s.exec_root.join("runtime"),
+            socket: self.socket(&rec.id),
+            state_file: dir.join("state.json"),
+            rootfs_mounts: mounts.into_iter().map(mount_spec).collect(),
+            log: berth_shim::LogConfig {
+                path: dir.join(format!("{}-json.log", rec.id)),
+                max_size: logs.max_size,
+                max_file: logs.max_file,
+                disabled: logs.disabled,
+            },
+            restart: restart_policy(&rec.host_config)?.to_shim(),
+            open_stdin: rec.config.open_stdin.unwrap_or(false),
+            stdin_once: rec.config.stdin_once.unwrap_or(false),
+            tty: rec.config.tty.unwrap_or(false),
+            autostart: false,
+            cgroup_layout: self.s.cgroup_layout,
+        };
+        write_run_file(
+            &dir.join("shim.json"),
+            &serde_json::to_vec_pretty(&cfg).expect("shim config serialises"),
+        )?;
+        let _ = std::fs::remove_file(dir.join("state.json"));
+        // The shim reports `ok <pid>` or `error: ...` on its stdout once the container is
+        // created, then detaches.
+        // Only the first line counts: the container's init, forked from the shim before it
+        // answered, holds a copy of the pipe until it execs.
+        let mut child = tokio::process::Command::new(&self.s.shim_bin)
+            .arg(dir.join("shim.json"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| unavailable(format!("run {}: {e}", self.s.shim_bin.display())))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line).await;
+        }
+        // The first process exits right after forking the shim proper.
+        let _ = child.wait().await;
+        let line = line.trim().to_string();
+        if !line.starts_with("ok") {
+            let msg = line.strip_prefix("error: ").unwrap_or(&line).to_string();
+            return Err(start_error(&msg));
+        }
+        let gen = e
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        // Attach clients that were waiting for the container get connected before it runs,
+        // so that they see all of its output.
+        let waiters: Vec<AttachWaiter> =
+            std::mem::take(&mut *e.attach_waiters.lock().expect("waiters"));
+        for w in waiters {
+            let r = shim_stream(&self.socket(&rec.id), &w.req).await;
+            let _ = w.tx.send(r);
+        }
+        let monitor = tokio::spawn(self.clone().monitor(e.clone(), gen));
+        if let Err(err) = shim_call(&self.socket(&rec.id), &Request::Start).await {
+            // The shim stays to report the failure; stop it.
+            let _ = shim_call(
+                &self.socket(&rec.id),
+                &Request::Stop {
+                    signal: 9,
+                    timeout: 0,
+                },
+            )
+            .await;
+            // Not the monitor itself: it may be waiting for this operation's lock (--rm).
+            wait_for(
+                &e.watch(),
+                |v| v.state() == State::Exited,
+                Duration::from_secs(10),
+            )
+            .await;
+            drop(monitor);
+            return Err(start_error(&err.message));
+        }
+        // The subscription may lag: show the start at once.
+        wait_for(
+            &e.watch(),
+            |v| v.state() != State::Created,
+            Duration::from_secs(5),
+        )
+        .await;
+        self.publish("start", &rec, &[]);
+        Ok(())
+    }
+
+    /// Follows a shim's state until it exits; then finishes the container's run.
+    pub(super) async fn monitor(self: Arc<Self>, e: Arc<Entry>, gen: u64) {
+        let id = e.record().id;
+        let sock = self.socket(&id);
+        let mut last_exits = None::<u64>;
+        let mut final_seen = false;
+        if let Ok(mut s) = UnixStream::connect(&sock).await {
+            let mut line = serde_json::to_vec(&Request::Subscribe).expect("request");
+            line.push(b'\n');
+            if s.write_all(&line).await.is_ok() {
+                let mut lines = BufReader::new(s).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    // The first line is a reply carrying the state; later ones are states.
+                    let st = match serde_json::from_str::<ShimState>(&l) {
+                        Ok(s) => Some(s),
+                        Err(_) => serde_json::from_str::<Reply>(&l).ok().and_then(|r| r.state),
+                    };
+                    let Some(st) = st else { continue };
+                    let new_exits = match last_exits {
+                        Some(n) => st.exits.saturating_sub(n),
+                        None => 0,
+                    };
+                    last_exits = Some(st.exits);
+                    final_seen = st.status == Status::Exited;
+                    let rec = e.record();
+                    if new_exits > 0 {
+                        self.publish("die", &rec, &[("exitCode", st.exit_code.to_string())]);
+                    }
+                    let restarted = st.status == Status::Running
+                        && e.view()
+                            .shim
+                            .as_ref()
+                            .is_some_and(|p| p.status == Status::Restarting);
+                    e.view.send_modify(|v| {
+                        v.exits += new_exits;
+                        v.shim = Some(st);
+                    });
+                    if restarted {
+                        self.publish("restart", &rec, &[]);
+                    }
+                }
+            }
+        }
+        if e.generation.load(std::sync::atomic::Ordering::SeqCst) != gen && gen != 0 {
+            return;
+        }
+        if !final_seen {
+            // The shim went away without telling us the end: read what it recorded.
+            let st = ShimState::load(&self.dir(&id).join("state.json")).ok();
+            e.view.send_modify(|v| {
+                if let Some(mut st) = st {
+                    if st.status != Status::Exited {
+                        st.status = Status::Exited;
+                        st.exit_code = 255;
+                        st.error = "the container's shim exited unexpectedly".into();
+                    }
+                    let ex = last_exits.map_or(1, |n| st.exits.saturating_sub(n).max(1));
+                    v.exits += ex;
+                    v.shim = Some(st);
+                }
+            });
+            let rec = e.record();
+            let code = e.view().shim.map_or(255, |s| s.exit_code);
+            self.publish("die", &rec, &[("exitCode", code.to_string())]);
+        }
+        let rec = e.record();
+        if auto_remove(&rec) && !e.view().removing {
+            if let Err(err) = self.remove_with_volumes(&rec.id, true, true).await {
+                if err.kind != crate::error::Kind::NotFound {
+                    tracing::warn!(container = %rec.id, error = %err, "auto-remove failed");
+                }
+            }
+        } else {
+            self.release_network(&e, gen).await;
+        }
+    }
+}
+
+/// The image store's mount as the shim (and [`berth_shim::MountSpec::mount`]) takes it.
+pub(super) fn mount_spec(m: berth_image::store::Mount) -> berth_shim::MountSpec {
+    berth_shim::MountSpec {
+        fstype: m.fstype,
+        source: m.source,
+        target: m.target,
+        options: m.options,
+    }
+}
+
+/// Docker's exit code for a start failure: 127 for a missing program, 126 when it cannot be
+/// run.
+pub fn start_exit_code(msg: &str) -> i32 {
+    if msg.contains("executable file not found")
+        || msg.contains("no such file or directory")
+        || msg.contains("No such file or directory")
+    {
+        127
+    } else if msg.contains("permission denied") || msg.contains("Permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+fn start_error(msg: &str) -> EngineError {
+    let m =
+        format!("failed to create task for container: OCI runtime create failed: {msg}: unknown");
+    match start_exit_code(msg) {
+        127 | 126 => invalid(m),
+        _ => unavailable(m),
+    }
+}
+
+/// The restart policy of a host config, checked.
+pub(super) fn restart_policy(hc: &HostConfig) -> Result<RestartPolicy, EngineError> {
+    let p = hc.restart_policy.clone().unwrap_or_default();
+    let name = p.name.map(|n| n.to_string()).unwrap_or_default();
+    RestartPolicy::parse(&name, p.maximum_retry_count.unwrap_or(0))
+}

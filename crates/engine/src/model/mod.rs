@@ -1,0 +1,20 @@
+//! The engine's own vocabulary: what its callers ask of it, in types of its own rather than
+//! an API's wire format. berthd translates the Docker API into these (and the CRI front end
+//! will translate its protobufs into the same), so the engine never reads a JSON field by
+//! its wire name.
+//!
+//! - [`exec`]: a process to run in a running container ([`ExecSpec`]).
+//! - [`resources`]: a live change of a container's limits and restart policy
+//!   ([`ResourceUpdate`]).
+//! - [`restart`]: restart policies, checked ([`RestartPolicy`]).
+//! - [`wait`]: what a wait waits for ([`WaitCondition`]).
+
+pub mod exec;
+pub mod resources;
+pub mod restart;
+pub mod wait;
+
+pub use exec::{ExecId, ExecSpec};
+pub use resources::ResourceUpdate;
+pub use restart::RestartPolicy;
+pub use wait::WaitCondition;
