@@ -267,6 +267,21 @@ fn top_and_stats() {
     );
     // A restart policy set by update applies to the running container.
     ok(d.berth(&["update", "--restart", "always", "busy"]));
+    // An update without --restart keeps the policy, as dockerd does: the docker CLI sends
+    // a policy with an empty name then.
+    ok(d.docker(
+        "/usr/local/bin/docker",
+        &["update", "--memory", "100m", "busy"],
+    ));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.RestartPolicy.Name}}",
+            "busy"
+        ])),
+        "always"
+    );
     ok(d.berth(&["kill", "busy"]));
     assert!(eventually(10, || ok(d.berth(&[
         "inspect",

@@ -80,7 +80,7 @@ fn options(query: &str) -> Result<BuildOptions, ApiError> {
 /// `X-Registry-Config`: base64 JSON of credentials by registry host.
 fn registry_config(
     headers: &HeaderMap,
-) -> Result<std::collections::HashMap<String, berth_registry::Credentials>, ApiError> {
+) -> Result<std::collections::HashMap<String, berth_engine::distribution::Credentials>, ApiError> {
     let mut out = std::collections::HashMap::new();
     let Some(v) = headers
         .get("x-registry-config")
@@ -96,7 +96,7 @@ fn registry_config(
         serde_json::from_slice(&raw).map_err(|e| bad(format!("X-Registry-Config: {e}")))?;
     for (host, auth) in m {
         let enc = base64::engine::general_purpose::URL_SAFE.encode(auth.to_string());
-        if let Ok(Some(c)) = berth_registry::Credentials::from_header(&enc) {
+        if let Ok(Some(c)) = berth_engine::distribution::Credentials::from_header(&enc) {
             let host = berth_engine::distribution::registry_host(&host).unwrap_or(host);
             out.insert(host, c);
         }

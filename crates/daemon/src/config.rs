@@ -79,7 +79,7 @@ pub fn cgroup_layout(
     file: &FileConfig,
     flag: Option<&str>,
     exec_opts: &[String],
-) -> anyhow::Result<berth_shim::CgroupLayout> {
+) -> anyhow::Result<berth_engine::cgroups::CgroupLayout> {
     for opt in file.exec_opts.iter().chain(exec_opts) {
         let (key, value) = opt
             .split_once('=')
@@ -97,10 +97,10 @@ pub fn cgroup_layout(
         }
     }
     let name = flag.or(file.cgroup_hierarchy.as_deref()).unwrap_or("host");
-    let layout = berth_shim::CgroupLayout::parse(name)
+    let layout = berth_engine::cgroups::CgroupLayout::parse(name)
         .map_err(|_| anyhow::anyhow!("cgroup-hierarchy {name:?}: want host or unified"))?;
     // The layout must be usable here (unified needs a cgroup2 mount): refused at start.
-    berth_shim::CgroupHierarchies::detect_for(layout)
+    berth_engine::cgroups::CgroupHierarchies::detect_for(layout)
         .map_err(|e| anyhow::anyhow!("cgroup-hierarchy {name}: {e}"))?;
     Ok(layout)
 }
@@ -112,7 +112,7 @@ pub fn network_config(
     bip: Option<String>,
     iptables: Option<bool>,
 ) -> anyhow::Result<berth_engine::network::NetworkConfig> {
-    use berth_network::ipam::{Pool, Subnet};
+    use berth_engine::network::{Pool, Subnet};
     let mut cfg = berth_engine::network::NetworkConfig::default();
     if let Some(b) = bridge.or(file.bridge.clone()) {
         let ok = b.len() <= 15

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::containers::{Entry, LogOptions};
 use berth_engine::lifecycle::State as CState;
-use berth_engine::model::{ResourceUpdate, RestartPolicy, WaitCondition};
+use berth_engine::model::{frames, ResourceUpdate, RestartPolicy, WaitCondition};
 use berth_engine::Engine;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 use serde::Deserialize;
@@ -182,7 +182,7 @@ fn now_secs() -> i64 {
 }
 
 fn secs_of(t: &str) -> Option<i64> {
-    berth_shim::parse_rfc3339(t).map(|n| (n / 1_000_000_000) as i64)
+    berth_engine::images::unix_seconds(t)
 }
 
 /// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
@@ -677,7 +677,7 @@ pub struct LogsQuery {
 }
 
 /// Docker's `since`/`until`: Unix seconds with an optional fraction.
-fn parse_unix(s: &Option<String>) -> Result<Option<i128>, ApiError> {
+pub(crate) fn parse_unix(s: &Option<String>) -> Result<Option<i128>, ApiError> {
     let Some(s) = s.as_deref().filter(|s| !s.is_empty() && *s != "0") else {
         return Ok(None);
     };
@@ -736,7 +736,7 @@ pub async fn logs(
         let out = if tty {
             payload
         } else {
-            let mut f = berth_shim::frame_header(l.stream, payload.len()).to_vec();
+            let mut f = frames::header(l.stream, payload.len()).to_vec();
             f.extend_from_slice(&payload);
             f
         };
@@ -854,7 +854,7 @@ pub(crate) async fn pipe<C>(
             break;
         }
         let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-        if hdr[0] == berth_shim::EXIT {
+        if hdr[0] == frames::EXIT {
             // An exec's exit code: recorded before the client sees the end of the stream,
             // so that its next inspect has it.
             let mut data = vec![0u8; len.min(64)];
@@ -1418,81 +1418,6 @@ pub async fn image_create(
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         json!({"status": id}).to_string() + "\r\n",
-    )
-        .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct EventsQuery {
-    since: Option<String>,
-    until: Option<String>,
-    filters: Option<String>,
-}
-
-/// `GET /events`: recent events since `since`, then live ones until `until` (or for ever).
-pub async fn events(State(engine): E, Query(q): Query<EventsQuery>) -> Result<Response, ApiError> {
-    let since = parse_unix(&q.since)?;
-    let until = parse_unix(&q.until)?;
-    let filters = parse_filters(q.filters.as_deref())?;
-    let (history, rx) = engine.events.subscribe();
-    let nanos = |v: &Value| v["timeNano"].as_u64().unwrap_or(0) as i128;
-    let mut first: Vec<Value> = Vec::new();
-    if let Some(s) = since {
-        first = history
-            .into_iter()
-            .filter(|v| nanos(v) >= s && until.is_none_or(|u| nanos(v) <= u))
-            .filter(|v| berth_engine::events::matches(v, &filters))
-            .collect();
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as i128;
-    let live = until.is_none_or(|u| u > now);
-    let deadline = until.map(|u| {
-        tokio::time::Instant::now() + std::time::Duration::from_nanos((u - now).max(0) as u64)
-    });
-    struct St {
-        first: std::vec::IntoIter<Value>,
-        rx: tokio::sync::broadcast::Receiver<Value>,
-        live: bool,
-        deadline: Option<tokio::time::Instant>,
-        filters: BTreeMap<String, Vec<String>>,
-    }
-    let st = St {
-        first: first.into_iter(),
-        rx,
-        live,
-        deadline,
-        filters,
-    };
-    let stream = futures_util::stream::unfold(st, |mut st| async move {
-        if let Some(v) = st.first.next() {
-            return Some((Ok::<_, Infallible>(Bytes::from(v.to_string() + "\n")), st));
-        }
-        if !st.live {
-            return None;
-        }
-        loop {
-            let next = match st.deadline {
-                Some(d) => match tokio::time::timeout_at(d, st.rx.recv()).await {
-                    Ok(r) => r,
-                    Err(_) => return None,
-                },
-                None => st.rx.recv().await,
-            };
-            match next {
-                Ok(v) if berth_engine::events::matches(&v, &st.filters) => {
-                    return Some((Ok(Bytes::from(v.to_string() + "\n")), st))
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return None,
-            }
-        }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
     )
         .into_response())
 }

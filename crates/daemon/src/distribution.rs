@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_engine::distribution::{Credentials, Progress};
 use berth_engine::Engine;
-use berth_registry::{Credentials, Progress};
 use serde_json::{json, Value};
 
 use crate::ApiError;
@@ -221,7 +221,7 @@ fn pull_one(
         }
     };
     let r = &pull.resolved().reference;
-    let id = berth_registry::pull::tag_or_digest(r);
+    let id = berth_engine::distribution::tag_or_digest(r);
     s.send(&json!({"status": format!("Pulling from {}", r.path), "id": id}));
     let sink = |p: Progress| s.progress(p);
     match pull.run(&sink, &s.cancel) {
@@ -251,7 +251,7 @@ pub async fn push(
 ) -> Result<Response, ApiError> {
     streamed(move |s| {
         let sink = |p: Progress| s.progress(p);
-        let mut each = |p: &berth_registry::push::Pushed| {
+        let mut each = |p: &berth_engine::distribution::Pushed| {
             s.send(&json!({"status": format!("{}: digest: {} size: {}", p.tag, p.digest, p.size)}));
             s.send(&json!({"progressDetail": {}, "aux": {"Tag": p.tag, "Digest": p.digest, "Size": p.size}}));
         };

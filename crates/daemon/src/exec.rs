@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::model::ExecSpec;
+use berth_engine::model::{frames, ExecSpec};
 use bollard_stubs::models::ExecConfig;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -96,7 +96,7 @@ pub async fn exec_start(
                 // the exec's exit code (126, or 127 when not found) is in its inspect.
                 let text = format!("{err}\r\n");
                 if !tty_now {
-                    let hdr = berth_shim::frame_header(berth_shim::STDOUT, text.len());
+                    let hdr = frames::header(frames::STDOUT, text.len());
                     let _ = client.write_all(&hdr).await;
                 }
                 let _ = client.write_all(text.as_bytes()).await;

@@ -6,7 +6,8 @@
 //!   `/version` endpoints.
 //! - [`config`]: daemon configuration from flags and `daemon.json`, as dockerd names them.
 //! - [`images`]: `/images/...` endpoints.
-//! - [`containers`]: `/containers/...` and `/events` endpoints.
+//! - [`containers`]: `/containers/...` endpoints.
+//! - [`events`]: `/events`: the engine's events in Docker's JSON, filtered.
 //! - [`exec`]: `/containers/{id}/exec` and `/exec/...`: exec instances.
 //! - [`distribution`]: pull, push, `/auth` and `/distribution/{name}/json`.
 //! - [`system`]: the `/info` endpoint.
@@ -24,6 +25,7 @@ pub mod build;
 pub mod config;
 pub mod containers;
 pub mod distribution;
+pub mod events;
 pub mod exec;
 pub mod hijack;
 pub mod images;
@@ -92,7 +94,7 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/version", get(version::version))
         .route("/info", get(system::info))
         .route("/images/json", get(images::list))
-        .route("/events", get(containers::events))
+        .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))
@@ -178,11 +180,15 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .with_state(engine)
 }
 
-/// Logs each request at debug level (and failures at info).
+/// Logs each request at debug level (and failures at info), inside a `request` span that the
+/// engine's operation spans (`container` = id) nest in, so `RUST_LOG=debug` shows a request's
+/// path through berthd and the engine.
 async fn log_request(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use tracing::Instrument;
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    let span = tracing::debug_span!("request", %method, path = %uri.path());
     let t0 = std::time::Instant::now();
-    let res = next.run(req).await;
+    let res = next.run(req).instrument(span).await;
     let status = res.status();
     // Until the response head is ready (a streamed body goes on after it); bench/startpath
     // reads these.

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_engine::events::ObjectType;
 use berth_engine::network::{CreateRequest, Network};
 use berth_engine::Engine;
 use bollard_stubs::models::{
@@ -41,7 +42,7 @@ fn members(engine: &Engine) -> BTreeMap<String, serde_json::Map<String, Value>> 
         let Some(a) = engine.containers.attachment(&rec.id) else {
             continue;
         };
-        if !berth_network::netns::NetNs::is_live(&a.netns) {
+        if !a.is_live() {
             continue;
         }
         for ep in &a.endpoints {
@@ -207,7 +208,7 @@ pub async fn create(State(engine): E, body: Bytes) -> Result<Response, ApiError>
         .await
         .map_err(|e| bad(format!("create the network: {e}")))??;
     engine.events.publish(
-        "network",
+        ObjectType::Network,
         "create",
         &n.id,
         BTreeMap::from([
@@ -231,7 +232,7 @@ pub async fn remove(State(engine): E, Path(id): Path<String>) -> Result<Response
         .await
         .map_err(|e| bad(format!("remove the network: {e}")))??;
     engine.events.publish(
-        "network",
+        ObjectType::Network,
         "destroy",
         &n.id,
         BTreeMap::from([

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_engine::events::ObjectType;
 use berth_engine::volumes::Volume;
 use berth_engine::Engine;
 use serde::Deserialize;
@@ -132,7 +133,7 @@ pub async fn create(State(engine): E, body: Bytes) -> Result<Response, ApiError>
         false,
     )?;
     engine.events.publish(
-        "volume",
+        ObjectType::Volume,
         "create",
         &v.name,
         BTreeMap::from([("driver".to_string(), v.driver.clone())]),
@@ -152,7 +153,7 @@ pub async fn remove(State(engine): E, Path(name): Path<String>) -> Result<Respon
     engine.containers.volumes.remove(&name, &users)?;
     engine
         .events
-        .publish("volume", "destroy", &name, BTreeMap::new());
+        .publish(ObjectType::Volume, "destroy", &name, BTreeMap::new());
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -2,7 +2,7 @@
 //! controllers, the layout berthd was told to use, and the controllers that can limit a
 //! container.
 
-use berth_shim::{CgroupHierarchies, CgroupLayout};
+pub use berth_shim::{favor_dynamic_modifications, CgroupHierarchies, CgroupLayout};
 
 /// The cgroup facts `info` reports.
 #[derive(Debug, Clone)]

@@ -12,7 +12,14 @@ use berth_image::store::Unpacker;
 use berth_image::ImageRef;
 use berth_registry::pull::{self, Need, Resolved};
 use berth_registry::push::{self, PushImage, PushLayer, PushOptions};
-use berth_registry::{Client, Credentials, Platform, Progress};
+use berth_registry::{Client, Platform};
+
+/// The registry vocabulary berthd needs (credentials from the API's headers, pull progress,
+/// registry options from its configuration); the daemon reaches the registry crate only
+/// through the engine.
+pub use berth_registry::pull::tag_or_digest;
+pub use berth_registry::push::Pushed;
+pub use berth_registry::{Credentials, Progress, RegistryOptions};
 
 use crate::error::{invalid, not_found, EngineError};
 use crate::images::ImageService;

@@ -1,21 +1,56 @@
-//! Engine events in Docker's shape (`docker events`): a broadcast to live listeners and a
-//! bounded history for `--since`.
+//! Engine events: a broadcast to live listeners and a bounded history for `since` queries.
+//! Events are the engine's own type; berthd renders them in Docker's JSON and applies the
+//! API's filters (`daemon/src/events.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 /// Events kept for `since` queries.
 const HISTORY: usize = 1024;
 
+/// What kind of object an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectType {
+    Container,
+    Image,
+    Network,
+    Volume,
+}
+
+impl ObjectType {
+    /// The API's name of the type.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ObjectType::Container => "container",
+            ObjectType::Image => "image",
+            ObjectType::Network => "network",
+            ObjectType::Volume => "volume",
+        }
+    }
+}
+
+/// Something that happened to an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub object: ObjectType,
+    /// `create`, `start`, `die`, `exec_create`, ... as Docker names actions.
+    pub action: String,
+    /// The object's id (a volume's name).
+    pub actor: String,
+    /// Name, image, labels, exit code and the like.
+    pub attributes: BTreeMap<String, String>,
+    /// Nanoseconds since the epoch.
+    pub time_nanos: u64,
+}
+
 /// The event bus.
 #[derive(Debug)]
 pub struct Events {
-    tx: broadcast::Sender<Value>,
-    history: Mutex<VecDeque<Value>>,
+    tx: broadcast::Sender<Event>,
+    history: Mutex<VecDeque<Event>>,
 }
 
 impl Default for Events {
@@ -28,27 +63,25 @@ impl Default for Events {
 }
 
 impl Events {
-    /// Publishes an event about object `id` of `typ` ("container", "image", ...).
-    pub fn publish(&self, typ: &str, action: &str, id: &str, attrs: BTreeMap<String, String>) {
-        let now = SystemTime::now()
+    /// Publishes an event about object `id`.
+    pub fn publish(
+        &self,
+        object: ObjectType,
+        action: &str,
+        id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        let time_nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut ev = json!({
-            "Type": typ,
-            "Action": action,
-            "Actor": {"ID": id, "Attributes": attrs},
-            "scope": "local",
-            "time": now.as_secs(),
-            "timeNano": now.as_nanos() as u64,
-        });
-        if typ == "container" {
-            // The fields of the pre-1.22 format, which the docker CLI still reads.
-            ev["status"] = json!(action);
-            ev["id"] = json!(id);
-            if let Some(img) = attrs_image(&ev) {
-                ev["from"] = json!(img);
-            }
-        }
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        let ev = Event {
+            object,
+            action: action.to_string(),
+            actor: id.to_string(),
+            attributes,
+            time_nanos,
+        };
         {
             let mut h = self.history.lock().expect("events lock");
             if h.len() == HISTORY {
@@ -60,7 +93,7 @@ impl Events {
     }
 
     /// A receiver of live events, and the history as of now.
-    pub fn subscribe(&self) -> (Vec<Value>, broadcast::Receiver<Value>) {
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let h = self.history.lock().expect("events lock");
         (h.iter().cloned().collect(), self.tx.subscribe())
     }
@@ -71,33 +104,32 @@ impl Events {
     }
 }
 
-fn attrs_image(ev: &Value) -> Option<String> {
-    ev["Actor"]["Attributes"]["image"]
-        .as_str()
-        .map(str::to_string)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Docker's event filters: `type`, `event`, `container`, `image`, `label`.
-pub fn matches(ev: &Value, filters: &BTreeMap<String, Vec<String>>) -> bool {
-    filters.iter().all(|(k, vals)| {
-        let any = |f: &dyn Fn(&str) -> bool| vals.iter().any(|v| f(v));
-        let attrs = &ev["Actor"]["Attributes"];
-        match k.as_str() {
-            "type" => any(&|v| ev["Type"] == v),
-            "event" | "status" => any(&|v| ev["Action"] == v),
-            "container" => any(&|v| {
-                ev["Type"] == "container"
-                    && (ev["Actor"]["ID"]
-                        .as_str()
-                        .is_some_and(|id| id.starts_with(v))
-                        || attrs["name"] == v)
-            }),
-            "image" => any(&|v| attrs["image"] == v || ev["Actor"]["ID"] == v),
-            "label" => any(&|v| match v.split_once('=') {
-                Some((lk, lv)) => attrs[lk] == lv,
-                None => !attrs[v].is_null(),
-            }),
-            _ => true,
+    #[test]
+    fn history_is_bounded_and_live_listeners_get_events() {
+        let ev = Events::default();
+        let (old, mut rx) = ev.subscribe();
+        assert!(old.is_empty());
+        ev.publish(ObjectType::Volume, "create", "v", BTreeMap::new());
+        let first = rx.try_recv().unwrap();
+        assert_eq!(
+            (first.object, first.action.as_str(), first.actor.as_str()),
+            (ObjectType::Volume, "create", "v")
+        );
+        assert!(first.time_nanos > 0);
+        for i in 0..HISTORY + 5 {
+            ev.publish(
+                ObjectType::Volume,
+                "create",
+                &format!("v{i}"),
+                BTreeMap::new(),
+            );
         }
-    })
+        let (old, _) = ev.subscribe();
+        assert_eq!(old.len(), HISTORY);
+        assert_eq!(old[0].actor, "v5");
+    }
 }

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_network::firewall::{self, Firewall, NetworkRule, PortMap, Proto};
-use berth_network::ipam::{self, Allocations, Allocations6, Pool, Subnet, Subnet6};
+use berth_network::ipam::{self, Allocations, Allocations6};
+/// Address pools and subnets, for the daemon's `bip` and `default-address-pools` settings.
+pub use berth_network::ipam::{Pool, Subnet, Subnet6};
 use berth_network::netlink::Netlink;
 use berth_network::netns::NetNs;
 use serde::{Deserialize, Serialize};
@@ -209,6 +211,14 @@ pub struct Attachment {
     pub endpoints: Vec<Endpoint>,
     #[serde(default)]
     pub ports: Vec<PortMap>,
+}
+
+impl Attachment {
+    /// Whether its network namespace still exists (a container that stopped may not have
+    /// given it back yet).
+    pub fn is_live(&self) -> bool {
+        NetNs::is_live(&self.netns)
+    }
 }
 
 impl berth_durable::Record for Attachment {

@@ -218,7 +218,10 @@ impl Program {
 
     /// A program from its parts; the code must be whole instructions.
     pub fn new(code: Vec<u8>, flags: u32) -> Result<Program> {
-        if code.is_empty() || !code.len().is_multiple_of(8) || code.len() / 8 > usize::from(u16::MAX) {
+        if code.is_empty()
+            || !code.len().is_multiple_of(8)
+            || code.len() / 8 > usize::from(u16::MAX)
+        {
             return Err(Error::Seccomp(format!(
                 "a filter of {} bytes is not a whole BPF program",
                 code.len()

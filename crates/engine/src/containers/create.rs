@@ -4,6 +4,7 @@ use super::*;
 
 impl Containers {
     /// `POST /containers/create`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn create(
         &self,
         name: Option<&str>,

@@ -4,6 +4,7 @@ use super::*;
 
 impl Containers {
     /// `POST /containers/{id}/exec`: records what to run; returns the exec id.
+    #[tracing::instrument(level = "debug", skip_all, fields(exec = %name))]
     pub fn exec_create(&self, name: &str, spec: ExecSpec) -> Result<ExecId, EngineError> {
         let e = self.find(name)?;
         let rec = e.record();
@@ -66,6 +67,7 @@ impl Containers {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(exec = %id))]
     pub async fn exec_start(
         self: &Arc<Self>,
         id: &str,
@@ -164,6 +166,7 @@ impl Containers {
     }
 
     /// `POST /exec/{id}/resize`.
+    #[tracing::instrument(level = "debug", skip_all, fields(exec = %id))]
     pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<(), EngineError> {
         let x = self.exec_get(id)?;
         if !x.running {

@@ -368,7 +368,8 @@ impl Containers {
         for (k, v) in extra {
             attrs.insert(k.to_string(), v.clone());
         }
-        self.events.publish("container", action, &rec.id, attrs);
+        self.events
+            .publish(crate::events::ObjectType::Container, action, &rec.id, attrs);
     }
 
     fn save_record(&self, rec: &Record) -> Result<(), EngineError> {

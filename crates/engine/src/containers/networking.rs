@@ -138,6 +138,7 @@ impl Containers {
 
     /// `POST /networks/{id}/connect`: on the network from the next start, and at once if
     /// the container runs.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %container))]
     pub async fn connect(
         &self,
         container: &str,
@@ -189,6 +190,7 @@ impl Containers {
     }
 
     /// `POST /networks/{id}/disconnect`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %container))]
     pub async fn disconnect(
         &self,
         container: &str,
@@ -265,7 +267,8 @@ impl Containers {
             ("name".to_string(), n.name.clone()),
             ("type".to_string(), n.driver.clone()),
         ]);
-        self.events.publish("network", action, &n.id, attrs);
+        self.events
+            .publish(crate::events::ObjectType::Network, action, &n.id, attrs);
     }
 
     /// A container that stopped for good gives back its published ports, veth, namespace and

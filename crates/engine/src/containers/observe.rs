@@ -26,6 +26,7 @@ impl Containers {
     }
 
     /// `GET /containers/{id}/top`: `ps -ef`'s columns for the container's processes.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn top(&self, name: &str) -> Result<(Vec<String>, Vec<Vec<String>>), EngineError> {
         let (_, _, pids) = self.shim_stats(name).await?;
         let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"];
@@ -39,6 +40,7 @@ impl Containers {
     }
 
     /// One sample of `GET /containers/{id}/stats` in Docker's shape (without `precpu_stats`).
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn stats_sample(&self, name: &str) -> Result<serde_json::Value, EngineError> {
         let (rec, st, pids) = self.shim_stats(name).await?;
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -78,6 +80,7 @@ impl Containers {
 
     /// `GET /containers/{id}/changes`: paths changed in the container's writable layer,
     /// as (path, kind) with Docker's kinds: 0 modified, 1 added, 2 deleted.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub fn changes(&self, name: &str) -> Result<Vec<(String, u8)>, EngineError> {
         let e = self.find(name)?;
         let rec = e.record();

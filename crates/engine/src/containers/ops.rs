@@ -4,6 +4,7 @@ use super::*;
 
 impl Containers {
     /// `POST /containers/{id}/stop`: the stop signal, SIGKILL after the timeout.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn stop(
         &self,
         name: &str,
@@ -57,6 +58,7 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/restart`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn restart(
         self: &Arc<Self>,
         name: &str,
@@ -76,6 +78,7 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/kill`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn kill(&self, name: &str, signal: Option<&str>) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let rec = e.record();
@@ -110,6 +113,7 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/pause` and `/unpause`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn pause(&self, name: &str, on: bool) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let rec = e.record();
@@ -129,6 +133,7 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/resize`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn resize(&self, name: &str, height: u16, width: u16) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let rec = e.record();
@@ -139,6 +144,7 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/wait`: the exit code once `condition` holds.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn wait(&self, name: &str, condition: WaitCondition) -> Result<i64, EngineError> {
         let e = self.find(name)?;
         let mut rx = e.watch();
@@ -159,6 +165,7 @@ impl Containers {
     /// `DELETE /containers/{id}`.
     /// `DELETE /containers/{id}?v=`: with `volumes`, its anonymous volumes go too (those no
     /// other container uses), as with docker's `rm -v` and `run --rm`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn remove_with_volumes(
         &self,
         name: &str,
@@ -181,6 +188,7 @@ impl Containers {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let _op = e.op.lock().await;
@@ -262,6 +270,7 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/rename`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub fn rename(&self, name: &str, new: &str) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let new = crate::name::validate(new).map_err(|err| invalid(err.to_string()))?;
@@ -288,6 +297,7 @@ impl Containers {
 
     /// `POST /containers/{id}/update`: new resource limits (and restart policy), applied to
     /// the running container's cgroup and kept in its record for later starts.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn update(&self, name: &str, u: ResourceUpdate) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let _op = e.op.lock().await;
@@ -357,6 +367,7 @@ impl Containers {
 
     /// `docker container prune`: removes every stopped container (created or exited) whose
     /// labels match `labels` (`key` or `key=value`); returns their ids and the bytes freed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn prune(&self, labels: &[String]) -> Result<(Vec<String>, u64), EngineError> {
         let mut gone = Vec::new();
         let mut freed = 0;

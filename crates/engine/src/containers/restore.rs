@@ -4,6 +4,7 @@ use super::*;
 
 impl Containers {
     /// Re-adopts the shims of containers that were running when berthd stopped.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn restore(self: &Arc<Self>) {
         let all: Vec<Arc<Entry>> = self
             .entries
@@ -71,6 +72,7 @@ impl Containers {
     /// gone is recorded as exited (as at start-up), a stale root mount is unmounted, and a
     /// directory without a record (an interrupted create) is removed when nothing is mounted
     /// in it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check(&self, repair: bool) -> Vec<berth_image::store::Finding> {
         use berth_image::store::Finding;
         let mut out = Vec::new();

@@ -132,6 +132,7 @@ impl Containers {
     }
 
     /// `docker export`: the container's file system as a tar at `out`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn export(self: &Arc<Self>, name: &str, out: PathBuf) -> Result<(), EngineError> {
         self.with_root(name, false, move |root| {
             let f = std::fs::File::create(&out).map_err(io_err("export"))?;
@@ -144,6 +145,7 @@ impl Containers {
     }
 
     /// `POST /commit`: a new image from the container's image and its writable layer.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub fn commit(
         &self,
         name: &str,

@@ -4,6 +4,7 @@ use super::*;
 
 impl Containers {
     /// `POST /containers/{id}/start`.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<(), EngineError> {
         let e = self.find(name)?;
         let _op = e.op.lock().await;

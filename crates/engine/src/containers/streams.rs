@@ -5,6 +5,7 @@ use super::*;
 impl Containers {
     /// `POST /containers/{id}/attach`: a stream from the shim (Docker frames out, raw bytes
     /// in). Waits for `start` when the container is only created.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn attach(
         &self,
         name: &str,
@@ -43,6 +44,7 @@ impl Containers {
 
     /// An attach of stdout and stderr to a created container, handed over by its start
     /// (the builder's RUN steps): registered now, so no output is missed.
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub fn attach_at_start(
         &self,
         name: &str,
@@ -68,6 +70,7 @@ impl Containers {
 
     /// `GET /containers/{id}/logs`: entries on a channel (the sender ends when the log does,
     /// or, with `follow`, when the container stops).
+    #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub fn logs(
         &self,
         name: &str,

@@ -4,12 +4,14 @@
 //! its wire name.
 //!
 //! - [`exec`]: a process to run in a running container ([`ExecSpec`]).
+//! - [`frames`]: the multiplexed frames of attach and exec streams.
 //! - [`resources`]: a live change of a container's limits and restart policy
 //!   ([`ResourceUpdate`]).
 //! - [`restart`]: restart policies, checked ([`RestartPolicy`]).
 //! - [`wait`]: what a wait waits for ([`WaitCondition`]).
 
 pub mod exec;
+pub mod frames;
 pub mod resources;
 pub mod restart;
 pub mod wait;

@@ -125,7 +125,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     if favordynmods {
-        let changed = berth_shim::favor_dynamic_modifications().context("cgroup-favordynmods")?;
+        let changed =
+            berth_engine::cgroups::favor_dynamic_modifications().context("cgroup-favordynmods")?;
         tracing::info!(changed, "cgroup2 mounted with favordynmods");
     }
     let hosts = if !a.host.is_empty() {
@@ -221,12 +222,12 @@ fn main() -> anyhow::Result<()> {
             shim_bin.display()
         );
     }
-    let defaults = berth_registry::RegistryOptions::default();
+    let defaults = berth_engine::distribution::RegistryOptions::default();
     let mut insecure = file.insecure_registries.clone();
     insecure.extend(a.insecure_registry);
     let mut mirrors = file.registry_mirrors.clone();
     mirrors.extend(a.registry_mirror);
-    let registry = berth_registry::RegistryOptions {
+    let registry = berth_engine::distribution::RegistryOptions {
         certs_dir: a
             .certs_dir
             .or(file.certs_dir.clone())
