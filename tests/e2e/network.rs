@@ -315,6 +315,17 @@ fn a_start_that_fails_after_the_network_is_attached_gives_it_back() {
     let again = d.berth(&["start", "bad"]);
     assert!(!again.status.success(), "{again:?}");
     assert_nothing_attached(&d, "after the second failed start");
+    // A start that fails while the shim creates the container (its bind mount's source is
+    // gone) gives the network back too; this one has no monitor to release it later.
+    let src = tempfile::tempdir().unwrap();
+    let mount = format!("type=bind,source={},target=/data", src.path().display());
+    ok(d.berth(&[
+        "create", "--name", "gone", "-p", &publish, "--mount", &mount, "busybox", "true",
+    ]));
+    drop(src);
+    let out = d.berth(&["start", "gone"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert_nothing_attached(&d, "after a start whose mount source was gone");
 }
 
 #[test]

@@ -102,7 +102,10 @@ pub async fn create(
     let (id, warnings) = engine.containers.create(q.name.as_deref(), body)?;
     Ok((
         StatusCode::CREATED,
-        Json(ContainerCreateResponse { id, warnings }),
+        Json(ContainerCreateResponse {
+            id: id.to_string(),
+            warnings,
+        }),
     )
         .into_response())
 }

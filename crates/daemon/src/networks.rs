@@ -47,7 +47,7 @@ fn members(engine: &Engine) -> BTreeMap<String, serde_json::Map<String, Value>> 
         }
         for ep in &a.endpoints {
             out.entry(ep.network_id.clone()).or_default().insert(
-                rec.id.clone(),
+                rec.id.to_string(),
                 json!({
                     "Name": rec.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
                     "IPv4Address": format!("{}/{}", ep.ip, ep.prefix),

@@ -58,6 +58,45 @@ impl std::fmt::Display for ContainerId {
     }
 }
 
+/// An id reads as the string it is, so it keys maps and names files without conversions.
+impl std::ops::Deref for ContainerId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ContainerId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Maps keyed by id are searched by `&str` (the order is the string's, so this is sound).
+impl std::borrow::Borrow<str> for ContainerId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for ContainerId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ContainerId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ContainerId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
 impl TryFrom<String> for ContainerId {
     type Error = IdError;
     fn try_from(s: String) -> Result<Self, IdError> {

@@ -25,7 +25,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_network::firewall::{self, Firewall, NetworkRule, PortMap, Proto};
+use berth_network::bridge;
+use berth_network::firewall::{Firewall, NetworkRule, PortMap, Proto};
 use berth_network::ipam::{self, Allocations, Allocations6};
 /// Address pools and subnets, for the daemon's `bip` and `default-address-pools` settings.
 pub use berth_network::ipam::{Pool, Subnet, Subnet6};
@@ -710,7 +711,7 @@ impl NetworkService {
             inner.nets.remove(&id);
             inner.ready.remove(&id);
             inner.servers.remove(&id);
-            let _ = nl.del_link(&bridge);
+            let _ = bridge::delete_link(&bridge);
             let _ = std::fs::remove_file(self.records_dir().join(format!("{id}.json")));
             let _ = std::fs::remove_file(self.ipam_path(&bridge));
             let _ = self.sync_firewall(&inner);
@@ -744,13 +745,8 @@ impl NetworkService {
         }
         inner.servers.remove(&n.id);
         inner.ready.remove(&n.id);
-        if let Ok(mut nl) = Netlink::open() {
-            match nl.del_link(&n.bridge) {
-                Ok(()) | Err(berth_network::Error::NotFound(_)) => {}
-                Err(e) => {
-                    tracing::warn!(bridge = %n.bridge, error = %e, "removing the bridge failed")
-                }
-            }
+        if let Err(e) = bridge::delete_link(&n.bridge) {
+            tracing::warn!(bridge = %n.bridge, error = %e, "removing the bridge failed")
         }
         inner.nets.remove(&n.id);
         let _ = std::fs::remove_file(self.ipam_path(&n.bridge));
@@ -835,23 +831,17 @@ impl NetworkService {
             (Some(sn6), _) => alloc.v6 = Some(Allocations6::new(sn6, n.gateway6).map_err(net_err)?),
             (None, _) => alloc.v6 = None,
         }
-        match nl.link(&n.bridge) {
-            Ok(_) => {}
-            Err(berth_network::Error::NotFound(_)) => nl
-                .add_bridge(&n.bridge, n.mtu(&self.cfg))
-                .map_err(net_err)?,
-            Err(e) => return Err(net_err(e)),
-        }
-        if let Some(v6) = &alloc.v6 {
-            nl.add_address(&n.bridge, IpAddr::V6(v6.gateway), v6.subnet.prefix)
-                .map_err(net_err)?;
-        }
-        nl.add_address(&n.bridge, IpAddr::V4(alloc.gateway), alloc.subnet.prefix)
-            .map_err(net_err)?;
-        nl.set_up(&n.bridge).map_err(net_err)?;
-        if self.cfg.iptables {
-            firewall::prepare_bridge(&n.bridge).map_err(net_err)?;
-        }
+        bridge::ensure(
+            &mut nl,
+            &bridge::Bridge {
+                name: &n.bridge,
+                mtu: n.mtu(&self.cfg),
+                v4: (alloc.gateway, alloc.subnet.prefix),
+                v6: alloc.v6.as_ref().map(|v6| (v6.gateway, v6.subnet.prefix)),
+                firewall: self.cfg.iptables,
+            },
+        )
+        .map_err(net_err)?;
         alloc.save(&path).map_err(net_err)?;
         let (subnet, gateway) = (alloc.subnet, alloc.gateway);
         inner.ready.insert(id.to_string(), alloc);
@@ -1101,43 +1091,22 @@ impl NetworkService {
     }
 
     fn plumb(&self, ns: &NetNs, e: &Endpoint, default_route: bool) -> Result<(), EngineError> {
-        let mut nl = Netlink::open().map_err(net_err)?;
-        let _ = nl.del_link(&e.veth);
-        let mac = parse_mac(&e.mac)?;
-        let fd = ns.fd().map_err(net_err)?;
         let mtu = {
             let inner = self.inner.lock().expect("networks");
             inner.nets.get(&e.network_id).and_then(|n| n.mtu(&self.cfg))
         };
-        nl.add_veth_into(
-            &e.veth,
-            &e.ifname,
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            Some(mac),
+        let veth = bridge::Veth {
+            host: &e.veth,
+            ifname: &e.ifname,
+            bridge: &e.bridge,
+            mac: bridge::parse_mac(&e.mac).map_err(net_err)?,
             mtu,
-        )
-        .map_err(net_err)?;
-        nl.set_controller(&e.veth, &e.bridge).map_err(net_err)?;
-        nl.set_up(&e.veth).map_err(net_err)?;
-        let (ip, prefix, gw, ifname) = (e.ip, e.prefix, e.gateway, e.ifname.clone());
-        let v6 = e.ip6.map(|a| (a, e.prefix6, e.gateway6));
-        ns.run(move || {
-            let mut inner = Netlink::open()?;
-            inner.add_address(&ifname, IpAddr::V4(ip), prefix)?;
-            if let Some((a, p, _)) = v6 {
-                inner.add_address(&ifname, IpAddr::V6(a), p)?;
-            }
-            inner.set_up(&ifname)?;
-            if default_route {
-                inner.add_default_route(IpAddr::V4(gw))?;
-                if let Some((_, _, Some(g6))) = v6 {
-                    inner.add_default_route(IpAddr::V6(g6))?;
-                }
-            }
-            Ok(())
-        })
-        .map_err(net_err)?;
-        Ok(())
+            ip: e.ip,
+            prefix: e.prefix,
+            gateway: e.gateway,
+            v6: e.ip6.map(|a| (a, e.prefix6, e.gateway6)),
+        };
+        bridge::plumb(ns, &veth, default_route).map_err(net_err)
     }
 
     /// `network connect` of a running container: one more interface in its namespace.
@@ -1170,9 +1139,7 @@ impl NetworkService {
             )
         });
         if let Err(err) = r {
-            if let Ok(mut nl) = Netlink::open() {
-                let _ = nl.del_link(&e.veth);
-            }
+            let _ = bridge::delete_link(&e.veth);
             let mut inner = self.inner.lock().expect("networks");
             self.release(&mut inner, &e.network_id, &e.bridge, &m.id);
             return Err(err);
@@ -1205,11 +1172,7 @@ impl NetworkService {
             att.ports.clear();
         }
         self.dns.remove(&e.network_id, id);
-        let mut nl = Netlink::open().map_err(net_err)?;
-        match nl.del_link(&e.veth) {
-            Ok(()) | Err(berth_network::Error::NotFound(_)) => {}
-            Err(err) => return Err(net_err(err)),
-        }
+        bridge::delete_link(&e.veth).map_err(net_err)?;
         let mut inner = self.inner.lock().expect("networks");
         self.release(&mut inner, &e.network_id, &e.bridge, id);
         Ok(())
@@ -1361,24 +1324,7 @@ pub fn endpoint_request(
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], EngineError> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let bad = || invalid(format!("invalid MAC address: {s}"));
-    if parts.len() != 6 {
-        return Err(bad());
-    }
-    let mut mac = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
-            return Err(bad());
-        }
-        mac[i] = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
-    if mac[0] & 1 == 1 {
-        return Err(invalid(format!(
-            "invalid MAC address: {s} is a multicast address"
-        )));
-    }
-    Ok(mac)
+    bridge::parse_mac(s).map_err(net_err)
 }
 
 /// The firewall owner name of an attachment: its namespace file's name (24 hex digits).

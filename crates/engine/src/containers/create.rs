@@ -9,7 +9,7 @@ impl Containers {
         &self,
         name: Option<&str>,
         body: ContainerCreateBody,
-    ) -> Result<(String, Vec<String>), EngineError> {
+    ) -> Result<(ContainerId, Vec<String>), EngineError> {
         let image_ref = body
             .image
             .clone()
@@ -199,7 +199,7 @@ impl Containers {
         };
         let rec = Record {
             schema: SCHEMA,
-            id: id.as_str().to_string(),
+            id: id.clone(),
             name,
             created: berth_shim::rfc3339(SystemTime::now()),
             image: image_id,
@@ -264,7 +264,7 @@ impl Containers {
             .values()
             .map(|e| e.record())
             .filter(|r| r.mounts.iter().any(|m| m.name.as_deref() == Some(name)))
-            .map(|r| r.id)
+            .map(|r| r.id.to_string())
             .collect()
     }
 

@@ -71,7 +71,7 @@ const SCHEMA: u32 = 1;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub schema: u32,
-    pub id: String,
+    pub id: ContainerId,
     /// Without the leading slash.
     pub name: String,
     pub created: String,
@@ -187,7 +187,7 @@ pub struct Containers {
     pub volumes: Arc<crate::volumes::Volumes>,
     images: Arc<ImageService>,
     pub events: Arc<Events>,
-    entries: std::sync::Mutex<BTreeMap<String, Arc<Entry>>>,
+    entries: std::sync::Mutex<BTreeMap<ContainerId, Arc<Entry>>>,
     execs: std::sync::Mutex<HashMap<ExecId, ExecRecord>>,
     next_exec_key: std::sync::atomic::AtomicU64,
 }
@@ -196,7 +196,7 @@ pub struct Containers {
 #[derive(Debug, Clone)]
 pub struct ExecRecord {
     pub id: ExecId,
-    pub container: String,
+    pub container: ContainerId,
     /// The shim's name for the process's streams.
     pub key: u64,
     pub spec: ExecSpec,
@@ -313,12 +313,8 @@ impl Containers {
         if let Some(e) = entries.values().find(|e| e.record().name == name) {
             return Ok(e.clone());
         }
-        let ids: Vec<ContainerId> = entries
-            .keys()
-            .filter_map(|k| ContainerId::parse(k).ok())
-            .collect();
-        match crate::id::find_by_prefix(&ids, name_or_id) {
-            Ok(id) => Ok(entries[id.as_str()].clone()),
+        match crate::id::find_by_prefix(entries.keys(), name_or_id) {
+            Ok(id) => Ok(entries[id].clone()),
             Err(crate::id::IdError::Ambiguous(_)) => Err(invalid(format!(
                 "multiple IDs found with provided prefix: {name_or_id}"
             ))),

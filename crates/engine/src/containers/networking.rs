@@ -24,7 +24,7 @@ impl Containers {
 
     pub(super) fn member(rec: &Record) -> crate::network::Member {
         crate::network::Member {
-            id: rec.id.clone(),
+            id: rec.id.to_string(),
             name: rec.name.clone(),
             dns: rec
                 .host_config
@@ -263,7 +263,7 @@ impl Containers {
 
     pub(super) fn publish_network(&self, action: &str, n: &crate::network::Network, rec: &Record) {
         let attrs = BTreeMap::from([
-            ("container".to_string(), rec.id.clone()),
+            ("container".to_string(), rec.id.to_string()),
             ("name".to_string(), n.name.clone()),
             ("type".to_string(), n.driver.clone()),
         ]);

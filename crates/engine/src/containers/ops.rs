@@ -368,7 +368,7 @@ impl Containers {
     /// `docker container prune`: removes every stopped container (created or exited) whose
     /// labels match `labels` (`key` or `key=value`); returns their ids and the bytes freed.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn prune(&self, labels: &[String]) -> Result<(Vec<String>, u64), EngineError> {
+    pub async fn prune(&self, labels: &[String]) -> Result<(Vec<ContainerId>, u64), EngineError> {
         let mut gone = Vec::new();
         let mut freed = 0;
         for e in self.all() {

@@ -13,7 +13,8 @@ impl Containers {
             .values()
             .cloned()
             .collect();
-        let known: std::collections::BTreeSet<String> = all.iter().map(|e| e.record().id).collect();
+        let known: std::collections::BTreeSet<String> =
+            all.iter().map(|e| e.record().id.to_string()).collect();
         let net = self.network.clone();
         let _ = tokio::task::spawn_blocking(move || net.reconcile(&known)).await;
         for e in all {
@@ -150,7 +151,8 @@ impl Containers {
             let name = d.file_name().to_string_lossy().to_string();
             let problem = if name.starts_with(".removing-") {
                 "a removal cut short"
-            } else if entries.contains_key(&name) || d.path().join("config.json").is_file() {
+            } else if entries.contains_key(name.as_str()) || d.path().join("config.json").is_file()
+            {
                 continue;
             } else {
                 "no record (an interrupted create)"

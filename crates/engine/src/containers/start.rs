@@ -138,7 +138,7 @@ impl Containers {
         let logs =
             crate::logconfig::settings(&rec.host_config, self.s.log_max_size, self.s.log_max_file)?;
         let cfg = ShimConfig {
-            id: rec.id.clone(),
+            id: rec.id.to_string(),
             bundle: bundle.clone(),
             runtime_root: self.s.exec_root.join("runtime"),
             socket: self.socket(&rec.id),
