@@ -1,24 +1,24 @@
-//! `/containers/...` and `/events`: Docker's container endpoints over the engine's container
-//! service. Attach is a hijacked connection (HTTP 101, `Upgrade: tcp`), as the docker CLI
-//! expects; logs and events are streamed bodies.
+//! `/containers/...`: create, list, inspect, the lifecycle (start, stop, restart, kill,
+//! pause, rename, resize, wait, remove) and update, over the engine's container service; and
+//! the helpers the other endpoint modules share (body checks, filters, `E`). Streams are in
+//! `streams`, files in `files`, exec in `exec`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::containers::{Entry, LogOptions};
+use berth_engine::containers::Entry;
 use berth_engine::lifecycle::State as CState;
-use berth_engine::model::{frames, ResourceUpdate, RestartPolicy, WaitCondition};
+use berth_engine::model::{ResourceUpdate, RestartPolicy, WaitCondition};
 use berth_engine::Engine;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ApiError;
 
@@ -49,7 +49,7 @@ pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 /// Docker's boolean query values: `1`, `true`, `True`.
-use crate::query::opt_bool as truthy;
+pub(crate) use crate::query::opt_bool as truthy;
 
 /// The media type of a container's stream: raw with a terminal, multiplexed frames without.
 pub(crate) fn content_type(tty: bool) -> &'static str {
@@ -184,12 +184,12 @@ fn now_secs() -> i64 {
         .as_secs() as i64
 }
 
-fn secs_of(t: &str) -> Option<i64> {
+pub(crate) fn secs_of(t: &str) -> Option<i64> {
     berth_engine::images::unix_seconds(t)
 }
 
 /// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-fn status_text(e: &Entry) -> String {
+pub(crate) fn status_text(e: &Entry) -> String {
     let v = e.view();
     let shim = v.shim.clone();
     let ago = |t: &str| human_duration(now_secs() - secs_of(t).unwrap_or(now_secs()));
@@ -210,7 +210,7 @@ fn status_text(e: &Entry) -> String {
     }
 }
 
-fn command_line(rec: &berth_engine::containers::Record) -> String {
+pub(crate) fn command_line(rec: &berth_engine::containers::Record) -> String {
     std::iter::once(rec.path.as_str())
         .chain(rec.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
@@ -508,7 +508,9 @@ pub struct StopQuery {
     signal: Option<String>,
 }
 
-fn no_content(r: Result<(), berth_engine::error::EngineError>) -> Result<Response, ApiError> {
+pub(crate) fn no_content(
+    r: Result<(), berth_engine::error::EngineError>,
+) -> Result<Response, ApiError> {
     match r {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(e) if e.kind == berth_engine::error::Kind::NotModified => {
@@ -668,229 +670,6 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LogsQuery {
-    follow: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    timestamps: Option<String>,
-    tail: Option<String>,
-}
-
-/// Docker's `since`/`until`: Unix seconds with an optional fraction.
-pub(crate) fn parse_unix(s: &Option<String>) -> Result<Option<i128>, ApiError> {
-    let Some(s) = s.as_deref().filter(|s| !s.is_empty() && *s != "0") else {
-        return Ok(None);
-    };
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i128 = secs
-        .parse()
-        .map_err(|_| bad(format!("invalid time value: {s}")))?;
-    let mut nanos: i128 = 0;
-    if !frac.is_empty() {
-        let f = &frac[..frac.len().min(9)];
-        nanos = f
-            .parse::<i128>()
-            .map_err(|_| bad(format!("invalid time value: {s}")))?
-            * 10i128.pow(9 - f.len() as u32);
-    }
-    Ok(Some(secs * 1_000_000_000 + nanos))
-}
-
-/// `GET /containers/{id}/logs`.
-pub async fn logs(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<LogsQuery>,
-) -> Result<Response, ApiError> {
-    let o = LogOptions {
-        follow: truthy(&q.follow),
-        stdout: truthy(&q.stdout),
-        stderr: truthy(&q.stderr),
-        since: parse_unix(&q.since)?,
-        until: parse_unix(&q.until)?,
-        // As dockerd: `all`, nothing or a negative number is every line (Testcontainers
-        // sends `tail=-1`).
-        tail: match q.tail.as_deref() {
-            None | Some("") | Some("all") => None,
-            Some(n) => {
-                let n: i64 = n
-                    .parse()
-                    .map_err(|_| bad(format!("invalid tail value: {n}")))?;
-                usize::try_from(n).ok()
-            }
-        },
-    };
-    if !o.stdout && !o.stderr {
-        return Err(bad("Bad parameters: you must choose at least one stream"));
-    }
-    let timestamps = truthy(&q.timestamps);
-    let (tty, rx) = engine.containers.logs(&id, o)?;
-    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
-        let l = rx.recv().await?;
-        let mut payload = Vec::new();
-        if timestamps {
-            payload.extend_from_slice(l.time.as_bytes());
-            payload.push(b' ');
-        }
-        payload.extend_from_slice(&l.data);
-        let out = if tty {
-            payload
-        } else {
-            let mut f = frames::header(l.stream, payload.len()).to_vec();
-            f.extend_from_slice(&payload);
-            f
-        };
-        Some((Ok::<_, Infallible>(Bytes::from(out)), rx))
-    });
-    let ct = content_type(tty);
-    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AttachQuery {
-    stdin: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
-}
-
-/// `POST /containers/{id}/attach`: answers 101 at once (the docker CLI starts the container
-/// only after that), then connects the hijacked connection to the shim once it runs.
-pub async fn attach(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<AttachQuery>,
-    mut req: Request,
-) -> Result<Response, ApiError> {
-    let e = engine.containers.find(&id)?;
-    if matches!(e.view().state(), CState::Removing | CState::Dead) {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: "You cannot attach to a stopped container, start it first".into(),
-        });
-    }
-    let tty = e.record().config.tty.unwrap_or(false);
-    let (stdin, stdout, stderr) = (truthy(&q.stdin), truthy(&q.stdout), truthy(&q.stderr));
-    let upgrade = req.headers().contains_key(header::UPGRADE);
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let ct = content_type(tty);
-    if !upgrade {
-        // A plain request: the output as the response body.
-        let (tty, shim) = engine.containers.attach(&id, false, stdout, stderr).await?;
-        let stream = shim_body(shim, tty, None);
-        return Ok(([(header::CONTENT_TYPE, ct)], stream).into_response());
-    }
-    let sock = crate::hijack::socket_of(&req);
-    tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        crate::hijack::until_read(sock).await;
-        let mut client = hyper_util::rt::TokioIo::new(upgraded);
-        let (tty, shim) = match engine.containers.attach(&id, stdin, stdout, stderr).await {
-            Ok(s) => s,
-            Err(err) => {
-                let _ = client.write_all(format!("Error: {err}\n").as_bytes()).await;
-                let _ = client.shutdown().await;
-                return;
-            }
-        };
-        pipe(client, shim, tty, stdin, None).await;
-    });
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .header(header::CONTENT_TYPE, ct)
-        .body(Body::empty())
-        .expect("response"))
-}
-
-/// A shim stream as a response body, for clients that did not ask for a hijack: the same
-/// framing as [`pipe`] (frames kept without a terminal, stripped with one), streamed.
-pub(crate) fn shim_body(
-    shim: tokio::net::UnixStream,
-    tty: bool,
-    on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
-) -> Body {
-    let (r, w) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(pipe(w, shim, tty, false, on_exit));
-    let stream = futures_util::stream::unfold(r, |mut r| async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        let n = r.read(&mut buf).await.ok().filter(|n| *n > 0)?;
-        buf.truncate(n);
-        Some((Ok::<_, Infallible>(Bytes::from(buf)), r))
-    });
-    Body::from_stream(stream)
-}
-
-/// Copies a client's stdin to the shim and the shim's frames to the client (without the
-/// frame headers for a terminal), until the shim's side ends.
-pub(crate) async fn pipe<C>(
-    client: C,
-    shim: tokio::net::UnixStream,
-    tty: bool,
-    stdin: bool,
-    on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
-) where
-    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut cr, mut cw) = tokio::io::split(client);
-    let (mut sr, mut sw) = shim.into_split();
-    let input = tokio::spawn(async move {
-        if stdin {
-            let _ = tokio::io::copy(&mut cr, &mut sw).await;
-        } else {
-            // Still read, so that a client closing its side is noticed; discard the bytes.
-            let mut sink = tokio::io::sink();
-            let _ = tokio::io::copy(&mut cr, &mut sink).await;
-        }
-        let _ = sw.shutdown().await;
-    });
-    let mut on_exit = on_exit;
-    let mut hdr = [0u8; 8];
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        if sr.read_exact(&mut hdr).await.is_err() {
-            break;
-        }
-        let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-        if hdr[0] == frames::EXIT {
-            // An exec's exit code: recorded before the client sees the end of the stream,
-            // so that its next inspect has it.
-            let mut data = vec![0u8; len.min(64)];
-            if sr.read_exact(&mut data).await.is_err() {
-                break;
-            }
-            if let Some(f) = on_exit.take() {
-                f(String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1));
-            }
-            continue;
-        }
-        if !tty && cw.write_all(&hdr).await.is_err() {
-            break;
-        }
-        let mut ok = true;
-        while len > 0 {
-            let n = len.min(buf.len());
-            if sr.read_exact(&mut buf[..n]).await.is_err() || cw.write_all(&buf[..n]).await.is_err()
-            {
-                ok = false;
-                break;
-            }
-            len -= n;
-        }
-        if !ok {
-            break;
-        }
-        let _ = cw.flush().await;
-    }
-    let _ = cw.shutdown().await;
-    input.abort();
-}
-
 /// `GET /containers/{id}/top` (`ps_args` is accepted; the columns are `ps -ef`'s).
 pub async fn top(State(engine): E, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let (titles, procs) = engine.containers.top(&id).await?;
@@ -952,216 +731,6 @@ pub async fn stats(
         .into_response())
 }
 
-/// Streams a spooled file as the response body; the file is unlinked once opened.
-pub async fn file_body(
-    path: std::path::PathBuf,
-    content_type: &'static str,
-) -> Result<Response, ApiError> {
-    let f = tokio::fs::File::open(&path).await.map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })?;
-    let _ = tokio::fs::remove_file(&path).await;
-    let s = futures_util::stream::unfold(f, |mut f| async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = f.read(&mut buf).await.ok().filter(|n| *n > 0)?;
-        buf.truncate(n);
-        Some((Ok::<_, Infallible>(Bytes::from(buf)), f))
-    });
-    Ok(([(header::CONTENT_TYPE, content_type)], Body::from_stream(s)).into_response())
-}
-
-/// `GET /containers/{id}/export`.
-pub async fn export(State(engine): E, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let spool = engine.images.scratch_path("export");
-    engine.containers.export(&id, spool.clone()).await?;
-    file_body(spool, "application/x-tar").await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ArchiveQuery {
-    path: Option<String>,
-}
-
-fn archive_path(q: &ArchiveQuery) -> Result<std::path::PathBuf, ApiError> {
-    let p = q
-        .path
-        .clone()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| bad("path is required"))?;
-    Ok(std::path::PathBuf::from(if p.starts_with('/') {
-        p
-    } else {
-        format!("/{p}")
-    }))
-}
-
-fn stat_header(v: &Value) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(v.to_string())
-}
-
-/// `HEAD /containers/{id}/archive`: the path's stat in `X-Docker-Container-Path-Stat`.
-pub async fn archive_head(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<ArchiveQuery>,
-) -> Result<Response, ApiError> {
-    let p = archive_path(&q)?;
-    let st = engine
-        .containers
-        .with_view(&id, &p.clone(), move |root, rp| {
-            let mut st = berth_engine::archive::stat(root, rp)?;
-            st["name"] = json!(stat_name(&p));
-            Ok(st)
-        })
-        .await?;
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header("X-Docker-Container-Path-Stat", stat_header(&st))
-        .body(Body::empty())
-        .expect("response"))
-}
-
-/// The stat header's name of a path: its last component, `/` for the root.
-fn stat_name(p: &std::path::Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "/".into())
-}
-
-/// `GET /containers/{id}/archive`: a tar of the path, and its stat header.
-pub async fn archive_get(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<ArchiveQuery>,
-) -> Result<Response, ApiError> {
-    let p = archive_path(&q)?;
-    let spool = engine.images.scratch_path("archive");
-    let out = spool.clone();
-    let st = engine
-        .containers
-        .with_view(&id, &p.clone(), move |root, rp| {
-            let mut st = berth_engine::archive::stat(root, rp)?;
-            st["name"] = json!(stat_name(&p));
-            berth_engine::archive::read_as(root, rp, &berth_engine::archive::base_name(&p), &out)?;
-            Ok(st)
-        })
-        .await?;
-    let mut r = file_body(spool, "application/x-tar").await?;
-    if let Ok(v) = axum::http::HeaderValue::from_str(&stat_header(&st)) {
-        r.headers_mut().insert("X-Docker-Container-Path-Stat", v);
-    }
-    Ok(r)
-}
-
-/// `PUT /containers/{id}/archive`: extracts the tar body into the directory at `path`.
-pub async fn archive_put(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<ArchiveQuery>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    use http_body_util::BodyExt;
-    use tokio::io::AsyncWriteExt;
-    let p = archive_path(&q)?;
-    engine.containers.find(&id)?;
-    let spool = engine.images.scratch_path("archive-in");
-    let internal = |e: std::io::Error| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    };
-    let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
-    let mut body = body;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| bad(format!("reading the request: {e}")))?;
-        if let Ok(d) = frame.into_data() {
-            f.write_all(&d).await.map_err(internal)?;
-        }
-    }
-    f.flush().await.map_err(internal)?;
-    drop(f);
-    let input = spool.clone();
-    let r = engine
-        .containers
-        .with_view(&id, &p.clone(), move |root, rp| {
-            berth_engine::archive::write(root, rp, &input)
-        })
-        .await;
-    let _ = tokio::fs::remove_file(&spool).await;
-    r?;
-    Ok(StatusCode::OK.into_response())
-}
-
-/// `GET /containers/{id}/changes`.
-pub async fn changes(State(engine): E, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let ch = engine.containers.changes(&id)?;
-    Ok(Json(Value::Array(
-        ch.into_iter()
-            .map(|(p, k)| json!({"Path": p, "Kind": k}))
-            .collect(),
-    )))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CommitQuery {
-    container: Option<String>,
-    repo: Option<String>,
-    tag: Option<String>,
-    comment: Option<String>,
-    author: Option<String>,
-}
-
-/// `POST /commit` (`changes` may repeat, so it is read from the raw query).
-pub async fn commit(
-    State(engine): E,
-    Query(q): Query<CommitQuery>,
-    uri: axum::http::Uri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    // The body is a container config (docker's client sends `null` without one). It is
-    // checked, not applied: `changes` carry what berth applies.
-    if !body.is_empty() && body.trim_ascii() != b"null" {
-        checked::<bollard_stubs::models::ContainerConfig>(&body)?;
-    }
-    let c = q
-        .container
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| bad("No container specified"))?;
-    let changes: Vec<String> = query_all(uri.query().unwrap_or(""), "changes");
-    let tag = match (
-        q.repo.as_deref().filter(|r| !r.is_empty()),
-        q.tag.as_deref().filter(|t| !t.is_empty()),
-    ) {
-        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
-        (Some(r), None) => Some(r.to_string()),
-        _ => None,
-    };
-    let (e, comment, author) = (
-        engine.clone(),
-        q.comment.unwrap_or_default(),
-        q.author.unwrap_or_default(),
-    );
-    let id = tokio::task::spawn_blocking(move || {
-        e.containers
-            .commit(&c, tag.as_deref(), &comment, &author, &changes)
-    })
-    .await
-    .map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })??;
-    Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
-}
-
-/// Every value of `key` in a query string (keys may repeat, which serde's Query cannot take).
-pub fn query_all(query: &str, key: &str) -> Vec<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-        .collect()
-}
-
 /// The engine's resource update from the API's body. As dockerd, a restart policy with an
 /// empty name (what `docker update` sends when `--restart` is not given) changes nothing.
 fn resource_update(
@@ -1207,224 +776,6 @@ pub async fn update(
     Ok(Json(json!({"Warnings": []})))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FiltersQuery {
-    filters: Option<String>,
-}
-
-/// `POST /containers/prune` (filter `label`).
-pub async fn prune(
-    State(engine): E,
-    Query(q): Query<FiltersQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let f = parse_filters(q.filters.as_deref())?;
-    for k in f.keys() {
-        if k != "label" {
-            return Err(bad(format!("invalid filter '{k}'")));
-        }
-    }
-    let labels = f.get("label").cloned().unwrap_or_default();
-    let (gone, freed) = engine.containers.prune(&labels).await?;
-    Ok(Json(
-        json!({"ContainersDeleted": gone, "SpaceReclaimed": freed}),
-    ))
-}
-
-/// `POST /images/prune` (filter `dangling`: true by default, false for every unused image).
-pub async fn image_prune(
-    State(engine): E,
-    Query(q): Query<FiltersQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let f = parse_filters(q.filters.as_deref())?;
-    for k in f.keys() {
-        if k != "dangling" {
-            return Err(bad(format!("invalid filter '{k}'")));
-        }
-    }
-    let all = f
-        .get("dangling")
-        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
-    let in_use = engine.containers.images_in_use();
-    let e = engine.clone();
-    let (items, freed) = tokio::task::spawn_blocking(move || e.images.prune(all, &in_use))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        })??;
-    let items: Vec<Value> = items.into_iter().map(|(k, v)| json!({k: v})).collect();
-    Ok(Json(
-        json!({"ImagesDeleted": items, "SpaceReclaimed": freed}),
-    ))
-}
-
-/// `GET /system/df`: images, containers (with their writable layers), volumes and the build
-/// cache.
-pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
-    let (layers, usage) = engine.images.df()?;
-    let in_use = engine.containers.all();
-    let list = engine.images.list(false)?;
-    let images: Vec<Value> = list
-        .into_iter()
-        .map(|i| {
-            let (size, unique) = usage.iter().find(|u| u.0 == i.id).map_or((i.size, i.size), |u| (u.1, u.2));
-            let users = in_use.iter().filter(|e| e.record().image == i.id).count();
-            json!({
-                "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
-                "Created": i.created, "Size": size, "SharedSize": size - unique, "VirtualSize": size,
-                "Labels": i.labels, "Containers": users,
-            })
-        })
-        .collect();
-    let containers: Vec<Value> = in_use
-        .iter()
-        .map(|e| {
-            let rec = e.record();
-            json!({
-                "Id": rec.id, "Names": [format!("/{}", rec.name)], "Image": rec.image_ref,
-                "ImageID": rec.image, "Command": command_line(&rec),
-                "Created": secs_of(&rec.created).unwrap_or(0),
-                "State": e.view().state().api_name(), "Status": status_text(e),
-                "SizeRw": engine.containers.size_rw(&rec.id), "SizeRootFs": 0,
-                "Labels": rec.config.labels.clone().unwrap_or_default(), "Mounts": [],
-            })
-        })
-        .collect();
-    let volumes: Vec<Value> = engine
-        .containers
-        .volumes
-        .list()
-        .iter()
-        .map(|v| {
-            let mut j = crate::volumes::volume_json(&engine, v);
-            j["UsageData"] = json!({
-                "Size": engine.containers.volumes.size(&v.name),
-                "RefCount": engine.containers.volume_users(&v.name).len(),
-            });
-            j
-        })
-        .collect();
-    // The build cache: one record per step image, its own layer counted once.
-    let mut seen = std::collections::HashSet::new();
-    let mut cache: Vec<Value> = Vec::new();
-    for (id, used) in engine.builder.cache_entries() {
-        let size = match engine.images.top_layer(&id) {
-            Some((chain, size)) if seen.insert(chain.clone()) => size,
-            _ => 0,
-        };
-        let when = berth_engine::build::rfc3339(used);
-        cache.push(json!({
-            "ID": id.trim_start_matches("sha256:").chars().take(25).collect::<String>(),
-            "Parents": [], "Type": "regular", "Description": "berth build step",
-            "InUse": false, "Shared": false, "Size": size, "CreatedAt": when,
-            "LastUsedAt": when, "UsageCount": 1,
-        }));
-    }
-    let mounts = engine.builder.cache_mounts();
-    if let Ok(rd) = std::fs::read_dir(&mounts) {
-        for e in rd.flatten() {
-            cache.push(json!({
-                "ID": e.file_name().to_string_lossy(), "Parents": [], "Type": "exec.cachemount",
-                "Description": "cache mount (RUN --mount=type=cache)", "InUse": false,
-                "Shared": false, "Size": berth_engine::build::dir_size(&e.path()),
-                "CreatedAt": berth_engine::build::rfc3339(0), "LastUsedAt": null, "UsageCount": 1,
-            }));
-        }
-    }
-    Ok(Json(json!({
-        "LayersSize": layers, "Images": images, "Containers": containers,
-        "Volumes": volumes, "BuildCache": cache,
-    })))
-}
-
-/// `POST /build/prune` (called by `docker system prune`): berth has no build cache yet, so
-/// there is nothing to remove.
-pub async fn nothing_to_prune(uri: axum::http::Uri) -> Json<Value> {
-    if uri.path().contains("build") {
-        Json(json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
-    } else {
-        Json(json!({"NetworksDeleted": []}))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ImageCreateQuery {
-    #[serde(rename = "fromSrc")]
-    from_src: Option<String>,
-    #[serde(rename = "fromImage")]
-    from_image: Option<String>,
-    repo: Option<String>,
-    tag: Option<String>,
-    message: Option<String>,
-    platform: Option<String>,
-}
-
-/// `POST /images/create`: `fromSrc=-` imports the request body (a rootfs tarball);
-/// `fromImage` pulls from a registry (see `distribution`).
-pub async fn image_create(
-    State(engine): E,
-    Query(q): Query<ImageCreateQuery>,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    use http_body_util::BodyExt;
-    use tokio::io::AsyncWriteExt;
-    if let Some(img) = q.from_image.filter(|i| !i.is_empty()) {
-        let creds = crate::distribution::registry_auth(&headers)?;
-        return crate::distribution::pull(engine, img, q.tag, q.platform, creds).await;
-    }
-    match q.from_src.as_deref() {
-        Some("-") => {}
-        Some(other) => {
-            return Err(bad(format!(
-                "import from {other:?}: only a request body (fromSrc=-) is supported"
-            )))
-        }
-        None => return Err(bad("fromSrc or fromImage is required")),
-    }
-    let changes = query_all(uri.query().unwrap_or(""), "changes");
-    let reference = match (
-        q.repo.as_deref().filter(|r| !r.is_empty()),
-        q.tag.as_deref().filter(|t| !t.is_empty()),
-    ) {
-        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
-        (Some(r), None) => Some(r.to_string()),
-        _ => None,
-    };
-    let internal = |e: std::io::Error| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("import: {e}"),
-    };
-    let spool = engine.images.scratch_path("import");
-    let mut f = tokio::fs::File::create(&spool).await.map_err(internal)?;
-    let mut body = body;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| bad(format!("import: reading the request: {e}")))?;
-        if let Ok(d) = frame.into_data() {
-            f.write_all(&d).await.map_err(internal)?;
-        }
-    }
-    f.flush().await.map_err(internal)?;
-    drop(f);
-    let (e, p, msg) = (engine.clone(), spool.clone(), q.message.unwrap_or_default());
-    let r = tokio::task::spawn_blocking(move || {
-        e.images.import(&p, reference.as_deref(), &changes, &msg)
-    })
-    .await
-    .map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })?;
-    let _ = tokio::fs::remove_file(&spool).await;
-    let id = r?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({"status": id}).to_string() + "\r\n",
-    )
-        .into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1448,15 +799,5 @@ mod tests {
         let b = parse_filters(Some(r#"{"name":{"web":true}}"#)).unwrap();
         assert_eq!(b["name"], ["web"]);
         assert!(parse_filters(Some("nope")).is_err());
-    }
-
-    #[test]
-    fn unix_times() {
-        assert_eq!(
-            parse_unix(&Some("12.5".into())).unwrap(),
-            Some(12_500_000_000)
-        );
-        assert_eq!(parse_unix(&Some("3".into())).unwrap(), Some(3_000_000_000));
-        assert!(parse_unix(&Some("x".into())).is_err());
     }
 }

@@ -12,7 +12,8 @@ use berth_engine::events::{Event, ObjectType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::containers::{parse_filters, parse_unix, E};
+use crate::containers::{parse_filters, E};
+use crate::streams::parse_unix;
 use crate::ApiError;
 
 /// An event as dockerd sends it; container events carry the pre-1.22 fields (`status`,

@@ -239,7 +239,7 @@ pub async fn get(
     State(engine): State<Arc<Engine>>,
     uri: axum::http::Uri,
 ) -> Result<axum::response::Response, ApiError> {
-    let names = crate::containers::query_all(uri.query().unwrap_or(""), "names");
+    let names = crate::files::query_all(uri.query().unwrap_or(""), "names");
     if names.is_empty() {
         return Err(ApiError {
             status: axum::http::StatusCode::BAD_REQUEST,
@@ -261,7 +261,7 @@ async fn save_response(
             status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             message: e.to_string(),
         })??;
-    crate::containers::file_body(spool, "application/x-tar").await
+    crate::files::file_body(spool, "application/x-tar").await
 }
 
 /// `POST /images/load`: the request body is a docker-archive or OCI archive. It is spooled to

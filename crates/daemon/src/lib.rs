@@ -6,7 +6,11 @@
 //!   `/version` endpoints.
 //! - [`config`]: daemon configuration from flags and `daemon.json`, as dockerd names them.
 //! - [`images`]: `/images/...` endpoints.
-//! - [`containers`]: `/containers/...` endpoints.
+//! - [`containers`]: `/containers/...` endpoints: create, list, inspect, the lifecycle, update.
+//! - [`streams`]: logs and attach (hijacked streams).
+//! - [`files`]: `cp`, export, diff and commit.
+//! - [`prune`]: container and image prunes, `system df`.
+//! - [`image_create`]: `POST /images/create` (import or pull).
 //! - [`events`]: `/events`: the engine's events in Docker's JSON, filtered.
 //! - [`exec`]: `/containers/{id}/exec` and `/exec/...`: exec instances.
 //! - [`distribution`]: pull, push, `/auth` and `/distribution/{name}/json`.
@@ -27,10 +31,14 @@ pub mod containers;
 pub mod distribution;
 pub mod events;
 pub mod exec;
+pub mod files;
 pub mod hijack;
+pub mod image_create;
 pub mod images;
 pub mod networks;
+pub mod prune;
 pub mod query;
+pub mod streams;
 pub mod swarm;
 pub mod system;
 pub mod tls;
@@ -107,8 +115,8 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/wait", post(containers::wait))
-        .route("/containers/{id}/logs", get(containers::logs))
-        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/logs", get(streams::logs))
+        .route("/containers/{id}/attach", post(streams::attach))
         .route("/containers/{id}/exec", post(exec::exec_create))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
@@ -122,10 +130,10 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         )
         .route("/images/load", axum::routing::post(images::load))
         .route("/images/get", get(images::get))
-        .route("/images/prune", post(containers::image_prune))
-        .route("/images/create", post(containers::image_create))
-        .route("/containers/prune", post(containers::prune))
-        .route("/system/df", get(containers::system_df))
+        .route("/images/prune", post(prune::image_prune))
+        .route("/images/create", post(image_create::image_create))
+        .route("/containers/prune", post(prune::prune))
+        .route("/system/df", get(prune::system_df))
         .route("/system/check", post(system::check))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
@@ -145,15 +153,15 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/build/prune", post(build::prune))
         .route("/build", post(build::build))
-        .route("/commit", post(containers::commit))
-        .route("/containers/{id}/export", get(containers::export))
+        .route("/commit", post(files::commit))
+        .route("/containers/{id}/export", get(files::export))
         .route(
             "/containers/{id}/archive",
-            get(containers::archive_get)
-                .head(containers::archive_head)
-                .put(containers::archive_put),
+            get(files::archive_get)
+                .head(files::archive_head)
+                .put(files::archive_put),
         )
-        .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/changes", get(files::changes))
         .route("/images/{*name}", axum::routing::any(images::by_name))
         .route("/auth", post(distribution::auth))
         .route("/distribution/{*name}", get(distribution::inspect))

@@ -1,0 +1,254 @@
+//! `/containers/{id}/logs` and `/containers/{id}/attach`: a container's output as a streamed body or a hijacked connection (HTTP 101, `Upgrade: tcp`), and the helpers exec streams share.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_engine::containers::LogOptions;
+use berth_engine::lifecycle::State as CState;
+use berth_engine::model::frames;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::containers::{bad, content_type, truthy, E};
+use crate::ApiError;
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+}
+
+/// Docker's `since`/`until`: Unix seconds with an optional fraction.
+pub(crate) fn parse_unix(s: &Option<String>) -> Result<Option<i128>, ApiError> {
+    let Some(s) = s.as_deref().filter(|s| !s.is_empty() && *s != "0") else {
+        return Ok(None);
+    };
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i128 = secs
+        .parse()
+        .map_err(|_| bad(format!("invalid time value: {s}")))?;
+    let mut nanos: i128 = 0;
+    if !frac.is_empty() {
+        let f = &frac[..frac.len().min(9)];
+        nanos = f
+            .parse::<i128>()
+            .map_err(|_| bad(format!("invalid time value: {s}")))?
+            * 10i128.pow(9 - f.len() as u32);
+    }
+    Ok(Some(secs * 1_000_000_000 + nanos))
+}
+
+/// `GET /containers/{id}/logs`.
+pub async fn logs(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
+    let o = LogOptions {
+        follow: truthy(&q.follow),
+        stdout: truthy(&q.stdout),
+        stderr: truthy(&q.stderr),
+        since: parse_unix(&q.since)?,
+        until: parse_unix(&q.until)?,
+        // As dockerd: `all`, nothing or a negative number is every line (Testcontainers
+        // sends `tail=-1`).
+        tail: match q.tail.as_deref() {
+            None | Some("") | Some("all") => None,
+            Some(n) => {
+                let n: i64 = n
+                    .parse()
+                    .map_err(|_| bad(format!("invalid tail value: {n}")))?;
+                usize::try_from(n).ok()
+            }
+        },
+    };
+    if !o.stdout && !o.stderr {
+        return Err(bad("Bad parameters: you must choose at least one stream"));
+    }
+    let timestamps = truthy(&q.timestamps);
+    let (tty, rx) = engine.containers.logs(&id, o)?;
+    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
+        let l = rx.recv().await?;
+        let mut payload = Vec::new();
+        if timestamps {
+            payload.extend_from_slice(l.time.as_bytes());
+            payload.push(b' ');
+        }
+        payload.extend_from_slice(&l.data);
+        let out = if tty {
+            payload
+        } else {
+            let mut f = frames::header(l.stream, payload.len()).to_vec();
+            f.extend_from_slice(&payload);
+            f
+        };
+        Some((Ok::<_, Infallible>(Bytes::from(out)), rx))
+    });
+    let ct = content_type(tty);
+    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttachQuery {
+    stdin: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+}
+
+/// `POST /containers/{id}/attach`: answers 101 at once (the docker CLI starts the container
+/// only after that), then connects the hijacked connection to the shim once it runs.
+pub async fn attach(
+    State(engine): E,
+    Path(id): Path<String>,
+    Query(q): Query<AttachQuery>,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let e = engine.containers.find(&id)?;
+    if matches!(e.view().state(), CState::Removing | CState::Dead) {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: "You cannot attach to a stopped container, start it first".into(),
+        });
+    }
+    let tty = e.record().config.tty.unwrap_or(false);
+    let (stdin, stdout, stderr) = (truthy(&q.stdin), truthy(&q.stdout), truthy(&q.stderr));
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let ct = content_type(tty);
+    if !upgrade {
+        // A plain request: the output as the response body.
+        let (tty, shim) = engine.containers.attach(&id, false, stdout, stderr).await?;
+        let stream = shim_body(shim, tty, None);
+        return Ok(([(header::CONTENT_TYPE, ct)], stream).into_response());
+    }
+    let sock = crate::hijack::socket_of(&req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        crate::hijack::until_read(sock).await;
+        let mut client = hyper_util::rt::TokioIo::new(upgraded);
+        let (tty, shim) = match engine.containers.attach(&id, stdin, stdout, stderr).await {
+            Ok(s) => s,
+            Err(err) => {
+                let _ = client.write_all(format!("Error: {err}\n").as_bytes()).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        };
+        pipe(client, shim, tty, stdin, None).await;
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, ct)
+        .body(Body::empty())
+        .expect("response"))
+}
+
+/// A shim stream as a response body, for clients that did not ask for a hijack: the same
+/// framing as [`pipe`] (frames kept without a terminal, stripped with one), streamed.
+pub(crate) fn shim_body(
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
+) -> Body {
+    let (r, w) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(pipe(w, shim, tty, false, on_exit));
+    let stream = futures_util::stream::unfold(r, |mut r| async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        let n = r.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        buf.truncate(n);
+        Some((Ok::<_, Infallible>(Bytes::from(buf)), r))
+    });
+    Body::from_stream(stream)
+}
+
+/// Copies a client's stdin to the shim and the shim's frames to the client (without the
+/// frame headers for a terminal), until the shim's side ends.
+pub(crate) async fn pipe<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    stdin: bool,
+    on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
+) where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = shim.into_split();
+    let input = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        } else {
+            // Still read, so that a client closing its side is noticed; discard the bytes.
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut cr, &mut sink).await;
+        }
+        let _ = sw.shutdown().await;
+    });
+    let mut on_exit = on_exit;
+    let mut hdr = [0u8; 8];
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if sr.read_exact(&mut hdr).await.is_err() {
+            break;
+        }
+        let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+        if hdr[0] == frames::EXIT {
+            // An exec's exit code: recorded before the client sees the end of the stream,
+            // so that its next inspect has it.
+            let mut data = vec![0u8; len.min(64)];
+            if sr.read_exact(&mut data).await.is_err() {
+                break;
+            }
+            if let Some(f) = on_exit.take() {
+                f(String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1));
+            }
+            continue;
+        }
+        if !tty && cw.write_all(&hdr).await.is_err() {
+            break;
+        }
+        let mut ok = true;
+        while len > 0 {
+            let n = len.min(buf.len());
+            if sr.read_exact(&mut buf[..n]).await.is_err() || cw.write_all(&buf[..n]).await.is_err()
+            {
+                ok = false;
+                break;
+            }
+            len -= n;
+        }
+        if !ok {
+            break;
+        }
+        let _ = cw.flush().await;
+    }
+    let _ = cw.shutdown().await;
+    input.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_times() {
+        assert_eq!(
+            parse_unix(&Some("12.5".into())).unwrap(),
+            Some(12_500_000_000)
+        );
+        assert_eq!(parse_unix(&Some("3".into())).unwrap(), Some(3_000_000_000));
+        assert!(parse_unix(&Some("x".into())).is_err());
+    }
+}
