@@ -1,0 +1,176 @@
+//! Published ports and endpoint settings from a container's API config.
+
+use super::*;
+
+/// A container's wish for network `n` from its API endpoint settings (`EndpointsConfig`).
+pub fn endpoint_request(
+    n: &Network,
+    ep: Option<&bollard_stubs::models::EndpointSettings>,
+) -> Result<EndpointRequest, EngineError> {
+    let ip = ep
+        .and_then(|e| e.ipam_config.as_ref())
+        .and_then(|c| c.ipv4_address.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| invalid(format!("invalid IPv4 address: {s}")))
+        })
+        .transpose()?;
+    let ip6 = ep
+        .and_then(|e| e.ipam_config.as_ref())
+        .and_then(|c| c.ipv6_address.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Ipv6Addr>()
+                .map_err(|_| invalid(format!("invalid IPv6 address: {s}")))
+        })
+        .transpose()?;
+    if n.is_default() && ip6.is_some() {
+        return Err(invalid(
+            "user specified IP address is supported on user defined networks only",
+        ));
+    }
+    let mac = ep
+        .and_then(|e| e.mac_address.clone())
+        .filter(|m| !m.is_empty());
+    if let Some(m) = &mac {
+        parse_mac(m)?;
+    }
+    let mut aliases: Vec<String> = Vec::new();
+    for a in ep.and_then(|e| e.aliases.clone()).unwrap_or_default() {
+        if !a.is_empty() && !aliases.contains(&a) {
+            aliases.push(a);
+        }
+    }
+    Ok(EndpointRequest {
+        network: n.name.clone(),
+        aliases,
+        ip,
+        ip6,
+        mac,
+    })
+}
+
+pub(super) fn parse_mac(s: &str) -> Result<[u8; 6], EngineError> {
+    bridge::parse_mac(s).map_err(net_err)
+}
+
+/// Chooses host ports: a given one must be free to bind (another program may not hold it);
+/// none means a free one from the kernel.
+pub(super) fn resolve_ports(
+    reqs: &[PortRequest],
+    ip: Ipv4Addr,
+) -> Result<Vec<PortMap>, EngineError> {
+    let mut out: Vec<PortMap> = Vec::new();
+    for r in reqs {
+        let bind_ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let port = match r.host_port {
+            Some(p) => {
+                let taken = match r.proto {
+                    Proto::Tcp => std::net::TcpListener::bind((bind_ip, p)).is_err(),
+                    Proto::Udp => std::net::UdpSocket::bind((bind_ip, p)).is_err(),
+                };
+                if taken
+                    || out
+                        .iter()
+                        .any(|o| o.proto == r.proto && o.host_port == p && o.host_ip == r.host_ip)
+                {
+                    return Err(invalid(format!(
+                        "driver failed programming external connectivity: Bind for {bind_ip}:{p} failed: port is already allocated"
+                    )));
+                }
+                p
+            }
+            None => {
+                let p = match r.proto {
+                    Proto::Tcp => std::net::TcpListener::bind((bind_ip, 0))
+                        .and_then(|l| l.local_addr())
+                        .map(|a| a.port()),
+                    Proto::Udp => std::net::UdpSocket::bind((bind_ip, 0))
+                        .and_then(|l| l.local_addr())
+                        .map(|a| a.port()),
+                };
+                p.map_err(|e| unavailable(format!("find a free port on {bind_ip}: {e}")))?
+            }
+        };
+        out.push(PortMap {
+            proto: r.proto,
+            host_ip: r.host_ip,
+            host_port: port,
+            container_ip: ip,
+            container_port: r.container_port,
+        });
+    }
+    Ok(out)
+}
+
+/// The ports a container asks for: `PortBindings` (`80/tcp` → host IP and port or range) and,
+/// with `PublishAllPorts`, every exposed port on a free host port.
+pub fn port_requests(
+    bindings: Option<&bollard_stubs::models::PortMap>,
+    exposed: &[String],
+    publish_all: bool,
+) -> Result<Vec<PortRequest>, EngineError> {
+    let parse_key = |k: &str| -> Result<(u16, Proto), EngineError> {
+        let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            other => return Err(invalid(format!("invalid proto: {other}"))),
+        };
+        let port = p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| invalid(format!("invalid containerPort: {p}")))?;
+        Ok((port, proto))
+    };
+    let mut out = Vec::new();
+    let mut bound = BTreeSet::new();
+    for (k, list) in bindings.into_iter().flatten() {
+        let (cport, proto) = parse_key(k)?;
+        bound.insert((cport, proto));
+        for b in list.iter().flatten() {
+            let host_ip = match b
+                .host_ip
+                .as_deref()
+                .filter(|s| !s.is_empty() && *s != "0.0.0.0")
+            {
+                Some(s) => Some(
+                    s.parse::<Ipv4Addr>()
+                        .map_err(|_| invalid(format!("invalid IP address: {s}")))?,
+                ),
+                None => None,
+            };
+            let host_port = match b.host_port.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => Some(
+                    s.parse::<u16>()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| invalid(format!("invalid hostPort: {s}")))?,
+                ),
+                None => None,
+            };
+            out.push(PortRequest {
+                proto,
+                container_port: cport,
+                host_ip,
+                host_port,
+            });
+        }
+    }
+    if publish_all {
+        for e in exposed {
+            let (cport, proto) = parse_key(e)?;
+            if !bound.contains(&(cport, proto)) {
+                out.push(PortRequest {
+                    proto,
+                    container_port: cport,
+                    host_ip: None,
+                    host_port: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
