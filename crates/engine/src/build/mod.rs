@@ -1,0 +1,588 @@
+//! Dockerfile builds: the stages of a parsed Dockerfile run as berth containers and image
+//! commits, with a content-keyed cache.
+//!
+//! - The stages needed for the target (its base and `COPY --from`/`RUN --mount from=`
+//!   closure) run; others are skipped. Each needed stage runs as its own task once the
+//!   stages it needs are done, so independent stages build in parallel. Their output is
+//!   printed stage by stage, in file order.
+//! - Every step yields an image, as docker's classic builder does: `RUN` commits the
+//!   writable layer of a container run from the previous step's image; `COPY`/`ADD` write
+//!   into an overlay of the previous image and commit its upper directory; metadata steps
+//!   commit a config with an `empty_layer` history entry.
+//! - The cache maps a step's key — sha256 of the parent image id, the step as it will be
+//!   recorded (`created_by`), the config it runs with and, for `COPY`/`ADD`, the hash of the
+//!   copied files' paths, modes, owners and contents (never times) — to the image the step
+//!   made. It lives in `<data-root>/build/cache.json`; an entry whose image is gone is a miss.
+//!
+//! Rooms: `stages` (a build and its stages as tasks), `step` (one step; metadata
+//! instructions), `run` (RUN), `copy` (COPY/ADD), `cache` (keys and the cache file),
+//! `context` (build contexts kept between builds).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_build::dockerfile::{self, Instruction};
+use berth_build::ignore::Ignore;
+use berth_build::shell::{self, Env};
+use berth_build::steps::{self, Command, Step};
+use berth_build::Stage;
+use bollard_stubs::models::{ContainerCreateBody, HostConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Digest as _;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, watch};
+
+use crate::buildfs;
+use crate::containers::Containers;
+use crate::error::{invalid, unavailable, EngineError};
+use crate::images::ImageService;
+
+mod cache;
+mod context;
+mod stages;
+mod step;
+
+use context::ScratchDir;
+mod copy;
+mod run;
+
+use copy::{dir_hash, resolved};
+
+/// What `POST /build` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The Dockerfile's path in the context.
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// Remove intermediate containers after a successful step (docker's `--rm`, default on).
+    pub remove: bool,
+    /// Remove them even after a failed one.
+    pub force_remove: bool,
+    /// `--network` for every RUN.
+    pub network: Option<String>,
+    /// Registry credentials by host (`X-Registry-Config`), for pulling bases.
+    pub auth: HashMap<String, berth_registry::Credentials>,
+}
+
+/// A message of the build's output stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Text for the user (the classic builder's `stream`).
+    Stream(String),
+    /// The built image's id (the classic builder's `aux.ID`).
+    Aux(String),
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct CacheFile {
+    /// Step key → image id.
+    entries: BTreeMap<String, String>,
+    /// Image id → when it was last used (Unix seconds).
+    #[serde(default)]
+    used: BTreeMap<String, i64>,
+    /// Final images of builds (never hidden from `images`).
+    #[serde(default)]
+    results: BTreeSet<String>,
+}
+
+impl berth_durable::Record for CacheFile {
+    const KIND: &'static str = "build cache";
+    const SCHEMA: u32 = 1;
+}
+
+/// The builder.
+#[derive(Debug)]
+pub struct Builder {
+    images: Arc<ImageService>,
+    containers: Arc<Containers>,
+    dir: PathBuf,
+    cache: std::sync::Mutex<CacheFile>,
+    /// Unpacked contexts by content hash, and how many builds use each.
+    contexts_in_use: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+/// An uploaded build context: in memory, or spooled to a file when large.
+#[derive(Debug)]
+pub enum ContextData {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+/// How many unpacked contexts are kept for the next build when no build uses them.
+const KEPT_CONTEXTS: usize = 4;
+
+/// A build's hold on an unpacked context (see [`Builder::lease_context`]).
+#[derive(Debug)]
+pub struct ContextLease {
+    builder: Arc<Builder>,
+    hash: String,
+    pub path: PathBuf,
+}
+
+impl Drop for ContextLease {
+    fn drop(&mut self) {
+        self.builder.release_context(&self.hash);
+    }
+}
+
+/// The mounted root of a step: an overlay of an image's layers (with an empty bottom
+/// layer, so that `scratch` mounts too) and a fresh upper directory, unmounted on drop.
+struct RootMount {
+    dir: PathBuf,
+    root: PathBuf,
+    upper: PathBuf,
+}
+
+impl RootMount {
+    /// A writable root (the step writes into `upper`).
+    fn new(images: &ImageService, image: Option<&str>, dir: PathBuf) -> Result<Self, EngineError> {
+        Self::mount(images, image, dir, true)
+    }
+
+    /// A read-only view (a `--from` source): no upper directory, so nothing to sync.
+    fn read_only(
+        images: &ImageService,
+        image: Option<&str>,
+        dir: PathBuf,
+    ) -> Result<Self, EngineError> {
+        Self::mount(images, image, dir, false)
+    }
+
+    fn mount(
+        images: &ImageService,
+        image: Option<&str>,
+        dir: PathBuf,
+        writable: bool,
+    ) -> Result<Self, EngineError> {
+        let (root, upper, work, empty) = (
+            dir.join("root"),
+            dir.join("upper"),
+            dir.join("work"),
+            dir.join("empty"),
+        );
+        for d in [&root, &upper, &work, &empty] {
+            std::fs::create_dir_all(d).map_err(|e| unavailable(format!("build: {e}")))?;
+        }
+        let mut lowers: Vec<String> = match image {
+            Some(id) => images
+                .layer_dirs(id, &upper)?
+                .into_iter()
+                .skip(1)
+                .map(|p| p.display().to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        // Two lowers at least: an overlay without an upper needs them.
+        lowers.push(empty.display().to_string());
+        if lowers.len() < 2 {
+            let e2 = dir.join("empty2");
+            std::fs::create_dir_all(&e2).map_err(|e| unavailable(format!("build: {e}")))?;
+            lowers.push(e2.display().to_string());
+        }
+        let m = RootMount { dir, root, upper };
+        let mut options = vec![format!("lowerdir={}", lowers.join(":"))];
+        if writable {
+            options.push(format!("upperdir={}", m.upper.display()));
+            options.push(format!("workdir={}", work.display()));
+        }
+        let spec = |opts: Vec<String>| berth_shim::MountSpec {
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            target: m.root.clone(),
+            options: opts,
+        };
+        // `volatile`: the upper is read once for the commit and thrown away, so overlayfs
+        // need not sync it at unmount (the committed blob is synced by the content store).
+        let mut vol = options.clone();
+        if writable {
+            vol.push("volatile".into());
+        }
+        if spec(vol).mount().is_err() {
+            spec(options)
+                .mount()
+                .map_err(|e| unavailable(format!("build: mount the step's root: {e}")))?;
+        }
+        Ok(m)
+    }
+}
+
+impl Drop for RootMount {
+    fn drop(&mut self) {
+        let _ = berth_shim::MountSpec::unmount(&self.root);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Docker's default PATH, added to a stage whose base has none.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn short(id: &str) -> &str {
+    let h = id.strip_prefix("sha256:").unwrap_or(id);
+    &h[..h.len().min(12)]
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn rand_hex() -> String {
+    crate::id::ContainerId::random().as_str()[..16].to_string()
+}
+
+/// The state of a stage between steps.
+#[derive(Debug, Clone)]
+struct St {
+    /// The current image (None: `FROM scratch` before any step).
+    image: Option<String>,
+    /// The image's `config` object.
+    config: serde_json::Map<String, Value>,
+    /// ARGs declared in this stage, with their values.
+    args: Vec<(String, String)>,
+    cmd_set: bool,
+}
+
+impl St {
+    fn shell(&self) -> Vec<String> {
+        self.config
+            .get("Shell")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .filter(|v: &Vec<String>| !v.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    fn env_list(&self) -> Vec<String> {
+        self.config
+            .get("Env")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The variables a step's words see: the ARGs, then the ENVs over them.
+    fn vars(&self) -> Env {
+        let mut e: Env = self.args.iter().cloned().collect();
+        for kv in self.env_list() {
+            if let Some((k, v)) = kv.split_once('=') {
+                e.insert(k.into(), v.into());
+            }
+        }
+        e
+    }
+
+    fn set_env(&mut self, k: &str, v: &str) {
+        let mut env = self.env_list();
+        let kv = format!("{k}={v}");
+        match env.iter_mut().find(|e| e.split('=').next() == Some(k)) {
+            Some(slot) => *slot = kv,
+            None => env.push(kv),
+        }
+        self.config.insert("Env".into(), json!(env));
+    }
+
+    fn workdir(&self) -> String {
+        self.config
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("/")
+            .to_string()
+    }
+
+    /// ARGs not shadowed by an ENV of the same name: RUN gets them in its environment.
+    fn run_args(&self) -> Vec<(String, String)> {
+        let env = self.env_list();
+        self.args
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|e| e.split('=').next() == Some(k)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Everything the stages of one build share.
+#[derive(Debug)]
+struct Job {
+    context: PathBuf,
+    ignore: Ignore,
+    opts: BuildOptions,
+    escape: char,
+    stages: Vec<Stage>,
+    /// The checked steps of each stage.
+    steps: Vec<Vec<(Instruction, Step)>>,
+    /// Build args before the first FROM, with their values.
+    meta: Env,
+    /// The first step number of each needed stage.
+    offset: Vec<usize>,
+    total: usize,
+    results: Vec<watch::Sender<Option<Result<String, String>>>>,
+    consumed: std::sync::Mutex<HashSet<String>>,
+    /// The label step appended to the target stage (`--label`).
+    target: usize,
+}
+
+fn instruction_text(i: &Instruction) -> String {
+    let mut s = i.keyword.clone();
+    for (k, v) in &i.flags {
+        match v {
+            Some(v) => s.push_str(&format!(" --{k}={v}")),
+            None => s.push_str(&format!(" --{k}")),
+        }
+    }
+    match &i.args {
+        dockerfile::Args::Text(t) => {
+            if !t.is_empty() {
+                s.push(' ');
+                s.push_str(t);
+            }
+        }
+        dockerfile::Args::Json(v) => {
+            s.push(' ');
+            s.push_str(&serde_json::to_string(v).unwrap_or_default());
+        }
+    }
+    s
+}
+
+/// The stage a `--from`/`from=` value names, if any (a name or an index before `before`).
+fn stage_named(stages: &[Stage], name: &str, before: usize) -> Option<usize> {
+    let l = name.to_ascii_lowercase();
+    if let Some(s) = stages[..before]
+        .iter()
+        .find(|s| s.name.as_deref() == Some(&l))
+    {
+        return Some(s.index);
+    }
+    name.parse::<usize>().ok().filter(|i| *i < before)
+}
+
+/// Docker's duration words (`30s`, `1m30s`, `500ms`) in nanoseconds.
+fn duration_ns(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() || n == 'µ' {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        let mul = match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mul;
+        any = true;
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    any.then_some(total as i64)
+}
+
+/// `80`, `80/udp`, `8000-8002/tcp` → docker's `port/proto` keys.
+fn expose_keys(word: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = word.split_once('/').unwrap_or((word, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+    let (a, b): (u16, u16) = match (a.parse(), b.parse()) {
+        (Ok(a), Ok(b)) if a <= b => (a, b),
+        _ => return Err(format!("invalid containerPort: {ports}")),
+    };
+    Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
+}
+
+impl Builder {
+    /// Opens the builder's state under `<data-root>/build`.
+    pub fn open(
+        data_root: &Path,
+        images: Arc<ImageService>,
+        containers: Arc<Containers>,
+    ) -> Result<Self, EngineError> {
+        let dir = data_root.join("build");
+        std::fs::create_dir_all(dir.join("tmp"))
+            .map_err(|e| unavailable(format!("create {}: {e}", dir.display())))?;
+        // Scratch directories of builds a crash interrupted: what is mounted below them is
+        // unmounted first (deepest first), so that nothing is removed through a mount.
+        let tmp = dir.join("tmp");
+        let mut mounted: Vec<PathBuf> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+            .filter(|m| m.starts_with(&tmp))
+            .collect();
+        mounted.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        for m in &mounted {
+            let _ = berth_shim::MountSpec::unmount(m);
+        }
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        // A missing or unreadable cache is an empty one (it only saves work); a cache of a
+        // newer berth is left alone on disk by not saving over it until a build here.
+        let cache: CacheFile = match berth_durable::load(&dir.join("cache.json")) {
+            Ok(c) => c,
+            Err(e) => {
+                if !e.is_not_found() {
+                    tracing::warn!(error = %e, "build cache not used");
+                }
+                CacheFile::default()
+            }
+        };
+        let b = Builder {
+            images,
+            containers,
+            dir,
+            cache: std::sync::Mutex::new(cache),
+            contexts_in_use: Default::default(),
+        };
+        b.publish_cache();
+        Ok(b)
+    }
+
+    /// The directory builds extract their contexts into.
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.join("tmp").join(rand_hex())
+    }
+
+    /// The cache mounts' directories (`RUN --mount=type=cache`).
+    pub fn cache_mounts(&self) -> PathBuf {
+        self.dir.join("mounts")
+    }
+}
+
+/// Unix seconds as RFC 3339 (for `system df`).
+pub fn rfc3339(secs: i64) -> String {
+    berth_image::store::rfc3339(secs)
+}
+
+/// The bytes under `p` (for `system df`).
+pub fn dir_size(p: &Path) -> u64 {
+    crate::containers::dir_size(p)
+}
+
+/// `$v` and `${v}` substituted in a JSON-form word, nothing else touched.
+fn expand_json_word(w: &str, vars: &Env) -> String {
+    let mut out = String::new();
+    let b: Vec<char> = w.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '$' && i + 1 < b.len() {
+            let (name, next) = if b[i + 1] == '{' {
+                match b[i + 2..].iter().position(|c| *c == '}') {
+                    Some(end) => (
+                        b[i + 2..i + 2 + end].iter().collect::<String>(),
+                        i + 3 + end,
+                    ),
+                    None => (String::new(), i),
+                }
+            } else {
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+                    .map_or(b.len(), |p| i + 1 + p);
+                (b[i + 1..end].iter().collect::<String>(), end)
+            };
+            if !name.is_empty() && next > i {
+                out.push_str(vars.get(&name).map(String::as_str).unwrap_or(""));
+                i = next;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+fn need_equals(word: &str) -> EngineError {
+    invalid(format!(
+        "Syntax error - can't find = in {word:?}. Must be of the form: name=value"
+    ))
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+        && !s.is_empty()
+    {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// Downloads `url` for `ADD` into the scratch directory.
+async fn fetch_url(url: &str, scratch: &Path) -> Result<PathBuf, EngineError> {
+    let url = url.to_string();
+    let p = scratch.join(format!("url-{}", rand_hex()));
+    let p2 = p.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut resp = ureq::get(&url)
+            .call()
+            .map_err(|e| unavailable(format!("ADD {url}: {e}")))?;
+        let mut f = std::fs::File::create(&p2).map_err(|e| unavailable(e.to_string()))?;
+        let mut body = resp.body_mut().as_reader();
+        std::io::copy(&mut body, &mut f).map_err(|e| unavailable(format!("ADD {url}: {e}")))?;
+        Ok::<_, EngineError>(())
+    })
+    .await
+    .map_err(|e| unavailable(e.to_string()))??;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_ports() {
+        assert_eq!(duration_ns("30s"), Some(30_000_000_000));
+        assert_eq!(duration_ns("1m30s"), Some(90_000_000_000));
+        assert_eq!(duration_ns("500ms"), Some(500_000_000));
+        assert_eq!(duration_ns("5"), None);
+        assert_eq!(duration_ns("x"), None);
+        assert_eq!(expose_keys("80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(expose_keys("53/UDP").unwrap(), vec!["53/udp"]);
+        assert_eq!(expose_keys("8000-8002").unwrap().len(), 3);
+        assert!(expose_keys("http").is_err());
+    }
+
+    #[test]
+    fn stage_names_and_indexes() {
+        let df = dockerfile::parse("FROM a AS one\nFROM b\nFROM c\n", "D").unwrap();
+        let s = berth_build::stages(&df, &Env::new(), "D").unwrap();
+        assert_eq!(stage_named(&s, "ONE", 2), Some(0));
+        assert_eq!(stage_named(&s, "1", 2), Some(1));
+        assert_eq!(stage_named(&s, "2", 2), None);
+        assert_eq!(stage_named(&s, "busybox", 2), None);
+    }
+}
