@@ -1,10 +1,13 @@
 //! berth's Dockerfile builder.
 //!
 //! Modules:
+//! - [`cache`]: the build cache's key for a step.
 //! - [`dockerfile`]: the parser (directives, continuations, here-documents, instructions),
 //!   errors with file, line and column.
 //! - [`ignore`]: `.dockerignore` with docker's pattern rules.
 //! - [`steps`]: instructions checked and typed (flags, argument counts, forms, `RUN --mount`).
+//! - [`words`]: per-instruction word semantics (durations, port keys, JSON-form variables,
+//!   quoting, an instruction's history text).
 //! - [`shell`]: docker's word rules: quotes, escapes, `${v:-x}` substitution, words and
 //!   `key=value` pairs.
 //!
@@ -12,10 +15,12 @@
 //! applied to the `FROM` lines as docker applies them. The execution (steps as containers,
 //! the cache, `POST /build`) is issue 8's next part.
 
+pub mod cache;
 pub mod dockerfile;
 pub mod ignore;
 pub mod shell;
 pub mod steps;
+pub mod words;
 
 use dockerfile::{Args, Dockerfile, Instruction, ParseError};
 use shell::Env;
@@ -142,6 +147,19 @@ pub fn stages(df: &Dockerfile, build_args: &Env, file: &str) -> Result<Vec<Stage
         return Err(err(1, "the Dockerfile has no FROM: no build stage".into()));
     }
     Ok(out)
+}
+
+/// The stage a `--from`/`from=` value names, if any: a stage name, or an index before
+/// `before`.
+pub fn stage_named(stages: &[Stage], name: &str, before: usize) -> Option<usize> {
+    let l = name.to_ascii_lowercase();
+    if let Some(s) = stages[..before]
+        .iter()
+        .find(|s| s.name.as_deref() == Some(&l))
+    {
+        return Some(s.index);
+    }
+    name.parse::<usize>().ok().filter(|i| *i < before)
 }
 
 #[cfg(test)]

@@ -87,15 +87,8 @@ impl Builder {
     }
 
     pub(super) fn key(&self, st: &St, created_by: &str, extra: &str) -> String {
-        let mut h = sha2::Sha256::new();
-        h.update(st.image.as_deref().unwrap_or("scratch"));
-        h.update(b"\0");
-        h.update(created_by);
-        h.update(b"\0");
-        h.update(serde_json::to_vec(&st.config).expect("serialises"));
-        h.update(b"\0");
-        h.update(extra);
-        hex::encode(h.finalize())
+        let config = serde_json::to_vec(&st.config).expect("serialises");
+        berth_build::cache::key(st.image.as_deref(), created_by, &config, extra)
     }
 
     /// A cached result for the step, announced as the classic builder does.
