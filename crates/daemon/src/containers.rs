@@ -41,6 +41,17 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Ap
         .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))
 }
 
+/// The API's model (checked by bollard's types) as the engine's type of the same JSON shape.
+/// The engine's container types keep Docker's field names (`berth_engine::model::container`),
+/// so this passes on every setting the engine models and drops the rest.
+pub(crate) fn to_engine<A: serde::Serialize, T: serde::de::DeserializeOwned>(
+    a: &A,
+) -> Result<T, ApiError> {
+    serde_json::to_value(a)
+        .and_then(serde_json::from_value)
+        .map_err(|e| bad(format!("invalid JSON: {e}")))
+}
+
 pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
@@ -99,7 +110,9 @@ pub async fn create(
             ep.mac_address = Some(mac);
         }
     }
-    let (id, warnings) = engine.containers.create(q.name.as_deref(), body)?;
+    let (id, warnings) = engine
+        .containers
+        .create(q.name.as_deref(), to_engine(&body)?)?;
     Ok((
         StatusCode::CREATED,
         Json(ContainerCreateResponse {

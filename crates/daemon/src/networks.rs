@@ -250,9 +250,13 @@ pub async fn connect(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: NetworkConnectRequest = body_of(&body)?;
+    let endpoint = match &req.endpoint_config {
+        Some(ep) => Some(crate::containers::to_engine(ep)?),
+        None => None,
+    };
     engine
         .containers
-        .connect(&req.container, &id, req.endpoint_config.as_ref())
+        .connect(&req.container, &id, endpoint.as_ref())
         .await?;
     Ok(StatusCode::OK.into_response())
 }

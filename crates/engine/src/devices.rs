@@ -7,7 +7,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use bollard_stubs::models::{DeviceMapping, HostConfig};
+use crate::model::container::{DeviceMapping, HostConfig};
 use serde_json::{json, Value};
 
 use crate::error::{invalid, EngineError};

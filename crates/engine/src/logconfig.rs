@@ -3,7 +3,7 @@
 //! Docker's `local` driver by default) and nothing for `none`; other drivers Docker knows are
 //! refused by name, unknown ones with dockerd's wording.
 
-use bollard_stubs::models::{HostConfig, HostConfigLogConfig};
+use crate::model::container::{HostConfig, LogConfig};
 
 use crate::error::{invalid, EngineError};
 
@@ -39,10 +39,10 @@ pub fn driver(hc: &HostConfig) -> &str {
 }
 
 /// The config as inspect shows it: the driver named, options kept.
-pub fn normalized(hc: &HostConfig) -> Result<HostConfigLogConfig, EngineError> {
+pub fn normalized(hc: &HostConfig) -> Result<LogConfig, EngineError> {
     let d = driver(hc);
     check_driver(d)?;
-    Ok(HostConfigLogConfig {
+    Ok(LogConfig {
         typ: Some(d.to_string()),
         config: Some(
             hc.log_config
@@ -142,7 +142,7 @@ mod tests {
 
     fn hc(t: &str, opts: &[(&str, &str)]) -> HostConfig {
         HostConfig {
-            log_config: Some(HostConfigLogConfig {
+            log_config: Some(LogConfig {
                 typ: Some(t.into()),
                 config: Some(
                     opts.iter()

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use bollard_stubs::models::{HostConfig, Mount, MountType};
+use crate::model::container::{HostConfig, Mount, MountType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, EngineError};
@@ -159,7 +159,7 @@ pub fn parse_mount(m: &Mount) -> Result<Wanted, EngineError> {
     let rw = !m.read_only.unwrap_or(false);
     let source = m.source.clone().unwrap_or_default();
     match m.typ {
-        Some(MountType::BIND) => {
+        Some(MountType::Bind) => {
             if m.volume_options.is_some() {
                 return Err(bad("field VolumeOptions must not be specified".into()));
             }
@@ -199,7 +199,7 @@ pub fn parse_mount(m: &Mount) -> Result<Wanted, EngineError> {
                 create_source: false,
             })
         }
-        Some(MountType::VOLUME) => {
+        Some(MountType::Volume) => {
             if m.bind_options.is_some() {
                 return Err(bad("field BindOptions must not be specified".into()));
             }
@@ -230,7 +230,7 @@ pub fn parse_mount(m: &Mount) -> Result<Wanted, EngineError> {
                 create_source: false,
             })
         }
-        Some(MountType::TMPFS) => {
+        Some(MountType::Tmpfs) => {
             if !source.is_empty() {
                 return Err(bad("field Source must not be specified".into()));
             }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bollard_stubs::models::{ContainerConfig, HostConfig};
+use crate::model::container::{ContainerConfig, HostConfig};
 use serde_json::{json, Value};
 
 use crate::error::{invalid, EngineError};

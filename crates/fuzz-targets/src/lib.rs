@@ -116,11 +116,14 @@ pub fn api_create(data: &[u8]) {
     else {
         return;
     };
-    let cfg: bollard_stubs::models::ContainerConfig = match serde_json::from_slice(data) {
-        Ok(c) => c,
-        Err(_) => return,
+    // Then into the engine's types, as berthd's create handler passes it on.
+    let Ok(req) = serde_json::to_value(&body)
+        .and_then(serde_json::from_value::<berth_engine::model::CreateRequest>)
+    else {
+        return;
     };
-    let mut hc = body.host_config.unwrap_or_default();
+    let cfg = req.config;
+    let mut hc = req.host_config.unwrap_or_default();
     // A profile given as a path would be read from this machine's disk: only inline JSON.
     if let Some(opts) = &mut hc.security_opt {
         opts.retain(|o| !o.starts_with("seccomp=") || o.starts_with("seccomp={"));

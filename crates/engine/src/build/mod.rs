@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::model::container::{ContainerConfig, CreateRequest, HostConfig};
 use berth_build::dockerfile::{self, Instruction};
 use berth_build::ignore::Ignore;
 use berth_build::shell::{self, Env};
@@ -31,7 +32,6 @@ use berth_build::words::{
     duration_ns, expand_json_word, expose_keys, instruction_text, shell_quote,
 };
 use berth_build::Stage;
-use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest as _;

@@ -220,22 +220,25 @@ impl Builder {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let body = ContainerCreateBody {
-            image: Some(image.clone()),
-            cmd: Some(argv),
-            entrypoint: Some(vec![]),
-            env: Some(env),
-            working_dir: Some(st.workdir()),
-            user: (!user.is_empty()).then_some(user),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
+        let body = CreateRequest {
+            config: ContainerConfig {
+                image: Some(image.clone()),
+                cmd: Some(argv),
+                entrypoint: Some(vec![]),
+                env: Some(env),
+                working_dir: Some(st.workdir()),
+                user: (!user.is_empty()).then_some(user),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
             host_config: Some(HostConfig {
                 network_mode: Some(net),
                 binds: (!binds.is_empty()).then_some(binds),
                 tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
                 ..Default::default()
             }),
-            ..Default::default()
+            networking_config: None,
         };
         let (cid, _warnings) = self.containers.create(None, body)?;
         let _ = out.send(Message::Stream(format!(

@@ -8,28 +8,25 @@ impl Containers {
     pub fn create(
         &self,
         name: Option<&str>,
-        body: ContainerCreateBody,
+        body: CreateRequest,
     ) -> Result<(ContainerId, Vec<String>), EngineError> {
         let image_ref = body
+            .config
             .image
             .clone()
             .filter(|i| !i.is_empty())
             .ok_or_else(|| invalid("config cannot be empty in order to create a container"))?;
         let (image_id, icfg) = self.images.resolve(&image_ref)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
-        // The Config part of the body, field for field.
-        let mut config: ContainerConfig = serde_json::from_value(
-            serde_json::to_value(&body).map_err(|e| invalid(e.to_string()))?,
-        )
-        .map_err(|e| invalid(e.to_string()))?;
+        let mut config: ContainerConfig = body.config.clone();
         let ic = &icfg.config;
         // Entrypoint and command: the body's win; an entrypoint given without a command
         // drops the image's command, as in Docker.
-        let entrypoint = match &body.entrypoint {
+        let entrypoint = match &body.config.entrypoint {
             Some(e) => e.clone(),
             None => ic.entrypoint.clone().unwrap_or_default(),
         };
-        let cmd = match (&body.cmd, &body.entrypoint) {
+        let cmd = match (&body.config.cmd, &body.config.entrypoint) {
             (Some(c), _) if !c.is_empty() => c.clone(),
             (_, Some(_)) => Vec::new(),
             _ => ic.cmd.clone().unwrap_or_default(),
@@ -42,12 +39,12 @@ impl Containers {
         if config.entrypoint.is_none() {
             config.entrypoint = ic.entrypoint.clone();
         }
-        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) && body.entrypoint.is_none() {
+        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) && body.config.entrypoint.is_none() {
             config.cmd = ic.cmd.clone();
         }
         // Environment: the image's, overridden by the body's, key by key.
         let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
-        for e in body.env.iter().flatten() {
+        for e in body.config.env.iter().flatten() {
             let key = e.split('=').next().unwrap_or(e);
             env.retain(|x| x.split('=').next() != Some(key));
             env.push(e.clone());
@@ -64,7 +61,7 @@ impl Containers {
         }
         let mut labels: HashMap<String, String> =
             ic.labels.clone().unwrap_or_default().into_iter().collect();
-        labels.extend(body.labels.clone().unwrap_or_default());
+        labels.extend(body.config.labels.clone().unwrap_or_default());
         config.labels = Some(labels);
         config.image = Some(image_ref.clone());
         if let Some(sig) = &config.stop_signal {
@@ -95,7 +92,7 @@ impl Containers {
         }
         let id = ContainerId::random();
         let networks = self.requested_networks(&host_config, body.networking_config.as_ref())?;
-        let config_volumes: Vec<String> = body.volumes.iter().flatten().cloned().collect();
+        let config_volumes: Vec<String> = body.config.volumes.iter().flatten().cloned().collect();
         let image_volumes: Vec<String> = ic
             .volumes
             .iter()
@@ -375,7 +372,7 @@ impl Containers {
     pub(super) fn requested_networks(
         &self,
         hc: &HostConfig,
-        nc: Option<&bollard_stubs::models::NetworkingConfig>,
+        nc: Option<&NetworkingConfig>,
     ) -> Result<Vec<crate::network::EndpointRequest>, EngineError> {
         let raw_mode = hc.network_mode.as_deref().unwrap_or("bridge");
         let mode = if raw_mode == "default" || raw_mode.is_empty() {

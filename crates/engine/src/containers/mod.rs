@@ -27,8 +27,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::model::container::{
+    ContainerConfig, CreateRequest, EndpointSettings, HostConfig, NetworkingConfig,
+};
 use berth_shim::{Reply, Request, ShimConfig, ShimState, Status};
-use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;

@@ -143,7 +143,7 @@ impl Containers {
         &self,
         container: &str,
         network: &str,
-        ep: Option<&bollard_stubs::models::EndpointSettings>,
+        ep: Option<&EndpointSettings>,
     ) -> Result<(), EngineError> {
         let e = self.find(container)?;
         let _op = e.op.lock().await;

@@ -328,17 +328,8 @@ impl Containers {
             new.cpu_period = Some(0);
         }
         if let Some(r) = u.restart {
-            new.restart_policy = Some(bollard_stubs::models::RestartPolicy {
-                name: Some(match r {
-                    RestartPolicy::No => bollard_stubs::models::RestartPolicyNameEnum::NO,
-                    RestartPolicy::Always => bollard_stubs::models::RestartPolicyNameEnum::ALWAYS,
-                    RestartPolicy::UnlessStopped => {
-                        bollard_stubs::models::RestartPolicyNameEnum::UNLESS_STOPPED
-                    }
-                    RestartPolicy::OnFailure { .. } => {
-                        bollard_stubs::models::RestartPolicyNameEnum::ON_FAILURE
-                    }
-                }),
+            new.restart_policy = Some(crate::model::container::RestartPolicyConfig {
+                name: Some(r.name().to_string()),
                 maximum_retry_count: Some(i64::from(r.max_retries())),
             });
         }

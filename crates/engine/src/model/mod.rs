@@ -3,6 +3,8 @@
 //! will translate its protobufs into the same), so the engine never reads a JSON field by
 //! its wire name.
 //!
+//! - [`container`]: a container's configuration: [`ContainerConfig`], [`HostConfig`],
+//!   [`NetworkingConfig`], and [`CreateRequest`] that carries them.
 //! - [`exec`]: a process to run in a running container ([`ExecSpec`]).
 //! - [`frames`]: the multiplexed frames of attach and exec streams.
 //! - [`resources`]: a live change of a container's limits and restart policy
@@ -10,12 +12,14 @@
 //! - [`restart`]: restart policies, checked ([`RestartPolicy`]).
 //! - [`wait`]: what a wait waits for ([`WaitCondition`]).
 
+pub mod container;
 pub mod exec;
 pub mod frames;
 pub mod resources;
 pub mod restart;
 pub mod wait;
 
+pub use container::{ContainerConfig, CreateRequest, HostConfig, NetworkingConfig};
 pub use exec::{ExecId, ExecSpec};
 pub use resources::ResourceUpdate;
 pub use restart::RestartPolicy;

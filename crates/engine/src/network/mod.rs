@@ -331,11 +331,11 @@ impl NetworkService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard_stubs::models::PortBinding;
+    use crate::model::container::PortBinding;
 
     #[test]
     fn port_requests_from_bindings_and_exposed_ports() {
-        let mut b = bollard_stubs::models::PortMap::new();
+        let mut b = crate::model::container::PortMap::new();
         b.insert(
             "80/tcp".into(),
             Some(vec![PortBinding {
@@ -375,10 +375,10 @@ mod tests {
             r[2].container_port, 443,
             "-P publishes what is not bound already"
         );
-        let mut bad = bollard_stubs::models::PortMap::new();
+        let mut bad = crate::model::container::PortMap::new();
         bad.insert("x/tcp".into(), None);
         assert!(port_requests(Some(&bad), &[], false).is_err());
-        let mut bad = bollard_stubs::models::PortMap::new();
+        let mut bad = crate::model::container::PortMap::new();
         bad.insert("80/sctp".into(), None);
         assert!(port_requests(Some(&bad), &[], false).is_err());
     }

@@ -5,7 +5,7 @@ use super::*;
 /// A container's wish for network `n` from its API endpoint settings (`EndpointsConfig`).
 pub fn endpoint_request(
     n: &Network,
-    ep: Option<&bollard_stubs::models::EndpointSettings>,
+    ep: Option<&crate::model::container::EndpointSettings>,
 ) -> Result<EndpointRequest, EngineError> {
     let ip = ep
         .and_then(|e| e.ipam_config.as_ref())
@@ -107,7 +107,7 @@ pub(super) fn resolve_ports(
 /// The ports a container asks for: `PortBindings` (`80/tcp` → host IP and port or range) and,
 /// with `PublishAllPorts`, every exposed port on a free host port.
 pub fn port_requests(
-    bindings: Option<&bollard_stubs::models::PortMap>,
+    bindings: Option<&crate::model::container::PortMap>,
     exposed: &[String],
     publish_all: bool,
 ) -> Result<Vec<PortRequest>, EngineError> {
