@@ -200,3 +200,33 @@ pub fn q(s: &str) -> String {
     }
     out
 }
+
+/// Streams a response body into a file or stdout.
+pub async fn body_to(
+    res: hyper::Response<hyper::body::Incoming>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let mut w: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("open {}: {e}", p.display()))?,
+        )),
+        None => {
+            if crate::tty::size().is_some() {
+                anyhow::bail!(
+                    "refusing to write a tar archive to a terminal: use -o or redirect the output"
+                );
+            }
+            Box::new(std::io::stdout())
+        }
+    };
+    let mut body = res.into_body();
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame?.into_data() {
+            w.write_all(&d)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}

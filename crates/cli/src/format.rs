@@ -396,6 +396,25 @@ pub fn print_rows(
     Ok(())
 }
 
+/// What the inspect commands print: each document through `--format` (`json`: one line
+/// each), or all of them as one indented JSON array.
+pub fn print_inspected(format: Option<&str>, docs: Vec<Value>) -> anyhow::Result<()> {
+    match format {
+        Some("json") => {
+            for d in &docs {
+                println!("{}", serde_json::to_string(d)?);
+            }
+        }
+        Some(f) => {
+            for d in &docs {
+                println!("{}", render(f, d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&Value::Array(docs))?),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

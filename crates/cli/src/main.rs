@@ -13,6 +13,7 @@ mod commands;
 mod credentials;
 mod format;
 mod tty;
+mod values;
 
 use clap::{Parser, Subcommand};
 use commands::{container as c, image as i, registry as r, system as s};

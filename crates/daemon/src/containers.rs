@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -20,56 +19,8 @@ use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, Contai
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http::{bad, no_content, parse_filters, to_engine, truthy, typed, E};
 use crate::ApiError;
-
-pub(crate) type E = State<Arc<Engine>>;
-
-/// A JSON body checked against the API's model `T`: an object whose fields have the
-/// documented types (unknown fields are ignored, as dockerd ignores them). Kept as a `Value`
-/// for the handler.
-pub(crate) fn checked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    serde_path_to_error::deserialize::<_, T>(&v)
-        .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))?;
-    Ok(v)
-}
-
-/// The body as `T`, with the path of a field of the wrong type in the error.
-pub(crate) fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))
-}
-
-/// The API's model (checked by bollard's types) as the engine's type of the same JSON shape.
-/// The engine's container types keep Docker's field names (`berth_engine::model::container`),
-/// so this passes on every setting the engine models and drops the rest.
-pub(crate) fn to_engine<A: serde::Serialize, T: serde::de::DeserializeOwned>(
-    a: &A,
-) -> Result<T, ApiError> {
-    serde_json::to_value(a)
-        .and_then(serde_json::from_value)
-        .map_err(|e| bad(format!("invalid JSON: {e}")))
-}
-
-pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: msg.into(),
-    }
-}
-
-/// Docker's boolean query values: `1`, `true`, `True`.
-pub(crate) use crate::query::opt_bool as truthy;
-
-/// The media type of a container's stream: raw with a terminal, multiplexed frames without.
-pub(crate) fn content_type(tty: bool) -> &'static str {
-    if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct CreateQuery {
@@ -129,27 +80,6 @@ pub struct ListQuery {
     limit: Option<i64>,
     size: Option<String>,
     filters: Option<String>,
-}
-
-/// Docker's `filters` query: `{"key": ["v", ...]}` or the older `{"key": {"v": true}}`.
-pub fn parse_filters(s: Option<&str>) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
-    let Some(s) = s.filter(|s| !s.is_empty()) else {
-        return Ok(BTreeMap::new());
-    };
-    let v: Value = serde_json::from_str(s).map_err(|e| bad(format!("invalid filter: {e}")))?;
-    let mut out = BTreeMap::new();
-    for (k, v) in v.as_object().ok_or_else(|| bad("invalid filter"))? {
-        let vals: Vec<String> = match v {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            Value::Object(o) => o.keys().cloned().collect(),
-            _ => return Err(bad(format!("invalid filter '{k}'"))),
-        };
-        out.insert(k.clone(), vals);
-    }
-    Ok(out)
 }
 
 /// Go's `units.HumanDuration`, as `docker ps` prints it.
@@ -323,7 +253,7 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
             "Status": status_text(&e),
             "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
             "NetworkSettings": {"Networks": network_settings(&engine, &rec)["Networks"]},
-            "Mounts": crate::volumes::mounts_json(&engine, &rec),
+            "Mounts": mounts_json(&engine, &rec),
         });
         if truthy(&q.size) {
             let size = engine.containers.size_rw(&rec.id);
@@ -502,7 +432,7 @@ pub async fn inspect(
             "WorkDir": dir.join("work"),
             "MergedDir": dir.join("rootfs"),
         }},
-        "Mounts": crate::volumes::mounts_json(&engine, &rec),
+        "Mounts": mounts_json(&engine, &rec),
         "Config": rec.config,
         "NetworkSettings": network_settings(&engine, &rec),
     });
@@ -519,18 +449,6 @@ pub struct StopQuery {
     t: Option<i64>,
     timeout: Option<i64>,
     signal: Option<String>,
-}
-
-pub(crate) fn no_content(
-    r: Result<(), berth_engine::error::EngineError>,
-) -> Result<Response, ApiError> {
-    match r {
-        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(e) if e.kind == berth_engine::error::Kind::NotModified => {
-            Ok(StatusCode::NOT_MODIFIED.into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// `POST /containers/{id}/start`.
@@ -787,6 +705,30 @@ pub async fn update(
     let u = typed::<bollard_stubs::models::ContainerUpdateBody>(&body)?;
     engine.containers.update(&id, resource_update(u)?).await?;
     Ok(Json(json!({"Warnings": []})))
+}
+
+/// A container's `Mounts` in Docker's shape.
+pub fn mounts_json(engine: &Engine, rec: &berth_engine::containers::Record) -> Value {
+    Value::Array(
+        rec.mounts
+            .iter()
+            .map(|m| match m.typ.as_str() {
+                "volume" => {
+                    let name = m.name.clone().unwrap_or_default();
+                    json!({
+                        "Type": "volume", "Name": name,
+                        "Source": engine.containers.volumes.data_dir(&name),
+                        "Destination": m.destination, "Driver": "local", "Mode": m.mode,
+                        "RW": m.rw, "Propagation": "",
+                    })
+                }
+                typ => json!({
+                    "Type": typ, "Source": m.source, "Destination": m.destination,
+                    "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation,
+                }),
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use berth_engine::events::{Event, ObjectType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::containers::{parse_filters, E};
+use crate::http::{parse_filters, E};
 use crate::streams::parse_unix;
 use crate::ApiError;
 

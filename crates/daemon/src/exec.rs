@@ -11,7 +11,8 @@ use bollard_stubs::models::ExecConfig;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::containers::{bad, checked, content_type, typed, ResizeQuery, E};
+use crate::containers::ResizeQuery;
+use crate::http::{bad, checked, content_type, typed, E};
 use crate::streams::{pipe, shim_body};
 use crate::ApiError;
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::containers::{bad, checked, E};
+use crate::http::{bad, checked, E};
 use crate::ApiError;
 
 /// Streams a spooled file as the response body; the file is unlinked once opened.

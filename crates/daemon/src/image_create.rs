@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::containers::{bad, E};
 use crate::files::query_all;
+use crate::http::{bad, E};
 use crate::ApiError;
 
 #[derive(Debug, Deserialize)]

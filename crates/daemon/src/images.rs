@@ -20,7 +20,7 @@ pub async fn list(
     let filters = form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "filters")
         .map(|(_, v)| v.into_owned());
-    let filters = crate::containers::parse_filters(filters.as_deref())?;
+    let filters = crate::http::parse_filters(filters.as_deref())?;
     let keep = ImageFilter::new(&engine, &filters)?;
     let images = engine.images.list(all)?;
     let out: Vec<serde_json::Value> = images

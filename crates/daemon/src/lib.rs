@@ -16,6 +16,7 @@
 //! - [`distribution`]: pull, push, `/auth` and `/distribution/{name}/json`.
 //! - [`system`]: the `/info` endpoint.
 //! - [`query`]: query-string booleans as dockerd reads them.
+//! - [`http`]: what the endpoint modules share: state, body checks and conversion, filters.
 //! - [`hijack`]: attach and exec streams start once the client has read the 101 head.
 //! - [`swarm`]: swarm mode's endpoints, answered as a dockerd outside a swarm (503).
 //!
@@ -33,6 +34,7 @@ pub mod events;
 pub mod exec;
 pub mod files;
 pub mod hijack;
+pub mod http;
 pub mod image_create;
 pub mod images;
 pub mod networks;

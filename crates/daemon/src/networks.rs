@@ -17,7 +17,7 @@ use bollard_stubs::models::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::containers::parse_filters;
+use crate::http::parse_filters;
 use crate::ApiError;
 
 type E = State<Arc<Engine>>;
@@ -251,7 +251,7 @@ pub async fn connect(
 ) -> Result<Response, ApiError> {
     let req: NetworkConnectRequest = body_of(&body)?;
     let endpoint = match &req.endpoint_config {
-        Some(ep) => Some(crate::containers::to_engine(ep)?),
+        Some(ep) => Some(crate::http::to_engine(ep)?),
         None => None,
     };
     engine

@@ -6,7 +6,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::containers::{bad, command_line, parse_filters, secs_of, status_text, E};
+use crate::containers::{command_line, secs_of, status_text};
+use crate::http::{bad, parse_filters, E};
 use crate::ApiError;
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use berth_engine::model::frames;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::containers::{bad, content_type, truthy, E};
+use crate::http::{bad, content_type, truthy, E};
 use crate::ApiError;
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,7 @@ use berth_engine::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::containers::parse_filters;
+use crate::http::parse_filters;
 use crate::ApiError;
 
 type E = State<Arc<Engine>>;
@@ -37,30 +37,6 @@ pub fn volume_json(engine: &Engine, v: &Volume) -> Value {
         "Options": v.options,
         "Scope": "local",
     })
-}
-
-/// A container's `Mounts` in Docker's shape.
-pub fn mounts_json(engine: &Engine, rec: &berth_engine::containers::Record) -> Value {
-    Value::Array(
-        rec.mounts
-            .iter()
-            .map(|m| match m.typ.as_str() {
-                "volume" => {
-                    let name = m.name.clone().unwrap_or_default();
-                    json!({
-                        "Type": "volume", "Name": name,
-                        "Source": engine.containers.volumes.data_dir(&name),
-                        "Destination": m.destination, "Driver": "local", "Mode": m.mode,
-                        "RW": m.rw, "Propagation": "",
-                    })
-                }
-                typ => json!({
-                    "Type": typ, "Source": m.source, "Destination": m.destination,
-                    "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation,
-                }),
-            })
-            .collect(),
-    )
 }
 
 fn label_matches(v: &Volume, want: &str) -> bool {

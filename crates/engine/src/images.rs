@@ -322,7 +322,7 @@ impl ImageService {
                 Some(run),
                 note,
                 &tags,
-                crate::containers::MOUNT_POINTS,
+                crate::model::container::MOUNT_POINTS,
             )?
             .to_string())
     }

@@ -9,9 +9,27 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_shim::logfile::{self, Entry};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::containers::{LogLine, LogOptions, View};
+/// Options of `logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Nanoseconds since the epoch.
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    pub tail: Option<usize>,
+}
+
+/// One log entry for a client.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub stream: u8,
+    pub time: String,
+    pub data: Vec<u8>,
+}
 
 fn to_line(e: Entry) -> LogLine {
     LogLine {
@@ -61,8 +79,9 @@ fn read_entries(r: &mut BufReader<File>, out: &mut Vec<Entry>) {
     }
 }
 
-/// Sends the log's entries on `tx` (blocking; run it on its own thread).
-pub fn read(path: &Path, o: LogOptions, view: watch::Receiver<View>, tx: mpsc::Sender<LogLine>) {
+/// Sends the log's entries on `tx` (blocking; run it on its own thread). With `follow`, it
+/// goes on until `stopped()` is true (checked before each read, so the last lines come).
+pub fn read(path: &Path, o: LogOptions, stopped: impl Fn() -> bool, tx: mpsc::Sender<LogLine>) {
     let mut entries = Vec::new();
     let files = logfile::files(path);
     let mut live: Option<(BufReader<File>, u64)> = None;
@@ -88,18 +107,9 @@ pub fn read(path: &Path, o: LogOptions, view: watch::Receiver<View>, tx: mpsc::S
     if !o.follow {
         return;
     }
-    let done = |v: &View| {
-        v.removed
-            || !matches!(
-                v.state(),
-                crate::lifecycle::State::Running
-                    | crate::lifecycle::State::Paused
-                    | crate::lifecycle::State::Restarting
-            )
-    };
     loop {
         // Whether the container had stopped before this read: then this read is the last.
-        let last = done(&view.borrow());
+        let last = stopped();
         let mut batch = Vec::new();
         match &mut live {
             Some((r, ino)) => {

@@ -325,7 +325,7 @@ pub async fn prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
     }
     println!(
         "Total reclaimed space: {}",
-        crate::commands::image::size_str(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+        crate::values::size_str(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
     );
     Ok(0)
 }

@@ -1,11 +1,13 @@
 //! Image commands: `images`, `rmi`, `tag`, `load`.
 
+use crate::api::body_to;
+use crate::values::repo_tag;
 use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{q, Api};
-use crate::commands::container::human_duration;
 use crate::format;
+use crate::values::human_duration;
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesArgs {
@@ -29,34 +31,6 @@ pub struct ImagesArgs {
     pub reference: Option<String>,
 }
 
-/// Docker's decimal sizes (`1.98MB`).
-pub fn size_str(n: f64) -> String {
-    size(n)
-}
-
-fn size(n: f64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let (mut v, mut i) = (n, 0);
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", units[i])
-}
-
 /// `berth images`.
 pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
     let mut filter = a.filter.clone();
@@ -70,7 +44,7 @@ pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
     if !filter.is_empty() {
         qs.push(format!(
             "filters={}",
-            crate::api::q(&super::container::filters_json(&filter)?)
+            crate::api::q(&crate::values::filters_json(&filter)?)
         ));
     }
     let list = api.get(&format!("/images/json?{}", qs.join("&"))).await?;
@@ -102,7 +76,7 @@ pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
             rows.push(json!({
                 "ID": short, "Repository": repo, "Tag": tag,
                 "CreatedSince": format!("{} ago", human_duration(now - i["Created"].as_i64().unwrap_or(now))),
-                "Size": size(i["Size"].as_f64().unwrap_or(0.0)),
+                "Size": crate::values::size_str(i["Size"].as_f64().unwrap_or(0.0)),
             }));
         }
     }
@@ -162,15 +136,6 @@ pub async fn rmi(api: &Api, a: RmiArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
-}
-
-/// `repo[:tag]` → (repo, tag), the tag `latest` by default (a `:` in a registry's
-/// `host:port` is not a tag).
-pub fn repo_tag(r: &str) -> (String, String) {
-    match r.rsplit_once(':') {
-        Some((repo, t)) if !t.contains('/') => (repo.to_string(), t.to_string()),
-        _ => (r.to_string(), "latest".to_string()),
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -246,36 +211,6 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
-/// Streams a response body into a file or stdout.
-pub async fn body_to(
-    res: hyper::Response<hyper::body::Incoming>,
-    out: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    use http_body_util::BodyExt;
-    use std::io::Write;
-    let mut w: Box<dyn Write> = match out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("open {}: {e}", p.display()))?,
-        )),
-        None => {
-            if crate::tty::size().is_some() {
-                anyhow::bail!(
-                    "refusing to write a tar archive to a terminal: use -o or redirect the output"
-                );
-            }
-            Box::new(std::io::stdout())
-        }
-    };
-    let mut body = res.into_body();
-    while let Some(frame) = body.frame().await {
-        if let Ok(d) = frame?.into_data() {
-            w.write_all(&d)?;
-        }
-    }
-    w.flush()?;
-    Ok(())
-}
-
 /// `berth save`.
 pub async fn save(api: &Api, a: SaveArgs) -> anyhow::Result<i32> {
     let qs: Vec<String> = a.images.iter().map(|n| format!("names={}", q(n))).collect();
@@ -325,7 +260,7 @@ pub async fn history(api: &Api, a: HistoryArgs) -> anyhow::Result<i32> {
             "ID": short,
             "CreatedSince": format!("{} ago", human_duration(now - h["Created"].as_i64().unwrap_or(now))),
             "CreatedBy": by,
-            "Size": size(h["Size"].as_f64().unwrap_or(0.0)),
+            "Size": crate::values::size_str(h["Size"].as_f64().unwrap_or(0.0)),
             "Comment": h["Comment"],
         }));
     }

@@ -48,7 +48,7 @@ pub async fn inspect_each(
             }
         }
     }
-    container::print_inspected(format, docs)?;
+    crate::format::print_inspected(format, docs)?;
     Ok(code)
 }
 

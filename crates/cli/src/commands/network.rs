@@ -4,8 +4,8 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{q, Api};
-use crate::commands::container::filters_json;
 use crate::format;
+use crate::values::filters_json;
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {

@@ -6,8 +6,8 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{q, Api};
-use crate::commands::container::{filters_json, parse_time};
 use crate::format;
+use crate::values::{filters_json, parse_time};
 
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
@@ -174,7 +174,7 @@ pub(crate) fn confirm(what: &str, force: bool) -> anyhow::Result<bool> {
 }
 
 fn reclaimed(n: u64) -> String {
-    crate::commands::image::size_str(n as f64)
+    crate::values::size_str(n as f64)
 }
 
 /// `berth container prune`.

@@ -4,8 +4,8 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{q, Api};
-use crate::commands::container::filters_json;
 use crate::format;
+use crate::values::filters_json;
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
@@ -156,96 +156,7 @@ pub async fn prune(api: &Api, a: PruneArgs) -> anyhow::Result<i32> {
     }
     println!(
         "Total reclaimed space: {}",
-        crate::commands::image::size_str(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+        crate::values::size_str(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
     );
     Ok(0)
-}
-
-/// `--mount type=…,source=…,target=…,…` as the docker CLI reads it, into the API's `Mount`.
-pub fn parse_mount(spec: &str) -> anyhow::Result<Value> {
-    let mut m = serde_json::Map::new();
-    let mut typ = "volume".to_string();
-    let mut ro = false;
-    let mut bind = serde_json::Map::new();
-    let mut vol = serde_json::Map::new();
-    let mut vol_opts = serde_json::Map::new();
-    let mut tmpfs = serde_json::Map::new();
-    for field in spec.split(',').filter(|f| !f.is_empty()) {
-        let (k, v) = match field.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
-            None => (field.to_ascii_lowercase(), None),
-        };
-        let flag = |v: Option<&str>| -> anyhow::Result<bool> {
-            match v {
-                None | Some("1") | Some("true") => Ok(true),
-                Some("0") | Some("false") => Ok(false),
-                Some(x) => anyhow::bail!("invalid value for {k}: {x}"),
-            }
-        };
-        let val = || {
-            v.map(str::to_string)
-                .ok_or_else(|| anyhow::anyhow!("invalid field '{field}' must be a key=value pair"))
-        };
-        match k.as_str() {
-            "type" => typ = val()?,
-            "source" | "src" => {
-                m.insert("Source".into(), json!(val()?));
-            }
-            "target" | "dst" | "destination" => {
-                m.insert("Target".into(), json!(val()?));
-            }
-            "readonly" | "ro" => ro = flag(v)?,
-            "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(val()?));
-            }
-            "volume-nocopy" => {
-                vol.insert("NoCopy".into(), json!(flag(v)?));
-            }
-            "volume-opt" => {
-                let x = val()?;
-                let (ok, ov) = x
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("invalid volume-opt: {x}"))?;
-                vol_opts.insert(ok.into(), json!(ov));
-            }
-            "volume-label" => {
-                let x = val()?;
-                let (lk, lv) = x.split_once('=').unwrap_or((&x, ""));
-                let labels = vol.entry("Labels").or_insert_with(|| json!({}));
-                labels[lk] = json!(lv);
-            }
-            "volume-driver" => {}
-            "tmpfs-size" => {
-                let x = val()?;
-                let n = crate::commands::container::parse_bytes(&x)?;
-                tmpfs.insert("SizeBytes".into(), json!(n));
-            }
-            "tmpfs-mode" => {
-                let x = val()?;
-                let n = i64::from_str_radix(&x, 8)
-                    .map_err(|_| anyhow::anyhow!("invalid tmpfs-mode: {x}"))?;
-                tmpfs.insert("Mode".into(), json!(n));
-            }
-            "consistency" => {}
-            other => anyhow::bail!("unexpected key '{other}' in '{field}'"),
-        }
-    }
-    m.insert("Type".into(), json!(typ));
-    m.insert("ReadOnly".into(), json!(ro));
-    if !bind.is_empty() {
-        m.insert("BindOptions".into(), Value::Object(bind));
-    }
-    if !vol_opts.is_empty() {
-        vol.insert(
-            "DriverConfig".into(),
-            json!({"Name": "local", "Options": vol_opts}),
-        );
-    }
-    if !vol.is_empty() {
-        m.insert("VolumeOptions".into(), Value::Object(vol));
-    }
-    if !tmpfs.is_empty() {
-        m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
-    }
-    Ok(Value::Object(m))
 }

@@ -269,7 +269,7 @@ impl Builder {
         let history = json!({"created_by": created_by});
         let id = tokio::task::spawn_blocking(move || {
             let mut skip: Vec<&str> = skip.iter().map(String::as_str).collect();
-            skip.extend(crate::containers::MOUNT_POINTS);
+            skip.extend(crate::model::container::MOUNT_POINTS);
             images.commit_step(Some(&image), Some(&dir.join("upper")), cfg, history, &skip)
         })
         .await

@@ -43,6 +43,7 @@ use crate::events::Events;
 use crate::id::ContainerId;
 use crate::images::ImageService;
 use crate::lifecycle::State;
+pub use crate::logs::{LogLine, LogOptions};
 use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, WaitCondition};
 
 mod create;
@@ -62,9 +63,7 @@ use shim::{drain_exit, shim_call, shim_data, shim_stream};
 pub use start::start_exit_code;
 use start::{mount_spec, restart_policy};
 
-/// Files the engine bind-mounts into every container; their empty mount points in the
-/// writable layer are not the user's changes (`diff` and `commit` leave them out).
-pub const MOUNT_POINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+pub use crate::model::container::MOUNT_POINTS;
 
 /// Version of the record's on-disk format.
 const SCHEMA: u32 = 1;
@@ -205,26 +204,6 @@ pub struct ExecRecord {
     pub running: bool,
     pub started: bool,
     pub exit_code: Option<i64>,
-}
-
-/// Options of `logs`.
-#[derive(Debug, Clone, Default)]
-pub struct LogOptions {
-    pub follow: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    /// Nanoseconds since the epoch.
-    pub since: Option<i128>,
-    pub until: Option<i128>,
-    pub tail: Option<usize>,
-}
-
-/// One log entry for a client.
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    pub stream: u8,
-    pub time: String,
-    pub data: Vec<u8>,
 }
 
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {

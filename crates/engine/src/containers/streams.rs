@@ -86,7 +86,11 @@ impl Containers {
         let path = self.dir(&rec.id).join(format!("{}-json.log", rec.id));
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let view = e.watch();
-        std::thread::spawn(move || crate::logs::read(&path, o, view, tx));
+        let stopped = move || {
+            let v = view.borrow();
+            v.removed || !v.active()
+        };
+        std::thread::spawn(move || crate::logs::read(&path, o, stopped, tx));
         Ok((rec.config.tty.unwrap_or(false), rx))
     }
 }

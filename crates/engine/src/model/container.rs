@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+/// Files the engine bind-mounts into every container; their empty mount points in the
+/// writable layer are not the user's changes (`diff` and `commit` leave them out).
+pub const MOUNT_POINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
 /// Docker's sets of keys (`ExposedPorts`, `Volumes`): a JSON object whose values are empty
 /// objects, kept as a sorted list of the keys.
 mod key_set {
