@@ -1406,3 +1406,80 @@ fn default_seccomp_profile_and_security_opt_profiles() {
         "{bad:?}"
     );
 }
+
+/// `create` fills a container's config from its image by dockerd's merge rules: the same
+/// image, built by each, and the same create flags give berthd and dockerd the same Path,
+/// Args and merged Config (env order, exposed ports, labels, volumes, entrypoint resets).
+#[test]
+fn create_merges_the_image_config_as_dockerd_does() {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nEXPOSE 8080\nENV A=1 B=2\nLABEL x=image y=image\nVOLUME /data\n\
+         STOPSIGNAL SIGQUIT\nWORKDIR /w\nUSER 1000\nENTRYPOINT [\"/entry\"]\nCMD [\"serve\"]\n",
+    )
+    .unwrap();
+    let ctx_arg = ctx.path().display().to_string();
+    let dockerd = berth_e2e::peers::Dockerd::start();
+    let out = dockerd
+        .docker()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "-t", "merge", &ctx_arg])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker build: {out:?}");
+    let d = daemon();
+    ok(d.berth(&["build", "-q", "-t", "merge", &ctx_arg]));
+    let cases: &[&[&str]] = &[
+        &["merge"],
+        &[
+            "-e", "A=9", "-e", "C=3", "--label", "y=user", "--expose", "53/udp", "-w", "/x",
+            "-u", "0", "--stop-signal", "SIGINT", "merge", "other",
+        ],
+        &["--entrypoint", "", "merge", "echo", "hi"],
+        &["--entrypoint", "/bin/sh", "merge"],
+        &["-v", "/extra", "merge"],
+    ];
+    let pick = |v: &serde_json::Value| {
+        let c = &v[0]["Config"];
+        let keys = |m: &serde_json::Value| -> Vec<String> {
+            m.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        serde_json::json!({
+            "Path": v[0]["Path"], "Args": v[0]["Args"], "Env": c["Env"],
+            "ExposedPorts": keys(&c["ExposedPorts"]), "Volumes": keys(&c["Volumes"]),
+            "Labels": c["Labels"], "Entrypoint": c["Entrypoint"], "Cmd": c["Cmd"],
+            "WorkingDir": c["WorkingDir"], "User": c["User"], "StopSignal": c["StopSignal"],
+        })
+    };
+    for (i, args) in cases.iter().enumerate() {
+        let name = format!("merge{i}");
+        let mut a = vec!["create", "--name", name.as_str()];
+        a.extend_from_slice(args);
+        let theirs = dockerd.docker().args(&a).output().unwrap();
+        assert!(theirs.status.success(), "docker {a:?}: {theirs:?}");
+        ok(d.berth(&a));
+        let theirs = dockerd
+            .docker()
+            .args(["inspect", &name])
+            .output()
+            .unwrap();
+        let theirs: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
+        let ours: serde_json::Value =
+            serde_json::from_slice(&d.berth(&["inspect", &name]).stdout).unwrap();
+        assert_eq!(pick(&ours), pick(&theirs), "create {args:?}");
+    }
+    // Nothing to run: both refuse.
+    let a = ["create", "--entrypoint", "", "merge"];
+    let theirs = dockerd.docker().args(a).output().unwrap();
+    assert!(!theirs.status.success(), "{theirs:?}");
+    let ours = d.berth(&a);
+    assert_eq!(code(&ours), 125, "{ours:?}");
+    assert!(
+        stderr(&ours).to_lowercase().contains("no command specified"),
+        "{}",
+        stderr(&ours)
+    );
+}

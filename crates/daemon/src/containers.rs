@@ -607,61 +607,6 @@ pub async fn top(State(engine): E, Path(id): Path<String>) -> Result<Json<Value>
     Ok(Json(json!({"Titles": titles, "Processes": procs})))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct StatsQuery {
-    stream: Option<String>,
-    #[serde(rename = "one-shot")]
-    one_shot: Option<String>,
-}
-
-/// `GET /containers/{id}/stats`: a sample a second (with the previous one as `precpu_stats`),
-/// or one (`stream=false`: two samples a second apart, as dockerd; `one-shot`: one at once).
-pub async fn stats(
-    State(engine): E,
-    Path(id): Path<String>,
-    Query(q): Query<StatsQuery>,
-) -> Result<Response, ApiError> {
-    let stream = crate::query::bool_or(q.stream.as_deref(), true);
-    let one_shot = truthy(&q.one_shot);
-    let first = engine.containers.stats_sample(&id).await?;
-    if !stream {
-        let v = if one_shot {
-            first
-        } else {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            let mut second = engine.containers.stats_sample(&id).await?;
-            second["precpu_stats"] = first["cpu_stats"].clone();
-            second["preread"] = first["read"].clone();
-            second
-        };
-        return Ok(Json(v).into_response());
-    }
-    let s = futures_util::stream::unfold(
-        (engine, id, first, true),
-        |(engine, id, prev, first_round)| async move {
-            if !first_round {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            let mut cur = if first_round {
-                prev.clone()
-            } else {
-                engine.containers.stats_sample(&id).await.ok()?
-            };
-            if !first_round {
-                cur["precpu_stats"] = prev["cpu_stats"].clone();
-                cur["preread"] = prev["read"].clone();
-            }
-            let line = Bytes::from(cur.to_string() + "\n");
-            Some((Ok::<_, Infallible>(line), (engine, id, cur, false)))
-        },
-    );
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(s),
-    )
-        .into_response())
-}
-
 /// The engine's resource update from the API's body. As dockerd, a restart policy with an
 /// empty name (what `docker update` sends when `--restart` is not given) changes nothing.
 fn resource_update(

@@ -58,9 +58,10 @@ fn archive_path(q: &ArchiveQuery) -> Result<std::path::PathBuf, ApiError> {
     }))
 }
 
-fn stat_header(v: &Value) -> String {
+fn stat_header(st: &berth_engine::archive::PathStat) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(v.to_string())
+    let json = serde_json::to_string(st).expect("a path stat serialises");
+    base64::engine::general_purpose::STANDARD.encode(json)
 }
 
 /// `HEAD /containers/{id}/archive`: the path's stat in `X-Docker-Container-Path-Stat`.
@@ -74,7 +75,7 @@ pub async fn archive_head(
         .containers
         .with_view(&id, &p.clone(), move |root, rp| {
             let mut st = berth_engine::archive::stat(root, rp)?;
-            st["name"] = json!(stat_name(&p));
+            st.name = stat_name(&p);
             Ok(st)
         })
         .await?;
@@ -105,7 +106,7 @@ pub async fn archive_get(
         .containers
         .with_view(&id, &p.clone(), move |root, rp| {
             let mut st = berth_engine::archive::stat(root, rp)?;
-            st["name"] = json!(stat_name(&p));
+            st.name = stat_name(&p);
             berth_engine::archive::read_as(root, rp, &berth_engine::archive::base_name(&p), &out)?;
             Ok(st)
         })

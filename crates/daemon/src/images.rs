@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use berth_engine::Engine;
+use serde_json::{json, Value};
 
 use crate::ApiError;
 
@@ -188,9 +189,15 @@ pub async fn by_name(
     match method {
         Method::GET => {
             if let Some(name) = path.strip_suffix("/json") {
-                Ok(Json(engine.images.inspect(name)?).into_response())
+                Ok(Json(inspect_json(engine.images.inspect(name)?)).into_response())
             } else if let Some(name) = path.strip_suffix("/history") {
-                Ok(Json(engine.images.history(name)?).into_response())
+                let h: Vec<Value> = engine
+                    .images
+                    .history(name)?
+                    .iter()
+                    .map(history_json)
+                    .collect();
+                Ok(Json(h).into_response())
             } else if let Some(name) = path.strip_suffix("/get") {
                 save_response(engine, vec![name.to_string()]).await
             } else {
@@ -319,4 +326,38 @@ pub async fn load(
         out,
     )
         .into_response())
+}
+
+/// Docker's ImageInspect for an image.
+fn inspect_json(d: berth_engine::images::ImageDetails) -> Value {
+    json!({
+        "Id": d.id,
+        "RepoTags": d.repo_tags,
+        "RepoDigests": d.repo_digests,
+        "Parent": "",
+        "Comment": d.comment,
+        "Created": d.created,
+        "DockerVersion": "",
+        "Author": d.author,
+        "Config": d.config,
+        "Architecture": d.architecture,
+        "Os": d.os,
+        "Size": d.size,
+        "VirtualSize": d.size,
+        "GraphDriver": {"Name": "overlay", "Data": null},
+        "RootFS": {"Type": "layers", "Layers": d.layers},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}
+    })
+}
+
+/// One entry of `GET /images/{name}/history`.
+fn history_json(h: &berth_engine::images::HistoryEntry) -> Value {
+    json!({
+        "Id": h.id.as_deref().unwrap_or("<missing>"),
+        "Created": h.created,
+        "CreatedBy": h.created_by,
+        "Tags": h.tags,
+        "Size": h.size,
+        "Comment": h.comment,
+    })
 }

@@ -8,6 +8,7 @@
 //! - [`images`]: `/images/...` endpoints.
 //! - [`containers`]: `/containers/...` endpoints: create, list, inspect, the lifecycle, update.
 //! - [`streams`]: logs and attach (hijacked streams).
+//! - [`stats`]: `/containers/{id}/stats`: the engine's samples in Docker's JSON.
 //! - [`files`]: `cp`, export, diff and commit.
 //! - [`prune`]: container and image prunes, `system df`.
 //! - [`image_create`]: `POST /images/create` (import or pull).
@@ -40,6 +41,7 @@ pub mod images;
 pub mod networks;
 pub mod prune;
 pub mod query;
+pub mod stats;
 pub mod streams;
 pub mod swarm;
 pub mod system;
@@ -122,7 +124,7 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/containers/{id}/exec", post(exec::exec_create))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
-        .route("/containers/{id}/stats", get(containers::stats))
+        .route("/containers/{id}/stats", get(stats::stats))
         .route("/exec/{id}/start", post(exec::exec_start))
         .route("/exec/{id}/resize", post(exec::exec_resize))
         .route("/exec/{id}/json", get(exec::exec_inspect))

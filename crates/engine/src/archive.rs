@@ -79,8 +79,22 @@ fn io_to_engine(path: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
     }
 }
 
-/// Docker's path stat (`X-Docker-Container-Path-Stat`, base64 of this JSON).
-pub fn stat(root: &Path, path: &Path) -> Result<serde_json::Value, EngineError> {
+/// A path's stat as `docker cp` reads it (`X-Docker-Container-Path-Stat` is base64 of this
+/// struct's JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PathStat {
+    pub name: String,
+    pub size: u64,
+    /// Go's `os.FileMode`: permission bits, with bit 31 for a directory, 27 for a link.
+    pub mode: u32,
+    /// RFC 3339.
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// The stat of `path` inside `root`.
+pub fn stat(root: &Path, path: &Path) -> Result<PathStat, EngineError> {
     let fd = open_in_root(root, path, true).map_err(io_to_engine(path))?;
     let md = fd_meta(&fd).map_err(io_to_engine(path))?;
     let link = if md.file_type().is_symlink() {
@@ -101,13 +115,13 @@ pub fn stat(root: &Path, path: &Path) -> Result<serde_json::Value, EngineError> 
     } else if md.file_type().is_symlink() {
         mode |= 1 << 27;
     }
-    Ok(serde_json::json!({
-        "name": name,
-        "size": md.len(),
-        "mode": mode,
-        "mtime": berth_shim::rfc3339(md.modified().unwrap_or(std::time::UNIX_EPOCH)),
-        "linkTarget": link,
-    }))
+    Ok(PathStat {
+        name,
+        size: md.len(),
+        mode,
+        mtime: berth_shim::rfc3339(md.modified().unwrap_or(std::time::UNIX_EPOCH)),
+        link_target: link,
+    })
 }
 
 /// Writes `path` (a file, link or directory tree) as a tar to `out`, its entries named from
@@ -235,7 +249,7 @@ mod tests {
         std::os::unix::fs::symlink("../../../../../..", r.join("dots")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", r.join("link")).unwrap();
         let st = stat(r, Path::new("/link")).unwrap();
-        assert_eq!(st["linkTarget"], "/etc/passwd");
+        assert_eq!(st.link_target, "/etc/passwd");
         // /up/etc/passwd is the container's file, not the host's.
         let fd = open_in_root(r, Path::new("/up/etc/passwd"), false).unwrap();
         assert_eq!(
@@ -265,8 +279,8 @@ mod tests {
             "x"
         );
         let st = stat(r, Path::new("/data")).unwrap();
-        assert_eq!(st["name"], "data");
-        assert!(st["mode"].as_u64().unwrap() & (1 << 31) != 0);
+        assert_eq!(st.name, "data");
+        assert!(st.mode & (1 << 31) != 0);
         assert!(
             write(r, Path::new("/data/sub/f"), &out).is_err(),
             "not a directory"

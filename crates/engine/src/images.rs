@@ -17,6 +17,41 @@ pub fn familiar_digest(r: &str) -> String {
         .unwrap_or_else(|_| r.to_string())
 }
 
+/// One image in detail (`docker image inspect`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageDetails {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub comment: String,
+    /// RFC 3339, as the image config has it.
+    pub created: Option<String>,
+    pub author: String,
+    /// The container defaults the image carries.
+    pub config: berth_image::config::RunConfig,
+    pub architecture: String,
+    pub os: String,
+    /// Bytes of its unpacked layers.
+    pub size: u64,
+    /// The layers' diff ids, bottom first.
+    pub layers: Vec<String>,
+}
+
+/// One step of an image's history (`docker history`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// The image id on the newest step; none (`<missing>`) below it.
+    pub id: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub created_by: String,
+    /// The image's tags, on the newest step.
+    pub tags: Option<Vec<String>>,
+    /// Bytes the step's layer adds (0 for a step without one).
+    pub size: u64,
+    pub comment: String,
+}
+
 /// One image as `docker images` lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSummary {
@@ -90,31 +125,33 @@ impl ImageService {
         Ok(out)
     }
 
-    /// An image's inspect document (Docker's ImageInspect fields berth has).
-    pub fn inspect(&self, name: &str) -> Result<serde_json::Value, EngineError> {
+    /// An image in detail.
+    pub fn inspect(&self, name: &str) -> Result<ImageDetails, EngineError> {
         let store = self.store.lock().expect("image store lock");
         let img = store.resolve(name).map_err(not_found(name))?;
-        let raw: serde_json::Value =
-            serde_json::from_slice(&store.content().read(&img.id)?).unwrap_or_default();
+        let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
         let size: u64 = store.layers_of(img)?.iter().map(|l| l.size).sum();
-        Ok(serde_json::json!({
-            "Id": img.id,
-            "RepoTags": store.tags_of(&img.id).iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-            "RepoDigests": img.repo_digests.iter().map(|r| familiar_digest(r)).collect::<Vec<_>>(),
-            "Parent": "",
-            "Comment": raw["comment"].as_str().unwrap_or_default(),
-            "Created": raw["created"],
-            "DockerVersion": "",
-            "Author": raw["author"].as_str().unwrap_or_default(),
-            "Config": raw["config"],
-            "Architecture": raw["architecture"],
-            "Os": raw["os"],
-            "Size": size,
-            "VirtualSize": size,
-            "GraphDriver": {"Name": "overlay", "Data": null},
-            "RootFS": {"Type": "layers", "Layers": raw["rootfs"]["diff_ids"]},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}
-        }))
+        Ok(ImageDetails {
+            id: img.id.to_string(),
+            repo_tags: store
+                .tags_of(&img.id)
+                .iter()
+                .map(|t| t.familiar())
+                .collect(),
+            repo_digests: img
+                .repo_digests
+                .iter()
+                .map(|r| familiar_digest(r))
+                .collect(),
+            comment: cfg.comment.unwrap_or_default(),
+            created: cfg.created,
+            author: cfg.author.unwrap_or_default(),
+            config: cfg.config,
+            architecture: cfg.architecture,
+            os: cfg.os,
+            size,
+            layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect(),
+        })
     }
 
     /// Tags image `name` as `repo:tag` (`tag` defaults to latest).
@@ -252,7 +289,7 @@ impl ImageService {
     }
 
     /// `docker history`: the image's history, newest first, with each layer's size.
-    pub fn history(&self, name: &str) -> Result<Vec<serde_json::Value>, EngineError> {
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, EngineError> {
         let store = self.store.lock().expect("image store lock");
         let img = store.resolve(name).map_err(not_found(name))?;
         let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
@@ -270,14 +307,15 @@ impl ImageService {
             } else {
                 sizes.next().unwrap_or(0)
             };
-            out.push(serde_json::json!({
-                "Id": if i + 1 == n { img.id.to_string() } else { "<missing>".to_string() },
-                "Created": h.created.as_deref().and_then(unix_seconds).unwrap_or(0),
-                "CreatedBy": h.created_by.clone().unwrap_or_default(),
-                "Tags": if i + 1 == n { serde_json::json!(tags) } else { serde_json::Value::Null },
-                "Size": size,
-                "Comment": h.comment.clone().unwrap_or_default(),
-            }));
+            let newest = i + 1 == n;
+            out.push(HistoryEntry {
+                id: newest.then(|| img.id.to_string()),
+                created: h.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                tags: newest.then(|| tags.clone()),
+                size,
+                comment: h.comment.clone().unwrap_or_default(),
+            });
         }
         out.reverse();
         Ok(out)
@@ -434,7 +472,10 @@ impl ImageService {
     }
 
     /// The image's whole config document, and its id.
-    pub fn config_json(&self, name: &str) -> Result<(String, serde_json::Value), EngineError> {
+    pub(crate) fn config_json(
+        &self,
+        name: &str,
+    ) -> Result<(String, serde_json::Value), EngineError> {
         let store = self.store.lock().expect("image store lock");
         let img = store.resolve(name).map_err(not_found(name))?;
         let v = serde_json::from_slice(&store.content().read(&img.id)?)

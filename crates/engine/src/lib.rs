@@ -57,6 +57,12 @@ use std::sync::Arc;
 
 pub use containers::Settings;
 
+/// Times as the APIs write them: RFC 3339 in UTC with nanoseconds (the runtime's one
+/// formatter) and its parser.
+pub mod time {
+    pub use berth_shim::{parse_rfc3339, rfc3339};
+}
+
 /// The engine: one value owning every service, shared by berthd's handlers.
 #[derive(Debug)]
 pub struct Engine {

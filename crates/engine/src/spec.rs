@@ -125,10 +125,7 @@ pub fn build(
     let (uid, gid, additional) = resolve_user(cfg.user.as_deref().unwrap_or(""), p.layers)?;
     let mut env: Vec<String> = cfg.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
+        env.insert(0, berth_image::defaults::DEFAULT_PATH.into());
     }
     let hostname = cfg.hostname.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {

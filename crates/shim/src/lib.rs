@@ -18,7 +18,7 @@ pub mod logfile;
 /// The cgroup vocabulary the engine needs to configure shims and report on the host.
 pub use berth_runtime::cgroups::{
     favor_dynamic_modifications, Hierarchies as CgroupHierarchies, Layout as CgroupLayout,
-    Mode as CgroupMode,
+    Mode as CgroupMode, Stats as CgroupStats,
 };
 
 /// Signal names and numbers, from the runtime's one table.

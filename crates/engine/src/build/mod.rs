@@ -224,8 +224,8 @@ impl Drop for RootMount {
     }
 }
 
-/// Docker's default PATH, added to a stage whose base has none.
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// Docker's default PATH, added to a stage whose base has none.
+use berth_image::defaults::DEFAULT_PATH;
 
 fn short(id: &str) -> &str {
     let h = id.strip_prefix("sha256:").unwrap_or(id);

@@ -19,50 +19,29 @@ impl Containers {
         let (image_id, icfg) = self.images.resolve(&image_ref)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let mut config: ContainerConfig = body.config.clone();
-        let ic = &icfg.config;
-        // Entrypoint and command: the body's win; an entrypoint given without a command
-        // drops the image's command, as in Docker.
-        let entrypoint = match &body.config.entrypoint {
-            Some(e) => e.clone(),
-            None => ic.entrypoint.clone().unwrap_or_default(),
-        };
-        let cmd = match (&body.config.cmd, &body.config.entrypoint) {
-            (Some(c), _) if !c.is_empty() => c.clone(),
-            (_, Some(_)) => Vec::new(),
-            _ => ic.cmd.clone().unwrap_or_default(),
-        };
-        let mut argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-        if argv.is_empty() {
-            return Err(invalid("No command specified"));
-        }
-        let path = argv.remove(0);
-        if config.entrypoint.is_none() {
-            config.entrypoint = ic.entrypoint.clone();
-        }
-        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) && body.config.entrypoint.is_none() {
-            config.cmd = ic.cmd.clone();
-        }
-        // Environment: the image's, overridden by the body's, key by key.
-        let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
-        for e in body.config.env.iter().flatten() {
-            let key = e.split('=').next().unwrap_or(e);
-            env.retain(|x| x.split('=').next() != Some(key));
-            env.push(e.clone());
-        }
-        config.env = Some(env);
-        if config.working_dir.as_deref().is_none_or(str::is_empty) {
-            config.working_dir = ic.working_dir.clone();
-        }
-        if config.user.as_deref().is_none_or(str::is_empty) {
-            config.user = ic.user.clone();
-        }
-        if config.stop_signal.is_none() {
-            config.stop_signal = ic.stop_signal.clone();
-        }
-        let mut labels: HashMap<String, String> =
-            ic.labels.clone().unwrap_or_default().into_iter().collect();
-        labels.extend(body.config.labels.clone().unwrap_or_default());
-        config.labels = Some(labels);
+        // The image fills what the request left empty, by dockerd's rules.
+        let merged = berth_image::defaults::merge(image_settings(&config), &icfg.config)
+            .map_err(|e| invalid(e.to_string()))?;
+        let (path, argv) = (merged.path, merged.args);
+        let st = merged.settings;
+        config.user = st.user;
+        config.exposed_ports =
+            (!st.exposed_ports.is_empty()).then(|| st.exposed_ports.into_iter().collect());
+        config.env = Some(st.env);
+        config.labels = Some(st.labels.into_iter().collect());
+        config.entrypoint = st.entrypoint;
+        config.cmd = st.cmd;
+        config.healthcheck = st.healthcheck.map(|h| HealthConfig {
+            test: h.test,
+            interval: h.interval,
+            timeout: h.timeout,
+            retries: h.retries,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+        });
+        config.working_dir = st.working_dir;
+        config.volumes = (!st.volumes.is_empty()).then(|| st.volumes.into_iter().collect());
+        config.stop_signal = st.stop_signal;
         config.image = Some(image_ref.clone());
         if let Some(sig) = &config.stop_signal {
             parse_signal(sig)?;
@@ -92,15 +71,8 @@ impl Containers {
         }
         let id = ContainerId::random();
         let networks = self.requested_networks(&host_config, body.networking_config.as_ref())?;
-        let config_volumes: Vec<String> = body.config.volumes.iter().flatten().cloned().collect();
-        let image_volumes: Vec<String> = ic
-            .volumes
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut wanted_mounts =
-            crate::mounts::wanted(&host_config, &config_volumes, &image_volumes)?;
+        let config_volumes: Vec<String> = config.volumes.iter().flatten().cloned().collect();
+        let mut wanted_mounts = crate::mounts::wanted(&host_config, &config_volumes, &[])?;
         for vf in host_config.volumes_from.iter().flatten() {
             let (src, mode) = vf.split_once(':').unwrap_or((vf.as_str(), ""));
             let force_ro = match mode {
@@ -421,5 +393,31 @@ impl Containers {
             out.push(req);
         }
         Ok(out)
+    }
+}
+
+/// What a create request sets of the settings an image can supply.
+fn image_settings(c: &ContainerConfig) -> berth_image::defaults::Settings {
+    berth_image::defaults::Settings {
+        user: c.user.clone(),
+        exposed_ports: c.exposed_ports.iter().flatten().cloned().collect(),
+        env: c.env.clone().unwrap_or_default(),
+        labels: c.labels.clone().unwrap_or_default().into_iter().collect(),
+        entrypoint: c.entrypoint.clone(),
+        cmd: c.cmd.clone(),
+        healthcheck: c
+            .healthcheck
+            .clone()
+            .map(|h| berth_image::config::Healthcheck {
+                test: h.test,
+                interval: h.interval,
+                timeout: h.timeout,
+                start_period: h.start_period,
+                start_interval: h.start_interval,
+                retries: h.retries,
+            }),
+        working_dir: c.working_dir.clone(),
+        volumes: c.volumes.iter().flatten().cloned().collect(),
+        stop_signal: c.stop_signal.clone(),
     }
 }

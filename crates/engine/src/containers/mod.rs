@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::model::container::{
-    ContainerConfig, CreateRequest, EndpointSettings, HostConfig, NetworkingConfig,
+    ContainerConfig, CreateRequest, EndpointSettings, HealthConfig, HostConfig, NetworkingConfig,
 };
 use berth_shim::{Reply, Request, ShimConfig, ShimState, Status};
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,7 @@ use crate::id::ContainerId;
 use crate::images::ImageService;
 use crate::lifecycle::State;
 pub use crate::logs::{LogLine, LogOptions};
-use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, WaitCondition};
+use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, StatsSample, WaitCondition};
 
 mod create;
 mod exec;

@@ -7,22 +7,23 @@ impl Containers {
     pub(super) async fn shim_stats(
         &self,
         name: &str,
-    ) -> Result<(Record, serde_json::Value, Vec<i32>), EngineError> {
+    ) -> Result<(Record, berth_shim::CgroupStats, Vec<i32>), EngineError> {
         let e = self.find(name)?;
         let rec = e.record();
         if !matches!(e.view().state(), State::Running | State::Paused) {
             return Err(conflict(format!("Container {} is not running", rec.id)));
         }
+        #[derive(Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            pids: Vec<i32>,
+            #[serde(default)]
+            stats: berth_shim::CgroupStats,
+        }
         let d = shim_data(&self.socket(&rec.id), &Request::Stats).await?;
-        let pids = d["pids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_i64().map(|p| p as i32))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((rec, d["stats"].clone(), pids))
+        let r: Reply = serde_json::from_value(d)
+            .map_err(|e| unavailable(format!("the shim's statistics: {e}")))?;
+        Ok((rec, r.stats, r.pids))
     }
 
     /// `GET /containers/{id}/top`: `ps -ef`'s columns for the container's processes.
@@ -39,43 +40,37 @@ impl Containers {
         Ok((titles.iter().map(|t| t.to_string()).collect(), rows))
     }
 
-    /// One sample of `GET /containers/{id}/stats` in Docker's shape (without `precpu_stats`).
+    /// One sample of a running container's resource use (`GET /containers/{id}/stats`).
     #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
-    pub async fn stats_sample(&self, name: &str) -> Result<serde_json::Value, EngineError> {
+    pub async fn stats_sample(&self, name: &str) -> Result<StatsSample, EngineError> {
         let (rec, st, pids) = self.shim_stats(name).await?;
-        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let limit = st["memory"]["limit"].as_u64().unwrap_or(u64::MAX);
         let host_mem = crate::procs::mem_total();
-        Ok(serde_json::json!({
-            "read": berth_shim::rfc3339(SystemTime::now()),
-            "preread": "0001-01-01T00:00:00Z",
-            "name": format!("/{}", rec.name),
-            "id": rec.id,
-            "num_procs": 0,
-            "pids_stats": {"current": st["pids"]["current"].as_u64().unwrap_or(pids.len() as u64), "limit": st["pids"]["limit"]},
-            "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null, "io_queue_recursive": null,
-                "io_service_time_recursive": null, "io_wait_time_recursive": null, "io_merged_recursive": null,
-                "io_time_recursive": null, "sectors_recursive": null},
-            "storage_stats": {},
-            "cpu_stats": {
-                "cpu_usage": {
-                    "total_usage": st["cpu"]["usage_total"],
-                    "usage_in_kernelmode": st["cpu"]["usage_kernel"],
-                    "usage_in_usermode": st["cpu"]["usage_user"],
-                },
-                "system_cpu_usage": crate::procs::system_cpu_ns(),
-                "online_cpus": ncpu,
-                "throttling_data": {"periods": 0, "throttled_periods": st["cpu"]["throttled_periods"], "throttled_time": 0},
+        let limit = st.memory.limit;
+        Ok(StatsSample {
+            read: SystemTime::now(),
+            name: rec.name,
+            id: rec.id,
+            pids: if st.pids.current > 0 {
+                st.pids.current
+            } else {
+                pids.len() as u64
             },
-            "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
-            "memory_stats": {
-                "usage": st["memory"]["usage"],
-                "max_usage": st["memory"]["max_usage"],
-                "failcnt": st["memory"]["failcnt"],
-                "limit": if limit == u64::MAX || limit > host_mem { host_mem } else { limit },
-                "stats": {},
+            pids_limit: st.pids.limit,
+            cpu_total_ns: st.cpu.usage_total,
+            cpu_kernel_ns: st.cpu.usage_kernel,
+            cpu_user_ns: st.cpu.usage_user,
+            throttled_periods: st.cpu.throttled_periods,
+            system_cpu_ns: crate::procs::system_cpu_ns(),
+            online_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_usage: st.memory.usage,
+            memory_max_usage: st.memory.max_usage,
+            memory_limit: if limit == u64::MAX || limit > host_mem {
+                host_mem
+            } else {
+                limit
             },
-        }))
+            memory_failcnt: st.memory.failcnt,
+        })
     }
 
     /// `GET /containers/{id}/changes`: paths changed in the container's writable layer,

@@ -10,6 +10,7 @@
 //! - [`resources`]: a live change of a container's limits and restart policy
 //!   ([`ResourceUpdate`]).
 //! - [`restart`]: restart policies, checked ([`RestartPolicy`]).
+//! - [`stats`]: one sample of a container's resource use ([`StatsSample`]).
 //! - [`wait`]: what a wait waits for ([`WaitCondition`]).
 
 pub mod container;
@@ -17,10 +18,12 @@ pub mod exec;
 pub mod frames;
 pub mod resources;
 pub mod restart;
+pub mod stats;
 pub mod wait;
 
 pub use container::{ContainerConfig, CreateRequest, HostConfig, NetworkingConfig};
 pub use exec::{ExecId, ExecSpec};
 pub use resources::ResourceUpdate;
 pub use restart::RestartPolicy;
+pub use stats::StatsSample;
 pub use wait::WaitCondition;

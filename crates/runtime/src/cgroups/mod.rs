@@ -242,14 +242,16 @@ fn unescape(s: &str) -> String {
 }
 
 /// Resource usage of a container, in the shape of runc's `events --stats`.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     pub cpu: CpuStats,
     pub memory: MemoryStats,
     pub pids: PidsStats,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CpuStats {
     /// Total CPU time in nanoseconds.
     pub usage_total: u64,
@@ -261,7 +263,8 @@ pub struct CpuStats {
     pub throttled_periods: u64,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemoryStats {
     pub usage: u64,
     pub max_usage: u64,
@@ -271,7 +274,8 @@ pub struct MemoryStats {
     pub failcnt: u64,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PidsStats {
     pub current: u64,
     /// 0 when unlimited.
