@@ -1433,8 +1433,22 @@ fn create_merges_the_image_config_as_dockerd_does() {
     let cases: &[&[&str]] = &[
         &["merge"],
         &[
-            "-e", "A=9", "-e", "C=3", "--label", "y=user", "--expose", "53/udp", "-w", "/x",
-            "-u", "0", "--stop-signal", "SIGINT", "merge", "other",
+            "-e",
+            "A=9",
+            "-e",
+            "C=3",
+            "--label",
+            "y=user",
+            "--expose",
+            "53/udp",
+            "-w",
+            "/x",
+            "-u",
+            "0",
+            "--stop-signal",
+            "SIGINT",
+            "merge",
+            "other",
         ],
         &["--entrypoint", "", "merge", "echo", "hi"],
         &["--entrypoint", "/bin/sh", "merge"],
@@ -1461,11 +1475,7 @@ fn create_merges_the_image_config_as_dockerd_does() {
         let theirs = dockerd.docker().args(&a).output().unwrap();
         assert!(theirs.status.success(), "docker {a:?}: {theirs:?}");
         ok(d.berth(&a));
-        let theirs = dockerd
-            .docker()
-            .args(["inspect", &name])
-            .output()
-            .unwrap();
+        let theirs = dockerd.docker().args(["inspect", &name]).output().unwrap();
         let theirs: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
         let ours: serde_json::Value =
             serde_json::from_slice(&d.berth(&["inspect", &name]).stdout).unwrap();
@@ -1478,7 +1488,9 @@ fn create_merges_the_image_config_as_dockerd_does() {
     let ours = d.berth(&a);
     assert_eq!(code(&ours), 125, "{ours:?}");
     assert!(
-        stderr(&ours).to_lowercase().contains("no command specified"),
+        stderr(&ours)
+            .to_lowercase()
+            .contains("no command specified"),
         "{}",
         stderr(&ours)
     );

@@ -328,7 +328,15 @@ pub async fn inspect(
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: e.to_string(),
         })??;
-    Ok(Json(v))
+    let platforms: Vec<Value> = v
+        .platforms
+        .iter()
+        .map(|p| json!({"architecture": p.architecture, "os": p.os, "variant": p.variant}))
+        .collect();
+    Ok(Json(json!({
+        "Descriptor": {"mediaType": v.media_type, "digest": v.digest, "size": v.size},
+        "Platforms": platforms,
+    })))
 }
 
 #[cfg(test)]

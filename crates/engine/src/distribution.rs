@@ -12,7 +12,8 @@ use berth_image::store::Unpacker;
 use berth_image::ImageRef;
 use berth_registry::pull::{self, Need, Resolved};
 use berth_registry::push::{self, PushImage, PushLayer, PushOptions};
-use berth_registry::{Client, Platform};
+use berth_registry::Client;
+pub use berth_registry::Platform;
 
 /// The registry vocabulary berthd needs (credentials from the API's headers, pull progress,
 /// registry options from its configuration); the daemon reaches the registry crate only
@@ -39,6 +40,17 @@ impl Drop for TransferGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// What a reference names in its registry (`GET /distribution/{name}/json`).
+#[derive(Debug, Clone)]
+pub struct DistributionInfo {
+    /// The manifest's (or index's) media type, digest and size.
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    /// The platforms an index offers, or the one a single manifest is for.
+    pub platforms: Vec<Platform>,
 }
 
 /// A resolved pull, ready to fetch its layers.
@@ -130,20 +142,29 @@ impl ImageService {
         &self,
         reference: &str,
         creds: Option<Credentials>,
-    ) -> Result<serde_json::Value, EngineError> {
+    ) -> Result<DistributionInfo, EngineError> {
         let r = parse_ref(reference)?;
         let client = Client::new(&self.registry, &r.domain, creds)?;
         let (media_type, raw, digest) = berth_registry::pull::head_document(&client, &r)?;
         let doc = berth_registry::manifest::parse(&media_type, &raw, &r.familiar())?;
-        let platforms: Vec<serde_json::Value> = match &doc {
+        let platforms: Vec<Platform> = match &doc {
             berth_registry::manifest::Document::Index(i) => i
                 .manifests
                 .iter()
                 .filter_map(|m| m.platform.as_ref())
-                .map(|p| serde_json::json!({"architecture": p.architecture, "os": p.os, "variant": p.variant}))
+                .map(|p| Platform {
+                    architecture: p.architecture.clone(),
+                    os: p.os.clone(),
+                    variant: p.variant.clone(),
+                })
                 .collect(),
             berth_registry::manifest::Document::Manifest(m) => {
-                let content = self.store.lock().expect("image store lock").content().clone();
+                let content = self
+                    .store
+                    .lock()
+                    .expect("image store lock")
+                    .content()
+                    .clone();
                 match berth_registry::pull::small_blob(
                     &client,
                     client.upstream(),
@@ -151,12 +172,16 @@ impl ImageService {
                     &m.config,
                     &content,
                 )
-                    .and_then(|()| Ok(content.read(&m.config.digest)?))
+                .and_then(|()| Ok(content.read(&m.config.digest)?))
                 {
-                    Ok(cfg) => {
-                        let v: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-                        vec![serde_json::json!({"architecture": v["architecture"], "os": v["os"], "variant": v["variant"].as_str().unwrap_or("")})]
-                    }
+                    Ok(cfg) => match berth_image::config::ImageConfig::parse(&cfg) {
+                        Ok(c) => vec![Platform {
+                            architecture: c.architecture,
+                            os: c.os,
+                            variant: c.variant.unwrap_or_default(),
+                        }],
+                        Err(_) => vec![],
+                    },
                     Err(_) => vec![],
                 }
             }
@@ -170,10 +195,12 @@ impl ImageService {
             }
             _ => media_type,
         };
-        Ok(serde_json::json!({
-            "Descriptor": {"mediaType": mt, "digest": digest, "size": raw.len()},
-            "Platforms": platforms,
-        }))
+        Ok(DistributionInfo {
+            media_type: mt,
+            digest: digest.to_string(),
+            size: raw.len() as u64,
+            platforms,
+        })
     }
 
     /// Pushes `name` (`repo:tag`; a repository without a tag pushes each of its tags, as

@@ -34,7 +34,7 @@ pub mod build;
 pub mod buildfs;
 pub mod cgroups;
 pub mod containers;
-pub mod devices;
+pub(crate) mod devices;
 pub mod distribution;
 pub mod error;
 pub mod events;
@@ -48,14 +48,16 @@ pub mod mounts;
 pub mod name;
 pub mod network;
 pub mod procs;
-pub mod seccomp;
-pub mod spec;
+pub(crate) mod seccomp;
+pub(crate) mod spec;
 pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use containers::Settings;
+#[doc(hidden)]
+pub use spec::{build_for_fuzzing, INTERNAL};
 
 /// Times as the APIs write them: RFC 3339 in UTC with nanoseconds (the runtime's one
 /// formatter) and its parser.

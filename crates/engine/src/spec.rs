@@ -119,6 +119,17 @@ pub fn build(
     path: &str,
     args: &[String],
     p: &Paths<'_>,
+) -> Result<oci_spec::runtime::Spec, EngineError> {
+    typed(build_json(id, cfg, hc, path, args, p)?, "spec")
+}
+
+fn build_json(
+    id: &str,
+    cfg: &ContainerConfig,
+    hc: &HostConfig,
+    path: &str,
+    args: &[String],
+    p: &Paths<'_>,
 ) -> Result<Value, EngineError> {
     let privileged = hc.privileged.unwrap_or(false);
     let tty = cfg.tty.unwrap_or(false);
@@ -298,7 +309,7 @@ pub fn build(
     }
     // `--device` and `--device-cgroup-rule` widen the default rules.
     let devices = crate::devices::from_host_config(hc)?;
-    let mut resources = resources(hc, privileged)?;
+    let mut resources = resources_json(hc, privileged)?;
     if let Some(rules) = resources["devices"].as_array_mut() {
         rules.extend(devices.rules);
     }
@@ -347,6 +358,38 @@ pub fn build(
         spec["domainname"] = json!(cfg.domainname.clone().unwrap_or_default());
     }
     Ok(spec)
+}
+
+/// The JSON this module assembles, as the OCI type the runtime reads: a mismatch is berth's
+/// bug, reported as such rather than written into a bundle.
+fn typed<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, EngineError> {
+    serde_json::from_value(v).map_err(|e| {
+        tracing::error!(error = %e, "the generated {what} is not OCI's");
+        crate::error::unavailable(format!(
+            "{INTERNAL}: the generated {what} is not OCI's: {e}"
+        ))
+    })
+}
+
+/// How an error of this module's own making starts (the fuzz target looks for it).
+pub const INTERNAL: &str = "internal error";
+
+/// The fuzz target's door: the spec of a create request's config and host config, with
+/// placeholder paths. Not part of the engine's API.
+#[doc(hidden)]
+pub fn build_for_fuzzing(
+    cfg: &ContainerConfig,
+    hc: &HostConfig,
+) -> Result<oci_spec::runtime::Spec, EngineError> {
+    let p = Paths {
+        rootfs: Path::new("/nonexistent/rootfs"),
+        dir: Path::new("/nonexistent"),
+        layers: &[],
+        init: None,
+        netns: None,
+        mounts: &[],
+    };
+    build("fuzz", cfg, hc, "/bin/sh", &[], &p)
 }
 
 /// The container's seccomp profile: none when privileged or `seccomp=unconfined`, the one
@@ -453,7 +496,15 @@ fn capabilities(hc: &HostConfig, privileged: bool) -> Result<Vec<String>, Engine
     Ok(caps)
 }
 
-pub fn resources(hc: &HostConfig, privileged: bool) -> Result<Value, EngineError> {
+/// The cgroup resources of a host config (at start and on `update`).
+pub fn resources(
+    hc: &HostConfig,
+    privileged: bool,
+) -> Result<oci_spec::runtime::LinuxResources, EngineError> {
+    typed(resources_json(hc, privileged)?, "resources")
+}
+
+fn resources_json(hc: &HostConfig, privileged: bool) -> Result<Value, EngineError> {
     let mut r = json!({});
     if privileged {
         r["devices"] = json!([{"allow": true, "access": "rwm"}]);
@@ -693,7 +744,7 @@ mod tests {
         h.nano_cpus = Some(500_000_000);
         h.pids_limit = Some(100);
         h.cpu_shares = Some(512);
-        let r = resources(&h, false).unwrap();
+        let r = resources_json(&h, false).unwrap();
         assert_eq!(r["memory"]["limit"], 64 << 20);
         assert_eq!(r["memory"]["swap"], 128 << 20);
         assert_eq!(r["cpu"]["quota"], 50_000);
@@ -701,7 +752,7 @@ mod tests {
         assert_eq!(r["cpu"]["shares"], 512);
         assert_eq!(r["pids"]["limit"], 100);
         h.memory = Some(1 << 20);
-        assert!(resources(&h, false).is_err());
+        assert!(resources_json(&h, false).is_err());
     }
 
     #[test]

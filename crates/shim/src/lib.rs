@@ -243,7 +243,7 @@ pub enum Request {
     /// New cgroup limits (an OCI `linux.resources` object) and, if given, a new restart
     /// policy.
     Update {
-        resources: serde_json::Value,
+        resources: Box<oci_spec::runtime::LinuxResources>,
         restart: Option<RestartPolicy>,
     },
     /// Cgroup statistics and the processes of the container (host pids), in `Reply::data`:

@@ -343,7 +343,7 @@ impl Containers {
             shim_call(
                 &self.socket(&rec.id),
                 &Request::Update {
-                    resources,
+                    resources: Box::new(resources),
                     restart: u.restart.map(RestartPolicy::to_shim),
                 },
             )

@@ -92,7 +92,7 @@ impl Shim {
                 c.flush();
                 return;
             }
-            Request::Update { resources, restart } => self.update(resources, restart),
+            Request::Update { resources, restart } => self.update(*resources, restart),
             Request::Start => {
                 let r = self.start();
                 let ok = r.is_ok();
@@ -197,14 +197,12 @@ impl Shim {
 
     pub(super) fn update(
         &mut self,
-        resources: serde_json::Value,
+        resources: oci_spec::runtime::LinuxResources,
         restart: Option<berth_shim::RestartPolicy>,
     ) -> Result<(), String> {
-        let r: oci_spec::runtime::LinuxResources =
-            serde_json::from_value(resources).map_err(|e| format!("resources: {e}"))?;
         if let Some(c) = &self.container {
             c.cgroup()
-                .and_then(|cg| cg.apply(&r))
+                .and_then(|cg| cg.apply(&resources))
                 .map_err(|e| e.to_string())?;
         }
         if let Some(p) = restart {
