@@ -1461,8 +1461,13 @@ fn create_merges_the_image_config_as_dockerd_does() {
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default()
         };
+        // dockerd puts the user's entries first in an order that varies from run to run (a
+        // Go map), then the image's it did not override: compared as a set here, berth's
+        // order checked below.
+        let mut env: Vec<String> = serde_json::from_value(c["Env"].clone()).unwrap_or_default();
+        env.sort();
         serde_json::json!({
-            "Path": v[0]["Path"], "Args": v[0]["Args"], "Env": c["Env"],
+            "Path": v[0]["Path"], "Args": v[0]["Args"], "Env": env,
             "ExposedPorts": keys(&c["ExposedPorts"]), "Volumes": keys(&c["Volumes"]),
             "Labels": c["Labels"], "Entrypoint": c["Entrypoint"], "Cmd": c["Cmd"],
             "WorkingDir": c["WorkingDir"], "User": c["User"], "StopSignal": c["StopSignal"],
@@ -1480,6 +1485,18 @@ fn create_merges_the_image_config_as_dockerd_does() {
         let ours: serde_json::Value =
             serde_json::from_slice(&d.berth(&["inspect", &name]).stdout).unwrap();
         assert_eq!(pick(&ours), pick(&theirs), "create {args:?}");
+        if i == 1 {
+            assert_eq!(
+                ours[0]["Config"]["Env"],
+                serde_json::json!([
+                    "A=9",
+                    "C=3",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "B=2"
+                ]),
+                "the user's entries in their order, then the image's"
+            );
+        }
     }
     // Nothing to run: both refuse.
     let a = ["create", "--entrypoint", "", "merge"];

@@ -21,6 +21,7 @@ fn err(kind: Kind, message: impl Into<String>) -> EngineError {
     EngineError {
         kind,
         message: message.into(),
+        errno: None,
     }
 }
 
@@ -65,6 +66,31 @@ pub fn not_modified() -> EngineError {
 pub struct EngineError {
     pub kind: Kind,
     pub message: String,
+    /// The OS error behind a process that could not be started, as the runtime reported it.
+    pub errno: Option<i32>,
+}
+
+impl EngineError {
+    /// The same error, with the OS error the runtime reported.
+    pub fn with_errno(mut self, errno: Option<i32>) -> Self {
+        self.errno = errno;
+        self
+    }
+
+    /// Docker's exit code for a process that could not be started: 127 when the program does
+    /// not exist, 126 when it may not be run, 128 for any other failure.
+    pub fn start_exit_code(&self) -> i32 {
+        start_exit_code(self.errno)
+    }
+}
+
+/// Docker's exit code for a start that failed with `errno` (see [`EngineError::start_exit_code`]).
+pub fn start_exit_code(errno: Option<i32>) -> i32 {
+    match errno {
+        Some(libc::ENOENT) => 127,
+        Some(libc::EACCES | libc::EISDIR) => 126,
+        _ => 128,
+    }
 }
 
 impl From<berth_image::Error> for EngineError {
@@ -82,10 +108,7 @@ impl From<berth_image::Error> for EngineError {
             | E::Json { .. } => Kind::InvalidArgument,
             E::Io { .. } => Kind::Unavailable,
         };
-        EngineError {
-            kind,
-            message: e.to_string(),
-        }
+        err(kind, e.to_string())
     }
 }
 

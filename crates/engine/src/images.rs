@@ -573,10 +573,9 @@ impl ImageService {
 /// Docker's wording for a missing image.
 fn not_found(name: &str) -> impl Fn(berth_image::Error) -> EngineError + '_ {
     move |e| match e {
-        berth_image::Error::NotFound(_) => EngineError {
-            kind: crate::error::Kind::NotFound,
-            message: format!("No such image: {name}"),
-        },
+        berth_image::Error::NotFound(_) => {
+            crate::error::not_found(format!("No such image: {name}"))
+        }
         other => other.into(),
     }
 }

@@ -174,10 +174,10 @@ impl Created {
         // The channel is close-on-exec: end of file means init has exec'd.
         match self.chan.recv() {
             Err(Error::Sync(_)) => {}
-            Ok(Msg::Error(e)) => {
+            Ok(Msg::Error { message, errno }) => {
                 let _ = self.container.delete(true);
                 restore_signals(&self.old_mask);
-                return Err(Error::Child(e));
+                return Err(Error::Child { message, errno });
             }
             Ok(other) => return Err(Error::Sync(format!("unexpected {other:?}"))),
             Err(e) => return Err(e),
@@ -548,10 +548,10 @@ impl Container {
         // End of file: the process exec'd. An Error: it did not.
         match parent.recv() {
             Err(Error::Sync(_)) => {}
-            Ok(Msg::Error(e)) => {
+            Ok(Msg::Error { message, errno }) => {
                 let _ = waitpid(Pid::from_raw(proc_pid), None);
                 restore_signals(&old_mask);
-                return Err(Error::Child(e));
+                return Err(Error::Child { message, errno });
             }
             other => {
                 restore_signals(&old_mask);
@@ -609,7 +609,7 @@ fn exec_stage1(
                     )
                 })();
                 let Err(e) = r;
-                let _ = chan.send(&Msg::Error(e.to_string()));
+                let _ = chan.send(&Msg::failure(&e));
                 sys::exit_child(1);
             }
             Forked::Parent(pid) => chan.send(&Msg::Pid(pid)),
@@ -618,7 +618,7 @@ fn exec_stage1(
     match r {
         Ok(()) => sys::exit_child(0),
         Err(e) => {
-            let _ = chan.send(&Msg::Error(e.to_string()));
+            let _ = chan.send(&Msg::failure(&e));
             sys::exit_child(1)
         }
     }

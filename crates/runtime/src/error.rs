@@ -58,8 +58,12 @@ pub enum Error {
     Hook { path: PathBuf, reason: String },
 
     /// A child of the runtime (stage 1 or the container's init) reported a failure.
-    #[error("container init: {0}")]
-    Child(String),
+    #[error("container init: {message}")]
+    Child {
+        message: String,
+        /// The OS error the child met, if any.
+        errno: Option<i32>,
+    },
 
     /// The channel to a child broke.
     #[error("sync with container init: {0}")]
@@ -67,6 +71,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The OS error number behind this error, if any (a child's included): `ENOENT` for a
+    /// program or path that does not exist, `EACCES` for one that may not be run...
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Sys { source, .. } => Some(*source as i32),
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Child { errno, .. } => *errno,
+            _ => None,
+        }
+    }
+
     pub(crate) fn spec(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidSpec {
             field: field.into(),

@@ -31,8 +31,19 @@ pub enum Msg {
     Ready,
     /// Parent → init: start the user process now.
     Start,
-    /// Child → parent: a step failed.
-    Error(String),
+    /// Child → parent: a step failed, and the OS error behind it if there was one (so that
+    /// a caller can tell a missing program from a refused one without reading the message).
+    Error { message: String, errno: Option<i32> },
+}
+
+impl Msg {
+    /// The message reporting `e`.
+    pub fn failure(e: &Error) -> Msg {
+        Msg::Error {
+            message: e.to_string(),
+            errno: e.errno(),
+        }
+    }
 }
 
 /// One end of the channel.
@@ -88,7 +99,7 @@ impl Channel {
     pub fn expect(&self, want: Msg) -> Result<()> {
         match self.recv()? {
             m if m == want => Ok(()),
-            Msg::Error(e) => Err(Error::Child(e)),
+            Msg::Error { message, errno } => Err(Error::Child { message, errno }),
             other => Err(Error::Sync(format!("expected {want:?}, got {other:?}"))),
         }
     }
@@ -97,7 +108,7 @@ impl Channel {
     pub fn expect_pid(&self) -> Result<i32> {
         match self.recv()? {
             Msg::Pid(p) => Ok(p),
-            Msg::Error(e) => Err(Error::Child(e)),
+            Msg::Error { message, errno } => Err(Error::Child { message, errno }),
             other => Err(Error::Sync(format!("expected a pid, got {other:?}"))),
         }
     }
@@ -112,8 +123,18 @@ mod tests {
         let (a, b) = Channel::pair().unwrap();
         a.send(&Msg::Pid(42)).unwrap();
         assert_eq!(b.expect_pid().unwrap(), 42);
-        a.send(&Msg::Error("boom".into())).unwrap();
-        assert!(matches!(b.expect(Msg::Go), Err(Error::Child(e)) if e == "boom"));
+        a.send(&Msg::failure(&Error::Io {
+            context: "exec \"x\"".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        }))
+        .unwrap();
+        let e = b.expect(Msg::Go).unwrap_err();
+        assert_eq!(
+            e.errno(),
+            Some(libc::ENOENT),
+            "the errno crosses the channel"
+        );
+        assert!(e.to_string().contains("exec \"x\""), "{e}");
         drop(a);
         assert!(matches!(b.recv(), Err(Error::Sync(_))));
     }

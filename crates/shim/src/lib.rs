@@ -257,6 +257,10 @@ pub struct Reply {
     /// Empty when the request succeeded.
     #[serde(default)]
     pub error: String,
+    /// The OS error behind a failure, when the runtime met one (`ENOENT`: the program does
+    /// not exist; `EACCES`: it may not be run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ShimState>,
     /// What a request returns besides success (statistics).

@@ -73,7 +73,12 @@ fn main() {
             std::process::exit(0);
         }
         Err(e) => {
-            let _ = writeln!(ready, "error: {e}");
+            // `error(<errno>): ` when the runtime met an OS error, so the engine can tell a
+            // missing program from a refused one.
+            let _ = match e.errno {
+                Some(n) => writeln!(ready, "error({n}): {e}"),
+                None => writeln!(ready, "error: {e}"),
+            };
             std::process::exit(1);
         }
     }

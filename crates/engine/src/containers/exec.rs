@@ -139,17 +139,18 @@ impl Containers {
             Err(err) => {
                 // As dockerd: 127 for a program not found, 126 for anything else that kept
                 // it from running (the exit code a hijacked client reads back).
-                let code = match start_exit_code(&err.message) {
+                let code = match err.start_exit_code() {
                     127 => 127,
                     _ => 126,
                 };
                 self.exec_finished(id, code);
-                let m = err.message;
-                return Err(if start_exit_code(&m) != 128 {
+                let (m, errno) = (err.message, err.errno);
+                return Err(if code == 127 || errno == Some(libc::EACCES) {
                     invalid(m)
                 } else {
                     unavailable(m)
-                });
+                }
+                .with_errno(errno));
             }
         };
         self.publish("exec_start", &rec, &[("execID", id.to_string())]);

@@ -60,7 +60,6 @@ mod streams;
 use networking::write_etc_files;
 pub use ops::parse_signal;
 use shim::{drain_exit, shim_call, shim_data, shim_stream};
-pub use start::start_exit_code;
 use start::{mount_spec, restart_policy};
 
 pub use crate::model::container::MOUNT_POINTS;
@@ -402,19 +401,19 @@ fn new_entry(rec: Record, shim: Option<ShimState>) -> Entry {
     }
 }
 
-fn failed_state(msg: &str) -> ShimState {
+fn failed_state(err: &EngineError) -> ShimState {
     let now = berth_shim::rfc3339(SystemTime::now());
     ShimState {
         status: Status::Exited,
         pid: 0,
         shim_pid: 0,
-        exit_code: start_exit_code(msg),
+        exit_code: err.start_exit_code(),
         started_at: String::new(),
         finished_at: now,
         restart_count: 0,
         exits: 0,
         oom_killed: false,
-        error: msg.to_string(),
+        error: err.message.clone(),
         manual_stop: false,
     }
 }
@@ -460,12 +459,18 @@ mod tests {
     }
 
     #[test]
-    fn start_exit_codes() {
+    fn start_exit_codes_come_from_the_runtimes_errno() {
+        use crate::error::start_exit_code;
+        assert_eq!(start_exit_code(Some(libc::ENOENT)), 127);
+        assert_eq!(start_exit_code(Some(libc::EACCES)), 126);
+        assert_eq!(start_exit_code(Some(libc::EPERM)), 128);
+        assert_eq!(start_exit_code(None), 128);
+        let e = conflict("exec: \"nope\": executable file not found in $PATH");
         assert_eq!(
-            start_exit_code("exec: \"nope\": executable file not found in $PATH"),
-            127
+            e.start_exit_code(),
+            128,
+            "the message alone decides nothing"
         );
-        assert_eq!(start_exit_code("exec /x: permission denied"), 126);
-        assert_eq!(start_exit_code("cgroup trouble"), 128);
+        assert_eq!(e.with_errno(Some(libc::ENOENT)).start_exit_code(), 127);
     }
 }

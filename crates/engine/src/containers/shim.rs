@@ -41,7 +41,7 @@ pub(super) async fn shim_data(
     if reply.error.is_empty() {
         Ok(reply.data.unwrap_or_default())
     } else {
-        Err(conflict(reply.error))
+        Err(conflict(reply.error).with_errno(reply.errno))
     }
 }
 
@@ -75,7 +75,7 @@ pub(super) async fn shim_stream(sock: &Path, req: &Request) -> Result<UnixStream
     let r: Reply =
         serde_json::from_slice(&reply).map_err(|e| unavailable(format!("shim reply: {e}")))?;
     if !r.error.is_empty() {
-        return Err(conflict(r.error));
+        return Err(conflict(r.error).with_errno(r.errno));
     }
     Ok(s)
 }

@@ -22,10 +22,10 @@ impl Containers {
                 // cannot run), and an --rm container goes away.
                 e.attach_waiters.lock().expect("waiters").clear();
                 let rec = e.record();
-                let mut st = e.view().shim.unwrap_or_else(|| failed_state(&err.message));
+                let mut st = e.view().shim.unwrap_or_else(|| failed_state(err));
                 st.status = Status::Exited;
                 st.pid = 0;
-                st.exit_code = start_exit_code(&err.message);
+                st.exit_code = err.start_exit_code();
                 st.error = err.message.clone();
                 let _ = st.save(&self.dir(&rec.id).join("state.json"));
                 e.view.send_modify(|v| {
@@ -35,7 +35,7 @@ impl Containers {
                 self.publish(
                     "die",
                     &rec,
-                    &[("exitCode", start_exit_code(&err.message).to_string())],
+                    &[("exitCode", err.start_exit_code().to_string())],
                 );
                 if auto_remove(&rec) {
                     let me = self.clone();
@@ -181,8 +181,8 @@ impl Containers {
         let _ = child.wait().await;
         let line = line.trim().to_string();
         if !line.starts_with("ok") {
-            let msg = line.strip_prefix("error: ").unwrap_or(&line).to_string();
-            return Err(start_error(&msg));
+            let (msg, errno) = shim_failure(&line);
+            return Err(start_error(msg, errno));
         }
         let gen = e
             .generation
@@ -215,7 +215,7 @@ impl Containers {
             )
             .await;
             drop(monitor);
-            return Err(start_error(&err.message));
+            return Err(start_error(&err.message, err.errno));
         }
         // The subscription may lag: show the start at once.
         wait_for(
@@ -316,28 +316,28 @@ pub(super) fn mount_spec(m: berth_image::store::Mount) -> berth_shim::MountSpec 
     }
 }
 
-/// Docker's exit code for a start failure: 127 for a missing program, 126 when it cannot be
-/// run.
-pub fn start_exit_code(msg: &str) -> i32 {
-    if msg.contains("executable file not found")
-        || msg.contains("no such file or directory")
-        || msg.contains("No such file or directory")
-    {
-        127
-    } else if msg.contains("permission denied") || msg.contains("Permission denied") {
-        126
-    } else {
-        128
+/// The shim's `error: <message>` or `error(<errno>): <message>` line.
+fn shim_failure(line: &str) -> (&str, Option<i32>) {
+    if let Some(rest) = line.strip_prefix("error(") {
+        if let Some((n, msg)) = rest.split_once("): ") {
+            if let Ok(n) = n.parse() {
+                return (msg, Some(n));
+            }
+        }
     }
+    (line.strip_prefix("error: ").unwrap_or(line), None)
 }
 
-fn start_error(msg: &str) -> EngineError {
+/// dockerd's error for a container that could not be created: a bad request when the
+/// program is missing or may not be run (the user's mistake), a server error otherwise.
+fn start_error(msg: &str, errno: Option<i32>) -> EngineError {
     let m =
         format!("failed to create task for container: OCI runtime create failed: {msg}: unknown");
-    match start_exit_code(msg) {
+    match crate::error::start_exit_code(errno) {
         127 | 126 => invalid(m),
         _ => unavailable(m),
     }
+    .with_errno(errno)
 }
 
 /// The restart policy of a host config, checked.

@@ -53,7 +53,7 @@ pub(super) fn direct_init(ctx: &InitContext) -> ! {
         init(ctx)
     })();
     let Err(e) = r;
-    let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+    let _ = ctx.chan.send(&Msg::failure(&e));
     sys::exit_child(1)
 }
 
@@ -80,7 +80,7 @@ pub(super) fn stage1(ctx: &InitContext) -> ! {
         match sys::clone_parent().ctx(|| "clone init".to_string())? {
             Forked::Child => {
                 let Err(e) = init(ctx);
-                let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+                let _ = ctx.chan.send(&Msg::failure(&e));
                 sys::exit_child(1);
             }
             Forked::Parent(pid) => ctx.chan.send(&Msg::Pid(pid)),
@@ -89,7 +89,7 @@ pub(super) fn stage1(ctx: &InitContext) -> ! {
     match r {
         Ok(()) => sys::exit_child(0),
         Err(e) => {
-            let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+            let _ = ctx.chan.send(&Msg::failure(&e));
             sys::exit_child(1)
         }
     }

@@ -29,7 +29,7 @@ impl Shim {
             } => {
                 self.reply(
                     i,
-                    Ok(()),
+                    Ok::<(), Failure>(()),
                     Kind::Attach {
                         stdin,
                         stdout,
@@ -45,7 +45,7 @@ impl Shim {
                 stdin,
             } => {
                 match self.exec(key, process, tty, stdin) {
-                    Ok(()) => self.reply(i, Ok(()), Kind::Exec { key }),
+                    Ok(()) => self.reply(i, Ok::<(), Failure>(()), Kind::Exec { key }),
                     Err(e) => self.reply(i, Err(e), Kind::Closing),
                 }
                 return;
@@ -75,11 +75,13 @@ impl Shim {
                 let line = match r {
                     Ok(data) => Reply {
                         error: String::new(),
+                        errno: None,
                         state: None,
                         data: Some(data),
                     },
                     Err(e) => Reply {
                         error: e,
+                        errno: None,
                         state: None,
                         data: None,
                     },
@@ -118,9 +120,17 @@ impl Shim {
         self.reply(i, res, Kind::Closing);
     }
 
-    pub(super) fn reply(&mut self, i: usize, res: Result<(), String>, kind: Kind) {
+    pub(super) fn reply(&mut self, i: usize, res: Result<(), impl Into<Failure>>, kind: Kind) {
+        let (error, errno) = match res {
+            Ok(()) => (String::new(), None),
+            Err(e) => {
+                let f: Failure = e.into();
+                (f.message, f.errno)
+            }
+        };
         let r = Reply {
-            error: res.err().unwrap_or_default(),
+            error,
+            errno,
             state: None,
             data: None,
         };
@@ -135,6 +145,7 @@ impl Shim {
     pub(super) fn reply_state(&mut self, i: usize, st: ShimState, kind: Kind) {
         let mut line = serde_json::to_vec(&Reply {
             error: String::new(),
+            errno: None,
             state: Some(st),
             data: None,
         })
@@ -242,10 +253,10 @@ impl Shim {
         process: serde_json::Value,
         tty: bool,
         stdin: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let c = match (&self.container, self.state.status) {
             (Some(c), Status::Running) => c,
-            _ => return Err(format!("container {} is not running", self.cfg.id)),
+            _ => return Err(format!("container {} is not running", self.cfg.id).into()),
         };
         let process: oci_spec::runtime::Process =
             serde_json::from_value(process).map_err(|e| format!("exec process: {e}"))?;
@@ -307,7 +318,7 @@ impl Shim {
                 if let Some((_, p)) = &console {
                     let _ = std::fs::remove_file(p);
                 }
-                return Err(e.to_string());
+                return Err(e.into());
             }
         };
         let mut pty = None;

@@ -22,7 +22,7 @@ impl Shim {
     }
 
     /// Creates the container with fresh stdio; its process waits for [`Shim::start`].
-    pub(super) fn create(&mut self) -> Result<(), String> {
+    pub(super) fn create(&mut self) -> Result<(), Failure> {
         let null = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -85,7 +85,7 @@ impl Shim {
         let _ = dup2(null.as_raw_fd(), 1);
         let _ = dup2(saved_err.as_raw_fd(), 2);
         drop((child_in, child_out, child_err));
-        let created = res.map_err(|e| e.to_string())?;
+        let created = res?;
         if let Some((l, path)) = console {
             let master = recv_master(&l).map_err(|e| format!("receive the terminal: {e}"));
             let _ = std::fs::remove_file(&path);
@@ -102,11 +102,11 @@ impl Shim {
     }
 
     /// Runs the created process.
-    pub(super) fn start(&mut self) -> Result<(), String> {
+    pub(super) fn start(&mut self) -> Result<(), Failure> {
         let Some(created) = self.created.take() else {
-            return Err("container already started".into());
+            return Err(String::from("container already started").into());
         };
-        let running = created.start().map_err(|e| e.to_string())?;
+        let running = created.start()?;
         let c = running.into_container();
         self.state.pid = c.state.pid;
         self.container = Some(c);
@@ -259,7 +259,7 @@ impl Shim {
         }
         if let Err(e) = res {
             log(&format!("restart: {e}"));
-            self.state.error = e;
+            self.state.error = e.message;
             self.state.exit_code = 128;
             self.finish();
         }

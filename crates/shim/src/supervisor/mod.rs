@@ -22,6 +22,37 @@ mod control;
 mod events;
 mod lifecycle;
 
+/// A failed request or start: the message, and the OS error behind it (see `Reply::errno`).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub message: String,
+    pub errno: Option<i32>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            errno: None,
+        }
+    }
+}
+
+impl From<berth_runtime::Error> for Failure {
+    fn from(e: berth_runtime::Error) -> Self {
+        Failure {
+            errno: e.errno(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// An attached or subscribed client may lag this far behind before it is dropped.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
 /// Reads of 32 KiB per output stream per poll round (512 KiB).
@@ -124,7 +155,7 @@ pub(crate) struct Shim {
 }
 
 impl Shim {
-    pub(crate) fn new(cfg: ShimConfig) -> Result<Shim, String> {
+    pub(crate) fn new(cfg: ShimConfig) -> Result<Shim, Failure> {
         // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer and changes only this process.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let mut mask = SigSet::empty();
@@ -178,7 +209,10 @@ impl Shim {
             finished: None,
             dirty: false,
         };
-        let res = shim.mount_rootfs().and_then(|_| shim.create());
+        let res = shim
+            .mount_rootfs()
+            .map_err(Failure::from)
+            .and_then(|_| shim.create());
         if let Err(e) = res {
             shim.unmount_rootfs();
             let _ = std::fs::remove_file(&shim.cfg.socket);
