@@ -12,7 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::containers::Entry;
-use berth_engine::lifecycle::State as CState;
+use berth_engine::lifecycle::{Phase, State as CState};
 use berth_engine::model::{ResourceUpdate, RestartPolicy, WaitCondition};
 use berth_engine::Engine;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
@@ -133,23 +133,20 @@ pub(crate) fn secs_of(t: &str) -> Option<i64> {
 
 /// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
 pub(crate) fn status_text(e: &Entry) -> String {
-    let v = e.view();
-    let shim = v.shim.clone();
+    let s = e.view().status();
     let ago = |t: &str| human_duration(now_secs() - secs_of(t).unwrap_or(now_secs()));
-    match v.state() {
-        CState::Created => "Created".into(),
-        CState::Running => format!("Up {}", ago(&shim.unwrap().started_at)),
-        CState::Paused => format!("Up {} (Paused)", ago(&shim.unwrap().started_at)),
-        CState::Restarting => {
-            let s = shim.unwrap();
-            format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at))
+    match &s.phase {
+        Phase::Created => "Created".into(),
+        Phase::Running { .. } => format!("Up {}", ago(&s.started_at)),
+        Phase::Paused { .. } => format!("Up {} (Paused)", ago(&s.started_at)),
+        Phase::Restarting { exit_code } => {
+            format!("Restarting ({exit_code}) {} ago", ago(&s.finished_at))
         }
-        CState::Exited => {
-            let s = shim.unwrap();
-            format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at))
+        Phase::Exited { exit_code, .. } => {
+            format!("Exited ({exit_code}) {} ago", ago(&s.finished_at))
         }
-        CState::Removing => "Removal In Progress".into(),
-        CState::Dead => "Dead".into(),
+        Phase::Removing => "Removal In Progress".into(),
+        Phase::Dead => "Dead".into(),
     }
 }
 
@@ -192,7 +189,7 @@ fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -
             }
             "exited" => {
                 e.view().state() == CState::Exited
-                    && e.view().shim.is_some_and(|s| s.exit_code.to_string() == *v)
+                    && matches!(e.view().status().phase, Phase::Exited { exit_code, .. } if exit_code.to_string() == *v)
             }
             _ => true,
         };
@@ -386,14 +383,15 @@ pub async fn inspect(
 ) -> Result<Json<Value>, ApiError> {
     let e = engine.containers.find(&id)?;
     let rec = e.record();
-    let v = e.view();
-    let st = v.state();
-    let shim = v.shim.clone();
+    let s = e.view().status();
+    let st = s.phase.state();
     let (dir, log_path) = engine.containers.paths(&rec.id);
-    let s = shim.clone();
-    let time_or_zero = |t: Option<String>| {
-        t.filter(|t| !t.is_empty())
-            .unwrap_or_else(|| ZERO_TIME.into())
+    let time_or_zero = |t: &str| {
+        if t.is_empty() {
+            ZERO_TIME.to_string()
+        } else {
+            t.to_string()
+        }
     };
     let mut out = json!({
         "Id": rec.id,
@@ -405,13 +403,13 @@ pub async fn inspect(
             "Running": matches!(st, CState::Running | CState::Paused | CState::Restarting),
             "Paused": st == CState::Paused,
             "Restarting": st == CState::Restarting,
-            "OOMKilled": s.as_ref().is_some_and(|s| s.oom_killed),
+            "OOMKilled": s.oom_killed,
             "Dead": st == CState::Dead,
-            "Pid": s.as_ref().map_or(0, |s| s.pid),
-            "ExitCode": s.as_ref().map_or(0, |s| s.exit_code),
-            "Error": s.as_ref().map(|s| s.error.clone()).unwrap_or_default(),
-            "StartedAt": time_or_zero(s.as_ref().map(|s| s.started_at.clone())),
-            "FinishedAt": time_or_zero(s.as_ref().map(|s| s.finished_at.clone())),
+            "Pid": s.phase.pid(),
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": time_or_zero(&s.started_at),
+            "FinishedAt": time_or_zero(&s.finished_at),
         },
         "Image": rec.image,
         "ResolvConfPath": dir.join("resolv.conf"),
@@ -419,7 +417,7 @@ pub async fn inspect(
         "HostsPath": dir.join("hosts"),
         "LogPath": log_path,
         "Name": format!("/{}", rec.name),
-        "RestartCount": s.as_ref().map_or(0, |s| s.restart_count),
+        "RestartCount": s.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "MountLabel": "",

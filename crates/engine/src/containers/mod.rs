@@ -42,7 +42,7 @@ use crate::error::{
 use crate::events::Events;
 use crate::id::ContainerId;
 use crate::images::ImageService;
-use crate::lifecycle::State;
+use crate::lifecycle::{State, StateError};
 pub use crate::logs::{LogLine, LogOptions};
 use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, StatsSample, WaitCondition};
 
@@ -93,15 +93,29 @@ pub struct Record {
     pub mounts: Vec<crate::mounts::MountPoint>,
 }
 
-/// The live view of a container.
+/// The live view of a container. It changes only through [`Entry::transition`].
 #[derive(Debug, Clone)]
 pub struct View {
     /// The shim's last reported state (None: never started).
-    pub shim: Option<ShimState>,
+    pub(crate) shim: Option<ShimState>,
     /// Exits seen since berthd started watching (for `wait?condition=next-exit`).
     pub exits: u64,
     pub removing: bool,
     pub removed: bool,
+}
+
+/// A change of a container's view.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// Its shim reported a process state (or the engine recorded one for a shim that could
+    /// not report), with `exits` process exits since the last report.
+    Reported { state: Box<ShimState>, exits: u64 },
+    /// Removal began: the process is being killed and its files go next.
+    Removing,
+    /// Removal was given up (the process would not die).
+    RemovalAborted,
+    /// Removal finished.
+    Removed,
 }
 
 impl View {
@@ -125,6 +139,38 @@ impl View {
             State::Running | State::Paused | State::Restarting
         )
     }
+
+    /// The state with its data, and the container's process history, as the API shows them.
+    pub fn status(&self) -> crate::lifecycle::Status {
+        use crate::lifecycle::Phase;
+        let s = self.shim.as_ref();
+        let exit_code = s.map_or(0, |s| s.exit_code);
+        let phase = match self.state() {
+            State::Created => Phase::Created,
+            State::Running => Phase::Running {
+                pid: s.map_or(0, |s| s.pid),
+            },
+            State::Paused => Phase::Paused {
+                pid: s.map_or(0, |s| s.pid),
+            },
+            State::Restarting => Phase::Restarting { exit_code },
+            State::Exited => Phase::Exited {
+                exit_code,
+                error: s.map(|s| s.error.clone()).unwrap_or_default(),
+            },
+            State::Removing => Phase::Removing,
+            State::Dead => Phase::Dead,
+        };
+        crate::lifecycle::Status {
+            phase,
+            exit_code,
+            error: s.map(|s| s.error.clone()).unwrap_or_default(),
+            started_at: s.map(|s| s.started_at.clone()).unwrap_or_default(),
+            finished_at: s.map(|s| s.finished_at.clone()).unwrap_or_default(),
+            restart_count: s.map_or(0, |s| s.restart_count),
+            oom_killed: s.is_some_and(|s| s.oom_killed),
+        }
+    }
 }
 
 /// An attach request waiting for the container's shim.
@@ -147,6 +193,41 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The one place a container's view changes. The lifecycle decides: the engine's own
+    /// moves (the start of a removal) are refused with Docker's words when the lifecycle has
+    /// no path for them; a shim's report is a fact about a process and is applied, but a move
+    /// the lifecycle does not know is logged as berth's bug. Watchers are told of every change.
+    pub(crate) fn transition(&self, change: Change) -> Result<State, StateError> {
+        let name = self.rec.lock().expect("record lock").name.clone();
+        let mut out = Ok(State::Created);
+        self.view.send_if_modified(|v| {
+            let before = v.state();
+            let mut next = v.clone();
+            let reported = matches!(change, Change::Reported { .. });
+            match &change {
+                Change::Reported { state, exits } => {
+                    next.shim = Some((**state).clone());
+                    next.exits += exits;
+                }
+                Change::Removing => next.removing = true,
+                Change::RemovalAborted => next.removing = false,
+                Change::Removed => next.removed = true,
+            }
+            let after = next.state();
+            if let Err(e) = before.can_move_to(after, &name) {
+                if !reported {
+                    out = Err(e);
+                    return false;
+                }
+                tracing::error!(container = %name, error = %e.0, "a reported state the lifecycle does not allow");
+            }
+            *v = next;
+            out = Ok(after);
+            true
+        });
+        out
+    }
+
     /// A copy of the record.
     pub fn record(&self) -> Record {
         self.rec.lock().expect("record lock").clone()

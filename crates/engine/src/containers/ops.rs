@@ -212,7 +212,8 @@ impl Containers {
                 rec.id
             )));
         }
-        e.view.send_modify(|v| v.removing = true);
+        e.transition(Change::Removing)
+            .map_err(|err| conflict(err.0))?;
         let sock = self.socket(&rec.id);
         if e.view().active() || UnixStream::connect(&sock).await.is_ok() {
             let _ = shim_call(
@@ -230,7 +231,7 @@ impl Containers {
             )
             .await
             {
-                e.view.send_modify(|v| v.removing = false);
+                let _ = e.transition(Change::RemovalAborted);
                 return Err(unavailable(format!("could not kill container {}", rec.id)));
             }
             // Let the shim unmount and go.
@@ -264,7 +265,7 @@ impl Containers {
             .lock()
             .expect("execs")
             .retain(|_, x| x.container != rec.id);
-        e.view.send_modify(|v| v.removed = true);
+        let _ = e.transition(Change::Removed);
         self.publish("destroy", &rec, &[]);
         Ok(())
     }

@@ -58,7 +58,10 @@ impl Containers {
                         let _ = st.save(&self.dir(&id).join("state.json"));
                         let _ = berth_shim::MountSpec::unmount(&self.dir(&id).join("rootfs"));
                     }
-                    e.view.send_modify(|v| v.shim = Some(st));
+                    let _ = e.transition(Change::Reported {
+                        state: Box::new(st),
+                        exits: 0,
+                    });
                     if auto_remove(&e.record()) {
                         let _ = self.remove_with_volumes(&id, true, true).await;
                     }
@@ -123,7 +126,10 @@ impl Containers {
                         st.finished_at = berth_shim::rfc3339(SystemTime::now());
                         let _ = st.save(&self.dir(&rec.id).join("state.json"));
                         let _ = berth_shim::MountSpec::unmount(&rootfs);
-                        e.view.send_modify(|v| v.shim = Some(st));
+                        let _ = e.transition(Change::Reported {
+                            state: Box::new(st),
+                            exits: 0,
+                        });
                         f.repaired = true;
                     }
                     out.push(f);

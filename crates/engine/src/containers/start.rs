@@ -28,9 +28,9 @@ impl Containers {
                 st.exit_code = err.start_exit_code();
                 st.error = err.message.clone();
                 let _ = st.save(&self.dir(&rec.id).join("state.json"));
-                e.view.send_modify(|v| {
-                    v.shim = Some(st);
-                    v.exits += 1;
+                let _ = e.transition(Change::Reported {
+                    state: Box::new(st),
+                    exits: 1,
                 });
                 self.publish(
                     "die",
@@ -54,21 +54,14 @@ impl Containers {
 
     pub(super) async fn start_inner(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
         let rec = e.record();
-        match e.view().state() {
-            State::Running | State::Restarting => return Err(not_modified()),
-            State::Paused => {
-                return Err(conflict(format!(
-                    "cannot start a paused container {}, try unpause instead",
-                    rec.name
-                )))
-            }
-            State::Removing | State::Dead => {
-                return Err(conflict(
-                    "container is marked for removal and cannot be started",
-                ))
-            }
-            State::Created | State::Exited => {}
+        // As dockerd: starting a running (or restarting) container is not an error, just
+        // nothing to do; anything else the lifecycle refuses is a conflict in its words.
+        let st = e.view().state();
+        if matches!(st, State::Running | State::Restarting) {
+            return Err(not_modified());
         }
+        st.on(crate::lifecycle::Event::Start, &rec.name)
+            .map_err(|err| conflict(err.0))?;
         let dir = self.dir(&rec.id);
         let (upper, work, rootfs, bundle) = (
             dir.join("upper"),
@@ -261,9 +254,9 @@ impl Containers {
                             .shim
                             .as_ref()
                             .is_some_and(|p| p.status == Status::Restarting);
-                    e.view.send_modify(|v| {
-                        v.exits += new_exits;
-                        v.shim = Some(st);
+                    let _ = e.transition(Change::Reported {
+                        state: Box::new(st),
+                        exits: new_exits,
                     });
                     if restarted {
                         self.publish("restart", &rec, &[]);
@@ -277,18 +270,18 @@ impl Containers {
         if !final_seen {
             // The shim went away without telling us the end: read what it recorded.
             let st = ShimState::load(&self.dir(&id).join("state.json")).ok();
-            e.view.send_modify(|v| {
-                if let Some(mut st) = st {
-                    if st.status != Status::Exited {
-                        st.status = Status::Exited;
-                        st.exit_code = 255;
-                        st.error = "the container's shim exited unexpectedly".into();
-                    }
-                    let ex = last_exits.map_or(1, |n| st.exits.saturating_sub(n).max(1));
-                    v.exits += ex;
-                    v.shim = Some(st);
+            if let Some(mut st) = st {
+                if st.status != Status::Exited {
+                    st.status = Status::Exited;
+                    st.exit_code = 255;
+                    st.error = "the container's shim exited unexpectedly".into();
                 }
-            });
+                let exits = last_exits.map_or(1, |n| st.exits.saturating_sub(n).max(1));
+                let _ = e.transition(Change::Reported {
+                    state: Box::new(st),
+                    exits,
+                });
+            }
             let rec = e.record();
             let code = e.view().shim.map_or(255, |s| s.exit_code);
             self.publish("die", &rec, &[("exitCode", code.to_string())]);
