@@ -1512,3 +1512,44 @@ fn create_merges_the_image_config_as_dockerd_does() {
         stderr(&ours)
     );
 }
+
+/// At `--log-level debug` one container's start can be followed through berthd (the request
+/// span, the engine's operation span with the container id) and into its shim's own log
+/// (`shim.log`: the shim's span with the same id, the request it served, what it did).
+#[test]
+fn debug_logs_follow_a_start_into_the_shim() {
+    let d = Berthd::start_with_args(busybox_image, &["--log-level".into(), "debug".into()]);
+    let id = ok(d.berth(&["create", "busybox", "true"]));
+    ok(d.berth(&["start", "-a", &id]));
+    let daemon_log = std::fs::read_to_string(d.dir.path().join("berthd.log")).unwrap();
+    // The engine's start span, closed inside the API request's span.
+    assert!(
+        daemon_log.lines().any(|l| l.contains("request{method=POST")
+            && l.contains(&format!("start{{container={id}}}"))
+            && l.contains("close")),
+        "no start span with the container's id inside a request: {daemon_log}"
+    );
+    let shim_log =
+        std::fs::read_to_string(d.data.join("containers").join(&id).join("shim.log")).unwrap();
+    let span = format!("shim{{container={id}}}");
+    for what in [
+        "created pid=",
+        "request{op=start}",
+        "started",
+        "exited code=0",
+    ] {
+        assert!(
+            shim_log
+                .lines()
+                .any(|l| l.contains(&span) && l.contains(what)),
+            "shim.log has no {what:?} in {span}: {shim_log}"
+        );
+    }
+    // Below debug the shim keeps quiet.
+    let q = Berthd::start_with(busybox_image);
+    let id = ok(q.berth(&["run", "-d", "busybox", "true"]));
+    ok(q.berth(&["wait", &id]));
+    let quiet = std::fs::read_to_string(q.data.join("containers").join(&id).join("shim.log"))
+        .unwrap_or_default();
+    assert!(!quiet.contains("request{op="), "{quiet}");
+}

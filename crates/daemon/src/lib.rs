@@ -193,7 +193,7 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
 }
 
 /// Logs each request at debug level (and failures at info), inside a `request` span that the
-/// engine's operation spans (`container` = id) nest in, so `RUST_LOG=debug` shows a request's
+/// engine's operation spans (`container` = id) nest in, so `--log-level debug` shows a request's
 /// path through berthd and the engine.
 async fn log_request(req: Request, next: axum::middleware::Next) -> axum::response::Response {
     use tracing::Instrument;

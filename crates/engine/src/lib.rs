@@ -8,7 +8,8 @@
 //! - [`distribution`]: pull, push, login and registry inspection through `berth_registry`.
 //! - [`archive`]: copying files out of and into containers, paths resolved in their root.
 //! - [`containers`]: container records, shims, the live view of each container.
-//! - [`spec`]: a container's OCI spec from its Docker config, with Docker's defaults.
+//! - `spec` (internal): a container's OCI spec (oci-spec's types) from its config, with
+//!   Docker's defaults.
 //! - [`logs`]: reading and following json-file logs.
 //! - [`logconfig`]: a container's log driver (`json-file`, `local`, `none`) and rotation.
 //! - [`events`]: Docker-style events, live and recent.
@@ -22,12 +23,17 @@
 //! - [`build`]: Dockerfile builds: stages as tasks, steps as containers and commits, the cache.
 //! - [`buildfs`]: a build's COPY/ADD: sources picked in the context, hashed and written, paths
 //!   resolved in their roots.
-//! - [`seccomp`]: docker's default seccomp profile, and profiles given with `--security-opt`.
-//! - [`devices`]: `--device` and `--device-cgroup-rule` as device nodes and cgroup rules.
+//! - `seccomp` (internal): docker's default seccomp profile, and profiles given with
+//!   `--security-opt`.
+//! - `devices` (internal): `--device` and `--device-cgroup-rule` as device nodes and cgroup
+//!   rules.
 //! - [`cgroups`]: what the host's cgroups give containers, for `info`.
-//! - [`model`]: the engine's own request types (exec specs, resource updates, restart
-//!   policies, wait conditions) that front ends translate their wire formats into.
-//! - [`lifecycle`]: the container lifecycle as an enum with checked transitions.
+//! - [`model`]: the engine's own vocabulary (container configs, exec specs, resource updates,
+//!   restart policies, wait conditions, stats samples, attach frames) that front ends
+//!   translate their wire formats into.
+//! - [`lifecycle`]: the container lifecycle: states, the transitions they allow, and the
+//!   states with their data (`Phase`, `Status`).
+//! - [`time`]: RFC 3339 times as the APIs write them.
 
 pub mod archive;
 pub mod build;

@@ -6,7 +6,8 @@
 //! - [`reference`]: image references with Docker's normalisation.
 //! - [`layer`]: safe layer application (tar, gzip, zstd; whiteouts; no path escapes).
 //! - [`config`]: the image config (Docker's extensions included) and chain ids.
-//! - [`defaults`]: image config → container defaults, a pure function for the engine.
+//! - [`defaults`]: a create request merged with its image's config by dockerd's rules, a pure
+//!   function for the engine.
 //! - [`store`]: images, tags, snapshots keyed by chain id, mounts for containers, GC.
 //! - [`archive`]: docker-archive, OCI layout/archive, rootfs import.
 //! - [`diff`]: a container's overlay upper dir as a new layer (commit, build).

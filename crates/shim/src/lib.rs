@@ -56,6 +56,10 @@ pub struct ShimConfig {
     /// The cgroup hierarchies the container is placed in.
     #[serde(default)]
     pub cgroup_layout: CgroupLayout,
+    /// berthd's log level: at `debug` or `trace` the shim writes its tracing spans (container
+    /// id, request) to `shim.log` beside its state; below that it records only its warnings.
+    #[serde(default)]
+    pub log_level: String,
 }
 
 /// One mount of the root file system.
@@ -249,6 +253,27 @@ pub enum Request {
     /// Cgroup statistics and the processes of the container (host pids), in `Reply::data`:
     /// `{"stats": {...}, "pids": [...]}`.
     Stats,
+}
+
+impl Request {
+    /// The request's name (its `op`), for logs.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::State => "state",
+            Request::Start => "start",
+            Request::Kill { .. } => "kill",
+            Request::Stop { .. } => "stop",
+            Request::Subscribe => "subscribe",
+            Request::Attach { .. } => "attach",
+            Request::Pause => "pause",
+            Request::Resume => "resume",
+            Request::Resize { .. } => "resize",
+            Request::Exec { .. } => "exec",
+            Request::ExecResize { .. } => "execresize",
+            Request::Update { .. } => "update",
+            Request::Stats => "stats",
+        }
+    }
 }
 
 /// The shim's answer to a request.

@@ -65,6 +65,22 @@ fn main() {
         }
     };
     let mut ready = std::fs::File::from(ready);
+    // Only when berthd logs at debug: a subscriber costs start-up time on every container.
+    if matches!(cfg.log_level.as_str(), "debug" | "trace") {
+        let level = if cfg.log_level == "trace" {
+            tracing::Level::TRACE
+        } else {
+            tracing::Level::DEBUG
+        };
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
+    let span = tracing::debug_span!("shim", container = %cfg.id);
+    let _entered = span.enter();
     match Shim::new(cfg) {
         Ok(mut shim) => {
             let _ = writeln!(ready, "ok {}", std::process::id());

@@ -149,6 +149,10 @@ impl Containers {
             tty: rec.config.tty.unwrap_or(false),
             autostart: false,
             cgroup_layout: self.s.cgroup_layout,
+            // berthd's level: the shim logs its spans at debug and trace only.
+            log_level: tracing::level_filters::LevelFilter::current()
+                .to_string()
+                .to_lowercase(),
         };
         write_run_file(
             &dir.join("shim.json"),

@@ -11,6 +11,9 @@ impl Shim {
                 return;
             }
         };
+        let span = tracing::debug_span!("request", op = %req.op());
+        let _entered = span.enter();
+        tracing::trace!(?req, "received");
         let res = match req {
             Request::State => {
                 let st = self.state.clone();
@@ -128,6 +131,11 @@ impl Shim {
                 (f.message, f.errno)
             }
         };
+        if error.is_empty() {
+            tracing::debug!("done");
+        } else {
+            tracing::debug!(%error, ?errno, "failed");
+        }
         let r = Reply {
             error,
             errno,

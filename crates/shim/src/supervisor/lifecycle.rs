@@ -97,6 +97,7 @@ impl Shim {
             self.pty = Some(master);
         }
         self.state.pid = created.container().state.pid;
+        tracing::debug!(pid = self.state.pid, "created");
         self.created = Some(created);
         Ok(())
     }
@@ -113,6 +114,7 @@ impl Shim {
         self.state.status = Status::Running;
         self.state.started_at = berth_shim::rfc3339(SystemTime::now());
         self.state.error.clear();
+        tracing::debug!(pid = self.state.pid, "started");
         self.started = Instant::now();
         self.save();
         Ok(())
@@ -203,6 +205,7 @@ impl Shim {
                 log(&format!("delete container: {e}"));
             }
         }
+        tracing::debug!(code, oom_killed = self.state.oom_killed, "exited");
         self.state.exit_code = code;
         self.state.pid = 0;
         self.state.exits += 1;

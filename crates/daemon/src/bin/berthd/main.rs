@@ -120,8 +120,11 @@ fn main() -> anyhow::Result<()> {
     let filter: tracing_subscriber::filter::LevelFilter = level
         .parse()
         .with_context(|| format!("--log-level {level}"))?;
+    // At debug, a line as each span closes (with its time): an API request's path through
+    // the daemon and the engine, one operation per line (docs/daemon.md).
     tracing_subscriber::fmt()
         .with_max_level(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .init();
     if favordynmods {
