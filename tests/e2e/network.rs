@@ -451,3 +451,41 @@ fn container_mode_shares_another_containers_network() {
     );
     ok(d.berth(&["rm", "-f", "main1"]));
 }
+
+/// `-P` publishes the ports the image exposes (`EXPOSE`), as with dockerd: the image's
+/// exposed ports are part of the container's config, and each gets a host port that answers.
+#[test]
+fn publish_all_publishes_the_ports_the_image_exposes() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nEXPOSE 80\nRUN mkdir /www && echo exposed > /www/index.html\n",
+    )
+    .unwrap();
+    ok(d.berth(&[
+        "build",
+        "-q",
+        "-t",
+        "exposing",
+        &ctx.path().display().to_string(),
+    ]));
+    ok(d.berth(&[
+        "run", "-d", "--name", "pall", "-P", "exposing", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]));
+    let exposed = ok(d.berth(&["inspect", "-f", "{{json .Config.ExposedPorts}}", "pall"]));
+    assert!(exposed.contains("80/tcp"), "{exposed}");
+    let out = ok(d.berth(&["port", "pall", "80/tcp"]));
+    let host_port = out
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no host port for 80/tcp: {out}"));
+    assert_eq!(
+        wait_curl(&format!("http://127.0.0.1:{host_port}/")).as_deref(),
+        Some("exposed\n")
+    );
+    ok(d.berth(&["rm", "-f", "pall"]));
+}

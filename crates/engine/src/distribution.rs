@@ -93,12 +93,7 @@ impl ImageService {
         };
         let guard = TransferGuard::new(&self.transfers);
         let client = Client::new(&self.registry, &r.domain, creds)?;
-        let content = self
-            .store
-            .lock()
-            .expect("image store lock")
-            .content()
-            .clone();
+        let content = self.content();
         let resolved = pull::resolve(&client, &content, &r, &platform)?;
         Ok(Pull {
             images: self,
@@ -159,12 +154,7 @@ impl ImageService {
                 })
                 .collect(),
             berth_registry::manifest::Document::Manifest(m) => {
-                let content = self
-                    .store
-                    .lock()
-                    .expect("image store lock")
-                    .content()
-                    .clone();
+                let content = self.content();
                 match berth_registry::pull::small_blob(
                     &client,
                     client.upstream(),

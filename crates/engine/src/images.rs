@@ -17,6 +17,21 @@ pub fn familiar_digest(r: &str) -> String {
         .unwrap_or_else(|_| r.to_string())
 }
 
+/// An image's tags and repository digests, in their familiar forms (`busybox:latest`).
+fn names(store: &Store, img: &berth_image::store::ImageRecord) -> (Vec<String>, Vec<String>) {
+    let tags = store
+        .tags_of(&img.id)
+        .iter()
+        .map(|t| t.familiar())
+        .collect();
+    let digests = img
+        .repo_digests
+        .iter()
+        .map(|r| familiar_digest(r))
+        .collect();
+    (tags, digests)
+}
+
 /// One image in detail (`docker image inspect`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageDetails {
@@ -104,18 +119,11 @@ impl ImageService {
             }
             let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
             let size = store.layers_of(img)?.iter().map(|l| l.size).sum();
+            let (repo_tags, repo_digests) = names(&store, img);
             out.push(ImageSummary {
                 id: img.id.to_string(),
-                repo_tags: store
-                    .tags_of(&img.id)
-                    .iter()
-                    .map(|t| t.familiar())
-                    .collect(),
-                repo_digests: img
-                    .repo_digests
-                    .iter()
-                    .map(|r| familiar_digest(r))
-                    .collect(),
+                repo_tags,
+                repo_digests,
                 created: cfg.created.as_deref().and_then(unix_seconds).unwrap_or(0),
                 size,
                 labels: cfg.config.labels.clone().unwrap_or_default(),
@@ -131,18 +139,11 @@ impl ImageService {
         let img = store.resolve(name).map_err(not_found(name))?;
         let cfg = ImageConfig::parse(&store.content().read(&img.id)?)?;
         let size: u64 = store.layers_of(img)?.iter().map(|l| l.size).sum();
+        let (repo_tags, repo_digests) = names(&store, img);
         Ok(ImageDetails {
             id: img.id.to_string(),
-            repo_tags: store
-                .tags_of(&img.id)
-                .iter()
-                .map(|t| t.familiar())
-                .collect(),
-            repo_digests: img
-                .repo_digests
-                .iter()
-                .map(|r| familiar_digest(r))
-                .collect(),
+            repo_tags,
+            repo_digests,
             comment: cfg.comment.unwrap_or_default(),
             created: cfg.created,
             author: cfg.author.unwrap_or_default(),
@@ -228,6 +229,15 @@ impl ImageService {
             out.push(("Deleted".to_string(), d.to_string()));
         }
         Ok(out)
+    }
+
+    /// A handle on the store's content (blobs), usable without holding the store's lock.
+    pub(crate) fn content(&self) -> berth_image::content::ContentStore {
+        self.store
+            .lock()
+            .expect("image store lock")
+            .content()
+            .clone()
     }
 
     /// A scratch path on the store's filesystem, for spooling an upload before [`Self::load_file`].
