@@ -80,6 +80,7 @@ fn parse_ref(reference: &str) -> Result<ImageRef, EngineError> {
 
 impl ImageService {
     /// Resolves `reference` for `platform` (default: this machine's).
+    #[tracing::instrument(level = "debug", skip_all, fields(reference = %reference))]
     pub fn pull_resolve(
         &self,
         reference: &str,
@@ -104,6 +105,7 @@ impl ImageService {
     }
 
     /// Every tag of `repository` in its registry (for `pull --all-tags`).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn registry_tags(
         &self,
         repository: &str,
@@ -124,6 +126,7 @@ impl ImageService {
 
     /// Checks credentials with a registry (`docker login`). `server` is a registry host,
     /// optionally as a URL; empty means docker.io.
+    #[tracing::instrument(level = "debug", skip_all, fields(server = %server))]
     pub fn login(&self, server: &str, creds: Credentials) -> Result<(), EngineError> {
         let host = registry_host(server)?;
         let client = Client::new(&self.registry, &host, Some(creds))?;
@@ -133,6 +136,7 @@ impl ImageService {
 
     /// `GET /distribution/{name}/json`: the descriptor the reference resolves to, and the
     /// platforms of an index.
+    #[tracing::instrument(level = "debug", skip_all, fields(reference = %reference))]
     pub fn distribution_inspect(
         &self,
         reference: &str,
@@ -195,6 +199,7 @@ impl ImageService {
 
     /// Pushes `name` (`repo:tag`; a repository without a tag pushes each of its tags, as
     /// dockerd does). `each` is called with every pushed tag's result.
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %name))]
     pub fn push(
         &self,
         name: &str,

@@ -110,6 +110,7 @@ impl ImageService {
     }
 
     /// Every image with its tags, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn list(&self, all: bool) -> Result<Vec<ImageSummary>, EngineError> {
         let store = self.store.lock().expect("image store lock");
         let mut out = Vec::new();
@@ -134,6 +135,7 @@ impl ImageService {
     }
 
     /// An image in detail.
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %name))]
     pub fn inspect(&self, name: &str) -> Result<ImageDetails, EngineError> {
         let store = self.store.lock().expect("image store lock");
         let img = store.resolve(name).map_err(not_found(name))?;
@@ -156,6 +158,7 @@ impl ImageService {
     }
 
     /// Tags image `name` as `repo:tag` (`tag` defaults to latest).
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %name))]
     pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<(), EngineError> {
         let mut store = self.store.lock().expect("image store lock");
         let id = store.resolve(name).map_err(not_found(name))?.id.clone();
@@ -173,6 +176,7 @@ impl ImageService {
     /// `in_use` maps image ids to a container using them (short id, running); an image in use
     /// is not deleted: Docker's conflicts, or with `force` (stopped containers only) its tags go
     /// and the image stays.
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %name))]
     pub fn remove(
         &self,
         name: &str,
@@ -251,6 +255,7 @@ impl ImageService {
 
     /// Loads a docker-archive or OCI archive file; returns Docker's progress lines
     /// ("Loaded image: x", or "Loaded image ID: sha256:..." for untagged images).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn load_file(&self, path: &Path) -> Result<Vec<String>, EngineError> {
         let mut store = self.store.lock().expect("image store lock");
         let loaded = berth_image::archive::load_file(&mut store, path, None)?;
@@ -299,6 +304,7 @@ impl ImageService {
     }
 
     /// `docker history`: the image's history, newest first, with each layer's size.
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %name))]
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, EngineError> {
         let store = self.store.lock().expect("image store lock");
         let img = store.resolve(name).map_err(not_found(name))?;
@@ -332,6 +338,7 @@ impl ImageService {
     }
 
     /// `docker save`: writes a docker-archive of `names` to `path`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn save(&self, names: &[String], path: &Path) -> Result<(), EngineError> {
         let store = self.store.lock().expect("image store lock");
         for n in names {
@@ -345,6 +352,7 @@ impl ImageService {
 
     /// `docker commit`: a new image from `base` and a container's `upper` dir, with `run` as
     /// its config and `changes` (Dockerfile instructions) applied.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn commit(
         &self,
         base: &str,
@@ -376,6 +384,7 @@ impl ImageService {
     }
 
     /// `docker import`: a rootfs tarball (plain, gzip or zstd) as a one-layer image.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn import(
         &self,
         path: &Path,
@@ -399,6 +408,7 @@ impl ImageService {
 
     /// The image store's invariants (see [`berth_image::store::Store::check`]). Leftovers of
     /// unpacking are not removed while a pull is under way.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn check(&self, repair: bool) -> Result<Vec<berth_image::store::Finding>, EngineError> {
         let mut store = self.store.lock().expect("image store lock");
         let idle = self.transfers.load(std::sync::atomic::Ordering::SeqCst) == 0;
@@ -408,6 +418,7 @@ impl ImageService {
     /// `docker image prune`: removes images that no container uses — untagged ones, or with
     /// `all` every unused one — then the layers and blobs nothing refers to any more.
     /// Returns Docker's entries and the bytes reclaimed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn prune(
         &self,
         all: bool,
@@ -450,6 +461,7 @@ impl ImageService {
     }
 
     /// Disk usage for `docker system df`: (layers size, per-image (id, size, unique size)).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn df(&self) -> Result<(u64, Vec<ImageUsage>), EngineError> {
         let store = self.store.lock().expect("image store lock");
         let df = store.df()?;
@@ -463,6 +475,7 @@ impl ImageService {
     }
 
     /// A build step's image (see `Store::commit_step`): `base` None is `FROM scratch`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn commit_step(
         &self,
         base: Option<&str>,
@@ -500,6 +513,7 @@ impl ImageService {
     }
 
     /// Tags the image `id` as `name` (`repo[:tag]`).
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub fn tag_id(&self, id: &str, name: &str) -> Result<(), EngineError> {
         let r = berth_image::ImageRef::parse(name)
             .map_err(|e| crate::error::invalid(format!("invalid tag {name:?}: {e}")))?;
@@ -526,6 +540,7 @@ impl ImageService {
     /// Removes those of `ids` that are untagged and no container uses (the build cache's
     /// images, for `builder prune`), then what nothing refers to. Returns the ids removed
     /// and the bytes reclaimed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn remove_untagged(
         &self,
         ids: &[String],

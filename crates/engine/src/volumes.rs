@@ -108,6 +108,7 @@ impl Volumes {
     }
 
     /// `POST /volumes/create`: a new volume, or the existing one of that name (as docker).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn create(
         &self,
         name: Option<&str>,
@@ -198,6 +199,7 @@ impl Volumes {
     }
 
     /// `DELETE /volumes/{name}`: refused while a container uses it (`users`).
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %name))]
     pub fn remove(&self, name: &str, users: &[String]) -> Result<(), EngineError> {
         let _g = self.lock.lock().expect("volumes");
         self.get(name)?;

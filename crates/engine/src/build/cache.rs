@@ -61,6 +61,7 @@ impl Builder {
     /// images only the cache held (not builds' final images, not those a container uses),
     /// the cache mounts and the kept contexts. Returns the ids
     /// removed and the bytes reclaimed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn prune(&self) -> Result<(Vec<String>, u64), EngineError> {
         let ids: Vec<String> = {
             let mut c = self.cache.lock().expect("build cache");

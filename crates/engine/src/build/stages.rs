@@ -5,6 +5,7 @@ use super::*;
 impl Builder {
     /// Runs a build of the context at `context` (a directory berth owns), sending its output
     /// to `out`. Returns the image id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn build(
         self: &Arc<Self>,
         context: PathBuf,

@@ -126,6 +126,7 @@ impl NetworkService {
 
     /// Connects container `m` to `reqs` (in order: the first carries the default route and the
     /// published `ports`). Blocking (netlink).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn attach(
         &self,
         m: &Member,
@@ -218,6 +219,7 @@ impl NetworkService {
     }
 
     /// `network connect` of a running container: one more interface in its namespace.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn connect(
         &self,
         m: &Member,
@@ -258,6 +260,7 @@ impl NetworkService {
     }
 
     /// `network disconnect` of a running container: its interface on that network goes.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub fn disconnect(
         &self,
         id: &str,
@@ -288,6 +291,7 @@ impl NetworkService {
 
     /// Undoes an attachment: published ports, the namespace (and with it the veths), the
     /// addresses. Parts already gone are fine.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub fn detach(&self, id: &str, a: &Attachment) -> Result<(), EngineError> {
         if !a.ports.is_empty() && self.cfg.iptables {
             self.firewall()?
@@ -311,6 +315,7 @@ impl NetworkService {
     /// reboot; their DNS servers start), and removes namespaces, veths and addresses of
     /// containers not in `known` (ids), left by a crash or by containers removed while berthd
     /// was down.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn reconcile(&self, known: &BTreeSet<String>) {
         let short: BTreeSet<&str> = known.iter().map(|k| &k[..11.min(k.len())]).collect();
         for e in std::fs::read_dir(&self.netns_dir)

@@ -152,6 +152,7 @@ impl NetworkService {
     }
 
     /// `POST /networks/create`. The bridge is set up at once; any failure undoes it all.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn create(&self, req: CreateRequest) -> Result<Network, EngineError> {
         if !valid_network_name(&req.name) {
             return Err(invalid(format!(
@@ -372,6 +373,7 @@ impl NetworkService {
     }
 
     /// `DELETE /networks/{id}`.
+    #[tracing::instrument(level = "debug", skip_all, fields(key = %key))]
     pub fn remove(&self, key: &str) -> Result<(), EngineError> {
         let mut inner = self.inner.lock().expect("networks");
         let n = Self::find_in(&inner, key)?.clone();
@@ -409,6 +411,7 @@ impl NetworkService {
     }
 
     /// `POST /networks/prune`: user networks no container is on. Returns their names.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn prune(&self, keep: impl Fn(&Network) -> bool) -> Vec<String> {
         let candidates: Vec<Network> = self
             .list()
