@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::containers::Entry;
 use berth_engine::lifecycle::{Phase, State as CState};
+use berth_engine::model::health::{Health, HealthStatus};
 use berth_engine::model::{ResourceUpdate, RestartPolicy, WaitCondition};
 use berth_engine::Engine;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
@@ -137,7 +138,13 @@ pub(crate) fn status_text(e: &Entry) -> String {
     let ago = |t: &str| human_duration(now_secs() - secs_of(t).unwrap_or(now_secs()));
     match &s.phase {
         Phase::Created => "Created".into(),
-        Phase::Running { .. } => format!("Up {}", ago(&s.started_at)),
+        Phase::Running { .. } => match e.health().map(|h| h.status) {
+            None => format!("Up {}", ago(&s.started_at)),
+            Some(HealthStatus::Starting) => {
+                format!("Up {} (health: starting)", ago(&s.started_at))
+            }
+            Some(h) => format!("Up {} ({})", ago(&s.started_at), h.api_name()),
+        },
         Phase::Paused { .. } => format!("Up {} (Paused)", ago(&s.started_at)),
         Phase::Restarting { exit_code } => {
             format!("Restarting ({exit_code}) {} ago", ago(&s.finished_at))
@@ -187,6 +194,11 @@ fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -
                         .resolve(v)
                         .is_ok_and(|(id, _)| id == rec.image)
             }
+            "health" => {
+                e.health()
+                    .map_or("none", |h| h.status.api_name())
+                    == v
+            }
             "exited" => {
                 e.view().state() == CState::Exited
                     && matches!(e.view().status().phase, Phase::Exited { exit_code, .. } if exit_code.to_string() == *v)
@@ -205,8 +217,17 @@ fn list_matches(engine: &Engine, e: &Entry, f: &BTreeMap<String, Vec<String>>) -
 pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let filters = parse_filters(q.filters.as_deref())?;
     for k in filters.keys() {
-        if !["status", "name", "id", "label", "ancestor", "exited"].contains(&k.as_str()) {
+        if ![
+            "status", "name", "id", "label", "ancestor", "exited", "health",
+        ]
+        .contains(&k.as_str())
+        {
             return Err(bad(format!("invalid filter '{k}'")));
+        }
+    }
+    for v in filters.get("health").into_iter().flatten() {
+        if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+            return Err(bad(format!("Unrecognised filter value for health: {v}")));
         }
     }
     let all = truthy(&q.all) || filters.contains_key("status") || q.limit.is_some_and(|l| l > 0);
@@ -434,6 +455,9 @@ pub async fn inspect(
         "Config": rec.config,
         "NetworkSettings": network_settings(&engine, &rec),
     });
+    if let Some(h) = e.health() {
+        out["State"]["Health"] = health_json(&h);
+    }
     if q.get("size").is_some_and(|v| crate::query::bool_value(v)) {
         let size = engine.containers.size_rw(&rec.id);
         out["SizeRw"] = json!(size);
@@ -672,6 +696,23 @@ pub fn mounts_json(engine: &Engine, rec: &berth_engine::containers::Record) -> V
             })
             .collect(),
     )
+}
+
+/// `State.Health` as dockerd writes it.
+fn health_json(h: &Health) -> Value {
+    let log: Vec<Value> = h
+        .log
+        .iter()
+        .map(|r| {
+            json!({
+                "Start": berth_engine::time::rfc3339(r.start),
+                "End": berth_engine::time::rfc3339(r.end),
+                "ExitCode": r.exit_code,
+                "Output": r.output,
+            })
+        })
+        .collect();
+    json!({"Status": h.status.api_name(), "FailingStreak": h.failing_streak, "Log": log})
 }
 
 #[cfg(test)]

@@ -48,7 +48,13 @@ pub fn matches(e: &Event, filters: &BTreeMap<String, Vec<String>>) -> bool {
         let any = |f: &dyn Fn(&str) -> bool| vals.iter().any(|v| f(v));
         match k.as_str() {
             "type" => any(&|v| e.object.as_str() == v),
-            "event" | "status" => any(&|v| e.action == v),
+            // As dockerd: `health_status`, `exec_create` and `exec_start` also match the
+            // actions that carry a detail after a colon (`health_status: healthy`).
+            "event" | "status" => any(&|v| {
+                e.action == v
+                    || (["health_status", "exec_create", "exec_start"].contains(&v)
+                        && e.action.strip_prefix(v).is_some_and(|r| r.starts_with(':')))
+            }),
             "container" => any(&|v| {
                 e.object == ObjectType::Container
                     && (e.actor.starts_with(v) || attr("name") == Some(v))
@@ -182,11 +188,16 @@ mod tests {
         assert!(matches(&e, &f("type", "container")));
         assert!(!matches(&e, &f("type", "network")));
         assert!(matches(&e, &f("event", "start")));
+        assert!(!matches(&e, &f("event", "sta")));
         assert!(matches(&e, &f("container", "web")));
         assert!(matches(&e, &f("container", "3f")));
         assert!(matches(&e, &f("image", "busybox")));
         assert!(matches(&e, &f("label", "app=x")));
         assert!(matches(&e, &f("label", "app")));
         assert!(!matches(&e, &f("label", "app=y")));
+        let h = ev(ObjectType::Container, "health_status: healthy", &[]);
+        assert!(matches(&h, &f("event", "health_status")));
+        assert!(matches(&h, &f("event", "health_status: healthy")));
+        assert!(!matches(&h, &f("event", "health")));
     }
 }

@@ -238,6 +238,11 @@ pub enum Request {
         tty: bool,
         stdin: bool,
     },
+    /// A signal to an exec process (a health probe past its timeout).
+    ExecKill {
+        key: u64,
+        signal: i32,
+    },
     /// An exec process's terminal size.
     ExecResize {
         key: u64,
@@ -269,6 +274,7 @@ impl Request {
             Request::Resume => "resume",
             Request::Resize { .. } => "resize",
             Request::Exec { .. } => "exec",
+            Request::ExecKill { .. } => "execkill",
             Request::ExecResize { .. } => "execresize",
             Request::Update { .. } => "update",
             Request::Stats => "stats",

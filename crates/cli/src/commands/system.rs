@@ -100,7 +100,7 @@ pub async fn events(api: &Api, a: EventsArgs) -> anyhow::Result<i32> {
         {
             match a.format.as_deref() {
                 Some("json") => writeln!(out, "{}", serde_json::to_string(&ev)?)?,
-                Some(f) => writeln!(out, "{}", format::render(f, &ev)?)?,
+                Some(f) => writeln!(out, "{}", format::render(f, &go_fields(&ev))?)?,
                 None => {
                     let nanos = ev["timeNano"].as_u64().unwrap_or(0);
                     let t = berth_time(nanos);
@@ -129,6 +129,27 @@ pub async fn events(api: &Api, a: EventsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// An event as the docker CLI's templates see it: the Go field names of its message
+/// (`.Status`, `.ID`, `.From`, `.Time`, `.TimeNano`), which the wire spells in lower case.
+fn go_fields(ev: &serde_json::Value) -> serde_json::Value {
+    let mut v = ev.clone();
+    if let Some(o) = v.as_object_mut() {
+        for (wire, go) in [
+            ("status", "Status"),
+            ("id", "ID"),
+            ("from", "From"),
+            ("scope", "Scope"),
+            ("time", "Time"),
+            ("timeNano", "TimeNano"),
+        ] {
+            if let Some(x) = o.remove(wire) {
+                o.insert(go.into(), x);
+            }
+        }
+    }
+    v
+}
+
 /// Nanoseconds since the epoch as docker prints event times (local time is UTC here).
 fn berth_time(nanos: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
@@ -141,6 +162,17 @@ fn berth_time(nanos: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_templates_see_go_field_names() {
+        let ev =
+            serde_json::json!({"status": "start", "id": "3f", "Action": "start", "timeNano": 5});
+        let v = super::go_fields(&ev);
+        assert_eq!(v["Status"], "start");
+        assert_eq!(v["ID"], "3f");
+        assert_eq!(v["Action"], "start");
+        assert_eq!(v["TimeNano"], 5);
+    }
+
     #[test]
     fn event_times() {
         assert_eq!(

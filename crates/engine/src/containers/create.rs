@@ -46,6 +46,9 @@ impl Containers {
         if let Some(sig) = &config.stop_signal {
             parse_signal(sig)?;
         }
+        if let Some(hc) = &config.healthcheck {
+            crate::model::health::HealthCheck::validate(hc).map_err(invalid)?;
+        }
         let restart = restart_policy(&host_config)?;
         if restart != RestartPolicy::No && host_config.auto_remove.unwrap_or(false) {
             return Err(invalid(

@@ -26,8 +26,9 @@ impl Containers {
             started: false,
             exit_code: None,
         };
+        let action = exec_action("exec_create", &x.spec.cmd);
         self.execs.lock().expect("execs").insert(id.clone(), x);
-        self.publish("exec_create", &rec, &[("execID", id.to_string())]);
+        self.publish(&action, &rec, &[("execID", id.to_string())]);
         Ok(id)
     }
 
@@ -41,9 +42,17 @@ impl Containers {
     /// Records an exec process's exit code.
     pub fn exec_finished(&self, id: &str, code: i64) {
         let Some(id) = ExecId::parse(id) else { return };
-        if let Some(x) = self.execs.lock().expect("execs").get_mut(&id) {
-            x.running = false;
-            x.exit_code = Some(code);
+        let container = match self.execs.lock().expect("execs").get_mut(&id) {
+            Some(x) => {
+                x.running = false;
+                x.exit_code = Some(code);
+                x.container.clone()
+            }
+            None => return,
+        };
+        if let Ok(e) = self.find(container.as_str()) {
+            let attrs = [("execID", id.to_string()), ("exitCode", code.to_string())];
+            self.publish("exec_die", &e.record(), &attrs);
         }
     }
 
@@ -153,7 +162,8 @@ impl Containers {
                 .with_errno(errno));
             }
         };
-        self.publish("exec_start", &rec, &[("execID", id.to_string())]);
+        let action = exec_action("exec_start", &x.spec.cmd);
+        self.publish(&action, &rec, &[("execID", id.to_string())]);
         if !detach {
             return Ok(Some((x.spec.tty, stream)));
         }
@@ -185,6 +195,14 @@ impl Containers {
     }
 }
 
+/// An exec event's action as dockerd names it: `exec_create: <program> <args>`.
+fn exec_action(what: &str, cmd: &[String]) -> String {
+    let (program, args) = cmd
+        .split_first()
+        .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+    format!("{what}: {program} {}", args.join(" "))
+}
+
 /// The exec instance `id`, refused once it has run.
 fn exec_to_start<'a>(
     execs: &'a mut HashMap<ExecId, ExecRecord>,
@@ -199,4 +217,19 @@ fn exec_to_start<'a>(
         )));
     }
     Ok(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_actions_name_the_command_as_dockerd_does() {
+        let cmd = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            exec_action("exec_create", &cmd(&["touch", "/tmp/ok"])),
+            "exec_create: touch /tmp/ok"
+        );
+        assert_eq!(exec_action("exec_start", &cmd(&["ps"])), "exec_start: ps ");
+    }
 }

@@ -48,6 +48,7 @@ use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, StatsSample,
 
 mod create;
 mod exec;
+mod health;
 mod networking;
 mod observe;
 mod ops;
@@ -190,6 +191,8 @@ pub struct Entry {
     /// Bumped on every start, so that a finished shim's monitor does not act for a newer one.
     generation: std::sync::atomic::AtomicU64,
     attach_waiters: std::sync::Mutex<Vec<AttachWaiter>>,
+    /// What its health check has shown since it was last started (none without a check).
+    health: std::sync::Mutex<Option<crate::model::health::Health>>,
 }
 
 impl Entry {
@@ -200,6 +203,7 @@ impl Entry {
     pub(crate) fn transition(&self, change: Change) -> Result<State, StateError> {
         let name = self.rec.lock().expect("record lock").name.clone();
         let mut out = Ok(State::Created);
+        let mut left_running = false;
         self.view.send_if_modified(|v| {
             let before = v.state();
             let mut next = v.clone();
@@ -223,8 +227,15 @@ impl Entry {
             }
             *v = next;
             out = Ok(after);
+            left_running = matches!(before, State::Running | State::Paused)
+                && !matches!(after, State::Running | State::Paused);
             true
         });
+        if left_running {
+            if let Some(h) = self.health.lock().expect("health lock").as_mut() {
+                h.stopped();
+            }
+        }
         out
     }
 
@@ -479,6 +490,7 @@ fn new_entry(rec: Record, shim: Option<ShimState>) -> Entry {
         op: tokio::sync::Mutex::new(()),
         generation: std::sync::atomic::AtomicU64::new(0),
         attach_waiters: std::sync::Mutex::new(Vec::new()),
+        health: std::sync::Mutex::new(None),
     }
 }
 

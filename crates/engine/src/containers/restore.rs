@@ -43,6 +43,7 @@ impl Containers {
                         self.network.register_all(&Self::member(&e.record()), &a);
                     }
                     tokio::spawn(self.clone().monitor(e.clone(), 0));
+                    self.watch_health(e.clone());
                 }
                 Err(_) => {
                     // The shim is gone without writing a final state: it crashed or the

@@ -222,6 +222,7 @@ impl Containers {
         )
         .await;
         self.publish("start", &rec, &[]);
+        self.watch_health(e.clone());
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //!   [`NetworkingConfig`], and [`CreateRequest`] that carries them.
 //! - [`exec`]: a process to run in a running container ([`ExecSpec`]).
 //! - [`frames`]: the multiplexed frames of attach and exec streams.
+//! - [`health`]: health checks: their settings and the health they earn.
 //! - [`resources`]: a live change of a container's limits and restart policy
 //!   ([`ResourceUpdate`]).
 //! - [`restart`]: restart policies, checked ([`RestartPolicy`]).
@@ -16,6 +17,7 @@
 pub mod container;
 pub mod exec;
 pub mod frames;
+pub mod health;
 pub mod resources;
 pub mod restart;
 pub mod stats;

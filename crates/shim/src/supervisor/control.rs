@@ -53,6 +53,16 @@ impl Shim {
                 }
                 return;
             }
+            Request::ExecKill { key, signal } => {
+                match self.execs.iter().find(|e| e.key == key).map(|e| e.pid) {
+                    Some(pid) => Self::signal(signal).and_then(|sig| {
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+                            .map_err(|e| format!("kill exec process {pid}: {e}"))
+                    }),
+                    // Already gone: nothing to do.
+                    None => Ok(()),
+                }
+            }
             Request::ExecResize { key, height, width } => {
                 match self
                     .execs

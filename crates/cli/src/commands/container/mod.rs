@@ -2,7 +2,8 @@
 //! run/create, 126/127 when the program cannot be run or found, the container's own code for
 //! `run`). One file per group of verbs: `run` (run, create), `lifecycle` (start, stop,
 //! restart, kill, pause, unpause, rm, wait, rename, update), `ps`, `logs` (logs, attach),
-//! `exec`, `stats` (top, stats), `files` (cp, diff, commit, export), `inspect`; `port` is here.
+//! `exec`, `stats` (top, stats), `files` (cp, diff, commit, export), `inspect`, `health` (the
+//! `--health-*` flags); `port` is here.
 
 use serde_json::Value;
 
@@ -10,6 +11,7 @@ use crate::api::Api;
 
 mod exec;
 mod files;
+mod health;
 mod inspect;
 mod lifecycle;
 mod logs;

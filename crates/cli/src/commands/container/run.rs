@@ -53,6 +53,8 @@ pub struct CreateArgs {
     pub rm: bool,
     #[command(flatten)]
     pub resources: ResourceArgs,
+    #[command(flatten)]
+    pub health: super::health::HealthArgs,
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
@@ -442,6 +444,9 @@ pub(crate) fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Va
     }
     if let Some(s) = &a.stop_signal {
         body["StopSignal"] = json!(s);
+    }
+    if let Some(hc) = a.health.config()? {
+        body["Healthcheck"] = hc;
     }
     // The endpoint of the network the container starts on: aliases, address, MAC address.
     if !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some() {
