@@ -246,33 +246,7 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
             continue;
         }
         let rec = e.record();
-        let att = engine.containers.attachment(&rec.id);
-        let ports: Vec<Value> = att
-            .iter()
-            .flat_map(|a| a.ports.iter())
-            .map(|p| {
-                json!({
-                    "IP": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
-                    "PrivatePort": p.container_port, "PublicPort": p.host_port,
-                    "Type": p.proto.as_str(),
-                })
-            })
-            .collect();
-        let mut c = json!({
-            "Id": rec.id,
-            "Names": [format!("/{}", rec.name)],
-            "Image": rec.image_ref,
-            "ImageID": rec.image,
-            "Command": command_line(&rec),
-            "Created": secs_of(&rec.created).unwrap_or(0),
-            "Ports": ports,
-            "Labels": rec.config.labels.clone().unwrap_or_default(),
-            "State": v.state().api_name(),
-            "Status": status_text(&e),
-            "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
-            "NetworkSettings": {"Networks": network_settings(&engine, &rec)["Networks"]},
-            "Mounts": mounts_json(&engine, &rec),
-        });
+        let mut c = list_entry(&engine, &e);
         if truthy(&q.size) {
             let size = engine.containers.size_rw(&rec.id);
             c["SizeRw"] = json!(size);
@@ -284,6 +258,38 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
         }
     }
     Ok(Json(Value::Array(out)))
+}
+
+/// A container as `GET /containers/json` (and `system df`) lists it.
+pub(crate) fn list_entry(engine: &Engine, e: &Entry) -> Value {
+    let rec = e.record();
+    let att = engine.containers.attachment(&rec.id);
+    let ports: Vec<Value> = att
+        .iter()
+        .flat_map(|a| a.ports.iter())
+        .map(|p| {
+            json!({
+                "IP": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                "PrivatePort": p.container_port, "PublicPort": p.host_port,
+                "Type": p.proto.as_str(),
+            })
+        })
+        .collect();
+    json!({
+        "Id": rec.id,
+        "Names": [format!("/{}", rec.name)],
+        "Image": rec.image_ref,
+        "ImageID": rec.image,
+        "Command": command_line(&rec),
+        "Created": secs_of(&rec.created).unwrap_or(0),
+        "Ports": ports,
+        "Labels": rec.config.labels.clone().unwrap_or_default(),
+        "State": e.view().state().api_name(),
+        "Status": status_text(e),
+        "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
+        "NetworkSettings": {"Networks": network_settings(engine, &rec)["Networks"]},
+        "Mounts": mounts_json(engine, &rec),
+    })
 }
 
 /// `NetworkSettings` in Docker's shape: an entry per network the container is on (with its
@@ -414,6 +420,20 @@ pub async fn inspect(
             t.to_string()
         }
     };
+    let mut host_config = json!(rec.host_config);
+    crate::zero::host_config(
+        &mut host_config,
+        rec.host_config.privileged.unwrap_or(false),
+    );
+    let mut config = json!(rec.config);
+    crate::zero::container_config(&mut config);
+    // The image's layers under the container's own, as overlayfs stacks them.
+    let lower: Vec<String> = engine
+        .images
+        .layer_dirs(&rec.image, &dir.join("upper"))
+        .map(|l| l.iter().skip(1).map(|p| p.display().to_string()).collect())
+        .unwrap_or_default();
+    let lower = lower.join(":");
     let mut out = json!({
         "Id": rec.id,
         "Created": rec.created,
@@ -445,14 +465,15 @@ pub async fn inspect(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
-        "HostConfig": rec.host_config,
+        "HostConfig": host_config,
         "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": lower,
             "UpperDir": dir.join("upper"),
             "WorkDir": dir.join("work"),
             "MergedDir": dir.join("rootfs"),
         }},
         "Mounts": mounts_json(&engine, &rec),
-        "Config": rec.config,
+        "Config": config,
         "NetworkSettings": network_settings(&engine, &rec),
     });
     if let Some(h) = e.health() {

@@ -27,7 +27,8 @@ pub fn render(e: &Event) -> Value {
         "time": e.time_nanos / 1_000_000_000,
         "timeNano": e.time_nanos,
     });
-    if e.object == ObjectType::Container {
+    // The legacy fields, which dockerd still writes for container and image events.
+    if matches!(e.object, ObjectType::Container | ObjectType::Image) {
         v["status"] = json!(e.action);
         v["id"] = json!(e.actor);
         if let Some(img) = e.attributes.get("image") {

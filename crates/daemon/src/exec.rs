@@ -136,20 +136,25 @@ pub async fn exec_inspect(
 ) -> Result<Json<Value>, ApiError> {
     let x = engine.containers.exec_get(&id)?;
     let p = &x.spec;
-    Ok(Json(json!({
+    let mut out = json!({
         "ID": x.id.as_str(),
         "Running": x.running,
         "ExitCode": x.exit_code,
         "ProcessConfig": {
             "tty": p.tty, "entrypoint": p.cmd.first(), "arguments": p.cmd.get(1..).unwrap_or_default(),
-            "privileged": p.privileged, "user": p.user,
+            "privileged": p.privileged,
         },
         "OpenStdin": p.stdin, "OpenStderr": p.stderr, "OpenStdout": p.stdout,
         "CanRemove": false,
         "ContainerID": x.container,
         "DetachKeys": "",
         "Pid": 0,
-    })))
+    });
+    // As dockerd: `user` only when the exec names one.
+    if !p.user.is_empty() {
+        out["ProcessConfig"]["user"] = json!(p.user);
+    }
+    Ok(Json(out))
 }
 
 #[cfg(test)]

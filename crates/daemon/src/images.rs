@@ -189,7 +189,13 @@ pub async fn by_name(
     match method {
         Method::GET => {
             if let Some(name) = path.strip_suffix("/json") {
-                Ok(Json(inspect_json(engine.images.inspect(name)?)).into_response())
+                let d = engine.images.inspect(name)?;
+                let layers = engine
+                    .images
+                    .layer_dirs(&d.id, std::path::Path::new(""))
+                    .map(|mut l| l.split_off(1))
+                    .unwrap_or_default();
+                Ok(Json(inspect_json(d, &layers)).into_response())
             } else if let Some(name) = path.strip_suffix("/history") {
                 let h: Vec<Value> = engine
                     .images
@@ -329,7 +335,21 @@ pub async fn load(
 }
 
 /// Docker's ImageInspect for an image.
-fn inspect_json(d: berth_engine::images::ImageDetails) -> Value {
+fn inspect_json(d: berth_engine::images::ImageDetails, layers: &[std::path::PathBuf]) -> Value {
+    let mut config = json!(d.config);
+    crate::zero::image_config(&mut config);
+    let mut container_config = json!({});
+    crate::zero::image_config(&mut container_config);
+    // The top layer's snapshot, and those under it; berth keeps no merged or work directory
+    // per image.
+    let mut data = json!({});
+    if let Some((top, lower)) = layers.split_first() {
+        data["UpperDir"] = json!(top);
+        if !lower.is_empty() {
+            let l: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+            data["LowerDir"] = json!(l.join(":"));
+        }
+    }
     json!({
         "Id": d.id,
         "RepoTags": d.repo_tags,
@@ -339,12 +359,14 @@ fn inspect_json(d: berth_engine::images::ImageDetails) -> Value {
         "Created": d.created,
         "DockerVersion": "",
         "Author": d.author,
-        "Config": d.config,
+        "Config": config,
+        "Container": "",
+        "ContainerConfig": container_config,
         "Architecture": d.architecture,
         "Os": d.os,
         "Size": d.size,
         "VirtualSize": d.size,
-        "GraphDriver": {"Name": "overlay", "Data": null},
+        "GraphDriver": {"Name": "overlay", "Data": data},
         "RootFS": {"Type": "layers", "Layers": d.layers},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}
     })

@@ -48,6 +48,7 @@ pub mod system;
 pub mod tls;
 pub mod version;
 pub mod volumes;
+pub mod zero;
 
 use std::future::Future;
 

@@ -74,6 +74,12 @@ fn network_json(
         config.push(json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()}));
     }
     let containers = members.get(&n.id).cloned().unwrap_or_default();
+    // dockerd writes `{}` for the IPAM options of a network a user made, `null` for its own.
+    let ipam_options = if ["bridge", "host", "none"].contains(&n.name.as_str()) {
+        Value::Null
+    } else {
+        json!({})
+    };
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -82,7 +88,7 @@ fn network_json(
         "Driver": n.driver,
         "EnableIPv4": n.driver == "bridge",
         "EnableIPv6": n.subnet6.is_some(),
-        "IPAM": {"Driver": "default", "Options": null, "Config": config},
+        "IPAM": {"Driver": "default", "Options": ipam_options, "Config": config},
         "Internal": n.internal,
         "Attachable": n.attachable,
         "Ingress": false,

@@ -6,7 +6,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::containers::{command_line, secs_of, status_text};
 use crate::http::{bad, parse_filters, E};
 use crate::ApiError;
 
@@ -82,15 +81,12 @@ pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
     let containers: Vec<Value> = in_use
         .iter()
         .map(|e| {
+            // dockerd lists them as `GET /containers/json?size=1` does.
+            let mut c = crate::containers::list_entry(&engine, e);
             let rec = e.record();
-            json!({
-                "Id": rec.id, "Names": [format!("/{}", rec.name)], "Image": rec.image_ref,
-                "ImageID": rec.image, "Command": command_line(&rec),
-                "Created": secs_of(&rec.created).unwrap_or(0),
-                "State": e.view().state().api_name(), "Status": status_text(e),
-                "SizeRw": engine.containers.size_rw(&rec.id), "SizeRootFs": 0,
-                "Labels": rec.config.labels.clone().unwrap_or_default(), "Mounts": [],
-            })
+            c["SizeRw"] = json!(engine.containers.size_rw(&rec.id));
+            c["SizeRootFs"] = json!(0);
+            c
         })
         .collect();
     let volumes: Vec<Value> = engine
@@ -134,9 +130,10 @@ pub async fn system_df(State(engine): E) -> Result<Json<Value>, ApiError> {
             }));
         }
     }
+    let builder_size: u64 = cache.iter().filter_map(|c| c["Size"].as_u64()).sum();
     Ok(Json(json!({
         "LayersSize": layers, "Images": images, "Containers": containers,
-        "Volumes": volumes, "BuildCache": cache,
+        "Volumes": volumes, "BuildCache": cache, "BuilderSize": builder_size,
     })))
 }
 

@@ -28,6 +28,13 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
+/// A proxy setting from berthd's environment, as dockerd reports it (upper or lower case).
+fn proxy(name: &str) -> String {
+    std::env::var(name)
+        .or_else(|_| std::env::var(name.to_lowercase()))
+        .unwrap_or_default()
+}
+
 /// `GET /info`.
 pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
     let cg = berth_engine::cgroups::CgroupInfo::detect(engine.containers.cgroup_layout());
@@ -47,6 +54,12 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "CpuCfsPeriod": cg.has("cpu"), "CpuCfsQuota": cg.has("cpu"),
         "CPUShares": cg.has("cpu"), "CPUSet": cg.has("cpuset"), "PidsLimit": cg.has("pids"),
         "IPv4Forwarding": read("/proc/sys/net/ipv4/ip_forward") == "1",
+        "BridgeNfIptables": read("/proc/sys/net/bridge/bridge-nf-call-iptables") == "1",
+        "BridgeNfIp6tables": read("/proc/sys/net/bridge/bridge-nf-call-ip6tables") == "1",
+        // berth sets no kernel memory limits (cgroup v1's kmem is deprecated).
+        "KernelMemory": false, "KernelMemoryTCP": false, "GenericResources": null,
+        "HttpProxy": proxy("HTTP_PROXY"), "HttpsProxy": proxy("HTTPS_PROXY"),
+        "NoProxy": proxy("NO_PROXY"),
         "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
         "SystemTime": "", "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs", "CgroupVersion": cg.version.to_string(),
@@ -58,7 +71,10 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "Architecture": std::env::consts::ARCH,
         "NCPU": ncpu, "MemTotal": mem_total(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
+        "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": [],
+        },
         "DockerRootDir": engine.data_root,
         "Name": read("/proc/sys/kernel/hostname"),
         "Labels": [], "ExperimentalBuild": false,
@@ -69,7 +85,7 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "Isolation": "", "InitBinary": "",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "Warnings": []
+        "Warnings": null
     }))
 }
 

@@ -80,7 +80,7 @@ pub async fn list(State(engine): E, Query(q): Query<FilterQuery>) -> Result<Json
         })
         .map(|v| volume_json(&engine, &v))
         .collect();
-    Ok(Json(json!({"Volumes": vols, "Warnings": []})))
+    Ok(Json(json!({"Volumes": vols, "Warnings": null})))
 }
 
 #[derive(Debug, Deserialize)]

@@ -292,6 +292,7 @@ impl ImageService {
                 .lock()
                 .expect("image store lock")
                 .add_repo_digest(&id, &format!("{}@{}", t.repository(), pushed.digest))?;
+            self.publish("push", &t.familiar(), &t.familiar_repository());
             each(&pushed);
         }
         Ok(())
@@ -394,6 +395,12 @@ impl Pull<'_> {
         let id = r?;
         let repo_digest = format!("{}@{}", res.reference.repository(), res.repo_digest);
         store.add_repo_digest(&id, &repo_digest)?;
+        drop(store);
+        self.images.publish(
+            "pull",
+            &res.reference.familiar(),
+            &res.reference.familiar_repository(),
+        );
         Ok(PullOutcome {
             up_to_date: before.as_ref() == Some(&id),
             id: id.to_string(),

@@ -93,6 +93,7 @@ pub struct ImageService {
     pub(crate) transfers: std::sync::atomic::AtomicUsize,
     /// Image ids the build cache holds (see [`ImageService::set_build_cache`]).
     build_cache: Mutex<std::collections::HashSet<String>>,
+    events: std::sync::Arc<crate::events::Events>,
 }
 
 impl ImageService {
@@ -100,13 +101,23 @@ impl ImageService {
     pub fn open(
         data_root: &Path,
         registry: berth_registry::RegistryOptions,
+        events: std::sync::Arc<crate::events::Events>,
     ) -> Result<Self, EngineError> {
         Ok(ImageService {
             store: Mutex::new(Store::open(data_root)?),
             registry,
             transfers: std::sync::atomic::AtomicUsize::new(0),
             build_cache: Mutex::default(),
+            events,
         })
+    }
+
+    /// An image event as dockerd sends it: the actor is `id` (an image id, or the reference
+    /// of a pull or push) and its `name` attribute `name`.
+    pub(crate) fn publish(&self, action: &str, id: &str, name: &str) {
+        let attrs = std::collections::BTreeMap::from([("name".to_string(), name.to_string())]);
+        self.events
+            .publish(crate::events::ObjectType::Image, action, id, attrs);
     }
 
     /// Every image with its tags, newest first.
@@ -168,6 +179,8 @@ impl ImageService {
         };
         let r = berth_image::ImageRef::parse(&target)?;
         store.tag(&id, &r)?;
+        drop(store);
+        self.publish("tag", id.as_str(), &r.familiar());
         Ok(())
     }
 
@@ -207,6 +220,10 @@ impl ImageService {
                 }));
             }
             let untagged = store.untag(name)?;
+            drop(store);
+            for _ in &untagged {
+                self.publish("untag", id.as_str(), id.as_str());
+            }
             return Ok(untagged
                 .into_iter()
                 .map(|u| {
@@ -218,6 +235,13 @@ impl ImageService {
                 .collect());
         }
         let (untagged, deleted) = store.remove(name)?;
+        drop(store);
+        for _ in &untagged {
+            self.publish("untag", id.as_str(), id.as_str());
+        }
+        if let Some(d) = &deleted {
+            self.publish("delete", d.as_str(), d.as_str());
+        }
         let mut out: Vec<(String, String)> = untagged
             .into_iter()
             .map(|u| {
@@ -259,8 +283,10 @@ impl ImageService {
     pub fn load_file(&self, path: &Path) -> Result<Vec<String>, EngineError> {
         let mut store = self.store.lock().expect("image store lock");
         let loaded = berth_image::archive::load_file(&mut store, path, None)?;
+        drop(store);
         let mut lines = Vec::new();
         for l in loaded {
+            self.publish("load", l.id.as_str(), l.id.as_str());
             if l.tags.is_empty() {
                 lines.push(format!("Loaded image ID: {}", l.id));
             }
@@ -341,12 +367,17 @@ impl ImageService {
     #[tracing::instrument(level = "debug", skip_all)]
     pub fn save(&self, names: &[String], path: &Path) -> Result<(), EngineError> {
         let store = self.store.lock().expect("image store lock");
+        let mut ids = Vec::new();
         for n in names {
-            store.resolve(n).map_err(not_found(n))?;
+            ids.push(store.resolve(n).map_err(not_found(n))?.id.to_string());
         }
         let f = std::fs::File::create(path)
             .map_err(|e| crate::error::unavailable(format!("save: {e}")))?;
         berth_image::archive::docker::save(&store, names, std::io::BufWriter::new(f))?;
+        drop(store);
+        for id in ids {
+            self.publish("save", &id, &id);
+        }
         Ok(())
     }
 
@@ -403,7 +434,10 @@ impl ImageService {
             changes,
             message,
         )?;
-        Ok(loaded.id.to_string())
+        drop(store);
+        let id = loaded.id.to_string();
+        self.publish("import", &id, &id);
+        Ok(id)
     }
 
     /// The image store's invariants (see [`berth_image::store::Store::check`]). Leftovers of

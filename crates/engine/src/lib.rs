@@ -63,7 +63,7 @@ use std::sync::Arc;
 
 pub use containers::Settings;
 #[doc(hidden)]
-pub use spec::{build_for_fuzzing, INTERNAL};
+pub use spec::{build_for_fuzzing, INTERNAL, MASKED as MASKED_PATHS, READONLY as READONLY_PATHS};
 
 /// Times as the APIs write them: RFC 3339 in UTC with nanoseconds (the runtime's one
 /// formatter) and its parser.
@@ -88,8 +88,12 @@ impl Engine {
         s: Settings,
         registry: berth_registry::RegistryOptions,
     ) -> Result<Self, error::EngineError> {
-        let images = Arc::new(images::ImageService::open(&s.data_root, registry)?);
         let events = Arc::new(events::Events::default());
+        let images = Arc::new(images::ImageService::open(
+            &s.data_root,
+            registry,
+            events.clone(),
+        )?);
         let data_root = s.data_root.clone();
         let containers = Arc::new(containers::Containers::open(
             s,

@@ -72,7 +72,8 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-const MASKED: &[&str] = &[
+/// The paths a container (not privileged) sees masked, as dockerd's defaults.
+pub const MASKED: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/kcore",
@@ -86,7 +87,8 @@ const MASKED: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY: &[&str] = &[
+/// The paths a container (not privileged) sees read-only, as dockerd's defaults.
+pub const READONLY: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",

@@ -133,6 +133,7 @@ impl Containers {
             .await
             .map_err(|e| unavailable(format!("attach to the network: {e}")))??;
         berth_durable::save(&path, &a)?;
+        self.publish_endpoints("connect", &a, rec);
         Ok(a)
     }
 
@@ -261,6 +262,16 @@ impl Containers {
         )
     }
 
+    /// A `connect` or `disconnect` event for each network of an attachment, as dockerd sends
+    /// when a container starts and stops.
+    fn publish_endpoints(&self, action: &str, a: &crate::network::Attachment, rec: &Record) {
+        for ep in &a.endpoints {
+            if let Ok(n) = self.network.find(&ep.network_id) {
+                self.publish_network(action, &n, rec);
+            }
+        }
+    }
+
     pub(super) fn publish_network(&self, action: &str, n: &crate::network::Network, rec: &Record) {
         let attrs = BTreeMap::from([
             ("container".to_string(), rec.id.to_string()),
@@ -289,10 +300,13 @@ impl Containers {
         let Some(a) = self.attachment(id) else {
             return;
         };
-        let (net, id2) = (self.network.clone(), id.to_string());
-        match tokio::task::spawn_blocking(move || net.detach(&id2, &a)).await {
+        let (net, id2, a2) = (self.network.clone(), id.to_string(), a.clone());
+        match tokio::task::spawn_blocking(move || net.detach(&id2, &a2)).await {
             Ok(Ok(())) => {
                 let _ = std::fs::remove_file(self.dir(id).join("network.json"));
+                if let Ok(e) = self.find(id) {
+                    self.publish_endpoints("disconnect", &a, &e.record());
+                }
             }
             Ok(Err(err)) => {
                 tracing::warn!(container = %id, error = %err, "releasing the network failed")

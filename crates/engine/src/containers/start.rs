@@ -221,6 +221,7 @@ impl Containers {
             Duration::from_secs(5),
         )
         .await;
+        self.publish_volumes("mount", &rec);
         self.publish("start", &rec, &[]);
         self.watch_health(e.clone());
         Ok(())
@@ -253,6 +254,9 @@ impl Containers {
                     let rec = e.record();
                     if new_exits > 0 {
                         self.publish("die", &rec, &[("exitCode", st.exit_code.to_string())]);
+                        if final_seen {
+                            self.publish_volumes("unmount", &rec);
+                        }
                     }
                     let restarted = st.status == Status::Running
                         && e.view()
@@ -290,6 +294,7 @@ impl Containers {
             let rec = e.record();
             let code = e.view().shim.map_or(255, |s| s.exit_code);
             self.publish("die", &rec, &[("exitCode", code.to_string())]);
+            self.publish_volumes("unmount", &rec);
         }
         let rec = e.record();
         if auto_remove(&rec) && !e.view().removing {
@@ -336,6 +341,27 @@ fn start_error(msg: &str, errno: Option<i32>) -> EngineError {
         _ => unavailable(m),
     }
     .with_errno(errno)
+}
+
+impl Containers {
+    /// A volume `mount` or `unmount` event for each volume of the container, as dockerd
+    /// sends when it starts and stops.
+    fn publish_volumes(&self, action: &str, rec: &Record) {
+        for m in rec.mounts.iter().filter(|m| m.typ == "volume") {
+            let Some(name) = &m.name else { continue };
+            let mut attrs = BTreeMap::from([
+                ("container".to_string(), rec.id.to_string()),
+                ("driver".to_string(), "local".to_string()),
+            ]);
+            if action == "mount" {
+                attrs.insert("destination".into(), m.destination.clone());
+                attrs.insert("propagation".into(), m.propagation.clone());
+                attrs.insert("read/write".into(), m.rw.to_string());
+            }
+            self.events
+                .publish(crate::events::ObjectType::Volume, action, name, attrs);
+        }
+    }
 }
 
 /// The restart policy of a host config, checked.
