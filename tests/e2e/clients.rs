@@ -340,3 +340,56 @@ fn log_drivers_commit_notes_and_etc_files() {
     }
     ok(docker(&d, &["rm", "-f", "jf", "nl"]));
 }
+
+/// The detach sequence (docker-py's `detachKeys`, default ctrl-p ctrl-q) ends an attach or an
+/// exec's hijacked connection and leaves the container running; the sequence never reaches
+/// the container (a terminal would echo `^P`), and bad keys get dockerd's 400.
+#[test]
+fn docker_py_detaches_with_the_detach_keys() {
+    let d = daemon();
+    let out = python(
+        &d,
+        r#"
+import docker, socket, time
+api = docker.from_env().api
+def detach(sock, keys):
+    s = sock._sock
+    s.sendall(b'hello\n')
+    time.sleep(0.3)
+    for k in keys:
+        s.sendall(k)
+        time.sleep(0.3)
+    s.settimeout(5)
+    data = b''
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return 'closed', data
+            data += chunk
+    except socket.timeout:
+        return 'open', data
+ct = api.create_container('busybox', 'cat', stdin_open=True, tty=True, detach=True)
+api.start(ct)
+running = lambda: api.inspect_container(ct)['State']['Running']
+st, data = detach(api.attach_socket(ct, {'stdin': 1, 'stream': 1, 'stdout': 1}), [b'\x10', b'\x11'])
+print(st, running(), b'hello' in data, b'^P' in data)
+st, data = detach(api.attach_socket(ct, {'stdin': 1, 'stream': 1, 'stdout': 1, 'detachKeys': 'ctrl-x'}), [b'\x10', b'\x18'])
+print(st, running(), b'^P' in data)
+x = api.exec_create(ct, 'cat', stdin=True, tty=True, stdout=True)
+st, data = detach(api.exec_start(x, tty=True, socket=True), [b'\x10', b'\x11'])
+print(st, running())
+try:
+    api.attach_socket(ct, {'stdin': 1, 'stream': 1, 'detachKeys': 'ctrl-1'})
+    print('accepted')
+except docker.errors.APIError as e:
+    print(e.response.status_code)
+api.remove_container(ct, force=True)
+"#,
+    );
+    // The second attach detaches on ctrl-x: its ctrl-p went to the container (echoed `^P`).
+    assert_eq!(
+        out, "closed True True False\nclosed True True\nclosed True\n400",
+        "{out}"
+    );
+}

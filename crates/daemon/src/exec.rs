@@ -28,6 +28,7 @@ fn exec_spec(c: ExecConfig) -> ExecSpec {
         stdout: c.attach_stdout.unwrap_or(false),
         stderr: c.attach_stderr.unwrap_or(false),
         privileged: c.privileged.unwrap_or(false),
+        detach_keys: c.detach_keys.unwrap_or_default(),
     }
 }
 
@@ -38,6 +39,11 @@ pub async fn exec_create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = typed::<ExecConfig>(&body)?;
+    if let Some(k) = c.detach_keys.as_deref() {
+        if crate::detach::parse(k).is_none() {
+            return Err(bad(format!("Invalid escape keys ({k}) provided")));
+        }
+    }
     let eid = engine.containers.exec_create(&id, exec_spec(c))?;
     Ok((StatusCode::CREATED, Json(json!({"Id": eid.as_str()}))).into_response())
 }
@@ -62,7 +68,9 @@ pub async fn exec_start(
     let detach = v["Detach"].as_bool().unwrap_or(false);
     let tty = v["Tty"].as_bool();
     let x = engine.containers.exec_get(&id)?;
-    let stdin = x.spec.stdin;
+    let stdin = x.spec.stdin.then(|| {
+        crate::detach::parse(&x.spec.detach_keys).unwrap_or(crate::detach::DEFAULT.to_vec())
+    });
     let eng = engine.clone();
     let eid = id.clone();
     let on_exit: Box<dyn FnOnce(i64) + Send> =
@@ -147,7 +155,7 @@ pub async fn exec_inspect(
         "OpenStdin": p.stdin, "OpenStderr": p.stderr, "OpenStdout": p.stdout,
         "CanRemove": false,
         "ContainerID": x.container,
-        "DetachKeys": "",
+        "DetachKeys": p.detach_keys,
         "Pid": 0,
     });
     // As dockerd: `user` only when the exec names one.

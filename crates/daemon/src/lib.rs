@@ -30,6 +30,7 @@
 pub mod build;
 pub mod config;
 pub mod containers;
+pub mod detach;
 pub mod distribution;
 pub mod events;
 pub mod exec;

@@ -101,6 +101,8 @@ pub struct AttachQuery {
     stdin: Option<String>,
     stdout: Option<String>,
     stderr: Option<String>,
+    #[serde(rename = "detachKeys")]
+    detach_keys: Option<String>,
 }
 
 /// `POST /containers/{id}/attach`: answers 101 at once (the docker CLI starts the container
@@ -120,6 +122,9 @@ pub async fn attach(
     }
     let tty = e.record().config.tty.unwrap_or(false);
     let (stdin, stdout, stderr) = (truthy(&q.stdin), truthy(&q.stdout), truthy(&q.stderr));
+    let keys = q.detach_keys.as_deref().unwrap_or_default();
+    let keys = crate::detach::parse(keys)
+        .ok_or_else(|| bad(format!("Invalid detach keys ({keys}) provided")))?;
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let ct = content_type(tty);
@@ -144,7 +149,7 @@ pub async fn attach(
                 return;
             }
         };
-        pipe(client, shim, tty, stdin, None).await;
+        pipe(client, shim, tty, stdin.then_some(keys), None).await;
     });
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -163,7 +168,7 @@ pub(crate) fn shim_body(
     on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
 ) -> Body {
     let (r, w) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(pipe(w, shim, tty, false, on_exit));
+    tokio::spawn(pipe(w, shim, tty, None, on_exit));
     let stream = futures_util::stream::unfold(r, |mut r| async move {
         let mut buf = vec![0u8; 32 * 1024];
         let n = r.read(&mut buf).await.ok().filter(|n| *n > 0)?;
@@ -174,21 +179,26 @@ pub(crate) fn shim_body(
 }
 
 /// Copies a client's stdin to the shim and the shim's frames to the client (without the
-/// frame headers for a terminal), until the shim's side ends.
+/// frame headers for a terminal), until the shim's side ends or the client detaches.
+/// `stdin` holds the detach sequence when the client's input goes to the container.
 pub(crate) async fn pipe<C>(
     client: C,
     shim: tokio::net::UnixStream,
     tty: bool,
-    stdin: bool,
+    stdin: Option<Vec<u8>>,
     on_exit: Option<Box<dyn FnOnce(i64) + Send>>,
 ) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = shim.into_split();
+    let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
     let input = tokio::spawn(async move {
-        if stdin {
-            let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        if let Some(keys) = stdin {
+            if crate::detach::copy(&mut cr, &mut sw, &keys).await == crate::detach::Ended::Detached
+            {
+                let _ = detached_tx.send(());
+            }
         } else {
             // Still read, so that a client closing its side is noticed; discard the bytes.
             let mut sink = tokio::io::sink();
@@ -200,7 +210,12 @@ pub(crate) async fn pipe<C>(
     let mut hdr = [0u8; 8];
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        if sr.read_exact(&mut hdr).await.is_err() {
+        // A detach ends the connection; the container goes on.
+        let head = tokio::select! {
+            r = sr.read_exact(&mut hdr) => r,
+            Ok(()) = &mut detached => break,
+        };
+        if head.is_err() {
             break;
         }
         let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;

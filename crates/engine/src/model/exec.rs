@@ -48,6 +48,8 @@ pub struct ExecSpec {
     pub stderr: bool,
     /// Every capability, no seccomp filter.
     pub privileged: bool,
+    /// The sequence that detaches the client (`ctrl-p,ctrl-q` when empty).
+    pub detach_keys: String,
 }
 
 #[cfg(test)]
