@@ -393,3 +393,50 @@ api.remove_container(ct, force=True)
         "{out}"
     );
 }
+
+/// `attach/ws`: attached before the start (as docker-py's `attach_socket(ws=True)` does), a
+/// websocket client gets the container's output as unframed binary messages and its messages
+/// reach the container's stdin.
+#[test]
+fn attach_over_a_websocket() {
+    let d = daemon();
+    let id = ok(docker(
+        &d,
+        &[
+            "create",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "printf 'hi there'; read l; echo got $l",
+        ],
+    ));
+    let id = id.trim();
+    let stream = UnixStream::connect(d.sock()).unwrap();
+    let url = format!("ws://localhost/v1.41/containers/{id}/attach/ws?stdin=1&stdout=1&stream=1");
+    let (mut ws, resp) = tungstenite::client(url.as_str(), stream).expect("websocket handshake");
+    assert_eq!(resp.status(), 101);
+    ok(docker(&d, &["start", id]));
+    let mut got = Vec::new();
+    let mut sent = false;
+    while let Ok(m) = ws.read() {
+        match m {
+            tungstenite::Message::Binary(b) => got.extend_from_slice(&b),
+            tungstenite::Message::Close(_) => break,
+            _ => {}
+        }
+        if !sent && got == b"hi there" {
+            ws.send(tungstenite::Message::Binary(b"back\n".to_vec().into()))
+                .unwrap();
+            sent = true;
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&got), "hi theregot back\n");
+    // An unknown container is refused before the upgrade.
+    let stream = UnixStream::connect(d.sock()).unwrap();
+    let err = tungstenite::client("ws://localhost/containers/nosuch/attach/ws", stream);
+    assert!(
+        matches!(&err, Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) if r.status() == 404),
+        "{err:?}"
+    );
+}

@@ -7,7 +7,7 @@
 //! - [`config`]: daemon configuration from flags and `daemon.json`, as dockerd names them.
 //! - [`images`]: `/images/...` endpoints.
 //! - [`containers`]: `/containers/...` endpoints: create, list, inspect, the lifecycle, update.
-//! - [`streams`]: logs and attach (hijacked streams).
+//! - [`streams`]: logs and attach (hijacked streams); [`attach_ws`]: attach over a websocket.
 //! - [`stats`]: `/containers/{id}/stats`: the engine's samples in Docker's JSON.
 //! - [`files`]: `cp`, export, diff and commit.
 //! - [`prune`]: container and image prunes, `system df`.
@@ -27,6 +27,7 @@
 // serde_json's json! macro for the long /info document needs more than the default depth.
 #![recursion_limit = "256"]
 
+pub mod attach_ws;
 pub mod build;
 pub mod config;
 pub mod containers;
@@ -123,6 +124,7 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/logs", get(streams::logs))
         .route("/containers/{id}/attach", post(streams::attach))
+        .route("/containers/{id}/attach/ws", get(attach_ws::attach_ws))
         .route("/containers/{id}/exec", post(exec::exec_create))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
