@@ -48,7 +48,8 @@ pub enum Ended {
     Detached,
 }
 
-/// Copies `from` to `to` until end of file or the detach sequence `keys`.
+/// Copies `from` to `to` until end of file or the detach sequence `keys` (none: a plain
+/// copy).
 pub async fn copy<R, W>(from: &mut R, to: &mut W, keys: &[u8]) -> Ended
 where
     R: AsyncRead + Unpin,
@@ -141,6 +142,10 @@ mod tests {
         assert_eq!(
             run(b"x\x18y", &[0x18]).await,
             (b"x".to_vec(), Ended::Detached)
+        );
+        assert_eq!(
+            run(b"\x10\x11", &[]).await,
+            (b"\x10\x11".to_vec(), Ended::Closed)
         );
     }
 }

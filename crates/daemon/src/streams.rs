@@ -180,7 +180,8 @@ pub(crate) fn shim_body(
 
 /// Copies a client's stdin to the shim and the shim's frames to the client (without the
 /// frame headers for a terminal), until the shim's side ends or the client detaches.
-/// `stdin` holds the detach sequence when the client's input goes to the container.
+/// `stdin` holds the detach sequence when the client's input goes to the container (it
+/// applies only with a terminal).
 pub(crate) async fn pipe<C>(
     client: C,
     shim: tokio::net::UnixStream,
@@ -195,6 +196,9 @@ pub(crate) async fn pipe<C>(
     let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
     let input = tokio::spawn(async move {
         if let Some(keys) = stdin {
+            // As dockerd: the detach sequence is looked for only with a terminal; without
+            // one every byte is the program's (binary input can hold any sequence).
+            let keys = if tty { keys } else { Vec::new() };
             if crate::detach::copy(&mut cr, &mut sw, &keys).await == crate::detach::Ended::Detached
             {
                 let _ = detached_tx.send(());
@@ -206,51 +210,85 @@ pub(crate) async fn pipe<C>(
         }
         let _ = sw.shutdown().await;
     });
+    // The shim's frames are read by a task of their own and handed over whole-header-first
+    // through a channel, so that waiting for the next one can be interrupted by a detach
+    // without losing a partly read frame.
+    let (ftx, mut frames_rx) = tokio::sync::mpsc::channel::<Piece>(8);
+    let reader = tokio::spawn(async move {
+        let mut hdr = [0u8; 8];
+        while sr.read_exact(&mut hdr).await.is_ok() {
+            let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+            if ftx.send(Piece::Head(hdr)).await.is_err() {
+                return;
+            }
+            while len > 0 {
+                let mut buf = vec![0u8; len.min(32 * 1024)];
+                if sr.read_exact(&mut buf).await.is_err() {
+                    return;
+                }
+                len -= buf.len();
+                if ftx.send(Piece::Data(buf)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
     let mut on_exit = on_exit;
-    let mut hdr = [0u8; 8];
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut exit_frame: Option<Vec<u8>> = None;
+    let mut signal_done = false;
+    let mut writing = true;
     loop {
-        // A detach ends the connection; the container goes on.
-        let head = tokio::select! {
-            r = sr.read_exact(&mut hdr) => r,
-            Ok(()) = &mut detached => break,
-        };
-        if head.is_err() {
+        tokio::select! {
+            piece = frames_rx.recv() => match piece {
+                None => break,
+                Some(Piece::Head(hdr)) => {
+                    if hdr[0] == frames::EXIT {
+                        exit_frame = Some(Vec::new());
+                    } else if writing && !tty && cw.write_all(&hdr).await.is_err() {
+                        writing = false;
+                    }
+                }
+                Some(Piece::Data(data)) => {
+                    if let Some(code) = exit_frame.as_mut() {
+                        code.extend_from_slice(&data);
+                        // An exec's exit code: recorded before the client sees the end of
+                        // the stream, so that its next inspect has it.
+                        if let Some(f) = on_exit.take() {
+                            f(String::from_utf8_lossy(code).trim().parse().unwrap_or(-1));
+                        }
+                    } else if writing
+                        && (cw.write_all(&data).await.is_err() || cw.flush().await.is_err())
+                    {
+                        writing = false;
+                    }
+                }
+            },
+            r = &mut detached, if !signal_done => {
+                signal_done = true;
+                if r.is_ok() {
+                    // A detach ends the connection; the container goes on. An exec's
+                    // stream is still read for its exit code.
+                    writing = false;
+                    let _ = cw.shutdown().await;
+                    if on_exit.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        if !writing && on_exit.is_none() {
             break;
         }
-        let mut len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-        if hdr[0] == frames::EXIT {
-            // An exec's exit code: recorded before the client sees the end of the stream,
-            // so that its next inspect has it.
-            let mut data = vec![0u8; len.min(64)];
-            if sr.read_exact(&mut data).await.is_err() {
-                break;
-            }
-            if let Some(f) = on_exit.take() {
-                f(String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1));
-            }
-            continue;
-        }
-        if !tty && cw.write_all(&hdr).await.is_err() {
-            break;
-        }
-        let mut ok = true;
-        while len > 0 {
-            let n = len.min(buf.len());
-            if sr.read_exact(&mut buf[..n]).await.is_err() || cw.write_all(&buf[..n]).await.is_err()
-            {
-                ok = false;
-                break;
-            }
-            len -= n;
-        }
-        if !ok {
-            break;
-        }
-        let _ = cw.flush().await;
     }
     let _ = cw.shutdown().await;
     input.abort();
+    reader.abort();
+}
+
+/// What the frame reader hands over: a frame's header, then its payload in pieces.
+enum Piece {
+    Head([u8; 8]),
+    Data(Vec<u8>),
 }
 
 #[cfg(test)]
