@@ -68,7 +68,13 @@ fn network_json(
     let mut config: Vec<Value> = engine
         .network
         .addressing(n)
-        .map(|(sn, gw)| vec![json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()})])
+        .map(|(sn, gw)| {
+            let mut c = json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()});
+            if let Some(r) = n.range {
+                c["IPRange"] = json!(r.to_string());
+            }
+            vec![c]
+        })
         .unwrap_or_default();
     if let Some((sn, gw)) = n.subnet6.zip(n.gateway6) {
         config.push(json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()}));

@@ -135,7 +135,12 @@ fn build_json(
 ) -> Result<Value, EngineError> {
     let privileged = hc.privileged.unwrap_or(false);
     let tty = cfg.tty.unwrap_or(false);
-    let (uid, gid, additional) = resolve_user(cfg.user.as_deref().unwrap_or(""), p.layers)?;
+    let (uid, gid, mut additional) = resolve_user(cfg.user.as_deref().unwrap_or(""), p.layers)?;
+    for g in group_add(hc.group_add.as_deref().unwrap_or_default(), p.layers)? {
+        if !additional.contains(&g) {
+            additional.push(g);
+        }
+    }
     let mut env: Vec<String> = cfg.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, berth_image::defaults::DEFAULT_PATH.into());
@@ -703,6 +708,26 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<(u32, u32, Vec<u32
     Ok((uid, gid, additional))
 }
 
+/// `--group-add`: each group as a gid, names looked up in the container's `/etc/group`.
+fn group_add(groups: &[String], layers: &[PathBuf]) -> Result<Vec<u32>, EngineError> {
+    let file = read_layers(layers, "etc/group");
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => file
+                .as_deref()
+                .and_then(|gr| gr.lines().find(|l| l.split(':').next() == Some(g.as_str())))
+                .and_then(|l| l.split(':').nth(2)?.parse().ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                }),
+        })
+        .collect()
+}
+
 fn read_layers(layers: &[PathBuf], rel: &str) -> Option<String> {
     layers.iter().find_map(|l| {
         berth_image::layer::read_beneath(l, Path::new(rel))
@@ -774,6 +799,15 @@ mod tests {
         .unwrap();
         let layers = vec![top.path().to_path_buf(), low.path().to_path_buf()];
         assert_eq!(resolve_user("", &layers).unwrap(), (0, 0, vec![]));
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            group_add(&groups(&["wheel", "1234"]), &layers).unwrap(),
+            [10, 1234]
+        );
+        assert!(group_add(&groups(&["ghosts"]), &layers)
+            .unwrap_err()
+            .to_string()
+            .contains("Unable to find group ghosts"));
         assert_eq!(
             resolve_user("nobody", &layers).unwrap(),
             (65534, 65534, vec![])

@@ -310,6 +310,10 @@ pub struct Allocations {
     /// Address → owner.
     #[serde(default)]
     pub allocated: BTreeMap<Ipv4Addr, String>,
+    /// `--ip-range`: the part of the subnet that addresses are chosen from (an address
+    /// asked for by `--ip` may lie anywhere in the subnet, as with docker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Subnet>,
     /// The network's IPv6 subnet and its allocations, on a dual-stack network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v6: Option<Allocations6>,
@@ -332,8 +336,23 @@ impl Allocations {
             subnet,
             gateway,
             allocated: BTreeMap::new(),
+            range: None,
             v6: None,
         })
+    }
+
+    /// Chooses addresses only from `range`, which must lie within the subnet.
+    pub fn with_range(mut self, range: Option<Subnet>) -> Result<Self> {
+        if let Some(r) = range {
+            if !self.subnet.contains(r.network) || !self.subnet.contains(r.broadcast()) {
+                return Err(Error::Invalid(format!(
+                    "the IP range {r} is not within the subnet {}",
+                    self.subnet
+                )));
+            }
+        }
+        self.range = range;
+        Ok(self)
     }
 
     /// Reads allocations from `path`, or starts empty ones when there is no file yet.
@@ -380,8 +399,10 @@ impl Allocations {
             self.allocated.insert(ip, owner.to_string());
             return Ok(ip);
         }
-        let base = u32::from(self.subnet.network);
-        for off in 1..self.subnet.size().saturating_sub(1) {
+        // As docker's allocator: a range's own first address is never handed out.
+        let pool = self.range.unwrap_or(self.subnet);
+        let base = u32::from(pool.network);
+        for off in 1..pool.size() {
             let ip = Ipv4Addr::from(base + off as u32);
             if usable(ip) && !self.allocated.contains_key(&ip) {
                 self.allocated.insert(ip, owner.to_string());
@@ -390,7 +411,7 @@ impl Allocations {
         }
         Err(Error::Exhausted(format!(
             "no available IPv4 addresses on this network's address pools: {}",
-            self.subnet
+            pool
         )))
     }
 
@@ -548,5 +569,28 @@ mod tests {
         assert_eq!(all.v6.as_ref().unwrap().allocated.len(), 1);
         assert!(all.retain_owners(|o| o != "c2"));
         assert!(all.v6.as_ref().unwrap().allocated.is_empty());
+    }
+
+    #[test]
+    fn a_range_bounds_the_chosen_addresses_not_the_asked_for_ones() {
+        let mut a = Allocations::new(sn("10.5.0.0/24"), None)
+            .unwrap()
+            .with_range(Some(sn("10.5.0.128/30")))
+            .unwrap();
+        // dockerd 20.10 gives .129, .130, .131 for this range.
+        let got: Vec<Ipv4Addr> = (0..3)
+            .map(|i| a.allocate(&format!("c{i}"), None).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            ["10.5.0.129", "10.5.0.130", "10.5.0.131"].map(|s| s.parse::<Ipv4Addr>().unwrap())
+        );
+        assert!(a.allocate("c9", None).is_err(), "the range is full");
+        let asked: Ipv4Addr = "10.5.0.7".parse().unwrap();
+        assert_eq!(a.allocate("c9", Some(asked)).unwrap(), asked);
+        assert!(Allocations::new(sn("10.5.0.0/24"), None)
+            .unwrap()
+            .with_range(Some(sn("10.6.0.0/25")))
+            .is_err());
     }
 }

@@ -191,6 +191,9 @@ pub struct HostConfig {
     pub dns_search: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extra_hosts: Option<Vec<String>>,
+    /// Supplementary groups for the container's process (names or gids).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_add: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

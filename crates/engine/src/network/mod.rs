@@ -108,6 +108,9 @@ pub struct Network {
     pub subnet: Option<Subnet>,
     #[serde(default)]
     pub gateway: Option<Ipv4Addr>,
+    /// `--ip-range`: where containers' addresses are chosen from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Subnet>,
     /// Dual stack (`--ipv6`): the IPv6 subnet and gateway.
     #[serde(default)]
     pub subnet6: Option<Subnet6>,
@@ -302,10 +305,10 @@ fn random_id() -> String {
     crate::id::ContainerId::random().as_str().to_string()
 }
 
+/// dockerd takes any name (spaces, colons, any script); berth refuses only what it could not
+/// route or print: a `/` (the API's paths end at the name) and control characters.
 fn valid_network_name(n: &str) -> bool {
-    let mut b = n.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    !n.is_empty() && !n.chars().any(|c| c == '/' || c.is_control())
 }
 
 impl NetworkService {

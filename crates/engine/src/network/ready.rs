@@ -83,7 +83,9 @@ impl NetworkService {
         let saved = self.saved_allocations(&n.bridge);
         let alloc = match ((n.subnet, n.gateway), saved) {
             ((Some(sn), Some(gw)), Some(s)) if s.subnet == sn && s.gateway == gw => s,
-            ((Some(sn), gw), _) => Allocations::new(sn, gw).map_err(net_err)?,
+            ((Some(sn), gw), _) => Allocations::new(sn, gw)
+                .and_then(|a| a.with_range(n.range))
+                .map_err(net_err)?,
             ((None, _), Some(s)) => s,
             ((None, _), None) => {
                 // The default bridge without `bip`: a subnet that no route of the host

@@ -51,6 +51,7 @@ impl NetworkService {
                 bridge: String::new(),
                 subnet: None,
                 gateway: None,
+                range: None,
                 subnet6: None,
                 gateway6: None,
             });
@@ -156,7 +157,7 @@ impl NetworkService {
     pub fn create(&self, req: CreateRequest) -> Result<Network, EngineError> {
         if !valid_network_name(&req.name) {
             return Err(invalid(format!(
-                "invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                "invalid network name {:?}: berth takes any name without '/' or control characters",
                 req.name
             )));
         }
@@ -238,11 +239,17 @@ impl NetworkService {
             .transpose()
             .map_err(net_err)?;
         let (subnet, gateway, range) = v4_configs.into_iter().next().unwrap_or((None, None, None));
-        if range.as_deref().is_some_and(|r| !r.is_empty()) {
-            return Err(invalid("--ip-range is not supported by berth yet"));
-        }
         let parse_sn =
             |s: &str| -> Result<Subnet, EngineError> { Subnet::parse(s).map_err(net_err) };
+        let range = range
+            .filter(|r| !r.is_empty())
+            .map(|r| parse_sn(&r))
+            .transpose()?;
+        if range.is_some() && subnet.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid(
+                "no matching subnet for range: an --ip-range needs a --subnet",
+            ));
+        }
         let subnet = subnet
             .filter(|s| !s.is_empty())
             .map(|s| parse_sn(&s))
@@ -339,7 +346,9 @@ impl NetworkService {
             }
             None => ipam::choose_subnet(&self.cfg.pools, &taken, &routes).map_err(net_err)?,
         };
-        let alloc = Allocations::new(subnet, gateway).map_err(net_err)?;
+        let alloc = Allocations::new(subnet, gateway)
+            .and_then(|a| a.with_range(range))
+            .map_err(net_err)?;
         let n = Network {
             id: id.clone(),
             name: req.name.clone(),
@@ -352,6 +361,7 @@ impl NetworkService {
             bridge: bridge.clone(),
             subnet: Some(subnet),
             gateway: Some(alloc.gateway),
+            range,
             subnet6: alloc6.as_ref().map(|a| a.subnet),
             gateway6: alloc6.as_ref().map(|a| a.gateway),
         };

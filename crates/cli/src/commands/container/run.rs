@@ -58,6 +58,9 @@ pub struct CreateArgs {
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
+    /// Add additional groups to join.
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Drop Linux capabilities.
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
@@ -421,6 +424,7 @@ pub(crate) fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Va
             "UTSMode": a.uts.clone().unwrap_or_default(),
             "ReadonlyRootfs": a.read_only,
             "CapAdd": a.cap_add,
+            "GroupAdd": a.group_add,
             "CapDrop": a.cap_drop,
             "Devices": a.device.iter().map(|d| parse_device(d)).collect::<anyhow::Result<Vec<_>>>()?,
             "DeviceCgroupRules": a.device_cgroup_rule,

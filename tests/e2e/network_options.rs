@@ -1,0 +1,87 @@
+//! Network options and groups side by side with dockerd 20.10: the same docker CLI commands
+//! against a private dockerd and against berthd, compared line by line. `--ip-range` (the
+//! addresses containers get, and an `--ip` outside the range), `--internal`, `--attachable`,
+//! labels, driver options, a name with spaces, a duplicate name, `network prune --filter
+//! label=`, and `--group-add` by gid and by name.
+
+use berth_e2e::peers::Dockerd;
+use berth_e2e::{busybox_image, ok, Berthd};
+
+/// The commands, run in order on each side; each gives one line of output (or its error).
+const STEPS: &[&[&str]] = &[
+    &[
+        "network", "create", "--subnet", "10.242.0.0/24", "--ip-range", "10.242.0.8/30",
+        "--internal", "--attachable", "--label", "a=b", "-o",
+        "com.docker.network.bridge.enable_icc=true", "opts",
+    ],
+    &[
+        "network", "inspect", "opts", "-f",
+        "{{.Internal}} {{.Attachable}} {{json .Labels}} {{json .Options}} {{range .IPAM.Config}}{{.Subnet}} {{.IPRange}}{{end}}",
+    ],
+    &["run", "-d", "--name", "r1", "--network", "opts", "busybox", "sleep", "60"],
+    &["run", "-d", "--name", "r2", "--network", "opts", "busybox", "sleep", "60"],
+    &["run", "-d", "--name", "r3", "--network", "opts", "busybox", "sleep", "60"],
+    &["inspect", "-f", "{{.NetworkSettings.Networks.opts.IPAddress}}", "r1"],
+    &["inspect", "-f", "{{.NetworkSettings.Networks.opts.IPAddress}}", "r2"],
+    &["inspect", "-f", "{{.NetworkSettings.Networks.opts.IPAddress}}", "r3"],
+    &[
+        "run", "--rm", "--network", "opts", "--ip", "10.242.0.77", "busybox", "sh", "-c",
+        "ip -4 -o addr show eth0 | awk '{print $4}'",
+    ],
+    &["network", "create", "with a space"],
+    &["network", "inspect", "-f", "{{.Name}}", "with a space"],
+    &["network", "rm", "with a space"],
+    &["run", "--rm", "--network", "none", "--group-add", "1234", "--group-add", "root", "busybox", "id"],
+    &["network", "prune", "-f", "--filter", "label=a=b"],
+    &["rm", "-f", "r1", "r2", "r3"],
+    &["network", "prune", "-f", "--filter", "label=a=b"],
+];
+
+fn outputs(cli: &dyn Fn(&[&str]) -> std::process::Output) -> Vec<String> {
+    STEPS
+        .iter()
+        .map(|a| {
+            let o = cli(a);
+            let text = if o.status.success() {
+                String::from_utf8_lossy(&o.stdout).to_string()
+            } else {
+                format!("error: {}", String::from_utf8_lossy(&o.stderr))
+            };
+            // Ids differ between the daemons: a created object's id is not compared.
+            let text = text.trim();
+            let makes = a[0..2] == ["network", "create"] || a[0] == "run" && a[1] == "-d";
+            if makes && text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return "<id>".to_string();
+            }
+            text.to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn network_options_and_groups_as_dockerd() {
+    let berthd = Berthd::start_with(busybox_image);
+    let dockerd = Dockerd::start();
+    let saved = "/tmp/berth-netopts-busybox.tar";
+    ok(berthd.berth(&["save", "-o", saved, "busybox:latest"]));
+    let load = dockerd
+        .docker()
+        .args(["load", "-i", saved])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(saved);
+    assert!(load.status.success(), "{load:?}");
+    let reference = outputs(&|a: &[&str]| dockerd.docker().args(a).output().unwrap());
+    // What dockerd itself answers, so that the comparison stands on known ground.
+    assert_eq!(
+        reference[5..8],
+        ["10.242.0.9", "10.242.0.10", "10.242.0.11"]
+    );
+    assert_eq!(reference[8], "10.242.0.77/24");
+    assert_eq!(reference[10], "with a space");
+    assert_eq!(reference[12], "uid=0(root) gid=0(root) groups=0(root),1234");
+    let seen = outputs(&|a: &[&str]| berthd.docker("/usr/bin/docker", a));
+    for (i, (b, d)) in seen.iter().zip(&reference).enumerate() {
+        assert_eq!(b, d, "step {i}: {:?}", STEPS[i]);
+    }
+}
