@@ -710,6 +710,9 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<(u32, u32, Vec<u32
 
 /// `--group-add`: each group as a gid, names looked up in the container's `/etc/group`.
 fn group_add(groups: &[String], layers: &[PathBuf]) -> Result<Vec<u32>, EngineError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
     let file = read_layers(layers, "etc/group");
     groups
         .iter()
