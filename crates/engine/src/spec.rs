@@ -125,6 +125,19 @@ pub fn build(
     typed(build_json(id, cfg, hc, path, args, p)?, "spec")
 }
 
+/// What [`build`] refuses in a request, found without converting the result (create's
+/// check of user input; the start builds the spec for real).
+pub fn check(
+    id: &str,
+    cfg: &ContainerConfig,
+    hc: &HostConfig,
+    path: &str,
+    args: &[String],
+    p: &Paths<'_>,
+) -> Result<(), EngineError> {
+    build_json(id, cfg, hc, path, args, p).map(|_| ())
+}
+
 fn build_json(
     id: &str,
     cfg: &ContainerConfig,

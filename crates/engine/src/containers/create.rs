@@ -137,8 +137,9 @@ impl Containers {
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(id.short().to_string());
         }
-        // The spec is built once now so that bad input fails at create, as with Docker.
-        crate::spec::build(
+        // The spec is assembled once now so that bad input fails at create, as with Docker
+        // (its conversion to the OCI type, a check of berth's own code, waits for the start).
+        crate::spec::check(
             id.as_str(),
             &config,
             &host_config,
