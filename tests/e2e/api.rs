@@ -247,6 +247,15 @@ fn hostile_request_bodies_get_4xx_and_berthd_stays_up() {
                 continue;
             }
             let (code, text) = request(&d, method, path, body);
+            if path == "/images/load" {
+                // dockerd answers 200 once it has the body, and reports a bad archive as an
+                // error message in the stream.
+                assert!(
+                    code == 200 && text.contains("\"errorDetail\""),
+                    "{method} {path} with {what}: {code}\n{text}"
+                );
+                continue;
+            }
             assert!(
                 (400..500).contains(&code),
                 "{method} {path} with {what}: {code}\n{}",

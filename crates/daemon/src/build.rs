@@ -35,10 +35,19 @@ fn options(query: &str) -> Result<BuildOptions, ApiError> {
         remove: true,
         ..Default::default()
     };
+    let mut dockerfile_seen = false;
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         let v = v.into_owned();
         match k.as_ref() {
-            "dockerfile" if !v.is_empty() => o.dockerfile = v,
+            // The first one counts, as Go's FormValue reads it (docker-py sends a Dockerfile
+            // from outside the context as a second `dockerfile` holding its text).
+            "dockerfile" if !v.is_empty() && !dockerfile_seen => {
+                dockerfile_seen = true;
+                o.dockerfile = v;
+            }
+            "extrahosts" if !v.is_empty() => o
+                .extra_hosts
+                .extend(v.split(',').filter(|h| !h.is_empty()).map(str::to_string)),
             "t" if !v.is_empty() => o.tags.push(v),
             "nocache" => o.no_cache = truthy(&v),
             "pull" => o.pull = truthy(&v),

@@ -332,10 +332,11 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
             aliases.push(rec.id[..12].to_string());
         }
         let aliases = (!aliases.is_empty()).then(|| json!(aliases));
+        let driver_opts = (!req.driver_opts.is_empty()).then(|| json!(req.driver_opts));
         let v = match ep {
             Some(e) => json!({
                 "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
-                "MacAddress": e.mac, "DriverOpts": null, "NetworkID": e.network_id,
+                "MacAddress": e.mac, "DriverOpts": driver_opts, "NetworkID": e.network_id,
                 "EndpointID": e.endpoint_id, "Gateway": e.gateway, "IPAddress": e.ip,
                 "IPPrefixLen": e.prefix,
                 "IPv6Gateway": e.gateway6.map(|g| g.to_string()).unwrap_or_default(),
@@ -345,7 +346,7 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
             }),
             None => json!({
                 "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
-                "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": null,
+                "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": driver_opts,
                 "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
                 "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
                 "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

@@ -38,6 +38,21 @@ pub async fn exec_create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let body = crate::http::canonical_keys(
+        &body,
+        &[
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "DetachKeys",
+            "Tty",
+            "Env",
+            "Cmd",
+            "Privileged",
+            "User",
+            "WorkingDir",
+        ],
+    );
     let c = typed::<ExecConfig>(&body)?;
     if let Some(k) = c.detach_keys.as_deref() {
         if crate::detach::parse(k).is_none() {
@@ -66,24 +81,32 @@ pub async fn exec_start(
         checked::<bollard_stubs::models::ExecStartConfig>(&body)?
     };
     let detach = v["Detach"].as_bool().unwrap_or(false);
-    let tty = v["Tty"].as_bool();
     let x = engine.containers.exec_get(&id)?;
+    // As dockerd: the process has a terminal if it was created with one; the start's `Tty`
+    // says only whether the stream is multiplexed (docker-py starts a tty exec with
+    // `Tty: false` and demultiplexes its output).
+    let raw = v["Tty"].as_bool().unwrap_or(x.spec.tty);
+    // The detach sequence is looked for only with a terminal (binary input is the program's).
     let stdin = x.spec.stdin.then(|| {
-        crate::detach::parse(&x.spec.detach_keys).unwrap_or(crate::detach::DEFAULT.to_vec())
+        if x.spec.tty {
+            crate::detach::parse(&x.spec.detach_keys).unwrap_or(crate::detach::DEFAULT.to_vec())
+        } else {
+            Vec::new()
+        }
     });
     let eng = engine.clone();
     let eid = id.clone();
     let on_exit: Box<dyn FnOnce(i64) + Send> =
         Box::new(move |code| eng.containers.exec_finished(&eid, code));
     if detach || !upgrade {
-        let started = engine.containers.exec_start(&id, detach, tty).await?;
-        let Some((tty, shim)) = started else {
+        let started = engine.containers.exec_start(&id, detach).await?;
+        let Some((_, shim)) = started else {
             return Ok(StatusCode::OK.into_response());
         };
         // No hijack asked for: the output as the body (without the exit frame).
         return Ok((
-            [(header::CONTENT_TYPE, content_type(tty))],
-            shim_body(shim, tty, Some(on_exit)),
+            [(header::CONTENT_TYPE, content_type(raw))],
+            shim_body(shim, raw, Some(on_exit)),
         )
             .into_response());
     }
@@ -91,21 +114,20 @@ pub async fn exec_start(
     // response head through a buffer (docker-py's http.client) drops whatever arrives with
     // it, so a quick command's output must not race the head (`exec_run` returned b"").
     engine.containers.exec_can_start(&id)?;
-    let tty_now = tty.unwrap_or(x.spec.tty);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
         crate::hijack::until_read(sock).await;
         let mut client = hyper_util::rt::TokioIo::new(upgraded);
-        match engine.containers.exec_start(&id, false, tty).await {
-            Ok(Some((tty, shim))) => pipe(client, shim, tty, stdin, Some(on_exit)).await,
+        match engine.containers.exec_start(&id, false).await {
+            Ok(Some((_, shim))) => pipe(client, shim, raw, stdin, Some(on_exit)).await,
             Ok(None) => {}
             Err(err) => {
                 // As dockerd: the error on the stream's stdout (framed without a terminal);
                 // the exec's exit code (126, or 127 when not found) is in its inspect.
                 let text = format!("{err}\r\n");
-                if !tty_now {
+                if !raw {
                     let hdr = frames::header(frames::STDOUT, text.len());
                     let _ = client.write_all(&hdr).await;
                 }
@@ -114,7 +136,7 @@ pub async fn exec_start(
             }
         }
     });
-    let ct = content_type(tty_now);
+    let ct = content_type(raw);
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "Upgrade")

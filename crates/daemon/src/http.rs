@@ -36,6 +36,25 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Ap
         .map_err(|e| bad(format!("invalid JSON: {} (at {})", e.inner(), e.path())))
 }
 
+/// Renames top-level keys that match one of `names` but for case to that name, as Go's JSON
+/// decoder matches fields (docker-py sends an exec's `detachKeys` in lower camel case).
+pub(crate) fn canonical_keys(body: &[u8], names: &[&str]) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut m)) = serde_json::from_slice(body) else {
+        return body.to_vec();
+    };
+    for n in names {
+        if m.contains_key(*n) {
+            continue;
+        }
+        if let Some(k) = m.keys().find(|k| k.eq_ignore_ascii_case(n)).cloned() {
+            if let Some(v) = m.remove(&k) {
+                m.insert(n.to_string(), v);
+            }
+        }
+    }
+    serde_json::to_vec(&m).unwrap_or_else(|_| body.to_vec())
+}
+
 /// The API's model (checked by bollard's types) as the engine's type of the same JSON shape.
 /// The engine's container types keep Docker's field names (`berth_engine::model::container`),
 /// so this passes on every setting the engine models and drops the rest.

@@ -322,14 +322,29 @@ pub async fn load(
         Err(e) => Err(e),
     };
     let _ = tokio::fs::remove_file(&spool).await;
-    let lines = result?;
-    let out: String = lines
-        .iter()
-        .map(|l| serde_json::json!({"stream": format!("{l}\n")}).to_string() + "\r\n")
-        .collect();
+    // As dockerd: once the archive has been received the answer is 200, and a bad archive
+    // is an `error` message in the stream (docker-py raises ImageLoadError from it); each
+    // message goes out as a chunk of its own (docker-py decodes chunk by chunk).
+    let messages: Vec<String> = match result {
+        Ok(lines) => lines
+            .iter()
+            .map(|l| serde_json::json!({"stream": format!("{l}\n")}).to_string() + "\r\n")
+            .collect(),
+        Err(e) if e.status.is_client_error() => vec![
+            serde_json::json!({"errorDetail": {"message": e.message}, "error": e.message})
+                .to_string()
+                + "\r\n",
+        ],
+        Err(e) => return Err(e),
+    };
+    let stream = futures_util::stream::iter(
+        messages
+            .into_iter()
+            .map(|m| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(m))),
+    );
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        out,
+        axum::body::Body::from_stream(stream),
     )
         .into_response())
 }
@@ -354,7 +369,7 @@ fn inspect_json(d: berth_engine::images::ImageDetails, layers: &[std::path::Path
         "Id": d.id,
         "RepoTags": d.repo_tags,
         "RepoDigests": d.repo_digests,
-        "Parent": "",
+        "Parent": d.parent,
         "Comment": d.comment,
         "Created": d.created,
         "DockerVersion": "",

@@ -77,7 +77,11 @@ fn network_json(
         })
         .unwrap_or_default();
     if let Some((sn, gw)) = n.subnet6.zip(n.gateway6) {
-        config.push(json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()}));
+        let mut c = json!({"Subnet": sn.to_string(), "Gateway": gw.to_string()});
+        if let Some(r) = n.range6 {
+            c["IPRange"] = json!(r.to_string());
+        }
+        config.push(c);
     }
     let containers = members.get(&n.id).cloned().unwrap_or_default();
     // dockerd writes `{}` for the IPAM options of a network a user made, `null` for its own.

@@ -51,6 +51,30 @@ fn cpu_stats(s: Option<&StatsSample>) -> Value {
 
 /// Docker's stats document for `cur`, with `prev` (if any) as the previous sample.
 pub fn stats_json(cur: &StatsSample, prev: Option<&StatsSample>) -> Value {
+    let mut v = stats_doc(cur, prev);
+    // As dockerd: `networks` only for a container with interfaces besides loopback.
+    if !cur.networks.is_empty() {
+        let nets: serde_json::Map<String, Value> = cur
+            .networks
+            .iter()
+            .map(|n| {
+                (
+                    n.name.clone(),
+                    json!({
+                        "rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets,
+                        "rx_errors": n.rx_errors, "rx_dropped": n.rx_dropped,
+                        "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets,
+                        "tx_errors": n.tx_errors, "tx_dropped": n.tx_dropped,
+                    }),
+                )
+            })
+            .collect();
+        v["networks"] = Value::Object(nets);
+    }
+    v
+}
+
+fn stats_doc(cur: &StatsSample, prev: Option<&StatsSample>) -> Value {
     json!({
         "read": time(Some(cur.read)),
         "preread": time(prev.map(|p| p.read)),

@@ -149,6 +149,8 @@ pub async fn attach(
                 return;
             }
         };
+        // The detach sequence only with a terminal: binary input can hold any bytes.
+        let keys = if tty { keys } else { Vec::new() };
         pipe(client, shim, tty, stdin.then_some(keys), None).await;
     });
     Ok(Response::builder()
@@ -180,8 +182,8 @@ pub(crate) fn shim_body(
 
 /// Copies a client's stdin to the shim and the shim's frames to the client (without the
 /// frame headers for a terminal), until the shim's side ends or the client detaches.
-/// `stdin` holds the detach sequence when the client's input goes to the container (it
-/// applies only with a terminal).
+/// `stdin` holds the detach sequence when the client's input goes to the container (empty:
+/// none; dockerd looks for it only when the process has a terminal).
 pub(crate) async fn pipe<C>(
     client: C,
     shim: tokio::net::UnixStream,
@@ -196,9 +198,6 @@ pub(crate) async fn pipe<C>(
     let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
     let input = tokio::spawn(async move {
         if let Some(keys) = stdin {
-            // As dockerd: the detach sequence is looked for only with a terminal; without
-            // one every byte is the program's (binary input can hold any sequence).
-            let keys = if tty { keys } else { Vec::new() };
             if crate::detach::copy(&mut cr, &mut sw, &keys).await == crate::detach::Ended::Detached
             {
                 let _ = detached_tx.send(());

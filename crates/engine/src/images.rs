@@ -50,6 +50,8 @@ pub struct ImageDetails {
     pub size: u64,
     /// The layers' diff ids, bottom first.
     pub layers: Vec<String>,
+    /// The image it was committed from; empty for others.
+    pub parent: String,
 }
 
 /// One step of an image's history (`docker history`).
@@ -154,6 +156,11 @@ impl ImageService {
         let size: u64 = store.layers_of(img)?.iter().map(|l| l.size).sum();
         let (repo_tags, repo_digests) = names(&store, img);
         Ok(ImageDetails {
+            parent: img
+                .parent
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             id: img.id.to_string(),
             repo_tags,
             repo_digests,

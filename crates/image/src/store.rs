@@ -61,6 +61,9 @@ pub struct ImageRecord {
     /// `repository@digest` of each registry manifest (or index) it was pulled by or pushed as.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repo_digests: Vec<String>,
+    /// The image it was committed from (`docker commit`), as dockerd's `Parent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 /// One unpacked layer.
@@ -507,6 +510,11 @@ impl Store {
                 .get(config.as_str())
                 .map(|old| old.repo_digests.clone())
                 .unwrap_or_default(),
+            parent: self
+                .meta
+                .images
+                .get(config.as_str())
+                .and_then(|old| old.parent.clone()),
         };
         self.meta.images.insert(config.to_string(), rec);
         for t in tags {

@@ -182,6 +182,9 @@ pub struct Allocations6 {
     pub gateway: Ipv6Addr,
     #[serde(default)]
     pub allocated: BTreeMap<Ipv6Addr, String>,
+    /// `--ip-range`: the part of the subnet that addresses are chosen from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Subnet6>,
 }
 
 impl Allocations6 {
@@ -196,7 +199,22 @@ impl Allocations6 {
             subnet,
             gateway,
             allocated: BTreeMap::new(),
+            range: None,
         })
+    }
+
+    /// Chooses addresses only from `range`, which must lie within the subnet.
+    pub fn with_range(mut self, range: Option<Subnet6>) -> Result<Self> {
+        if let Some(r) = range {
+            if !self.subnet.contains(r.network) || !self.subnet.contains(Ipv6Addr::from(r.last())) {
+                return Err(Error::Invalid(format!(
+                    "the IP range {r} is not within the subnet {}",
+                    self.subnet
+                )));
+            }
+        }
+        self.range = range;
+        Ok(self)
     }
 
     /// `wanted` if given and free, else the lowest free address after the subnet's first.
@@ -222,8 +240,10 @@ impl Allocations6 {
             self.allocated.insert(ip, owner.to_string());
             return Ok(ip);
         }
-        let mut n = u128::from(self.subnet.network) + 1;
-        while n <= self.subnet.last() {
+        // As docker's allocator: a range's own first address is never handed out.
+        let pool = self.range.unwrap_or(self.subnet);
+        let mut n = u128::from(pool.network) + 1;
+        while n <= pool.last() {
             let ip = Ipv6Addr::from(n);
             if usable(ip) && !self.allocated.contains_key(&ip) {
                 self.allocated.insert(ip, owner.to_string());
@@ -233,7 +253,7 @@ impl Allocations6 {
         }
         Err(Error::Exhausted(format!(
             "no available IPv6 addresses on this network's address pools: {}",
-            self.subnet
+            pool
         )))
     }
 }
@@ -591,6 +611,19 @@ mod tests {
         assert!(Allocations::new(sn("10.5.0.0/24"), None)
             .unwrap()
             .with_range(Some(sn("10.6.0.0/25")))
+            .is_err());
+        let s6 = |s: &str| Subnet6::parse(s).unwrap();
+        let mut a6 = Allocations6::new(s6("fd42:0:1::/64"), None)
+            .unwrap()
+            .with_range(Some(s6("fd42:0:1::100/120")))
+            .unwrap();
+        assert_eq!(
+            a6.allocate("c1", None).unwrap(),
+            "fd42:0:1::101".parse::<Ipv6Addr>().unwrap()
+        );
+        assert!(Allocations6::new(s6("fd42:0:1::/64"), None)
+            .unwrap()
+            .with_range(Some(s6("fd43::/120")))
             .is_err());
     }
 }

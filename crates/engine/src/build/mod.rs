@@ -71,6 +71,8 @@ pub struct BuildOptions {
     pub force_remove: bool,
     /// `--network` for every RUN.
     pub network: Option<String>,
+    /// `--add-host` for every RUN (`host:ip`).
+    pub extra_hosts: Vec<String>,
     /// Registry credentials by host (`X-Registry-Config`), for pulling bases.
     pub auth: HashMap<String, berth_registry::Credentials>,
 }

@@ -234,6 +234,8 @@ impl Builder {
             },
             host_config: Some(HostConfig {
                 network_mode: Some(net),
+                extra_hosts: (!job.opts.extra_hosts.is_empty())
+                    .then(|| job.opts.extra_hosts.clone()),
                 binds: (!binds.is_empty()).then_some(binds),
                 tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
                 ..Default::default()
@@ -304,7 +306,15 @@ impl Builder {
             if stream.read_exact(&mut buf).await.is_err() {
                 break;
             }
-            let _ = out.send(Message::Stream(String::from_utf8_lossy(&buf).into_owned()));
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            // As dockerd's classic builder: a step's stderr in red (docker-py and the CLI
+            // pass the escapes through).
+            let text = if hdr[0] == 2 {
+                format!("\x1b[91m{text}\x1b[0m")
+            } else {
+                text
+            };
+            let _ = out.send(Message::Stream(text));
         }
         self.containers
             .wait(cid, crate::model::WaitCondition::NotRunning)

@@ -55,6 +55,15 @@ impl Containers {
                 "conflicting options: cannot specify both --restart and --rm",
             ));
         }
+        if let Some(iso) = host_config
+            .isolation
+            .as_deref()
+            .filter(|i| !i.is_empty() && !i.eq_ignore_ascii_case("default"))
+        {
+            return Err(invalid(format!(
+                "invalid isolation: {iso:?} - linux only supports 'default'"
+            )));
+        }
         host_config.log_config = Some(crate::logconfig::normalized(&host_config)?);
         // One runtime, named as `info` lists it; anything else is refused as dockerd refuses
         // a runtime it has not configured.

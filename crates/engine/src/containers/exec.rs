@@ -56,9 +56,10 @@ impl Containers {
         }
     }
 
-    /// `POST /exec/{id}/start`: runs the process. Returns its stream (Docker frames, then a
-    /// frame of stream [`berth_shim::EXIT`] with the exit code), or with `detach` nothing (the
-    /// exit code is collected in the background).
+    /// `POST /exec/{id}/start`: runs the process (with a terminal if it was created with
+    /// one). Returns whether it has a terminal and its stream (Docker frames, then a frame of
+    /// stream [`berth_shim::EXIT`] with the exit code), or with `detach` nothing (the exit
+    /// code is collected in the background).
     /// What [`Containers::exec_start`] would refuse, checked without starting anything (the
     /// API answers these before it hijacks the connection).
     pub fn exec_can_start(&self, id: &str) -> Result<(), EngineError> {
@@ -81,16 +82,12 @@ impl Containers {
         self: &Arc<Self>,
         id: &str,
         detach: bool,
-        tty: Option<bool>,
     ) -> Result<Option<(bool, UnixStream)>, EngineError> {
         let x = {
             let mut execs = self.execs.lock().expect("execs");
             let x = exec_to_start(&mut execs, id)?;
             x.started = true;
             x.running = true;
-            if let Some(t) = tty {
-                x.spec.tty = t;
-            }
             x.clone()
         };
         let e = self.find(&x.container)?;

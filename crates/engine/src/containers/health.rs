@@ -130,7 +130,7 @@ impl Containers {
             Err(err) => return failed(err.message),
         };
         let key = self.exec_get(id.as_str()).map(|x| x.key).unwrap_or(0);
-        let stream = match self.exec_start(id.as_str(), false, Some(false)).await {
+        let stream = match self.exec_start(id.as_str(), false).await {
             Ok(Some((_, s))) => s,
             Ok(None) => {
                 self.forget_exec(&id);

@@ -70,6 +70,12 @@ impl Containers {
                 limit
             },
             memory_failcnt: st.memory.failcnt,
+            // The namespace's view through one of its processes.
+            networks: pids
+                .first()
+                .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/net/dev")).ok())
+                .map(|t| crate::model::NetStats::parse(&t))
+                .unwrap_or_default(),
         })
     }
 
@@ -101,6 +107,15 @@ impl Containers {
                 {
                     continue;
                 }
+                // Mount points berth made for the container, not its changes (dockerd keeps
+                // them in an init layer that `diff` never shows): /dev, /proc and /sys are
+                // mounted over, and an /etc made only for the placeholders above.
+                if md.is_dir() && matches!(path.as_str(), "/dev" | "/proc" | "/sys") {
+                    continue;
+                }
+                if path == "/etc" && only_placeholders(&ent.path()) {
+                    continue;
+                }
                 use std::os::unix::fs::{FileTypeExt, MetadataExt};
                 // An overlay whiteout: a 0/0 character device.
                 if md.file_type().is_char_device() && md.rdev() == 0 {
@@ -121,4 +136,15 @@ impl Containers {
         walk(&upper, "", lowers, &mut out);
         Ok(out)
     }
+}
+
+/// Whether a directory berth made holds nothing but the empty files it mounts over.
+fn only_placeholders(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().all(|e| {
+            let rel = format!("etc/{}", e.file_name().to_string_lossy());
+            MOUNT_POINTS.contains(&rel.as_str())
+                && e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+        })
+    })
 }

@@ -150,7 +150,11 @@ impl Containers {
         let mut rx = e.watch();
         let start_exits = rx.borrow().exits;
         let cond: Box<dyn Fn(&View) -> bool + Send + Sync> = match condition {
-            WaitCondition::NotRunning => Box::new(|v: &View| !v.active() || v.removed),
+            // As dockerd: an exit counts even when the restart policy brings it back at once
+            // (`wait` on an `always` container returns at its first exit).
+            WaitCondition::NotRunning => {
+                Box::new(move |v: &View| !v.active() || v.exits > start_exits || v.removed)
+            }
             WaitCondition::NextExit => Box::new(move |v: &View| v.exits > start_exits || v.removed),
             WaitCondition::Removed => Box::new(|v: &View| v.removed),
         };

@@ -194,6 +194,12 @@ pub struct HostConfig {
     /// Supplementary groups for the container's process (names or gids).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_add: Option<Vec<String>>,
+    /// Kept and shown as given (Linux has one isolation: `default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
+    /// Kept and shown as given; berth's volumes use the `local` driver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_driver: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -387,6 +393,8 @@ pub struct EndpointSettings {
     pub mac_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aliases: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
 /// Addresses asked for on a network.

@@ -27,5 +27,5 @@ pub use container::{ContainerConfig, CreateRequest, HostConfig, NetworkingConfig
 pub use exec::{ExecId, ExecSpec};
 pub use resources::ResourceUpdate;
 pub use restart::RestartPolicy;
-pub use stats::StatsSample;
+pub use stats::{NetStats, StatsSample};
 pub use wait::WaitCondition;

@@ -116,6 +116,9 @@ pub struct Network {
     pub subnet6: Option<Subnet6>,
     #[serde(default)]
     pub gateway6: Option<Ipv6Addr>,
+    /// `--ip-range` of the IPv6 subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range6: Option<Subnet6>,
 }
 
 impl berth_durable::Record for Network {
@@ -181,6 +184,9 @@ pub struct EndpointRequest {
     pub ip6: Option<Ipv6Addr>,
     #[serde(default)]
     pub mac: Option<String>,
+    /// Kept and shown as given: the bridge driver acts on no endpoint option.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// The container asking: for DNS names and upstream servers.

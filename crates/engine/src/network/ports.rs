@@ -48,6 +48,7 @@ pub fn endpoint_request(
         ip,
         ip6,
         mac,
+        driver_opts: ep.and_then(|e| e.driver_opts.clone()).unwrap_or_default(),
     })
 }
 

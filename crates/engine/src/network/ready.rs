@@ -114,7 +114,13 @@ impl NetworkService {
         let mut alloc = alloc;
         match (n.subnet6, &alloc.v6) {
             (Some(sn6), Some(v6)) if v6.subnet == sn6 && Some(v6.gateway) == n.gateway6 => {}
-            (Some(sn6), _) => alloc.v6 = Some(Allocations6::new(sn6, n.gateway6).map_err(net_err)?),
+            (Some(sn6), _) => {
+                alloc.v6 = Some(
+                    Allocations6::new(sn6, n.gateway6)
+                        .and_then(|a| a.with_range(n.range6))
+                        .map_err(net_err)?,
+                )
+            }
             (None, _) => alloc.v6 = None,
         }
         bridge::ensure(

@@ -54,6 +54,7 @@ impl NetworkService {
                 range: None,
                 subnet6: None,
                 gateway6: None,
+                range6: None,
             });
             if name == DEFAULT_NETWORK {
                 n.bridge = self.cfg.bridge.clone();
@@ -211,11 +212,16 @@ impl NetworkService {
                 "an IPv6 subnet needs --ipv6 (EnableIPv6) on the network",
             ));
         }
+        let mut range6 = None;
         let (subnet6, gateway6) = match v6_configs.first() {
             Some((s, g, r)) => {
-                if r.as_deref().is_some_and(|r| !r.is_empty()) {
-                    return Err(invalid("--ip-range is not supported by berth yet"));
-                }
+                let r6 = r
+                    .as_deref()
+                    .filter(|r| !r.is_empty())
+                    .map(Subnet6::parse)
+                    .transpose()
+                    .map_err(net_err)?;
+                range6 = r6;
                 let sn = Subnet6::parse(s.as_deref().unwrap_or_default()).map_err(net_err)?;
                 let gw = g
                     .as_deref()
@@ -235,7 +241,7 @@ impl NetworkService {
             None => (None, None),
         };
         let alloc6 = subnet6
-            .map(|sn| Allocations6::new(sn, gateway6))
+            .map(|sn| Allocations6::new(sn, gateway6).and_then(|a| a.with_range(range6)))
             .transpose()
             .map_err(net_err)?;
         let (subnet, gateway, range) = v4_configs.into_iter().next().unwrap_or((None, None, None));
@@ -364,6 +370,7 @@ impl NetworkService {
             range,
             subnet6: alloc6.as_ref().map(|a| a.subnet),
             gateway6: alloc6.as_ref().map(|a| a.gateway),
+            range6,
         };
         self.save(&n)?;
         inner.nets.insert(id.clone(), n.clone());

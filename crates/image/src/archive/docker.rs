@@ -257,7 +257,13 @@ pub fn save(store: &Store, names: &[String], writer: impl Write) -> Result<()> {
             }
             layer_paths.push(p);
         }
+        // As docker: an image saved by its id carries no tags (its load reports the id).
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        let by_id = !hex.is_empty()
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && img.id.hex().starts_with(hex);
         let tags: Vec<ImageRef> = match ImageRef::parse(name) {
+            _ if by_id => Vec::new(),
             Ok(r) if store.tags_of(&img.id).contains(&r) => vec![r],
             _ => store.tags_of(&img.id),
         };

@@ -68,7 +68,12 @@ impl Store {
             media_type: "application/vnd.oci.image.layer.v1.tar".into(),
             diff_id,
         });
-        self.add_image(&config, &layers, None, tags)
+        let id = self.add_image(&config, &layers, None, tags)?;
+        if let Some(rec) = self.meta.images.get_mut(id.as_str()) {
+            rec.parent = Some(base_img.id.clone());
+            self.save()?;
+        }
+        Ok(id)
     }
 
     /// One build step's image: `base` (None: `FROM scratch`) plus, with `upper`, a layer of
