@@ -440,3 +440,65 @@ fn attach_over_a_websocket() {
         "{err:?}"
     );
 }
+
+/// What docker-py's own integration suite found berthd answering differently from dockerd
+/// 20.10, each checked here with the answer dockerd gives (the same program printed these
+/// lines against dockerd): an exec created with a terminal has one whatever the start's `Tty`
+/// (docker-py starts it with `Tty: false`), its detach keys inspected as dockerd writes them,
+/// `wait` on a restarting container returns at its first exit, `diff` shows the container's
+/// own changes only, `commit` records the parent, an image saved by id loads by id, a bad
+/// archive is an ImageLoadError, stats carry the bridge interface, and a build takes extra
+/// hosts and shows a step's stderr in red.
+#[test]
+fn docker_py_suite_findings() {
+    let d = daemon();
+    let out = python(
+        &d,
+        r#"
+import docker, io, time
+c = docker.from_env()
+api = c.api
+# An exec created with a terminal has one, whatever the start's Tty says.
+ct = c.containers.run('busybox', 'sleep 600', detach=True)
+x = api.exec_create(ct.id, 'sh -c "echo hello"', tty=True)
+print(api.exec_start(x))
+x = api.exec_create(ct.id, 'cat', stdin=True, tty=True, stdout=True, detach_keys='ctrl-x')
+print(api.exec_inspect(x)['DetachKeys'])
+# A restarting container: wait returns at its first exit.
+r = c.containers.run('busybox', 'sleep 1', detach=True, restart_policy={'Name': 'always'}, network_mode='none')
+t = time.time()
+print(r.wait(timeout=20)['StatusCode'], time.time() - t < 10)
+r.remove(force=True)
+# diff shows the container's own changes only.
+d = c.containers.run('busybox', 'touch /test', detach=True)
+d.wait()
+print(d.diff())
+# commit records the parent.
+img = d.commit()
+print(img.attrs['Parent'] == c.images.get('busybox').id)
+# save by id: the load names the id, not the tags.
+loaded = c.images.load(c.images.get('busybox').save())
+print(len(loaded), loaded[0].id == c.images.get('busybox').id)
+try:
+    c.images.load(b'not an archive')
+    print('loaded?')
+except docker.errors.ImageLoadError:
+    print('ImageLoadError')
+# stats of a container on the bridge: networks by interface.
+s = ct.stats(stream=False)
+print(sorted(s.get('networks', {}).keys()))
+# build: extra hosts, and a step's stderr in red.
+script = io.BytesIO(b'FROM busybox\nRUN grep -q "1.2.3.4\textra.test" /etc/hosts && echo oops >&2\n')
+lines = [m.get('stream') for m in api.build(fileobj=script, extra_hosts={'extra.test': '1.2.3.4'}, decode=True, nocache=True)]
+print('\x1b[91moops\n\x1b[0m' in lines)
+for o in (d, ct):
+    o.remove(force=True)
+api.remove_image(img.id)
+"#,
+    );
+    assert_eq!(
+        out,
+        "b'hello\\r\\n'\nGA==\n0 True\n[{'Path': '/test', 'Kind': 1}]\nTrue\n1 True\nImageLoadError\n['eth0']\nTrue",
+        "{out}"
+    );
+}

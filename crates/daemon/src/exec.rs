@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine as _;
 use berth_engine::model::{frames, ExecSpec};
 use bollard_stubs::models::ExecConfig;
 use serde_json::{json, Value};
@@ -177,7 +178,12 @@ pub async fn exec_inspect(
         "OpenStdin": p.stdin, "OpenStderr": p.stderr, "OpenStdout": p.stdout,
         "CanRemove": false,
         "ContainerID": x.container,
-        "DetachKeys": p.detach_keys,
+        // As dockerd, which keeps the parsed bytes and writes them as Go writes a byte
+        // slice: base64 (`ctrl-x` is "GA==").
+        "DetachKeys": crate::detach::parse(&p.detach_keys)
+            .filter(|_| !p.detach_keys.is_empty())
+            .map(|k| base64::engine::general_purpose::STANDARD.encode(k))
+            .unwrap_or_default(),
         "Pid": 0,
     });
     // As dockerd: `user` only when the exec names one.
