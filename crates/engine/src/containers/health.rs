@@ -3,8 +3,6 @@
 //! so probes never pile up), and keeps the container's [`Health`], announcing each change of
 //! status as a `health_status: <status>` event, as dockerd does.
 
-use tokio::io::AsyncReadExt;
-
 use super::*;
 use crate::model::health::{Health, HealthCheck, ProbeResult, OUTPUT_LIMIT};
 
@@ -12,6 +10,23 @@ impl Entry {
     /// The container's health, if it has a health check and has been started with it.
     pub fn health(&self) -> Option<Health> {
         self.health.lock().expect("health lock").clone()
+    }
+
+    /// A stop begins: no probe result counts any more (until the next start).
+    pub(super) fn stop_health_checks(&self) {
+        self.probing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A run begins: as dockerd, `starting` again with no failures, the log kept.
+    fn health_run_starts(&self) {
+        self.probing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.health
+            .lock()
+            .expect("health lock")
+            .get_or_insert_with(Health::default)
+            .restart();
     }
 }
 
@@ -31,11 +46,7 @@ impl Containers {
             return;
         };
         // Starting at once, so that an inspect right after the start sees it.
-        e.health
-            .lock()
-            .expect("health lock")
-            .get_or_insert_with(Health::default)
-            .restart();
+        e.health_run_starts();
         let gen = e.generation.load(std::sync::atomic::Ordering::SeqCst);
         let me = self.clone();
         tokio::spawn(async move { me.health_loop(e, gen, hc).await });
@@ -55,12 +66,7 @@ impl Containers {
             {
                 return;
             }
-            // As dockerd: each run starts over as `starting` with no failures, keeping the log.
-            e.health
-                .lock()
-                .expect("health lock")
-                .get_or_insert_with(Health::default)
-                .restart();
+            e.health_run_starts();
             let started = tokio::time::Instant::now();
             loop {
                 let in_start = started.elapsed() < hc.start_period;
@@ -89,14 +95,22 @@ impl Containers {
                     // Stopped, or restarting by its policy: wait for the next run.
                     _ => continue 'runs,
                 }
+                let probing = || e.probing.load(std::sync::atomic::Ordering::SeqCst);
+                if !probing() {
+                    // A stop is under way: no more probes in this run.
+                    let _ = watch
+                        .wait_for(|v| v.state() != State::Running || v.removed)
+                        .await;
+                    continue 'runs;
+                }
                 let in_start = started.elapsed() < hc.start_period;
                 let r = self.probe(&e, &hc).await;
                 let changed = {
                     let mut h = e.health.lock().expect("health lock");
-                    // A probe that ends after its container stopped is not recorded: the stop
-                    // has already made the container unhealthy (see Entry::transition).
-                    if e.view().state() != State::Running {
-                        continue 'runs;
+                    // A probe that ends after its container stopped, or once a stop began,
+                    // is not recorded (the stop makes it unhealthy; see Entry::transition).
+                    if e.view().state() != State::Running || !probing() {
+                        continue;
                     }
                     h.get_or_insert_with(Health::default)
                         .record(r, in_start, hc.retries)
@@ -142,7 +156,11 @@ impl Containers {
             }
         };
         let mut output = Vec::new();
-        let res = tokio::time::timeout(hc.timeout, read_probe(stream, &mut output)).await;
+        let res = tokio::time::timeout(
+            hc.timeout,
+            super::shim::read_exec(stream, Some(&mut output), OUTPUT_LIMIT),
+        )
+        .await;
         let r = match res {
             Ok(code) => {
                 output.truncate(OUTPUT_LIMIT);
@@ -171,25 +189,6 @@ impl Containers {
     fn forget_exec(&self, id: &ExecId) {
         self.execs.lock().expect("execs").remove(id);
     }
-}
-
-/// Reads a probe's exec stream: its output, then the exit code of its last frame.
-async fn read_probe(mut s: UnixStream, out: &mut Vec<u8>) -> i64 {
-    let mut code = -1;
-    let mut hdr = [0u8; 8];
-    while s.read_exact(&mut hdr).await.is_ok() {
-        let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-        let mut data = vec![0u8; len];
-        if s.read_exact(&mut data).await.is_err() {
-            break;
-        }
-        if hdr[0] == berth_shim::EXIT {
-            code = String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1);
-        } else if out.len() < OUTPUT_LIMIT {
-            out.extend_from_slice(&data);
-        }
-    }
-    code
 }
 
 /// A duration as Go prints it (`30s`, `500ms`, `1m30s`), for dockerd's timeout message.

@@ -193,6 +193,8 @@ pub struct Entry {
     attach_waiters: std::sync::Mutex<Vec<AttachWaiter>>,
     /// What its health check has shown since it was last started (none without a check).
     health: std::sync::Mutex<Option<crate::model::health::Health>>,
+    /// Cleared when a stop begins: probe results are no longer recorded.
+    probing: std::sync::atomic::AtomicBool,
 }
 
 impl Entry {
@@ -491,6 +493,7 @@ fn new_entry(rec: Record, shim: Option<ShimState>) -> Entry {
         generation: std::sync::atomic::AtomicU64::new(0),
         attach_waiters: std::sync::Mutex::new(Vec::new()),
         health: std::sync::Mutex::new(None),
+        probing: std::sync::atomic::AtomicBool::new(false),
     }
 }
 

@@ -26,6 +26,9 @@ impl Containers {
         if !e.view().active() {
             return Err(not_modified());
         }
+        // As dockerd: health checks end when a stop begins, so a probe cut short by the stop
+        // is not counted as a failure.
+        e.stop_health_checks();
         let sig = match signal.filter(|s| !s.is_empty()) {
             Some(s) => parse_signal(s)?,
             None => rec

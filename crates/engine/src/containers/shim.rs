@@ -3,7 +3,17 @@
 use super::*;
 
 /// Reads an exec stream to its end; the exit code from its last frame (-1 if none).
-pub(super) async fn drain_exit(mut s: UnixStream) -> i64 {
+pub(super) async fn drain_exit(s: UnixStream) -> i64 {
+    read_exec(s, None, 0).await
+}
+
+/// Reads an exec stream to its end, keeping up to `limit` bytes of its output in `out`;
+/// the exit code from its last frame (-1 if none).
+pub(super) async fn read_exec(
+    mut s: UnixStream,
+    mut out: Option<&mut Vec<u8>>,
+    limit: usize,
+) -> i64 {
     use tokio::io::AsyncReadExt;
     let mut code = -1;
     let mut hdr = [0u8; 8];
@@ -15,6 +25,8 @@ pub(super) async fn drain_exit(mut s: UnixStream) -> i64 {
         }
         if hdr[0] == berth_shim::EXIT {
             code = String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1);
+        } else if let Some(o) = out.as_mut().filter(|o| o.len() < limit) {
+            o.extend_from_slice(&data);
         }
     }
     code
