@@ -85,3 +85,81 @@ fn network_options_and_groups_as_dockerd() {
         assert_eq!(b, d, "step {i}: {:?}", STEPS[i]);
     }
 }
+
+/// Legacy links on the default bridge, by dockerd's rules (moby's `links` package): the
+/// linking container gets `ALIAS_NAME`, `ALIAS_PORT*` for each exposed port, `ALIAS_ENV_*`
+/// (not HOME or PATH) and a hosts entry `ip alias hostname`; inspect shows
+/// `/target:/this/alias`; a link to a stopped container fails the start.
+#[test]
+fn legacy_links_on_the_default_bridge() {
+    let d = Berthd::start_with(busybox_image);
+    let dk = |a: &[&str]| d.docker("/usr/bin/docker", a);
+    ok(dk(&[
+        "run", "-d", "--name", "web", "--expose", "8080", "-e", "FOO=1", "busybox", "sleep", "60",
+    ]));
+    let ip = ok(dk(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.IPAddress}}",
+        "web",
+    ]));
+    let ip = ip.trim();
+    let host = ok(dk(&["inspect", "-f", "{{.Config.Hostname}}", "web"]));
+    let out = ok(dk(&[
+        "run",
+        "--name",
+        "app",
+        "--link",
+        "web:db-1",
+        "busybox",
+        "sh",
+        "-c",
+        "env | grep ^DB_1_ | sort; grep db-1 /etc/hosts",
+    ]));
+    let want = format!(
+        "DB_1_ENV_FOO=1\nDB_1_NAME=/app/db-1\nDB_1_PORT=tcp://{ip}:8080\n\
+         DB_1_PORT_8080_TCP=tcp://{ip}:8080\nDB_1_PORT_8080_TCP_ADDR={ip}\n\
+         DB_1_PORT_8080_TCP_PORT=8080\nDB_1_PORT_8080_TCP_PROTO=tcp\n{ip}\tdb-1 {}",
+        host.trim()
+    );
+    assert_eq!(out.trim(), want);
+    assert_eq!(
+        ok(dk(&["inspect", "-f", "{{json .HostConfig.Links}}", "app"])).trim(),
+        r#"["/web:/app/db-1"]"#
+    );
+    ok(dk(&["stop", "-t", "0", "web"]));
+    let o = dk(&["start", "app"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Cannot link to a non running container"),
+        "{o:?}"
+    );
+    // `DELETE /containers/{parent}/{alias}?link=1` removes the link; then the start works.
+    let del = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+            "--unix-socket",
+        ])
+        .arg(d.sock())
+        .arg("http://localhost/v1.41/containers/app/db-1?link=1")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&del.stdout), "204");
+    assert_eq!(
+        ok(dk(&["inspect", "-f", "{{json .HostConfig.Links}}", "app"])).trim(),
+        "null"
+    );
+    ok(dk(&["start", "app"]));
+    let o = dk(&["create", "--link", "nosuch:x", "busybox"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("could not get container for nosuch"),
+        "{o:?}"
+    );
+}

@@ -426,6 +426,15 @@ pub async fn inspect(
         &mut host_config,
         rec.host_config.privileged.unwrap_or(false),
     );
+    // Links as dockerd shows them: `/target:/this/alias`.
+    if let Some(links) = &rec.host_config.links {
+        let shown: Vec<String> = links
+            .iter()
+            .filter_map(|l| berth_engine::containers::parse_link(l).ok())
+            .map(|(t, a)| format!("/{t}:/{}/{a}", rec.name))
+            .collect();
+        host_config["Links"] = json!(shown);
+    }
     let mut config = json!(rec.config);
     crate::zero::container_config(&mut config);
     // The image's layers under the container's own, as overlayfs stacks them.
@@ -642,6 +651,21 @@ pub async fn remove(
         .containers
         .remove_with_volumes(&id, truthy(&q.force), truthy(&q.v))
         .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1`: removes a legacy link from the parent.
+pub async fn remove_link(
+    State(engine): E,
+    Path((id, link)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if !q.get("link").is_some_and(|v| crate::query::bool_value(v)) {
+        return Err(bad(format!(
+            "page not found: DELETE /containers/{id}/{link}"
+        )));
+    }
+    engine.containers.remove_link(&id, &link)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

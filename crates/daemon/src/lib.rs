@@ -136,6 +136,11 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        // `DELETE /containers/{parent}/{alias}?link=1`: a legacy link removed.
+        .route(
+            "/containers/{id}/{link}",
+            axum::routing::delete(containers::remove_link).fallback(not_implemented),
+        )
         .route("/images/load", axum::routing::post(images::load))
         .route("/images/get", get(images::get))
         .route("/images/prune", post(prune::image_prune))
@@ -181,19 +186,22 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
                 },
             ),
         )
-        .fallback(|req: Request| async move {
-            ApiError {
-                status: axum::http::StatusCode::NOT_FOUND,
-                message: format!(
-                    "page not found: {} {} is not implemented by berthd yet",
-                    req.method(),
-                    req.uri().path()
-                ),
-            }
-        })
+        .fallback(not_implemented)
         .layer(axum::middleware::map_response(version::add_headers))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(engine)
+}
+
+/// What berthd answers for a path it does not serve.
+async fn not_implemented(req: Request) -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::NOT_FOUND,
+        message: format!(
+            "page not found: {} {} is not implemented by berthd yet",
+            req.method(),
+            req.uri().path()
+        ),
+    }
 }
 
 /// Logs each request at debug level (and failures at info), inside a `request` span that the

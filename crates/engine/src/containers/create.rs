@@ -81,6 +81,11 @@ impl Containers {
         {
             host_config.network_mode = Some("bridge".into());
         }
+        for l in host_config.links.iter().flatten() {
+            let (target, _) = super::links::parse_link(l)?;
+            self.find(target)
+                .map_err(|_| invalid(format!("could not get container for {target}")))?;
+        }
         let id = ContainerId::random();
         let networks = self.requested_networks(&host_config, body.networking_config.as_ref())?;
         let config_volumes: Vec<String> = config.volumes.iter().flatten().cloned().collect();

@@ -49,6 +49,7 @@ use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, StatsSample,
 mod create;
 mod exec;
 mod health;
+mod links;
 mod networking;
 mod observe;
 mod ops;
@@ -58,6 +59,7 @@ mod shim;
 mod start;
 mod streams;
 
+pub use links::parse_link;
 use networking::write_etc_files;
 pub use ops::parse_signal;
 use shim::{drain_exit, shim_call, shim_data, shim_stream};

@@ -87,10 +87,22 @@ impl Containers {
         } else {
             Some(self.ensure_attached(&rec).await?)
         };
+        // Legacy links: the linked containers' variables and hosts entries.
+        let links = self.legacy_links(&rec)?;
+        let mut host_config = rec.host_config.clone();
+        let mut config = rec.config.clone();
+        if !links.env.is_empty() {
+            host_config
+                .extra_hosts
+                .get_or_insert_with(Vec::new)
+                .extend(links.hosts);
+            let own = config.env.take().unwrap_or_default();
+            config.env = Some(links.env.into_iter().chain(own).collect());
+        }
         write_etc_files(
             &dir,
             &hostname,
-            &rec.host_config,
+            &host_config,
             attachment.as_ref(),
             &self.network.config().dns,
         )?;
@@ -108,8 +120,8 @@ impl Containers {
         let layers = self.images.layer_dirs(&rec.image, &upper)?;
         let spec = crate::spec::build(
             &rec.id,
-            &rec.config,
-            &rec.host_config,
+            &config,
+            &host_config,
             &rec.path,
             &rec.args,
             &crate::spec::Paths {

@@ -194,6 +194,9 @@ pub struct HostConfig {
     /// Supplementary groups for the container's process (names or gids).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_add: Option<Vec<String>>,
+    /// Legacy links, `name:alias` (on the default bridge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
     /// Kept and shown as given (Linux has one isolation: `default`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
