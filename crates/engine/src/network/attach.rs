@@ -153,16 +153,18 @@ impl NetworkService {
                 }
             }
         }
-        let ports = match endpoints.first() {
-            Some(p) => resolve_ports(ports, p.ip),
+        let requests = ports;
+        let resolve = |endpoints: &[Endpoint]| match endpoints.first() {
+            Some(p) => resolve_ports(requests, p.ip),
             None => Ok(Vec::new()),
         };
+        let ports = resolve(&endpoints);
         let att = Attachment {
             netns: self.netns_path(&m.id),
             endpoints,
             ports: Vec::new(),
         };
-        let ports = match ports {
+        let mut ports = match ports {
             Ok(p) => p,
             Err(e) => {
                 let _ = self.detach(&m.id, &att);
@@ -178,9 +180,25 @@ impl NetworkService {
                 self.plumb(&ns, e, i == 0 && !e.internal)?;
             }
             if !ports.is_empty() {
-                self.firewall()?
-                    .publish(owner(&att.netns), &ports)
-                    .map_err(net_err)?;
+                // A host port the kernel offered as free (`-p 127.0.0.1::80`) may be one
+                // another container published a moment ago: its rules hold no socket. The
+                // firewall refuses the duplicate; such a port is chosen again, a few times.
+                let ephemeral = requests.iter().any(|r| r.host_port.is_none());
+                let mut tries = 0;
+                loop {
+                    match self.firewall()?.publish(owner(&att.netns), &ports) {
+                        Ok(()) => break,
+                        Err(e)
+                            if ephemeral
+                                && tries < 8
+                                && e.to_string().contains("already allocated") =>
+                        {
+                            tries += 1;
+                            ports = resolve(&att.endpoints)?;
+                        }
+                        Err(e) => return Err(net_err(e)),
+                    }
+                }
             }
             Ok(())
         })();
