@@ -8,24 +8,17 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use berth_engine::model::frames;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::http::{truthy, E};
+use crate::streams::AttachQuery;
 use crate::ApiError;
-
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    stdin: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
-}
 
 /// `GET /containers/{id}/attach/ws`.
 pub async fn attach_ws(
     State(engine): E,
     Path(id): Path<String>,
-    Query(q): Query<WsQuery>,
+    Query(q): Query<AttachQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     // An unknown container is refused before the upgrade, with dockerd's 404.

@@ -96,13 +96,14 @@ pub async fn logs(
     Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
 }
 
+/// The streams an attach (hijacked or over a websocket) asks for.
 #[derive(Debug, Deserialize)]
 pub struct AttachQuery {
-    stdin: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
+    pub(crate) stdin: Option<String>,
+    pub(crate) stdout: Option<String>,
+    pub(crate) stderr: Option<String>,
     #[serde(rename = "detachKeys")]
-    detach_keys: Option<String>,
+    pub(crate) detach_keys: Option<String>,
 }
 
 /// `POST /containers/{id}/attach`: answers 101 at once (the docker CLI starts the container

@@ -498,23 +498,17 @@ impl Store {
             )));
         }
         self.ensure_layers_prepared(layers, prepared)?;
+        // What a record of the same image already had survives a re-add (a pull or load of
+        // it again): its repo digests and the image it was committed from.
+        let old = self.meta.images.get(config.as_str());
         let rec = ImageRecord {
             id: config.clone(),
             layers: layers.iter().map(|l| l.blob.clone()).collect(),
             layer_media_types: layers.iter().map(|l| l.media_type.clone()).collect(),
             manifest,
             loaded: now_rfc3339(),
-            repo_digests: self
-                .meta
-                .images
-                .get(config.as_str())
-                .map(|old| old.repo_digests.clone())
-                .unwrap_or_default(),
-            parent: self
-                .meta
-                .images
-                .get(config.as_str())
-                .and_then(|old| old.parent.clone()),
+            repo_digests: old.map(|o| o.repo_digests.clone()).unwrap_or_default(),
+            parent: old.and_then(|o| o.parent.clone()),
         };
         self.meta.images.insert(config.to_string(), rec);
         for t in tags {

@@ -50,10 +50,21 @@ impl Containers {
         Ok(())
     }
 
-    /// The links' environment and hosts entries for `rec`'s start.
-    pub(super) fn legacy_links(&self, rec: &Record) -> Result<LinkSetup, EngineError> {
+    /// The links' environment and hosts entries for `rec`'s start; none without links, or
+    /// off the default bridge (where dockerd makes them DNS aliases, not set up yet: such
+    /// links are left alone as before rather than failing the start).
+    pub(super) fn legacy_links(&self, rec: &Record) -> Result<Option<LinkSetup>, EngineError> {
+        let links = rec.host_config.links.as_deref().unwrap_or_default();
+        if links.is_empty()
+            || self
+                .networks_of(rec)
+                .first()
+                .is_none_or(|r| r.network != crate::network::DEFAULT_NETWORK)
+        {
+            return Ok(None);
+        }
         let mut out = LinkSetup::default();
-        for l in rec.host_config.links.iter().flatten() {
+        for l in links {
             let (name, alias) = parse_link(l)?;
             let target = self
                 .find(name)
@@ -81,7 +92,7 @@ impl Containers {
             let hostname = t.config.hostname.clone().unwrap_or_default();
             out.hosts.push(format!("{alias} {hostname}:{ip}"));
         }
-        Ok(out)
+        Ok(Some(out))
     }
 }
 

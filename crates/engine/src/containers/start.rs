@@ -87,18 +87,27 @@ impl Containers {
         } else {
             Some(self.ensure_attached(&rec).await?)
         };
-        // Legacy links: the linked containers' variables and hosts entries.
-        let links = self.legacy_links(&rec)?;
-        let mut host_config = rec.host_config.clone();
-        let mut config = rec.config.clone();
-        if !links.env.is_empty() {
-            host_config
-                .extra_hosts
-                .get_or_insert_with(Vec::new)
-                .extend(links.hosts);
-            let own = config.env.take().unwrap_or_default();
-            config.env = Some(links.env.into_iter().chain(own).collect());
-        }
+        // Legacy links: the linked containers' variables and hosts entries (copies of the
+        // settings only for a container that has links).
+        let (config, host_config) = match self.legacy_links(&rec)? {
+            None => (
+                std::borrow::Cow::Borrowed(&rec.config),
+                std::borrow::Cow::Borrowed(&rec.host_config),
+            ),
+            Some(links) => {
+                let (mut config, mut host_config) = (rec.config.clone(), rec.host_config.clone());
+                host_config
+                    .extra_hosts
+                    .get_or_insert_with(Vec::new)
+                    .extend(links.hosts);
+                let own = config.env.take().unwrap_or_default();
+                config.env = Some(links.env.into_iter().chain(own).collect());
+                (
+                    std::borrow::Cow::Owned(config),
+                    std::borrow::Cow::Owned(host_config),
+                )
+            }
+        };
         write_etc_files(
             &dir,
             &hostname,
