@@ -228,7 +228,27 @@ fn filters_swarm_and_runtime_as_dockerd() {
         String::from_utf8_lossy(&out.stderr).contains("unknown or invalid runtime name: nosuch"),
         "{out:?}"
     );
-    ok(docker(&d, &["rm", "-f", "web", "web2", "myweb"]));
+    // `runc`, dockerd's name for its default runtime, is berth's runtime by that name.
+    let out = ok(docker(
+        &d,
+        &[
+            "run",
+            "--name",
+            "viarunc",
+            "--runtime",
+            "runc",
+            "busybox",
+            "echo",
+            "ran",
+        ],
+    ));
+    assert_eq!(out.trim(), "ran");
+    let rt = ok(docker(
+        &d,
+        &["inspect", "-f", "{{.HostConfig.Runtime}}", "viarunc"],
+    ));
+    assert_eq!(rt.trim(), "runc", "the name asked for is kept, as dockerd");
+    ok(docker(&d, &["rm", "-f", "web", "web2", "myweb", "viarunc"]));
 }
 
 /// LogConfig in inspect; the `none` and `local` drivers; an unknown driver refused as dockerd

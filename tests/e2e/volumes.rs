@@ -268,9 +268,14 @@ fn volumes_in_use_rm_v_and_prune() {
     // prune without -a: anonymous only; with -a: every unused one.
     ok(d.berth(&["run", "--name", "gone", "-v", "/a2", "busybox", "true"]));
     ok(d.berth(&["rm", "gone"]));
-    assert_eq!(volumes(&d).len(), 3);
+    // A volume created without a name is anonymous too (dockerd labels it so).
+    let unnamed = ok(d.berth(&["volume", "create"])).trim().to_string();
+    assert_eq!(volumes(&d).len(), 4);
     let out = ok(d.berth(&["volume", "prune", "-f"]));
-    assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert!(
+        out.contains("Deleted Volumes:") && out.contains(&unnamed),
+        "{out}"
+    );
     assert_eq!(volumes(&d), vec!["keep", "loose"]);
     ok(d.berth(&["volume", "prune", "-f", "-a"]));
     assert!(volumes(&d).is_empty());
@@ -637,5 +642,95 @@ fn cp_sees_volumes_and_hostile_symlinks_in_them_stay_inside() {
     assert!(
         !std::path::Path::new("/etc/evil.txt").exists(),
         "written to the host's /etc"
+    );
+}
+
+/// `volume-subpath` (API 1.45): a directory or a file of a volume, a symlink inside the volume
+/// followed, every way out refused (dockerd's words), the container's `..` refused at create;
+/// through berth's CLI and docker 28's.
+#[test]
+fn volume_subpaths_stay_inside_the_volume() {
+    require_root();
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&["volume", "create", "sub"]));
+    ok(sh(
+        &d,
+        &["-v", "sub:/v"],
+        "echo foo > /v/bar.txt && mkdir -p /v/subdir /v/hack && echo world > /v/subdir/hello.txt \
+         && ln -s / /v/hack/root && ln -s ../subdir /v/hack/good && ln -s root /v/hack/bad",
+    ));
+    let run = |cli: &str, subpath: &str, cmd: &str| {
+        let mount = format!("type=volume,src=sub,dst=/volume,volume-subpath={subpath}");
+        let args = ["run", "--rm", "--mount", &mount, "busybox", "sh", "-c", cmd];
+        match cli {
+            "berth" => d.berth(&args),
+            docker => d.docker(docker, &args),
+        }
+    };
+    for cli in ["berth", "/usr/local/bin/docker"] {
+        assert_eq!(
+            ok(run(cli, "subdir", "ls /volume")).trim(),
+            "hello.txt",
+            "{cli}"
+        );
+        assert_eq!(
+            ok(run(cli, "hack/good", "ls /volume")).trim(),
+            "hello.txt",
+            "{cli}"
+        );
+        assert_eq!(
+            ok(run(cli, "bar.txt", "cat /volume")).trim(),
+            "foo",
+            "{cli}"
+        );
+        for (subpath, words) in [
+            ("hack/root", "path concatenation escapes the base directory"),
+            ("hack/bad", "path concatenation escapes the base directory"),
+            ("not-there", "cannot access path"),
+            (
+                "../../../../etc/passwd",
+                "subpath must be a relative path within the volume",
+            ),
+        ] {
+            let out = run(cli, subpath, "cat /volume/passwd /volume/shadow");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains(words),
+                "{cli} {subpath}: {out:?}"
+            );
+            assert_eq!(out.status.code(), Some(125), "{cli} {subpath}");
+        }
+    }
+    // A subpath the container writes through is the volume's; the mount points go with the
+    // container.
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "writer",
+        "--mount",
+        "type=volume,src=sub,dst=/w,volume-subpath=subdir",
+        "busybox",
+        "sh",
+        "-c",
+        "echo new > /w/new.txt",
+    ]));
+    assert_eq!(
+        ok(sh(&d, &["-v", "sub:/v"], "cat /v/subdir/new.txt")).trim(),
+        "new"
+    );
+    let id = ok(d.berth(&["inspect", "-f", "{{.Id}}", "writer"]))
+        .trim()
+        .to_string();
+    let points = d.dir.path().join("exec").join("subpaths").join(&id);
+    assert!(
+        points.join("0").is_dir(),
+        "mounted while the container may restart"
+    );
+    ok(d.berth(&["rm", "writer"]));
+    assert!(!points.exists(), "released with the container");
+    assert_eq!(
+        ok(sh(&d, &["-v", "sub:/v"], "cat /v/subdir/hello.txt")).trim(),
+        "world",
+        "the volume's content is untouched by the release"
     );
 }

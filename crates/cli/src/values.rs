@@ -176,6 +176,9 @@ pub fn parse_mount(spec: &str) -> anyhow::Result<Value> {
             "volume-nocopy" => {
                 vol.insert("NoCopy".into(), json!(flag(v)?));
             }
+            "volume-subpath" => {
+                vol.insert("Subpath".into(), json!(val()?));
+            }
             "volume-opt" => {
                 let x = val()?;
                 let (ok, ov) = x

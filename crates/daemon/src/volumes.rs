@@ -106,7 +106,6 @@ pub async fn create(State(engine): E, body: Bytes) -> Result<Response, ApiError>
         b.driver.as_deref(),
         b.labels.unwrap_or_default(),
         b.driver_opts.unwrap_or_default(),
-        false,
     )?;
     engine.events.publish(
         ObjectType::Volume,

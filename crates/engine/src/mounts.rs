@@ -36,6 +36,9 @@ pub struct MountPoint {
     /// tmpfs options (`size=…,mode=…`).
     #[serde(default)]
     pub tmpfs: String,
+    /// Volumes: the part of the volume mounted (`VolumeOptions.Subpath`); empty: all of it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 /// What is wanted before volumes are looked up or created.
@@ -115,6 +118,7 @@ pub fn parse_bind(spec: &str) -> Result<Wanted, EngineError> {
         mode: mode.to_string(),
         copy,
         tmpfs: String::new(),
+        subpath: String::new(),
     };
     match src {
         Some(s) if s.starts_with('/') => Ok(Wanted {
@@ -192,6 +196,7 @@ pub fn parse_mount(m: &Mount) -> Result<Wanted, EngineError> {
                     mode: String::new(),
                     copy: false,
                     tmpfs: String::new(),
+                    subpath: String::new(),
                 },
                 labels: BTreeMap::new(),
                 driver_opts: BTreeMap::new(),
@@ -218,6 +223,10 @@ pub fn parse_mount(m: &Mount) -> Result<Wanted, EngineError> {
                     mode: String::new(),
                     copy: !vo.no_copy.unwrap_or(false),
                     tmpfs: String::new(),
+                    subpath: match vo.subpath.as_deref().filter(|s| !s.is_empty()) {
+                        Some(s) => crate::containers::subpath::check(s)?,
+                        None => String::new(),
+                    },
                 },
                 labels: vo.labels.unwrap_or_default().into_iter().collect(),
                 driver_opts: vo
@@ -266,6 +275,7 @@ fn tmpfs_point(dst: &str, opts: &str, rw: bool) -> MountPoint {
         mode: String::new(),
         copy: false,
         tmpfs: opts.to_string(),
+        subpath: String::new(),
     }
 }
 

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{conflict, invalid, not_found, unavailable, EngineError};
 
+/// The label dockerd puts on a volume created without a name.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
 /// A volume's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
@@ -108,14 +111,16 @@ impl Volumes {
     }
 
     /// `POST /volumes/create`: a new volume, or the existing one of that name (as docker).
+    /// A volume created without a name is anonymous, whoever asks for it (a container's
+    /// `-v /path` or `POST /volumes/create` with no name): it gets dockerd's
+    /// `com.docker.volume.anonymous` label and `volume prune` takes it without `all=true`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub fn create(
         &self,
         name: Option<&str>,
         driver: Option<&str>,
-        labels: BTreeMap<String, String>,
+        mut labels: BTreeMap<String, String>,
         options: BTreeMap<String, String>,
-        anonymous: bool,
     ) -> Result<Volume, EngineError> {
         let driver = driver.filter(|d| !d.is_empty()).unwrap_or("local");
         if driver != "local" {
@@ -139,12 +144,16 @@ impl Volumes {
         if options.contains_key("device") && !options.contains_key("type") && !bind {
             return Err(invalid("missing required option: \"type\""));
         }
+        let anonymous = name.is_none_or(str::is_empty);
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 validate_name(n)?;
                 n.to_string()
             }
-            None => crate::id::ContainerId::random().as_str().to_string(),
+            None => {
+                labels.insert(ANONYMOUS_LABEL.into(), String::new());
+                crate::id::ContainerId::random().as_str().to_string()
+            }
         };
         let _g = self.lock.lock().expect("volumes");
         if let Ok(v) = self.get(&name) {
@@ -251,32 +260,34 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let v = Volumes::new(d.path());
         let a = v
-            .create(Some("data"), None, BTreeMap::new(), BTreeMap::new(), false)
+            .create(Some("data"), None, BTreeMap::new(), BTreeMap::new())
             .unwrap();
         assert_eq!(
-            v.create(Some("data"), None, BTreeMap::new(), BTreeMap::new(), false)
+            v.create(Some("data"), None, BTreeMap::new(), BTreeMap::new())
                 .unwrap(),
             a,
             "creating an existing volume gives it back"
         );
         let bad = BTreeMap::from([("bogus".to_string(), "1".to_string())]);
-        assert!(v
-            .create(Some("x1"), None, BTreeMap::new(), bad, false)
-            .is_err());
+        assert!(v.create(Some("x1"), None, BTreeMap::new(), bad).is_err());
         assert!(v.get("x1").is_err(), "nothing created");
         assert!(v
-            .create(
-                Some("x2"),
-                Some("nfs"),
-                BTreeMap::new(),
-                BTreeMap::new(),
-                false
-            )
+            .create(Some("x2"), Some("nfs"), BTreeMap::new(), BTreeMap::new(),)
             .is_err());
         std::fs::write(v.data_dir("data").join("f"), b"keep").unwrap();
         assert!(v.remove("data", &["c1".into()]).is_err());
         assert!(v.data_dir("data").join("f").exists(), "in use: kept");
         v.remove("data", &[]).unwrap();
         assert!(v.list().is_empty());
+        assert!(!a.anonymous && !a.labels.contains_key(ANONYMOUS_LABEL));
+        let anon = v
+            .create(None, None, BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        assert!(anon.anonymous, "no name given: anonymous, as dockerd");
+        assert_eq!(
+            anon.labels.get(ANONYMOUS_LABEL).map(String::as_str),
+            Some("")
+        );
+        assert_eq!(anon.name.len(), 64);
     }
 }

@@ -129,7 +129,8 @@ struct OpenHow {
 /// `resolve` flag of [`openat2`]: no /proc magic links.
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_BENEATH: u64 = 0x08;
+/// `resolve` flag of [`openat2`]: the path must stay beneath `dir` (an escape is EXDEV).
+pub const RESOLVE_BENEATH: u64 = 0x08;
 
 /// openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: the kernel refuses any escape.
 fn openat2_beneath(dir: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {

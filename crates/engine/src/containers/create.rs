@@ -65,10 +65,13 @@ impl Containers {
             )));
         }
         host_config.log_config = Some(crate::logconfig::normalized(&host_config)?);
-        // One runtime, named as `info` lists it; anything else is refused as dockerd refuses
-        // a runtime it has not configured.
+        // One runtime, under the names `info` lists: `berth`, and `runc`, the name dockerd
+        // gives its default runtime (berth's runtime is runc-compatible), which clients such as
+        // Compose files and docker-py ask for by name; the name asked for is kept, as dockerd
+        // keeps it. Anything else is refused as dockerd refuses a runtime it has not configured.
         match host_config.runtime.as_deref() {
-            None | Some("") | Some("berth") => host_config.runtime = Some("berth".into()),
+            None | Some("") => host_config.runtime = Some("berth".into()),
+            Some("berth" | "runc") => {}
             Some(other) => {
                 return Err(invalid(format!("unknown or invalid runtime name: {other}")))
             }
@@ -223,17 +226,10 @@ impl Containers {
                     })?;
                 }
                 "volume" => {
-                    let mut labels = w.labels.clone();
-                    if w.anonymous {
-                        labels.insert("com.docker.volume.anonymous".into(), String::new());
-                    }
-                    let v = self.volumes.create(
-                        p.name.as_deref(),
-                        None,
-                        labels,
-                        w.driver_opts.clone(),
-                        w.anonymous,
-                    )?;
+                    let name = p.name.as_deref().filter(|_| !w.anonymous);
+                    let v =
+                        self.volumes
+                            .create(name, None, w.labels.clone(), w.driver_opts.clone())?;
                     p.name = Some(v.name);
                 }
                 _ => {}
@@ -258,7 +254,7 @@ impl Containers {
     /// The OCI mounts of a container's mount points, parents before children.
     pub(super) fn oci_mounts(&self, rec: &Record) -> Result<Vec<serde_json::Value>, EngineError> {
         let mut out = Vec::new();
-        for m in rec.mounts.clone() {
+        for (index, m) in rec.mounts.clone().into_iter().enumerate() {
             let ro = if m.rw { None } else { Some("ro") };
             let bind = |src: &str, prop: &str| {
                 let mut o = vec!["rbind".to_string(), prop.to_string()];
@@ -287,7 +283,24 @@ impl Containers {
                     let v = self.volumes.get(&name)?;
                     let typ = v.options.get("type").cloned().unwrap_or_default();
                     let o_opt = v.options.get("o").cloned().unwrap_or_default();
-                    if o_opt.split(',').any(|x| x == "bind") {
+                    let bound = o_opt.split(',').any(|x| x == "bind");
+                    if !m.subpath.is_empty() {
+                        if !bound && !typ.is_empty() && typ != "none" {
+                            return Err(invalid(format!(
+                                "cannot mount subpath {}: volume {name} is mounted by type {typ}; a subpath needs a local directory",
+                                m.subpath
+                            )));
+                        }
+                        let base = match bound {
+                            true => {
+                                PathBuf::from(v.options.get("device").cloned().unwrap_or_default())
+                            }
+                            false => self.volumes.data_dir(&name),
+                        };
+                        let src =
+                            subpath::prepare(&self.s.exec_root, &rec.id, index, &base, &m.subpath)?;
+                        out.push(bind(&src.display().to_string(), "rprivate"));
+                    } else if bound {
                         let dev = v.options.get("device").cloned().unwrap_or_default();
                         out.push(bind(&dev, "rprivate"));
                     } else if !typ.is_empty() && typ != "none" {
@@ -326,7 +339,7 @@ impl Containers {
         let todo: Vec<(String, String)> = rec
             .mounts
             .iter()
-            .filter(|m| m.typ == "volume" && m.copy)
+            .filter(|m| m.typ == "volume" && m.copy && m.subpath.is_empty())
             .filter_map(|m| {
                 let name = m.name.clone()?;
                 let v = self.volumes.get(&name).ok()?;

@@ -58,6 +58,7 @@ mod rootfs;
 mod shim;
 mod start;
 mod streams;
+pub(crate) mod subpath;
 
 pub use links::parse_link;
 use networking::write_etc_files;

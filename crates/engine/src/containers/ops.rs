@@ -251,6 +251,7 @@ impl Containers {
         }
         let dir = self.dir(&rec.id);
         let _ = berth_shim::MountSpec::unmount(&dir.join("rootfs"));
+        subpath::release(&self.s.exec_root, &rec.id);
         if let Some(a) = self.attachment(&rec.id) {
             let (net, id) = (self.network.clone(), rec.id.clone());
             tokio::task::spawn_blocking(move || net.detach(&id, &a))
