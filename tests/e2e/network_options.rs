@@ -2,7 +2,8 @@
 //! against a private dockerd and against berthd, compared line by line. `--ip-range` (the
 //! addresses containers get, and an `--ip` outside the range), `--internal`, `--attachable`,
 //! labels, driver options, a name with spaces, a duplicate name, `network prune --filter
-//! label=`, and `--group-add` by gid and by name.
+//! label=`, `--group-add` by gid and by name, and links and link-local addresses on a user
+//! network.
 
 use berth_e2e::peers::Dockerd;
 use berth_e2e::{busybox_image, ok, Berthd};
@@ -32,8 +33,19 @@ const STEPS: &[&[&str]] = &[
     &["network", "inspect", "-f", "{{.Name}}", "with a space"],
     &["network", "rm", "with a space"],
     &["run", "--rm", "--network", "none", "--group-add", "1234", "--group-add", "root", "busybox", "id"],
+    &[
+        "run", "-d", "--name", "lk", "--network", "opts", "--ip", "10.242.0.50", "--link",
+        "r1:db", "--link-local-ip", "169.254.8.8", "busybox", "sleep", "60",
+    ],
+    &[
+        "inspect", "-f",
+        "{{json .NetworkSettings.Networks.opts.Links}} {{json .NetworkSettings.Networks.opts.IPAMConfig}}",
+        "lk",
+    ],
+    &["exec", "lk", "sh", "-c", "nslookup db | awk '/^Name:/{n=1} n&&/^Address/{print $2; exit}'"],
+    &["exec", "lk", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}' | sort | tr '\\n' ' '"],
     &["network", "prune", "-f", "--filter", "label=a=b"],
-    &["rm", "-f", "r1", "r2", "r3"],
+    &["rm", "-f", "r1", "r2", "r3", "lk"],
     &["network", "prune", "-f", "--filter", "label=a=b"],
 ];
 
@@ -80,6 +92,13 @@ fn network_options_and_groups_as_dockerd() {
     assert_eq!(reference[8], "10.242.0.77/24");
     assert_eq!(reference[10], "with a space");
     assert_eq!(reference[12], "uid=0(root) gid=0(root) groups=0(root),1234");
+    // Links on a user network: an alias for the linking container; link-local addresses.
+    assert_eq!(
+        reference[14],
+        r#"["r1:db"] {"IPv4Address":"10.242.0.50","LinkLocalIPs":["169.254.8.8"]}"#
+    );
+    assert_eq!(reference[15], "10.242.0.9", "{reference:?}");
+    assert_eq!(reference[16], "10.242.0.50/24 169.254.8.8/16");
     let seen = outputs(&|a: &[&str]| berthd.docker("/usr/bin/docker", a));
     for (i, (b, d)) in seen.iter().zip(&reference).enumerate() {
         assert_eq!(b, d, "step {i}: {:?}", STEPS[i]);

@@ -319,12 +319,20 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
                 e.network == req.network || net.as_ref().is_some_and(|n| n.id == e.network_id)
             })
         });
-        let ipam = (req.ip.is_some() || req.ip6.is_some()).then(|| {
-            json!({
-                "IPv4Address": req.ip.map(|i| i.to_string()).unwrap_or_default(),
-                "IPv6Address": req.ip6.map(|i| i.to_string()).unwrap_or_default(),
-            })
-        });
+        // dockerd leaves out what was not asked for (`omitempty`).
+        let mut ipam = serde_json::Map::new();
+        if let Some(ip) = req.ip {
+            ipam.insert("IPv4Address".into(), json!(ip.to_string()));
+        }
+        if let Some(ip) = req.ip6 {
+            ipam.insert("IPv6Address".into(), json!(ip.to_string()));
+        }
+        if !req.link_local_ips.is_empty() {
+            let ips: Vec<String> = req.link_local_ips.iter().map(|i| i.to_string()).collect();
+            ipam.insert("LinkLocalIPs".into(), json!(ips));
+        }
+        let ipam = (!ipam.is_empty()).then_some(serde_json::Value::Object(ipam));
+        let links = (!req.links.is_empty()).then(|| json!(req.links));
         // On user networks docker lists the short id among the aliases too (API < 1.45 clients,
         // Compose v1 among them, look for it there).
         let mut aliases = req.aliases.clone();
@@ -335,7 +343,7 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
         let driver_opts = (!req.driver_opts.is_empty()).then(|| json!(req.driver_opts));
         let v = match ep {
             Some(e) => json!({
-                "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
+                "IPAMConfig": ipam, "Links": links, "Aliases": aliases,
                 "MacAddress": e.mac, "DriverOpts": driver_opts, "NetworkID": e.network_id,
                 "EndpointID": e.endpoint_id, "Gateway": e.gateway, "IPAddress": e.ip,
                 "IPPrefixLen": e.prefix,
@@ -345,7 +353,7 @@ pub fn network_settings(engine: &Engine, rec: &berth_engine::containers::Record)
                 "DNSNames": (!e.dns_names.is_empty()).then(|| json!(e.dns_names)),
             }),
             None => json!({
-                "IPAMConfig": ipam, "Links": null, "Aliases": aliases,
+                "IPAMConfig": ipam, "Links": links, "Aliases": aliases,
                 "MacAddress": req.mac.clone().unwrap_or_default(), "DriverOpts": driver_opts,
                 "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
                 "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,

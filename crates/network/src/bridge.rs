@@ -56,6 +56,9 @@ pub struct Veth<'a> {
     pub gateway: Ipv4Addr,
     /// Address, prefix length and gateway on a dual-stack network.
     pub v6: Option<(Ipv6Addr, u8, Option<Ipv6Addr>)>,
+    /// Link-local addresses the container asked for (`IPAMConfig.LinkLocalIPs`), with
+    /// their prefix lengths.
+    pub link_local: Vec<(IpAddr, u8)>,
 }
 
 /// Creates the veth pair with its container end inside `ns`, puts the host end on the bridge,
@@ -69,11 +72,15 @@ pub fn plumb(ns: &NetNs, v: &Veth<'_>, default_route: bool) -> Result<()> {
     nl.set_controller(v.host, v.bridge)?;
     nl.set_up(v.host)?;
     let (ip, prefix, gw, ifname, v6) = (v.ip, v.prefix, v.gateway, v.ifname.to_string(), v.v6);
+    let link_local = v.link_local.clone();
     ns.run(move || {
         let mut inner = Netlink::open()?;
         inner.add_address(&ifname, IpAddr::V4(ip), prefix)?;
         if let Some((a, p, _)) = v6 {
             inner.add_address(&ifname, IpAddr::V6(a), p)?;
+        }
+        for (a, p) in link_local {
+            inner.add_address(&ifname, a, p)?;
         }
         inner.set_up(&ifname)?;
         if default_route {

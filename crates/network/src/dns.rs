@@ -37,6 +37,9 @@ pub struct DnsEntry {
     pub ip6: Option<std::net::Ipv6Addr>,
     /// Its own `--dns` servers, used for what the network does not answer.
     pub upstream: Vec<IpAddr>,
+    /// Its links on this network (`EndpointSettings.Links`), as (alias, target container
+    /// name), lower case: names only this container resolves, to the target's addresses.
+    pub links: Vec<(String, String)>,
 }
 
 /// The names of every network, by network id.
@@ -98,6 +101,22 @@ impl DnsTable {
             }
         }
         let mut out = Vec::new();
+        // A link's alias, for the container that made the link only: the target, looked up
+        // by its name on this network when asked (it may start after the linking one).
+        let linked = m
+            .get(network)
+            .and_then(|l| l.iter().find(|e| e.ip == client))
+            .and_then(|e| e.links.iter().find(|(alias, _)| *alias == name))
+            .map(|(_, target)| target.clone());
+        if let Some(target) = linked {
+            for e in m.get(network).into_iter().flatten() {
+                if e.names.first() == Some(&target) {
+                    out.push(IpAddr::V4(e.ip));
+                    out.extend(e.ip6.map(IpAddr::V6));
+                }
+            }
+            return out;
+        }
         for k in nets {
             for e in m.get(k).into_iter().flatten() {
                 if e.names.contains(&name) {
@@ -378,6 +397,7 @@ mod tests {
                 ip: Ipv4Addr::new(10, 1, 0, 2),
                 ip6: None,
                 upstream: vec![],
+                links: vec![],
             },
         );
         t
@@ -441,6 +461,7 @@ mod tests {
                 u16::from(ip[3]),
             )),
             upstream: vec![],
+            links: vec![],
         };
         t.add("n2", e("c2", "two", [10, 2, 0, 2]));
         t.add("n2", e("c3", "three", [10, 2, 0, 3]));
@@ -467,5 +488,38 @@ mod tests {
             answer(&t, "n2", Ipv4Addr::new(10, 2, 0, 2), &query("web", TYPE::A)),
             Answer::Forward
         ));
+    }
+
+    #[test]
+    fn a_link_alias_is_the_linking_containers_own_name_for_its_target() {
+        let t = table();
+        let me = Ipv4Addr::new(10, 1, 0, 5);
+        t.add(
+            "n1",
+            DnsEntry {
+                container: "c5".into(),
+                names: vec!["client".into()],
+                ip: me,
+                ip6: None,
+                upstream: vec![],
+                links: vec![("db".into(), "web".into())],
+            },
+        );
+        let Answer::Reply(r) = answer(&t, "n1", me, &query("DB", TYPE::A)) else {
+            panic!("the alias is answered for the linking container");
+        };
+        assert_eq!(
+            Packet::parse(&r).unwrap().answers[0].rdata,
+            RData::A(A::from(Ipv4Addr::new(10, 1, 0, 2)))
+        );
+        assert!(
+            matches!(answer(&t, "n1", C, &query("db", TYPE::A)), Answer::Forward),
+            "another container does not see the alias"
+        );
+        t.remove_container("c1");
+        assert!(
+            matches!(answer(&t, "n1", me, &query("db", TYPE::A)), Answer::Forward),
+            "the target gone: the alias resolves to nothing"
+        );
     }
 }

@@ -91,6 +91,8 @@ impl NetworkService {
             ip6: v6.map(|v| v.0),
             prefix6: v6.map_or(0, |v| v.1),
             gateway6: v6.map(|v| v.2),
+            links: req.links.clone(),
+            link_local_ips: req.link_local_ips.clone(),
         })
     }
 
@@ -106,6 +108,12 @@ impl NetworkService {
                 ip: e.ip,
                 ip6: e.ip6,
                 upstream: m.dns.clone(),
+                links: e
+                    .links
+                    .iter()
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(t, a)| (a.to_ascii_lowercase(), t.to_ascii_lowercase()))
+                    .collect(),
             },
         );
     }
@@ -232,6 +240,11 @@ impl NetworkService {
             prefix: e.prefix,
             gateway: e.gateway,
             v6: e.ip6.map(|a| (a, e.prefix6, e.gateway6)),
+            link_local: e
+                .link_local_ips
+                .iter()
+                .map(|a| (*a, ports::link_local_prefix(a)))
+                .collect(),
         };
         bridge::plumb(ns, &veth, default_route).map_err(net_err)
     }

@@ -187,6 +187,13 @@ pub struct EndpointRequest {
     /// Kept and shown as given: the bridge driver acts on no endpoint option.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
+    /// `EndpointSettings.Links` (`target:alias`): on a user network, names only this
+    /// container resolves, to the target's address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// `IPAMConfig.LinkLocalIPs`: extra addresses of its interface on this network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<IpAddr>,
 }
 
 /// The container asking: for DNS names and upstream servers.
@@ -225,6 +232,11 @@ pub struct Endpoint {
     pub prefix6: u8,
     #[serde(default)]
     pub gateway6: Option<Ipv6Addr>,
+    /// As asked for (see [`EndpointRequest`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<IpAddr>,
 }
 
 /// What one container holds: its namespace, its endpoints and its published ports.

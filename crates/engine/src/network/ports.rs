@@ -42,6 +42,21 @@ pub fn endpoint_request(
             aliases.push(a);
         }
     }
+    let mut links = Vec::new();
+    for l in ep.and_then(|e| e.links.clone()).unwrap_or_default() {
+        links.push(parse_link(&l)?);
+    }
+    let mut link_local_ips = Vec::new();
+    for s in ep
+        .and_then(|e| e.ipam_config.as_ref())
+        .and_then(|c| c.link_local_ips.clone())
+        .unwrap_or_default()
+    {
+        match s.parse::<IpAddr>() {
+            Ok(a) if !a.is_unspecified() => link_local_ips.push(a),
+            _ => return Err(invalid(format!("invalid link-local IP address: {s}"))),
+        }
+    }
     Ok(EndpointRequest {
         network: n.name.clone(),
         aliases,
@@ -49,7 +64,32 @@ pub fn endpoint_request(
         ip6,
         mac,
         driver_opts: ep.and_then(|e| e.driver_opts.clone()).unwrap_or_default(),
+        links,
+        link_local_ips,
     })
+}
+
+/// A link as docker writes it, `target:alias` (the alias is the target's name when left out;
+/// a leading `/` of the name is dropped).
+fn parse_link(l: &str) -> Result<String, EngineError> {
+    let (target, alias) = l.split_once(':').unwrap_or((l, l));
+    let target = target.trim_start_matches('/');
+    let alias = alias.trim_start_matches('/');
+    if target.is_empty() || alias.is_empty() || alias.contains(':') {
+        return Err(invalid(format!("invalid link format: {l}")));
+    }
+    Ok(format!("{target}:{alias}"))
+}
+
+/// The prefix length a link-local address is given: its link-local network's for one of
+/// 169.254.0.0/16 or fe80::/10 (as /64), else the address alone.
+pub(super) fn link_local_prefix(a: &IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(v4) if v4.is_link_local() => 16,
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => 64,
+        IpAddr::V6(_) => 128,
+    }
 }
 
 pub(super) fn parse_mac(s: &str) -> Result<[u8; 6], EngineError> {
