@@ -628,6 +628,23 @@ fn cache_reruns_exactly_what_changed() {
     let (t, _) = berth_build(&b, &dir, &["--no-cache"]);
     assert_eq!((runs(&t), hits(&t)), (3, 0), "--no-cache: {t}");
 
+    // --cache-from limits the cache to those images' chains (a name that is no image counts
+    // for nothing, as with dockerd).
+    let (_, last) = berth_build(&b, &dir, &["-t", "cf:1"]);
+    let (t, id) = berth_build(&b, &dir, &["--cache-from", "cf:1"]);
+    assert_eq!(
+        (runs(&t), hits(&t)),
+        (0, 5),
+        "--cache-from the last build: {t}"
+    );
+    assert_eq!(id, last);
+    let (t, _) = berth_build(&b, &dir, &["--cache-from", "nosuch:tag"]);
+    assert_eq!(
+        (runs(&t), hits(&t)),
+        (3, 0),
+        "--cache-from nothing known: {t}"
+    );
+
     // Intermediate images are hidden from `images`, shown by `images -a`, and counted as
     // build cache; `builder prune` takes them, and the next build runs everything again.
     let listed = ok(b.berth(&["images", "-q"]));

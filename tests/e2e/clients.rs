@@ -521,3 +521,26 @@ api.remove_image(img.id)
         "{out}"
     );
 }
+
+/// `attach?logs=1&stream=0` (docker-py's `attach(logs=True, stream=False)`): the log so far on
+/// the chosen streams, then the end of the connection; without `logs` nothing. dockerd 20.10
+/// never ends that connection (docker-py's `test_attach_no_stream` times out on it).
+#[test]
+fn attach_replays_the_log_and_ends_without_stream() {
+    let d = daemon();
+    let out = python(
+        &d,
+        r#"
+import docker
+c = docker.from_env()
+ct = c.api.create_container('busybox', ['sh', '-c', 'echo out; sleep 0.1; echo err >&2'])
+c.api.start(ct)
+c.api.wait(ct)
+print(repr(c.api.attach(ct, stream=False, logs=True)))
+print(repr(c.api.attach(ct, stream=False, logs=True, stderr=False)))
+print(repr(c.api.attach(ct, stream=False, logs=False)))
+c.api.remove_container(ct)
+"#,
+    );
+    assert_eq!(out.trim(), "b'out\\nerr\\n'\nb'out\\n'\nb''", "{out}");
+}

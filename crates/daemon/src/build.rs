@@ -50,6 +50,10 @@ fn options(query: &str) -> Result<BuildOptions, ApiError> {
                 .extend(v.split(',').filter(|h| !h.is_empty()).map(str::to_string)),
             "t" if !v.is_empty() => o.tags.push(v),
             "nocache" => o.no_cache = truthy(&v),
+            "cachefrom" if !v.is_empty() => {
+                o.cache_from =
+                    serde_json::from_str(&v).map_err(|e| bad(format!("cachefrom: {e}")))?;
+            }
             "pull" => o.pull = truthy(&v),
             "rm" => o.remove = truthy(&v),
             "forcerm" => o.force_remove = truthy(&v),

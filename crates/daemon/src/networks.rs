@@ -84,12 +84,9 @@ fn network_json(
         config.push(c);
     }
     let containers = members.get(&n.id).cloned().unwrap_or_default();
-    // dockerd writes `{}` for the IPAM options of a network a user made, `null` for its own.
-    let ipam_options = if ["bridge", "host", "none"].contains(&n.name.as_str()) {
-        Value::Null
-    } else {
-        json!({})
-    };
+    // The IPAM options as the client sent them: the docker CLI sends `{}`, docker-py nothing
+    // (`null`, as dockerd answers it); `null` for berth's own networks.
+    let ipam_options = json!(n.ipam_options);
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -217,6 +214,11 @@ pub async fn create(State(engine): E, body: Bytes) -> Result<Response, ApiError>
             .into_iter()
             .collect(),
         ipam_driver: req.ipam.as_ref().and_then(|i| i.driver.clone()),
+        ipam_options: req
+            .ipam
+            .as_ref()
+            .and_then(|i| i.options.clone())
+            .map(|o| o.into_iter().collect()),
         configs,
     };
     let net = engine.network.clone();

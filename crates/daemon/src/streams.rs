@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use berth_engine::containers::LogOptions;
 use berth_engine::lifecycle::State as CState;
 use berth_engine::model::frames;
+use berth_engine::Engine;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::http::{bad, content_type, truthy, E};
 use crate::ApiError;
@@ -77,31 +78,66 @@ pub async fn logs(
     let (tty, rx) = engine.containers.logs(&id, o)?;
     let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
         let l = rx.recv().await?;
-        let mut payload = Vec::new();
-        if timestamps {
-            payload.extend_from_slice(l.time.as_bytes());
-            payload.push(b' ');
-        }
-        payload.extend_from_slice(&l.data);
-        let out = if tty {
-            payload
-        } else {
-            let mut f = frames::header(l.stream, payload.len()).to_vec();
-            f.extend_from_slice(&payload);
-            f
-        };
-        Some((Ok::<_, Infallible>(Bytes::from(out)), rx))
+        Some((
+            Ok::<_, Infallible>(Bytes::from(framed(&l, tty, timestamps))),
+            rx,
+        ))
     });
     let ct = content_type(tty);
     Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
 }
 
-/// The streams an attach (hijacked or over a websocket) asks for.
+/// One log line as the logs endpoint and a replaying attach send it: as written with a
+/// terminal, else in a multiplexing frame; with `timestamps`, its time first.
+fn framed(l: &berth_engine::logs::LogLine, tty: bool, timestamps: bool) -> Vec<u8> {
+    let mut payload = Vec::new();
+    if timestamps {
+        payload.extend_from_slice(l.time.as_bytes());
+        payload.push(b' ');
+    }
+    payload.extend_from_slice(&l.data);
+    if tty {
+        return payload;
+    }
+    let mut f = frames::header(l.stream, payload.len()).to_vec();
+    f.extend_from_slice(&payload);
+    f
+}
+
+/// `attach?logs=1`: the container's log so far, on the chosen streams, to `client`.
+async fn replay_logs<C: AsyncWrite + Unpin>(
+    engine: &Engine,
+    id: &str,
+    stdout: bool,
+    stderr: bool,
+    client: &mut C,
+) -> Result<(), ApiError> {
+    let o = LogOptions {
+        follow: false,
+        stdout,
+        stderr,
+        since: None,
+        until: None,
+        tail: None,
+    };
+    let (tty, mut rx) = engine.containers.logs(id, o)?;
+    while let Some(l) = rx.recv().await {
+        if client.write_all(&framed(&l, tty, false)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The streams an attach (hijacked or over a websocket) asks for. `logs` replays the log
+/// first; `stream` then follows the live output; both false by default, as dockerd reads them.
 #[derive(Debug, Deserialize)]
 pub struct AttachQuery {
     pub(crate) stdin: Option<String>,
     pub(crate) stdout: Option<String>,
     pub(crate) stderr: Option<String>,
+    pub(crate) logs: Option<String>,
+    pub(crate) stream: Option<String>,
     #[serde(rename = "detachKeys")]
     pub(crate) detach_keys: Option<String>,
 }
@@ -126,14 +162,26 @@ pub async fn attach(
     let keys = q.detach_keys.as_deref().unwrap_or_default();
     let keys = crate::detach::parse(keys)
         .ok_or_else(|| bad(format!("Invalid detach keys ({keys}) provided")))?;
+    let (logs, stream) = (truthy(&q.logs), truthy(&q.stream));
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let ct = content_type(tty);
     if !upgrade {
         // A plain request: the output as the response body.
+        let mut replay = Vec::new();
+        if logs {
+            replay_logs(&engine, &id, stdout, stderr, &mut replay).await?;
+        }
+        if !stream {
+            return Ok(([(header::CONTENT_TYPE, ct)], replay).into_response());
+        }
         let (tty, shim) = engine.containers.attach(&id, false, stdout, stderr).await?;
-        let stream = shim_body(shim, tty, None);
-        return Ok(([(header::CONTENT_TYPE, ct)], stream).into_response());
+        let live = shim_body(shim, tty, None).into_data_stream();
+        let body = futures_util::StreamExt::chain(
+            futures_util::stream::once(async move { Ok(Bytes::from(replay)) }),
+            live,
+        );
+        return Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(body)).into_response());
     }
     let sock = crate::hijack::socket_of(&req);
     tokio::spawn(async move {
@@ -142,6 +190,18 @@ pub async fn attach(
         };
         crate::hijack::until_read(sock).await;
         let mut client = hyper_util::rt::TokioIo::new(upgraded);
+        if logs {
+            if let Err(err) = replay_logs(&engine, &id, stdout, stderr, &mut client).await {
+                let _ = client
+                    .write_all(format!("Error: {}\n", err.message).as_bytes())
+                    .await;
+            }
+        }
+        if !stream {
+            // Nothing more is asked for: the end of the connection says so.
+            let _ = client.shutdown().await;
+            return;
+        }
         let (tty, shim) = match engine.containers.attach(&id, stdin, stdout, stderr).await {
             Ok(s) => s,
             Err(err) => {

@@ -30,6 +30,9 @@ pub struct BuildArgs {
     /// Do not use cache when building the image.
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// Images to consider as cache sources.
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
     /// Always attempt to pull a newer version of the image.
     #[arg(long)]
     pub pull: bool,
@@ -232,6 +235,12 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
     }
     if a.no_cache {
         qs.push("nocache=1".into());
+    }
+    if !a.cache_from.is_empty() {
+        qs.push(format!(
+            "cachefrom={}",
+            q(&serde_json::json!(a.cache_from).to_string())
+        ));
     }
     if a.pull {
         qs.push("pull=1".into());

@@ -74,6 +74,7 @@ impl Builder {
                 .cloned()
                 .collect::<BTreeSet<_>>();
             c.entries.clear();
+            c.parents.clear();
             c.used.clear();
             ids.into_iter().collect()
         };
@@ -103,6 +104,9 @@ impl Builder {
             return None;
         }
         let id = self.lookup(key)?;
+        if job.cache_allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
+            return None;
+        }
         let _ = out.send(Message::Stream(" ---> Using cache\n".into()));
         let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
         Some(id)
@@ -134,7 +138,33 @@ impl Builder {
         out: &mpsc::UnboundedSender<Message>,
     ) {
         self.insert(key, &id);
+        if let Some(parent) = &st.image {
+            let mut c = self.cache.lock().expect("build cache");
+            c.parents.insert(id.clone(), parent.clone());
+        }
         let _ = out.send(Message::Stream(format!(" ---> {}\n", short(&id))));
         st.image = Some(id);
+    }
+
+    /// `--cache-from`: the named images and every image of the steps they were built from
+    /// (by the cache's parent chain). None without `--cache-from`: the whole cache counts.
+    pub(super) fn cache_allowed(&self, names: &[String]) -> Option<HashSet<String>> {
+        if names.is_empty() {
+            return None;
+        }
+        let c = self.cache.lock().expect("build cache");
+        let mut allowed = HashSet::new();
+        for n in names {
+            let Ok(d) = self.images.inspect(n) else {
+                continue;
+            };
+            let mut id = Some(d.id);
+            while let Some(i) = id.take() {
+                if allowed.insert(i.clone()) {
+                    id = c.parents.get(&i).cloned();
+                }
+            }
+        }
+        Some(allowed)
     }
 }

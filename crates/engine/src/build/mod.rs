@@ -75,6 +75,9 @@ pub struct BuildOptions {
     pub extra_hosts: Vec<String>,
     /// Registry credentials by host (`X-Registry-Config`), for pulling bases.
     pub auth: HashMap<String, berth_registry::Credentials>,
+    /// `--cache-from`: when given, only these images and the steps they were built from
+    /// may be reused (names that are no image are skipped, as dockerd skips them).
+    pub cache_from: Vec<String>,
 }
 
 /// A message of the build's output stream.
@@ -96,6 +99,10 @@ struct CacheFile {
     /// Final images of builds (never hidden from `images`).
     #[serde(default)]
     results: BTreeSet<String>,
+    /// A step's image → the image the step started from (the classic builder's parent
+    /// chain, which `--cache-from` follows).
+    #[serde(default)]
+    parents: BTreeMap<String, String>,
 }
 
 impl berth_durable::Record for CacheFile {
@@ -332,6 +339,8 @@ struct Job {
     consumed: std::sync::Mutex<HashSet<String>>,
     /// The label step appended to the target stage (`--label`).
     target: usize,
+    /// With `--cache-from`: the only images the cache may give.
+    cache_allowed: Option<HashSet<String>>,
 }
 
 impl Builder {

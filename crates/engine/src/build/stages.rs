@@ -127,7 +127,9 @@ impl Builder {
             results.push(tx);
             receivers.push(rx);
         }
+        let cache_allowed = self.cache_allowed(&opts.cache_from);
         let job = Arc::new(Job {
+            cache_allowed,
             context,
             ignore,
             opts,

@@ -119,6 +119,9 @@ pub struct Network {
     /// `--ip-range` of the IPv6 subnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range6: Option<Subnet6>,
+    /// `IPAM.Options` as the client sent them (none: `null` in inspect, as dockerd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_options: Option<BTreeMap<String, String>>,
 }
 
 impl berth_durable::Record for Network {
@@ -166,6 +169,7 @@ pub struct CreateRequest {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub ipam_driver: Option<String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// `IPAM.Config`: subnet, gateway, IP range.
     pub configs: Vec<(Option<String>, Option<String>, Option<String>)>,
 }

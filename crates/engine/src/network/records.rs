@@ -55,6 +55,7 @@ impl NetworkService {
                 subnet6: None,
                 gateway6: None,
                 range6: None,
+                ipam_options: None,
             });
             if name == DEFAULT_NETWORK {
                 n.bridge = self.cfg.bridge.clone();
@@ -371,6 +372,7 @@ impl NetworkService {
             subnet6: alloc6.as_ref().map(|a| a.subnet),
             gateway6: alloc6.as_ref().map(|a| a.gateway),
             range6,
+            ipam_options: req.ipam_options.clone(),
         };
         self.save(&n)?;
         inner.nets.insert(id.clone(), n.clone());
