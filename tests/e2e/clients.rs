@@ -228,7 +228,8 @@ fn filters_swarm_and_runtime_as_dockerd() {
         String::from_utf8_lossy(&out.stderr).contains("unknown or invalid runtime name: nosuch"),
         "{out:?}"
     );
-    // `runc`, dockerd's name for its default runtime, is berth's runtime by that name.
+    // `runc`, dockerd's name for its default runtime, is berth's runtime by that name (the
+    // default, as on dockerd); `berth` too.
     let out = ok(docker(
         &d,
         &[
@@ -248,6 +249,32 @@ fn filters_swarm_and_runtime_as_dockerd() {
         &["inspect", "-f", "{{.HostConfig.Runtime}}", "viarunc"],
     ));
     assert_eq!(rt.trim(), "runc", "the name asked for is kept, as dockerd");
+    ok(docker(&d, &["create", "--name", "viadefault", "busybox"]));
+    ok(docker(
+        &d,
+        &[
+            "create",
+            "--name",
+            "viaberth",
+            "--runtime",
+            "berth",
+            "busybox",
+        ],
+    ));
+    let rt = ok(docker(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Runtime}}",
+            "viadefault",
+            "viaberth",
+        ],
+    ));
+    assert_eq!(rt.trim(), "runc\nberth");
+    let info = ok(docker(&d, &["info", "-f", "{{.DefaultRuntime}}"]));
+    assert_eq!(info.trim(), "runc");
+    ok(docker(&d, &["rm", "viadefault", "viaberth"]));
     ok(docker(&d, &["rm", "-f", "web", "web2", "myweb", "viarunc"]));
 }
 

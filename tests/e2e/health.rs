@@ -353,3 +353,64 @@ fn start_interval_paces_the_start_period() {
         "{o:?}"
     );
 }
+
+/// A berthd restart keeps what the probes have shown: a running container stays `healthy`
+/// with its log (it does not start over as `starting`), a stopped one stays `unhealthy`, and
+/// the probes go on.
+#[test]
+fn health_outlives_a_berthd_restart() {
+    let mut d = Berthd::start_with(busybox_image);
+    let run = [
+        "run",
+        "-d",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "600",
+    ];
+    for name in ["hc-live", "hc-stopped"] {
+        let mut a = run.to_vec();
+        a.insert(2, name);
+        a.insert(2, "--name");
+        ok(d.berth(&a));
+    }
+    let berth = |d: &Berthd, a: &[&str]| d.berth(a);
+    let status = |d: &Berthd, n: &str| -> Value {
+        let o = berth(d, &["inspect", "-f", "{{json .State.Health}}", n]);
+        serde_json::from_str(&text(&o)).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ["hc-live", "hc-stopped"]
+        .iter()
+        .any(|n| status(&d, n)["Status"] != "healthy")
+    {
+        assert!(Instant::now() < deadline, "never healthy");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok(d.berth(&["stop", "-t", "1", "hc-stopped"]));
+    let before = status(&d, "hc-live");
+    assert_eq!(status(&d, "hc-stopped")["Status"], "unhealthy");
+    d.kill9();
+    d.restart();
+    let after = status(&d, "hc-live");
+    assert_eq!(after["Status"], "healthy", "{after}");
+    let logs = |h: &Value| h["Log"].as_array().map_or(0, Vec::len);
+    assert!(logs(&after) >= logs(&before).min(1), "{before} / {after}");
+    assert_eq!(status(&d, "hc-stopped")["Status"], "unhealthy");
+    // The probes go on: a new result within a few intervals.
+    let last = |h: &Value| {
+        h["Log"]
+            .as_array()
+            .and_then(|l| l.last())
+            .map(|r| r["End"].clone())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while last(&status(&d, "hc-live")) == last(&after) {
+        assert!(Instant::now() < deadline, "no probe after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok(d.berth(&["rm", "-f", "hc-live", "hc-stopped"]));
+}

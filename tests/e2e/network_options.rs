@@ -2,8 +2,8 @@
 //! against a private dockerd and against berthd, compared line by line. `--ip-range` (the
 //! addresses containers get, and an `--ip` outside the range), `--internal`, `--attachable`,
 //! labels, driver options, a name with spaces, a duplicate name, `network prune --filter
-//! label=`, `--group-add` by gid and by name, and links and link-local addresses on a user
-//! network.
+//! label=`, `--group-add` by gid and by name, links and link-local addresses on a user
+//! network, and `--aux-address`.
 
 use berth_e2e::peers::Dockerd;
 use berth_e2e::{busybox_image, ok, Berthd};
@@ -44,6 +44,10 @@ const STEPS: &[&[&str]] = &[
     ],
     &["exec", "lk", "sh", "-c", "nslookup db | awk '/^Name:/{n=1} n&&/^Address/{print $2; exit}'"],
     &["exec", "lk", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}' | sort | tr '\\n' ' '"],
+    &["network", "create", "--subnet", "10.243.0.0/24", "--aux-address", "host1=10.243.0.2", "aux"],
+    &["run", "--rm", "--network", "aux", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"],
+    &["network", "inspect", "aux", "-f", "{{range .IPAM.Config}}{{json .AuxiliaryAddresses}}{{end}}"],
+    &["network", "rm", "aux"],
     &["network", "prune", "-f", "--filter", "label=a=b"],
     &["rm", "-f", "r1", "r2", "r3", "lk"],
     &["network", "prune", "-f", "--filter", "label=a=b"],
@@ -99,6 +103,11 @@ fn network_options_and_groups_as_dockerd() {
     );
     assert_eq!(reference[15], "10.242.0.9", "{reference:?}");
     assert_eq!(reference[16], "10.242.0.50/24 169.254.8.8/16");
+    // An auxiliary address is never given to a container.
+    assert_eq!(
+        reference[18..20],
+        ["10.243.0.3/24", r#"{"host1":"10.243.0.2"}"#]
+    );
     let seen = outputs(&|a: &[&str]| berthd.docker("/usr/bin/docker", a));
     for (i, (b, d)) in seen.iter().zip(&reference).enumerate() {
         assert_eq!(b, d, "step {i}: {:?}", STEPS[i]);

@@ -73,6 +73,9 @@ fn network_json(
             if let Some(r) = n.range {
                 c["IPRange"] = json!(r.to_string());
             }
+            if !n.aux_addresses.is_empty() {
+                c["AuxiliaryAddresses"] = json!(n.aux_addresses);
+            }
             vec![c]
         })
         .unwrap_or_default();
@@ -192,11 +195,16 @@ pub async fn create(State(engine): E, body: Bytes) -> Result<Response, ApiError>
     if req.name.is_empty() {
         return Err(bad("network name must not be empty"));
     }
-    let configs = req
+    let pools = req
         .ipam
         .as_ref()
         .and_then(|i| i.config.clone())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let aux_addresses = pools
+        .iter()
+        .flat_map(|c| c.auxiliary_addresses.clone().unwrap_or_default())
+        .collect();
+    let configs = pools
         .into_iter()
         .map(|c| (c.subnet, c.gateway, c.ip_range))
         .collect();
@@ -214,6 +222,7 @@ pub async fn create(State(engine): E, body: Bytes) -> Result<Response, ApiError>
             .into_iter()
             .collect(),
         ipam_driver: req.ipam.as_ref().and_then(|i| i.driver.clone()),
+        aux_addresses,
         ipam_options: req
             .ipam
             .as_ref()

@@ -79,7 +79,7 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "Name": read("/proc/sys/kernel/hostname"),
         "Labels": [], "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {"berth": {"path": "berth-runtime"}, "runc": {"path": "berth-runtime"}}, "DefaultRuntime": "berth",
+        "Runtimes": {"berth": {"path": "berth-runtime"}, "runc": {"path": "berth-runtime"}}, "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": true,
         "Isolation": "", "InitBinary": "",

@@ -87,7 +87,7 @@ pub fn host_config(v: &mut Value, privileged: bool) {
             "DnsSearch": [], "ExtraHosts": null, "GroupAdd": null, "IpcMode": "private",
             "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "", "Privileged": false,
             "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
-            "UTSMode": "", "UsernsMode": "", "ShmSize": 67_108_864, "Runtime": "berth",
+            "UTSMode": "", "UsernsMode": "", "ShmSize": 67_108_864, "Runtime": "runc",
             "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": 0, "Memory": 0,
             "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
             "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,

@@ -2,7 +2,7 @@
 //! host, and address allocation persisted to a file (written to a temporary name, synced and
 //! renamed) so that addresses survive daemon restarts and crashes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
@@ -337,6 +337,9 @@ pub struct Allocations {
     /// The network's IPv6 subnet and its allocations, on a dual-stack network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v6: Option<Allocations6>,
+    /// `--aux-address`es: never given to a container, asked for or not.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub reserved: BTreeSet<Ipv4Addr>,
 }
 
 impl berth_durable::Record for Allocations {
@@ -358,7 +361,21 @@ impl Allocations {
             allocated: BTreeMap::new(),
             range: None,
             v6: None,
+            reserved: BTreeSet::new(),
         })
+    }
+
+    /// Keeps `reserved` (auxiliary addresses, which must lie in the subnet) from containers.
+    pub fn with_reserved(mut self, reserved: impl IntoIterator<Item = Ipv4Addr>) -> Result<Self> {
+        for ip in reserved {
+            if !self.subnet.contains(ip) {
+                return Err(Error::Invalid(format!(
+                    "no matching subnet for aux-address {ip}"
+                )));
+            }
+            self.reserved.insert(ip);
+        }
+        Ok(self)
     }
 
     /// Chooses addresses only from `range`, which must lie within the subnet.
@@ -411,6 +428,9 @@ impl Allocations {
                     self.subnet
                 )));
             }
+            if self.reserved.contains(&ip) {
+                return Err(Error::Invalid(format!("Address already in use: {ip}")));
+            }
             if let Some(o) = self.allocated.get(&ip) {
                 if o != owner {
                     return Err(Error::Invalid(format!("Address already in use: {ip}")));
@@ -424,7 +444,7 @@ impl Allocations {
         let base = u32::from(pool.network);
         for off in 1..pool.size() {
             let ip = Ipv4Addr::from(base + off as u32);
-            if usable(ip) && !self.allocated.contains_key(&ip) {
+            if usable(ip) && !self.allocated.contains_key(&ip) && !self.reserved.contains(&ip) {
                 self.allocated.insert(ip, owner.to_string());
                 return Ok(ip);
             }
@@ -624,6 +644,25 @@ mod tests {
         assert!(Allocations6::new(s6("fd42:0:1::/64"), None)
             .unwrap()
             .with_range(Some(s6("fd43::/120")))
+            .is_err());
+    }
+
+    #[test]
+    fn auxiliary_addresses_are_never_handed_out() {
+        let sn = Subnet::parse("10.9.0.0/29").unwrap();
+        let aux = Ipv4Addr::new(10, 9, 0, 2);
+        let mut a = Allocations::new(sn, None)
+            .unwrap()
+            .with_reserved([aux])
+            .unwrap();
+        assert_eq!(a.allocate("c1", None).unwrap(), Ipv4Addr::new(10, 9, 0, 3));
+        assert!(
+            a.allocate("c2", Some(aux)).is_err(),
+            "not even when asked for"
+        );
+        assert!(Allocations::new(sn, None)
+            .unwrap()
+            .with_reserved([Ipv4Addr::new(10, 8, 0, 2)])
             .is_err());
     }
 }

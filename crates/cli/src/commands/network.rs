@@ -21,6 +21,9 @@ pub struct CreateArgs {
     /// Allocate container ip from a sub-range.
     #[arg(long = "ip-range")]
     pub ip_range: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver.
+    #[arg(long = "aux-address")]
+    pub aux_address: Vec<String>,
     /// IP Address Management Driver.
     #[arg(long = "ipam-driver")]
     pub ipam_driver: Option<String>,
@@ -50,7 +53,7 @@ pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
     if a.ip_range.len() > a.subnet.len() {
         anyhow::bail!("every ip-range must have a corresponding subnet");
     }
-    let configs: Vec<Value> = a
+    let mut configs: Vec<Value> = a
         .subnet
         .iter()
         .enumerate()
@@ -65,6 +68,18 @@ pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
             c
         })
         .collect();
+    // Each auxiliary address goes with the pool of its family (berth has one of each).
+    for aux in &a.aux_address {
+        let (name, ip) = aux
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid aux-address {aux}: expected name=ip"))?;
+        let v6 = ip.contains(':');
+        let pool = configs
+            .iter_mut()
+            .find(|c| c["Subnet"].as_str().is_some_and(|s| s.contains(':') == v6))
+            .ok_or_else(|| anyhow::anyhow!("no matching subnet for aux-address {ip}"))?;
+        pool["AuxiliaryAddresses"][name] = json!(ip);
+    }
     let body = json!({
         "Name": a.name,
         "CheckDuplicate": true,

@@ -65,12 +65,13 @@ impl Containers {
             )));
         }
         host_config.log_config = Some(crate::logconfig::normalized(&host_config)?);
-        // One runtime, under the names `info` lists: `berth`, and `runc`, the name dockerd
-        // gives its default runtime (berth's runtime is runc-compatible), which clients such as
-        // Compose files and docker-py ask for by name; the name asked for is kept, as dockerd
-        // keeps it. Anything else is refused as dockerd refuses a runtime it has not configured.
+        // One runtime, under the names `info` lists: `runc`, the name dockerd gives its
+        // default runtime (berth's runtime is runc-compatible; clients and Compose files ask
+        // for it by that name, and read it back from inspect), and `berth`. The name asked for
+        // is kept, as dockerd keeps it. Anything else is refused as dockerd refuses a runtime
+        // it has not configured.
         match host_config.runtime.as_deref() {
-            None | Some("") => host_config.runtime = Some("berth".into()),
+            None | Some("") => host_config.runtime = Some("runc".into()),
             Some("berth" | "runc") => {}
             Some(other) => {
                 return Err(invalid(format!("unknown or invalid runtime name: {other}")))

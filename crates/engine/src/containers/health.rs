@@ -30,11 +30,44 @@ impl Entry {
     }
 }
 
+impl berth_durable::Record for Health {
+    const KIND: &'static str = "container health";
+    const SCHEMA: u32 = 1;
+}
+
 impl Containers {
+    fn health_file(&self, id: &str) -> PathBuf {
+        self.dir(id).join("health.json")
+    }
+
+    /// Writes what the probes have shown, for the next berthd.
+    fn save_health(&self, e: &Entry) {
+        if let Some(h) = e.health() {
+            let rec = e.record();
+            if let Err(err) = berth_durable::save(&self.health_file(&rec.id), &h) {
+                tracing::warn!(container = %rec.id, error = %err, "save the health state");
+            }
+        }
+    }
+
+    /// After a berthd restart: the health the container had (a stopped one's is what the
+    /// stop made it).
+    pub(super) fn load_health(&self, e: &Entry) {
+        let rec = e.record();
+        if let Ok(mut h) = berth_durable::load::<Health>(&self.health_file(&rec.id)) {
+            if !matches!(e.view().state(), State::Running | State::Paused) {
+                h.stopped();
+            }
+            *e.health.lock().expect("health lock") = Some(h);
+        }
+    }
+
     /// Starts the health task of a container that was just started (or found running when
     /// berthd started): it lives until the container is started again by berthd (a newer
     /// generation) or removed, and follows restarts by the restart policy.
-    pub(super) fn watch_health(self: &Arc<Self>, e: Arc<Entry>) {
+    /// `resumed`: the container was found running by a new berthd; its health goes on from
+    /// what was kept instead of starting over.
+    pub(super) fn watch_health(self: &Arc<Self>, e: Arc<Entry>, resumed: bool) {
         let rec = e.record();
         let Some(hc) = rec
             .config
@@ -45,14 +78,24 @@ impl Containers {
             *e.health.lock().expect("health lock") = None;
             return;
         };
-        // Starting at once, so that an inspect right after the start sees it.
-        e.health_run_starts();
+        let resumed = resumed && e.health().is_some();
+        if !resumed {
+            // Starting at once, so that an inspect right after the start sees it.
+            e.health_run_starts();
+            self.save_health(&e);
+        }
         let gen = e.generation.load(std::sync::atomic::Ordering::SeqCst);
         let me = self.clone();
-        tokio::spawn(async move { me.health_loop(e, gen, hc).await });
+        tokio::spawn(async move { me.health_loop(e, gen, hc, resumed).await });
     }
 
-    async fn health_loop(self: Arc<Self>, e: Arc<Entry>, gen: u64, hc: HealthCheck) {
+    async fn health_loop(
+        self: Arc<Self>,
+        e: Arc<Entry>,
+        gen: u64,
+        hc: HealthCheck,
+        mut resumed: bool,
+    ) {
         let current = |e: &Entry| e.generation.load(std::sync::atomic::Ordering::SeqCst) == gen;
         let mut watch = e.watch();
         'runs: loop {
@@ -66,8 +109,17 @@ impl Containers {
             {
                 return;
             }
-            e.health_run_starts();
-            let started = tokio::time::Instant::now();
+            // A resumed run goes on past its start period with the health it had.
+            let started = if std::mem::take(&mut resumed) {
+                e.probing.store(true, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::Instant::now()
+                    .checked_sub(hc.start_period)
+                    .unwrap_or_else(tokio::time::Instant::now)
+            } else {
+                e.health_run_starts();
+                self.save_health(&e);
+                tokio::time::Instant::now()
+            };
             loop {
                 let in_start = started.elapsed() < hc.start_period;
                 let wait = if in_start {
@@ -115,6 +167,7 @@ impl Containers {
                     h.get_or_insert_with(Health::default)
                         .record(r, in_start, hc.retries)
                 };
+                self.save_health(&e);
                 if let Some(status) = changed {
                     let rec = e.record();
                     self.publish(&format!("health_status: {}", status.api_name()), &rec, &[]);

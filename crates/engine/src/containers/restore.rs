@@ -27,6 +27,7 @@ impl Containers {
                 }
                 continue;
             };
+            self.load_health(&e);
             if st.status == Status::Exited {
                 if auto_remove(&e.record()) {
                     let _ = self.remove_with_volumes(&e.record().id, true, true).await;
@@ -43,7 +44,7 @@ impl Containers {
                         self.network.register_all(&Self::member(&e.record()), &a);
                     }
                     tokio::spawn(self.clone().monitor(e.clone(), 0));
-                    self.watch_health(e.clone());
+                    self.watch_health(e.clone(), true);
                 }
                 Err(_) => {
                     // The shim is gone without writing a final state: it crashed or the

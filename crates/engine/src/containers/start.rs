@@ -244,7 +244,7 @@ impl Containers {
         .await;
         self.publish_volumes("mount", &rec);
         self.publish("start", &rec, &[]);
-        self.watch_health(e.clone());
+        self.watch_health(e.clone(), false);
         Ok(())
     }
 

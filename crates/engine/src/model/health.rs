@@ -87,7 +87,7 @@ impl HealthCheck {
 }
 
 /// A container's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HealthStatus {
     Starting,
     Healthy,
@@ -106,7 +106,7 @@ impl HealthStatus {
 }
 
 /// One probe's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeResult {
     pub start: SystemTime,
     pub end: SystemTime,
@@ -116,8 +116,9 @@ pub struct ProbeResult {
     pub output: String,
 }
 
-/// What the probes have shown so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the probes have shown so far (kept in the container's `health.json`, so that a
+/// berthd restart neither loses it nor starts it over, as dockerd keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Health {
     pub status: HealthStatus,
     pub failing_streak: u32,

@@ -122,6 +122,9 @@ pub struct Network {
     /// `IPAM.Options` as the client sent them (none: `null` in inspect, as dockerd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `--aux-address` (`AuxiliaryAddresses` of the IPv4 pool): addresses kept from containers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
 impl berth_durable::Record for Network {
@@ -170,6 +173,8 @@ pub struct CreateRequest {
     pub options: BTreeMap<String, String>,
     pub ipam_driver: Option<String>,
     pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `AuxiliaryAddresses` of the pools, by name.
+    pub aux_addresses: BTreeMap<String, String>,
     /// `IPAM.Config`: subnet, gateway, IP range.
     pub configs: Vec<(Option<String>, Option<String>, Option<String>)>,
 }

@@ -85,6 +85,7 @@ impl NetworkService {
             ((Some(sn), Some(gw)), Some(s)) if s.subnet == sn && s.gateway == gw => s,
             ((Some(sn), gw), _) => Allocations::new(sn, gw)
                 .and_then(|a| a.with_range(n.range))
+                .and_then(|a| a.with_reserved(n.aux_addresses.values().copied()))
                 .map_err(net_err)?,
             ((None, _), Some(s)) => s,
             ((None, _), None) => {

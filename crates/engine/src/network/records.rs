@@ -56,6 +56,7 @@ impl NetworkService {
                 gateway6: None,
                 range6: None,
                 ipam_options: None,
+                aux_addresses: BTreeMap::new(),
             });
             if name == DEFAULT_NETWORK {
                 n.bridge = self.cfg.bridge.clone();
@@ -353,8 +354,18 @@ impl NetworkService {
             }
             None => ipam::choose_subnet(&self.cfg.pools, &taken, &routes).map_err(net_err)?,
         };
+        let mut aux_addresses = BTreeMap::new();
+        for (name, a) in &req.aux_addresses {
+            let ip = a.parse::<Ipv4Addr>().map_err(|_| {
+                invalid(format!(
+                    "invalid auxiliary address {a}: berth keeps IPv4 auxiliary addresses only"
+                ))
+            })?;
+            aux_addresses.insert(name.clone(), ip);
+        }
         let alloc = Allocations::new(subnet, gateway)
             .and_then(|a| a.with_range(range))
+            .and_then(|a| a.with_reserved(aux_addresses.values().copied()))
             .map_err(net_err)?;
         let n = Network {
             id: id.clone(),
@@ -373,6 +384,7 @@ impl NetworkService {
             gateway6: alloc6.as_ref().map(|a| a.gateway),
             range6,
             ipam_options: req.ipam_options.clone(),
+            aux_addresses,
         };
         self.save(&n)?;
         inner.nets.insert(id.clone(), n.clone());
