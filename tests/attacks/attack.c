@@ -295,15 +295,16 @@ static int do_fds(const char *marker, const char *content) {
  * (the runtime, caught while it sets up an exec, or made to run itself by an image whose
  * program is `#!/proc/self/exe`), and tries to write that binary, both at once and through
  * an O_PATH descriptor once the process is gone (when ETXTBSY no longer protects it). */
-static int do_exe_watch(const char *secs_s) {
+static int do_exe_watch(const char *secs_s, const char *enough_s) {
     time_t end = time(0) + atoi(secs_s);
+    int enough = enough_s ? atoi(enough_s) : 0;
     int caught = 0, written = 0, opened = 0;
     int held[256];
     int nheld = 0;
     char seen[65536] = {0};
     char first[512] = "";
     int lasterr = 0;
-    while (time(0) < end) {
+    while (time(0) < end && (enough <= 0 || caught < enough)) {
         DIR *d = opendir("/proc");
         if (!d) break;
         struct dirent *e;
@@ -380,7 +381,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "mknod-kmsg")) return do_mknod_kmsg();
     if (!strcmp(c, "cgroup")) return do_cgroup();
     if (!strcmp(c, "fds") && argc == 4) return do_fds(argv[2], argv[3]);
-    if (!strcmp(c, "exe-watch") && argc == 3) return do_exe_watch(argv[2]);
+    if (!strcmp(c, "exe-watch") && (argc == 3 || argc == 4))
+        return do_exe_watch(argv[2], argc == 4 ? argv[3] : 0);
     fprintf(stderr, "attack: unknown attack %s\n", c);
     return 3;
 }
