@@ -183,8 +183,18 @@ impl Berthd {
         let log = std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
+        // What is in the directory beside the socket (a vanished socket was seen twice in the
+        // crash tests: which process removed it is not known yet).
+        let listing: Vec<String> = std::fs::read_dir(self.dir.path())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
         format!(
-            "{alive}; socket present: {}; berthd.log ends:\n{}",
+            "{alive} (pid {}); socket present: {}; beside it: {listing:?}; berthd.log ends:\n{}",
+            self.child.id(),
             self.sock().exists(),
             tail.join("\n")
         )

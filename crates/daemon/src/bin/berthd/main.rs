@@ -197,6 +197,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("{} is in use by another daemon", sock.display());
         }
         std::fs::remove_file(&sock).with_context(|| format!("remove stale {}", sock.display()))?;
+        tracing::info!(socket = %sock.display(), pid = std::process::id(), "removed a stale socket");
     }
     match file.log_driver.as_deref() {
         None | Some("json-file") | Some("local") => {}
@@ -297,7 +298,7 @@ fn main() -> anyhow::Result<()> {
         };
         std::fs::write(&pidfile, std::process::id().to_string())
             .with_context(|| format!("write {}", pidfile.display()))?;
-        tracing::info!(socket = %sock.display(), data_root = %data_root.display(), "API listening");
+        tracing::info!(socket = %sock.display(), data_root = %data_root.display(), pid = std::process::id(), "API listening");
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
