@@ -287,6 +287,9 @@ pub struct Containers {
     entries: std::sync::Mutex<BTreeMap<ContainerId, Arc<Entry>>>,
     execs: std::sync::Mutex<HashMap<ExecId, ExecRecord>>,
     next_exec_key: std::sync::atomic::AtomicU64,
+    /// The `.removing-<id>` directories this berthd is deleting in the background (a
+    /// removal answers once the directory is renamed; `system check` leaves these alone).
+    trash: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// An exec instance (`docker exec`): what to run, and how it went.
@@ -364,6 +367,7 @@ impl Containers {
             entries: std::sync::Mutex::new(entries),
             execs: std::sync::Mutex::new(HashMap::new()),
             next_exec_key: std::sync::atomic::AtomicU64::new(1),
+            trash: Arc::default(),
         })
     }
 

@@ -222,7 +222,10 @@ impl Containers {
         e.transition(Change::Removing)
             .map_err(|err| conflict(err.0))?;
         let sock = self.socket(&rec.id);
-        if e.view().active() || UnixStream::connect(&sock).await.is_ok() {
+        // A connection of our own to the shim: it ends (EOF) when the shim process is gone,
+        // which is what the removal waits for below.
+        let shim_conn = UnixStream::connect(&sock).await.ok();
+        if e.view().active() || shim_conn.is_some() {
             let _ = shim_call(
                 &sock,
                 &Request::Stop {
@@ -241,12 +244,24 @@ impl Containers {
                 let _ = e.transition(Change::RemovalAborted);
                 return Err(unavailable(format!("could not kill container {}", rec.id)));
             }
-            // Let the shim unmount and go.
-            for _ in 0..2000 {
-                if !sock.exists() {
-                    break;
+            // Let the shim unmount and go: its end of our connection closes when it exits
+            // (it sends nothing to a client that asked for nothing). Without a connection,
+            // the socket file says when it is gone.
+            match shim_conn {
+                Some(mut s) => {
+                    use tokio::io::AsyncReadExt;
+                    let mut buf = [0u8; 64];
+                    let gone = async { while !matches!(s.read(&mut buf).await, Ok(0) | Err(_)) {} };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), gone).await;
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                None => {
+                    for _ in 0..2000 {
+                        if !sock.exists() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
             }
         }
         let dir = self.dir(&rec.id);
@@ -259,14 +274,18 @@ impl Containers {
                 .map_err(|e| unavailable(format!("detach from the network: {e}")))??;
             let _ = std::fs::remove_file(dir.join("network.json"));
         }
-        // Rename first, so that a crash half-way leaves no half-removed record behind.
-        let trash = self
-            .s
-            .data_root
-            .join("containers")
-            .join(format!(".removing-{}", rec.id));
+        // Rename first, so that a crash half-way leaves no half-removed record behind. The
+        // renamed directory is deleted after the answer: nothing reads it any more, and a
+        // berthd that dies meanwhile finishes the deletion at its next start.
+        let name = format!(".removing-{}", rec.id);
+        let trash = self.s.data_root.join("containers").join(&name);
         std::fs::rename(&dir, &trash).map_err(io_err("remove the container"))?;
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&trash)).await;
+        self.trash.lock().expect("trash").insert(name.clone());
+        let pending = self.trash.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(&trash);
+            pending.lock().expect("trash").remove(&name);
+        });
         self.entries.lock().expect("entries").remove(&rec.id);
         // Its exec instances go with it (as with dockerd), or they would pile up for ever.
         self.execs

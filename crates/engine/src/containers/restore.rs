@@ -157,6 +157,10 @@ impl Containers {
             .flatten()
         {
             let name = d.file_name().to_string_lossy().to_string();
+            if self.trash.lock().expect("trash").contains(&name) {
+                // Being deleted right now, by this berthd.
+                continue;
+            }
             let problem = if name.starts_with(".removing-") {
                 "a removal cut short"
             } else if entries.contains_key(name.as_str()) || d.path().join("config.json").is_file()
