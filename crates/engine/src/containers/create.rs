@@ -204,7 +204,14 @@ impl Containers {
         };
         let dir = self.dir(&rec.id);
         std::fs::create_dir_all(&dir).map_err(io_err("create the container directory"))?;
-        berth_durable::save(&dir.join("config.json"), &rec)?;
+        // A `--rm` container does not outlive its run, nor a crash (berthd removes it at its
+        // next start, run or not), so its record is written without the two fsyncs (0.75 ms
+        // of `run --rm` on this machine's disk). A killed berthd still never leaves it torn.
+        if rec.host_config.auto_remove.unwrap_or(false) {
+            berth_durable::replace_record(&dir.join("config.json"), &rec)?;
+        } else {
+            berth_durable::save(&dir.join("config.json"), &rec)?;
+        }
         entries.insert(rec.id.clone(), Arc::new(new_entry(rec.clone(), None)));
         drop(entries);
         self.publish("create", &rec, &[]);
