@@ -85,16 +85,22 @@ fn resources(d: &Berthd, ids: &[String]) -> Resources {
         })
         .sum();
     let data = d.data.display().to_string();
+    // Shims serving a container of this daemon: they hold files of its data root open (the
+    // container's log). berthd's spare shim, waiting for a container, holds none.
     let shims = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
+            let ours = std::fs::read(e.path().join("cmdline"))
                 .map(|c| {
                     let c = String::from_utf8_lossy(&c);
                     c.contains("berth-shim") && c.contains(&data)
                 })
-                .unwrap_or(false)
+                .unwrap_or(false);
+            ours && std::fs::read_dir(e.path().join("fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|f| std::fs::read_link(f.path()).is_ok_and(|t| t.starts_with(&d.data)))
+            })
         })
         .count();
     let berthd_fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))

@@ -56,6 +56,7 @@ mod ops;
 mod restore;
 mod rootfs;
 mod shim;
+mod spare;
 mod start;
 mod streams;
 pub(crate) mod subpath;
@@ -290,6 +291,10 @@ pub struct Containers {
     /// The `.removing-<id>` directories this berthd is deleting in the background (a
     /// removal answers once the directory is renamed; `system check` leaves these alone).
     trash: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The shim started ahead of the next start (see `spare.rs`), and whether one is being
+    /// made.
+    spare: std::sync::Mutex<Option<spare::Spare>>,
+    refilling: std::sync::atomic::AtomicBool,
 }
 
 /// An exec instance (`docker exec`): what to run, and how it went.
@@ -368,6 +373,8 @@ impl Containers {
             execs: std::sync::Mutex::new(HashMap::new()),
             next_exec_key: std::sync::atomic::AtomicU64::new(1),
             trash: Arc::default(),
+            spare: std::sync::Mutex::new(None),
+            refilling: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -6,6 +6,7 @@ impl Containers {
     /// Re-adopts the shims of containers that were running when berthd stopped.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn restore(self: &Arc<Self>) {
+        self.refill_spare();
         let all: Vec<Arc<Entry>> = self
             .entries
             .lock()

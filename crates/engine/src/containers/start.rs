@@ -184,19 +184,25 @@ impl Containers {
         // created, then detaches.
         // Only the first line counts: the container's init, forked from the shim before it
         // answered, holds a copy of the pipe until it execs.
-        let mut child = tokio::process::Command::new(&self.s.shim_bin)
-            .arg(dir.join("shim.json"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| unavailable(format!("run {}: {e}", self.s.shim_bin.display())))?;
         let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
+        if let Some(out) = self.use_spare(&dir.join("shim.json")).await {
             let _ = BufReader::new(out).read_line(&mut line).await;
+        } else {
+            let mut child = tokio::process::Command::new(&self.s.shim_bin)
+                .arg(dir.join("shim.json"))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| unavailable(format!("run {}: {e}", self.s.shim_bin.display())))?;
+            if let Some(out) = child.stdout.take() {
+                let _ = BufReader::new(out).read_line(&mut line).await;
+            }
+            // The first process exits right after forking the shim proper.
+            let _ = child.wait().await;
         }
-        // The first process exits right after forking the shim proper.
-        let _ = child.wait().await;
+        // The next start's shim, made while this container runs.
+        self.refill_spare();
         let line = line.trim().to_string();
         if !line.starts_with("ok") {
             let (msg, errno) = shim_failure(&line);
