@@ -13,6 +13,9 @@ impl Containers {
 
     pub(super) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
         let res = self.start_inner(e).await;
+        // The next start's shim, made once this one is done (on a machine of two cores its
+        // exec would otherwise compete with this start).
+        self.refill_spare();
         if let Err(err) = &res {
             if err.kind != crate::error::Kind::NotModified
                 && err.kind != crate::error::Kind::Conflict
@@ -201,8 +204,6 @@ impl Containers {
             // The first process exits right after forking the shim proper.
             let _ = child.wait().await;
         }
-        // The next start's shim, made while this container runs.
-        self.refill_spare();
         let line = line.trim().to_string();
         if !line.starts_with("ok") {
             let (msg, errno) = shim_failure(&line);
