@@ -1553,3 +1553,83 @@ fn debug_logs_follow_a_start_into_the_shim() {
         .unwrap_or_default();
     assert!(!quiet.contains("request{op="), "{quiet}");
 }
+
+/// The spare shim (`berth-shim --spare DIR`, see engine/src/containers/spare.rs): berthd keeps
+/// one ready, idle-scheduled; a start uses it, the container and its shim run under the
+/// normal policy, and a new spare is made. It ends with berthd.
+#[test]
+fn a_spare_shim_serves_the_next_start_and_ends_with_berthd() {
+    let mut d = Berthd::start_with(busybox_image);
+    let spare_dir = d.data.join("containers").display().to_string();
+    let spares = |dir: &str| -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let c = std::fs::read(e.path().join("cmdline")).ok()?;
+                let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                (c.contains("berth-shim --spare") && c.trim_end().ends_with(dir)).then_some(pid)
+            })
+            .collect()
+    };
+    let policy = |pid: u32| -> String {
+        std::fs::read_to_string(format!("/proc/{pid}/sched"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("policy"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|p| p.trim().to_string())
+            .unwrap_or_default()
+    };
+    let wait_spare = || -> u32 {
+        for _ in 0..200 {
+            let idle: Vec<u32> = spares(&spare_dir)
+                .into_iter()
+                .filter(|p| policy(*p) == "5")
+                .collect();
+            if let [p] = idle.as_slice() {
+                return *p;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("no one idle spare shim: {:?}", spares(&spare_dir));
+    };
+    let first = wait_spare();
+    let out = ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "served",
+        "busybox",
+        "sh",
+        "-c",
+        "grep policy /proc/1/sched; sleep 30",
+    ]));
+    assert_eq!(out.trim().len(), 64);
+    // The spare became the container's shim: under the normal policy, as is the container.
+    assert_eq!(policy(first), "0", "the shim that serves a container");
+    let logs = || ok(d.berth(&["logs", "served"]));
+    for _ in 0..100 {
+        if !logs().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        logs().trim().ends_with(" 0"),
+        "the container's policy: {}",
+        logs()
+    );
+    let second = wait_spare();
+    assert_ne!(first, second, "a new spare after the start");
+    ok(d.berth(&["rm", "-f", "served"]));
+    d.kill9();
+    for _ in 0..100 {
+        if spares(&spare_dir).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the spare outlived berthd: {:?}", spares(&spare_dir));
+}

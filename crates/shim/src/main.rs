@@ -53,6 +53,17 @@ fn main() {
         if std::io::stdin().read_line(&mut path).unwrap_or(0) == 0 || path.trim().is_empty() {
             std::process::exit(0);
         }
+        // Started under SCHED_IDLE (see the engine's spare.rs): the container and its shim run
+        // under the normal policy.
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler on this process with a valid parameter.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } != 0 {
+            println!(
+                "error: leave the spare's idle scheduling: {}",
+                std::io::Error::last_os_error()
+            );
+            std::process::exit(1);
+        }
         let cfg = read_config(path.trim());
         serve(cfg);
     }

@@ -40,13 +40,26 @@ impl Containers {
     }
 
     async fn spawn_spare(&self) -> std::io::Result<Spare> {
-        let mut child = tokio::process::Command::new(&self.s.shim_bin)
-            .arg("--spare")
+        let mut cmd = tokio::process::Command::new(&self.s.shim_bin);
+        cmd.arg("--spare")
             .arg(self.s.data_root.join("containers"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
+            .stderr(std::process::Stdio::null());
+        // The spare starts up under SCHED_IDLE: only on a CPU nothing else wants, so it never
+        // slows the start (or the exit) of the container running meanwhile. The shim goes
+        // back to the normal policy when it gets its container.
+        // SAFETY: the closure only calls sched_setscheduler, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let param = libc::sched_param { sched_priority: 0 };
+                if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(std::io::Error::other("the spare shim's pipes"));
         };
