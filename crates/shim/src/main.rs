@@ -47,6 +47,10 @@ fn main() {
         std::process::exit(1);
     }
     if spare {
+        // Idle-scheduled until it gets a container (berthd set it too, from outside).
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler on this process with a valid parameter.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
         detach();
         let mut path = String::new();
         // Nothing (berthd gone) or no path: nothing to serve.

@@ -46,20 +46,18 @@ impl Containers {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn()?;
         // The spare starts up under SCHED_IDLE: only on a CPU nothing else wants, so it never
         // slows the start (or the exit) of the container running meanwhile. The shim goes
-        // back to the normal policy when it gets its container.
-        // SAFETY: the closure only calls sched_setscheduler, which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                let param = libc::sched_param { sched_priority: 0 };
-                if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+        // back to the normal policy when it gets its container. Set from here rather than
+        // before the exec: a `pre_exec` would make the spawn fork berthd (its page tables,
+        // then copy-on-write faults in berthd) instead of a vfork-style spawn; the spare sets
+        // it on itself too, as soon as it runs its own code.
+        if let Some(pid) = child.id() {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: sched_setscheduler on our child's pid with a valid parameter.
+            unsafe { libc::sched_setscheduler(pid as i32, libc::SCHED_IDLE, &param) };
         }
-        let mut child = cmd.spawn()?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(std::io::Error::other("the spare shim's pipes"));
         };
