@@ -188,7 +188,7 @@ impl Containers {
         // Only the first line counts: the container's init, forked from the shim before it
         // answered, holds a copy of the pipe until it execs.
         let mut line = String::new();
-        if let Some(out) = self.use_spare(&dir.join("shim.json")).await {
+        if let Some(out) = self.use_spare(&dir.join("shim.json")) {
             let _ = BufReader::new(out).read_line(&mut line).await;
         } else {
             let mut child = tokio::process::Command::new(&self.s.shim_bin)
