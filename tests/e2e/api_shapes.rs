@@ -48,6 +48,12 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "API 1.44",
     ),
     ("/networks", "[].EnableIPv4", "API 1.47"),
+    // As for one network below: every network of the list is compared with its namesake.
+    (
+        "/networks",
+        "[].IPAM.Config[].Gateway",
+        "the chosen gateway",
+    ),
     ("/networks/shapes-net", ".EnableIPv4", "API 1.47"),
     // berth writes the gateway it chose; dockerd writes only a gateway the user gave.
     (
@@ -134,8 +140,32 @@ fn diff(path: &str, d: &Value, b: &Value, out: &mut Vec<String>) {
             }
         }
         (Value::Array(da), Value::Array(ba)) => {
-            if let (Some(dv), Some(bv)) = (da.first(), ba.first()) {
-                diff(&format!("{path}[]"), dv, bv, out);
+            // Objects with a name (networks in a list, whose order is dockerd's map order,
+            // random from run to run) are compared with the one of the same name.
+            let named = |v: &Value| v.get("Name").and_then(Value::as_str).map(str::to_string);
+            let pairs: Vec<(&Value, &Value)> = da
+                .iter()
+                .filter_map(|dv| {
+                    let n = named(dv)?;
+                    let bv = ba
+                        .iter()
+                        .find(|bv| named(bv).as_deref() == Some(n.as_str()))?;
+                    Some((dv, bv))
+                })
+                .collect();
+            if pairs.is_empty() {
+                if let (Some(dv), Some(bv)) = (da.first(), ba.first()) {
+                    diff(&format!("{path}[]"), dv, bv, out);
+                }
+            }
+            for (dv, bv) in pairs {
+                let mut found = Vec::new();
+                diff(&format!("{path}[]"), dv, bv, &mut found);
+                for f in found {
+                    if !out.contains(&f) {
+                        out.push(f);
+                    }
+                }
             }
         }
         _ => {}
