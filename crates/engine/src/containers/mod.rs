@@ -64,7 +64,7 @@ pub(crate) mod subpath;
 pub use links::parse_link;
 use networking::write_etc_files;
 pub use ops::parse_signal;
-use shim::{drain_exit, shim_call, shim_data, shim_stream};
+use shim::{drain_exit, shim_call, shim_data, shim_gone, shim_stream};
 use start::{mount_spec, restart_policy};
 
 pub use crate::model::container::MOUNT_POINTS;

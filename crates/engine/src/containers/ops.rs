@@ -248,12 +248,7 @@ impl Containers {
             // (it sends nothing to a client that asked for nothing). Without a connection,
             // the socket file says when it is gone.
             match shim_conn {
-                Some(mut s) => {
-                    use tokio::io::AsyncReadExt;
-                    let mut buf = [0u8; 64];
-                    let gone = async { while !matches!(s.read(&mut buf).await, Ok(0) | Err(_)) {} };
-                    let _ = tokio::time::timeout(Duration::from_secs(2), gone).await;
-                }
+                Some(s) => shim_gone(s, Duration::from_secs(2)).await,
                 None => {
                     for _ in 0..2000 {
                         if !sock.exists() {

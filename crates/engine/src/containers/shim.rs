@@ -91,3 +91,13 @@ pub(super) async fn shim_stream(sock: &Path, req: &Request) -> Result<UnixStream
     }
     Ok(s)
 }
+
+/// Waits (at most `limit`) until the shim at the other end of `conn`, a connection of our own
+/// that asked for nothing, has exited: the shim never writes to such a client, so the read
+/// ends (EOF) only when the process is gone.
+pub(super) async fn shim_gone(mut conn: UnixStream, limit: Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    let gone = async { while !matches!(conn.read(&mut buf).await, Ok(0) | Err(_)) {} };
+    let _ = tokio::time::timeout(limit, gone).await;
+}

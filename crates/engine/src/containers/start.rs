@@ -65,6 +65,12 @@ impl Containers {
         }
         st.on(crate::lifecycle::Event::Start, &rec.name)
             .map_err(|err| conflict(err.0))?;
+        // The last run's shim reports the exit before it writes its last state and removes
+        // its socket: a start right after `wait` (sooner still with the spare shim) must not
+        // have the new shim's socket and state file removed or overwritten by the old one.
+        if let Ok(old) = UnixStream::connect(self.socket(&rec.id)).await {
+            shim_gone(old, Duration::from_secs(2)).await;
+        }
         let dir = self.dir(&rec.id);
         let (upper, work, rootfs, bundle) = (
             dir.join("upper"),
