@@ -137,9 +137,27 @@ impl Berthd {
             .unwrap()
     }
 
+    /// Until berthd answers `/_ping`. A connect alone is not enough: a child that berthd was
+    /// spawning when it was killed holds a copy of the listening socket until its exec, so a
+    /// connection can be accepted into the backlog of a daemon that is gone (the crash tests
+    /// saw "Connection refused" and "No such file" right after such a "ready").
     fn wait_ready(&self) {
+        use std::io::{Read, Write};
+        let answers = || -> bool {
+            let Ok(mut s) = std::os::unix::net::UnixStream::connect(self.sock()) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+            if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+                .is_err()
+            {
+                return false;
+            }
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+        };
         for _ in 0..250 {
-            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
+            if answers() {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -1582,13 +1582,30 @@ fn a_spare_shim_serves_the_next_start_and_ends_with_berthd() {
             .map(|p| p.trim().to_string())
             .unwrap_or_default()
     };
+    // The detached spare: its starter (berthd's child, which forks it and exits) has the
+    // same command line, but berthd as its parent.
+    let berthd = d.pid();
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
     let wait_spare = || -> u32 {
         for _ in 0..200 {
             let idle: Vec<u32> = spares(&spare_dir)
                 .into_iter()
-                .filter(|p| policy(*p) == "5")
+                .filter(|p| policy(*p) == "5" && parent(*p).is_some_and(|pp| pp != berthd))
                 .collect();
-            if let [p] = idle.as_slice() {
+            // berthd takes the spare once its starter has exited and been reaped.
+            let starting = spares(&spare_dir)
+                .into_iter()
+                .any(|p| parent(p) == Some(berthd));
+            if let ([p], false) = (idle.as_slice(), starting) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
                 return *p;
             }
             std::thread::sleep(std::time::Duration::from_millis(25));

@@ -226,14 +226,18 @@ impl Containers {
         // which is what the removal waits for below.
         let shim_conn = UnixStream::connect(&sock).await.ok();
         if e.view().active() || shim_conn.is_some() {
-            let _ = shim_call(
-                &sock,
-                &Request::Stop {
-                    signal: 9,
-                    timeout: 0,
-                },
-            )
-            .await;
+            // A container that has exited (a `--rm` one, at its end) needs no kill: its shim
+            // is only finishing, and a request would wait behind that.
+            if st != State::Exited {
+                let _ = shim_call(
+                    &sock,
+                    &Request::Stop {
+                        signal: 9,
+                        timeout: 0,
+                    },
+                )
+                .await;
+            }
             if !wait_for(
                 &e.watch(),
                 |v| v.shim.as_ref().is_none_or(|s| s.status == Status::Exited),

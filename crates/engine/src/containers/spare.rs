@@ -5,11 +5,13 @@
 //! After each start a new spare is made, in the background. Without a spare (two starts at
 //! once, or one that died) a start spawns its shim as before.
 //!
-//! The spare is made from a thread of its own running under SCHED_IDLE, so that the spawn, the
-//! exec and the spare's start-up inherit that policy and only use a CPU nothing else wants:
-//! making it never slows the start or the exit of the container running meanwhile (on two
-//! cores it did, by a millisecond, under the normal policy). The shim takes the normal policy
-//! back when it gets its container.
+//! The spare is spawned from a thread of its own (not a tokio worker) under the normal policy,
+//! and made SCHED_IDLE as soon as the spawn returns (the spare also does it itself first
+//! thing), so that its start-up only uses a CPU nothing else wants; the shim takes the normal
+//! policy back when it gets its container. The spawn itself is not run idle: until its exec
+//! completes, a spawned child holds copies of berthd's descriptors (the API's listening
+//! socket, clients' connections), and an idle child starved under load held them for long
+//! enough that a berthd killed meanwhile seemed still to listen (the crash tests saw it).
 //!
 //! A spare holds nothing of a container until it gets a config; it ends when its stdin ends,
 //! so a berthd that exits (or is killed) leaves none behind.
@@ -40,9 +42,6 @@ impl Containers {
         let spawned = std::thread::Builder::new()
             .name("spare-shim".into())
             .spawn(move || {
-                let param = libc::sched_param { sched_priority: 0 };
-                // SAFETY: sched_setscheduler on this thread (pid 0) with a valid parameter.
-                unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
                 match me.spawn_spare() {
                     Ok(s) => *me.spare.lock().expect("spare") = Some(s),
                     Err(e) => tracing::debug!(error = %e, "no spare shim"),
@@ -64,6 +63,9 @@ impl Containers {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()?;
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler on our child's pid with a valid parameter.
+        unsafe { libc::sched_setscheduler(child.id() as i32, libc::SCHED_IDLE, &param) };
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(std::io::Error::other("the spare shim's pipes"));
         };

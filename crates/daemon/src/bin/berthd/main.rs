@@ -193,7 +193,7 @@ fn main() -> anyhow::Result<()> {
     let activated = std::env::var("LISTEN_PID").is_ok_and(|p| p == std::process::id().to_string());
     // A socket left by a crashed daemon is replaced; one a live daemon answers on is not.
     if sock.exists() && !activated {
-        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+        if answers_ping(&sock) {
             anyhow::bail!("{} is in use by another daemon", sock.display());
         }
         std::fs::remove_file(&sock).with_context(|| format!("remove stale {}", sock.display()))?;
@@ -404,4 +404,23 @@ fn group_id(name: &str) -> Option<u32> {
                 .then(|| f.nth(1)?.parse().ok())
                 .flatten()
         })
+}
+
+/// Whether a daemon answers `/_ping` on `sock`. A connect alone is not proof: a child that a
+/// killed berthd was spawning holds a copy of its listening socket until its exec, and the
+/// kernel queues connections to it that nothing will ever answer.
+fn answers_ping(sock: &std::path::Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+    let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(3)));
+    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: berthd\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
