@@ -40,11 +40,13 @@ impl Containers {
         self.dir(id).join("health.json")
     }
 
-    /// Writes what the probes have shown, for the next berthd.
+    /// Writes what the probes have shown, for the next berthd. Without fsyncs: a probe's
+    /// result is no user's data, and after a power loss the next run starts over anyway (it
+    /// would cost two fsyncs on every probe and on the start path).
     fn save_health(&self, e: &Entry) {
         if let Some(h) = e.health() {
             let rec = e.record();
-            if let Err(err) = berth_durable::save(&self.health_file(&rec.id), &h) {
+            if let Err(err) = berth_durable::replace_record(&self.health_file(&rec.id), &h) {
                 tracing::warn!(container = %rec.id, error = %err, "save the health state");
             }
         }
@@ -80,9 +82,9 @@ impl Containers {
         };
         let resumed = resumed && e.health().is_some();
         if !resumed {
-            // Starting at once, so that an inspect right after the start sees it.
+            // Starting at once, so that an inspect right after the start sees it (the task
+            // writes it down when its run begins).
             e.health_run_starts();
-            self.save_health(&e);
         }
         let gen = e.generation.load(std::sync::atomic::Ordering::SeqCst);
         let me = self.clone();

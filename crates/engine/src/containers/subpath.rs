@@ -81,7 +81,7 @@ pub fn prepare(
         .is_dir();
     let target = point(exec_root, id, index);
     // A mount left from an earlier start (or a copy) is replaced: the volume may have changed.
-    unmount(&target);
+    let _ = berth_shim::MountSpec::unmount(&target);
     let _ = std::fs::remove_dir(&target);
     let _ = std::fs::remove_file(&target);
     let made = match target.parent() {
@@ -117,13 +117,6 @@ pub fn prepare(
     Ok(target)
 }
 
-fn unmount(target: &Path) {
-    if let Ok(c) = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()) {
-        // SAFETY: a NUL-terminated path alive for the call.
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    }
-}
-
 /// Unmounts and removes every subpath mount point of container `id`. Only empty mount points
 /// are removed (never a directory's content: a mount that could not be undone stays).
 pub fn release(exec_root: &Path, id: &str) {
@@ -133,7 +126,7 @@ pub fn release(exec_root: &Path, id: &str) {
     };
     for e in entries.flatten() {
         let p = e.path();
-        unmount(&p);
+        let _ = berth_shim::MountSpec::unmount(&p);
         if std::fs::remove_dir(&p).is_err() {
             let _ = std::fs::remove_file(&p);
         }
