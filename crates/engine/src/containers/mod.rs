@@ -64,7 +64,7 @@ pub(crate) mod subpath;
 pub use links::parse_link;
 use networking::write_etc_files;
 pub use ops::parse_signal;
-use shim::{drain_exit, shim_call, shim_data, shim_gone, shim_stream};
+use shim::{drain_exit, old_shim_gone, shim_call, shim_data, shim_gone, shim_stream};
 use start::{mount_spec, restart_policy};
 
 pub use crate::model::container::MOUNT_POINTS;
@@ -343,7 +343,9 @@ impl Containers {
         for e in std::fs::read_dir(&dir).map_err(io_err("read the containers directory"))? {
             let e = e.map_err(io_err("read the containers directory"))?;
             if e.file_name().to_string_lossy().starts_with(".removing-") {
-                // A removal cut short by a crash: finish it.
+                // A removal cut short by a crash: finish it (its root may still be mounted
+                // if the shim was killed too).
+                let _ = berth_shim::MountSpec::unmount(&e.path().join("rootfs"));
                 let _ = std::fs::remove_dir_all(e.path());
                 continue;
             }

@@ -248,16 +248,8 @@ impl Containers {
                 let _ = e.transition(Change::RemovalAborted);
                 return Err(unavailable(format!("could not kill container {}", rec.id)));
             }
-            // Let the shim unmount and go: its end of our connection closes when it exits
-            // (it sends nothing to a client that asked for nothing). No connection: no shim
-            // listening, nothing to wait for.
-            if let Some(s) = shim_conn {
-                shim_gone(s, Duration::from_secs(2)).await;
-            }
         }
         let dir = self.dir(&rec.id);
-        let _ = berth_shim::MountSpec::unmount(&dir.join("rootfs"));
-        subpath::release(&self.s.exec_root, &rec.id);
         if let Some(a) = self.attachment(&rec.id) {
             let (net, id) = (self.network.clone(), rec.id.clone());
             tokio::task::spawn_blocking(move || net.detach(&id, &a))
@@ -273,9 +265,24 @@ impl Containers {
         std::fs::rename(&dir, &trash).map_err(io_err("remove the container"))?;
         self.trash.lock().expect("trash").insert(name.clone());
         let pending = self.trash.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_dir_all(&trash);
-            pending.lock().expect("trash").remove(&name);
+        let exec_root = self.s.exec_root.clone();
+        let id = rec.id.clone();
+        tokio::spawn(async move {
+            // The shim unmounts the root (through a descriptor: the rename does not lose it)
+            // after it has told the exit; its end of our connection closes when it is gone
+            // (it sends nothing to a client that asked for nothing). The root, the subpath
+            // mounts and the files go only then: they are nobody's any more, and the answer
+            // need not wait for them.
+            if let Some(s) = shim_conn {
+                shim_gone(s, Duration::from_secs(10)).await;
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = berth_shim::MountSpec::unmount(&trash.join("rootfs"));
+                subpath::release(&exec_root, &id);
+                let _ = std::fs::remove_dir_all(&trash);
+                pending.lock().expect("trash").remove(&name);
+            })
+            .await;
         });
         self.entries.lock().expect("entries").remove(&rec.id);
         // Its exec instances go with it (as with dockerd), or they would pile up for ever.

@@ -101,6 +101,8 @@ impl Containers {
         rec: &Record,
         f: impl FnOnce(&Path) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, EngineError> {
+        // The last run's shim may still be unmounting the root (it tells the exit first).
+        old_shim_gone(&self.socket(&rec.id), Duration::from_secs(2)).await;
         let dir = self.dir(&rec.id);
         let target = self.s.exec_root.join("mnt").join(&rec.id[..24]);
         let (upper, work) = (dir.join("upper"), dir.join("work"));

@@ -92,6 +92,15 @@ pub(super) async fn shim_stream(sock: &Path, req: &Request) -> Result<UnixStream
     Ok(s)
 }
 
+/// Waits (at most `limit`) until no shim listens at `sock` any more: a shim tells a
+/// container's end before it has unmounted its root and removed its socket, so whatever
+/// mounts that root or starts a new shim for the container waits for the old one first.
+pub(super) async fn old_shim_gone(sock: &std::path::Path, limit: Duration) {
+    if let Ok(conn) = UnixStream::connect(sock).await {
+        shim_gone(conn, limit).await;
+    }
+}
+
 /// Waits (at most `limit`) until the shim at the other end of `conn`, a connection of our own
 /// that asked for nothing, has exited: the shim never writes to such a client, so the read
 /// ends (EOF) only when the process is gone.

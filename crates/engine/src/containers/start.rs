@@ -68,9 +68,7 @@ impl Containers {
         // The last run's shim reports the exit before it writes its last state and removes
         // its socket: a start right after `wait` (sooner still with the spare shim) must not
         // have the new shim's socket and state file removed or overwritten by the old one.
-        if let Ok(old) = UnixStream::connect(self.socket(&rec.id)).await {
-            shim_gone(old, Duration::from_secs(2)).await;
-        }
+        old_shim_gone(&self.socket(&rec.id), Duration::from_secs(2)).await;
         let dir = self.dir(&rec.id);
         let (upper, work, rootfs, bundle) = (
             dir.join("upper"),

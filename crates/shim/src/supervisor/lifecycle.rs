@@ -8,14 +8,26 @@ impl Shim {
             m.mount().map_err(|e| {
                 format!("mount the root file system on {}: {e}", m.target.display())
             })?;
-            self.mounted.push(m.target);
+            let root = nix::fcntl::open(
+                &m.target,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok();
+            self.mounted.push((m.target, root));
         }
         Ok(())
     }
 
     pub(super) fn unmount_rootfs(&mut self) {
-        while let Some(t) = self.mounted.pop() {
-            if let Err(e) = berth_shim::MountSpec::unmount(&t) {
+        while let Some((t, root)) = self.mounted.pop() {
+            // The descriptor names the mount wherever its directory is now.
+            let by = root
+                .as_ref()
+                .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
+            if let Err(e) = berth_shim::MountSpec::unmount(by.as_deref().unwrap_or(&t)) {
                 log(&format!("unmount {}: {e}", t.display()));
             }
         }
@@ -137,6 +149,11 @@ impl Shim {
     /// Writes the state file, crash-safely, if the state changed.
     pub(super) fn persist(&mut self) {
         if std::mem::take(&mut self.dirty) {
+            // A removal renames the container's directory once the exit is told: the last
+            // state has no file to go to then, and needs none.
+            if self.told && !self.cfg.state_file.parent().is_some_and(|d| d.exists()) {
+                return;
+            }
             if let Err(e) = self.state.save(&self.cfg.state_file) {
                 log(&e.to_string());
             }
@@ -200,11 +217,6 @@ impl Shim {
         self.pty = None;
         self.kill_at = None;
         self.state.oom_killed = code == 137 && self.oom_killed();
-        if let Some(c) = self.container.take() {
-            if let Err(e) = c.delete(true) {
-                log(&format!("delete container: {e}"));
-            }
-        }
         tracing::debug!(code, oom_killed = self.state.oom_killed, "exited");
         self.state.exit_code = code;
         self.state.pid = 0;
@@ -214,6 +226,24 @@ impl Shim {
             self.cfg
                 .restart
                 .should_restart(code, self.state.restart_count, self.state.manual_stop);
+        // The end is told before the clean-up (the cgroup's removal, the root's unmount: some
+        // milliseconds, most of it the unmount's RCU grace period) when no process of the
+        // container is left: in its own pid namespace, init's exit took every other process
+        // with it. berthd waits for this shim to be gone before it reuses the root or the
+        // socket (a start, a stopped container's root, a removal's deletion).
+        if !restart
+            && self
+                .container
+                .as_ref()
+                .is_some_and(|c| c.pids().is_ok_and(|p| p.is_empty()))
+        {
+            self.tell_end();
+        }
+        if let Some(c) = self.container.take() {
+            if let Err(e) = c.delete(true) {
+                log(&format!("delete container: {e}"));
+            }
+        }
         if restart {
             // Docker's back-off: 100 ms, doubled on each restart, at most a minute, back to
             // 100 ms once a run lasted 10 s.
@@ -268,9 +298,19 @@ impl Shim {
         }
     }
 
-    /// The container is done for good: undo the root file system, close streams, linger.
+    /// The container is done for good: undo the root file system, tell the end (if not yet
+    /// told), linger.
     pub(super) fn finish(&mut self) {
         self.unmount_rootfs();
+        if !self.told {
+            self.tell_end();
+        }
+        self.finished = Some(Instant::now());
+    }
+
+    /// Tells subscribers the final state and ends every stream (subscriptions, attached
+    /// clients), at once rather than at the next poll round.
+    fn tell_end(&mut self) {
         self.state.status = Status::Exited;
         self.state.pid = 0;
         if self.state.finished_at.is_empty() {
@@ -283,6 +323,6 @@ impl Shim {
                 c.flush();
             }
         }
-        self.finished = Some(Instant::now());
+        self.told = true;
     }
 }

@@ -119,6 +119,9 @@ impl Client {
             }
         }
         if self.kind == Kind::Closing {
+            // The end reaches the client now, not when the poll round closes the descriptor
+            // (a round that may still have the container's clean-up to do).
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
             self.dead = true;
         }
     }
@@ -148,7 +151,12 @@ pub(crate) struct Shim {
     restart_at: Option<Instant>,
     backoff: Duration,
     started: Instant,
-    mounted: Vec<PathBuf>,
+    /// The root file system's mounts, each with a descriptor of its root: the unmount goes
+    /// through the descriptor, since berthd may rename the container's directory (a removal)
+    /// once the exit is told, before this shim has unmounted.
+    mounted: Vec<(PathBuf, Option<OwnedFd>)>,
+    /// The exit was told to the clients (subscribers and attached streams got their end).
+    told: bool,
     finished: Option<Instant>,
     /// The state changed since the state file was last written.
     dirty: bool,
@@ -206,6 +214,7 @@ impl Shim {
             backoff: Duration::from_millis(100),
             started: Instant::now(),
             mounted: Vec::new(),
+            told: false,
             finished: None,
             dirty: false,
         };
