@@ -55,6 +55,8 @@ pub mod name;
 pub mod network;
 pub mod procs;
 pub(crate) mod seccomp;
+#[cfg(test)]
+mod seccomp_layouts;
 pub(crate) mod spec;
 pub mod volumes;
 

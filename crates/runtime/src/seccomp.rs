@@ -66,6 +66,21 @@ fn compare(
 
 /// Compiles the profile into a filter context, ready to load.
 pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
+    compile_at(s, Layout::Tree)
+}
+
+/// How libseccomp lays the filter out (its `SCMP_FLTATR_CTL_OPTIMIZE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A list in rule priority order (libseccomp's default, level 1).
+    List,
+    /// A binary tree over the syscall numbers (level 2): what a start loads.
+    Tree,
+}
+
+/// [`compile`] with the given layout; the verdicts are the same (tested in the engine with
+/// docker's default profile), only the instructions differ.
+pub fn compile_at(s: &LinuxSeccomp, layout: Layout) -> Result<ScmpFilterContext> {
     let err =
         |what: &str, e: libseccomp::error::SeccompError| Error::Seccomp(format!("{what}: {e}"));
     let default = action(
@@ -76,6 +91,16 @@ pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| err("create filter", e))?;
     // libseccomp sets no_new_privs on load by default; the spec decides that, not the filter.
     ctx.set_ctl_nnp(false).map_err(|e| err("ctl nnp", e))?;
+    // A binary tree over the syscall numbers instead of libseccomp's default list: docker's
+    // default profile becomes a few hundred instructions where the list took ~980, and the
+    // kernel, which runs the filter once per syscall number when it loads it (to find the
+    // syscalls always allowed), loads it in a fraction of the time (0.8 ms per start here).
+    let level = match layout {
+        Layout::List => 1,
+        Layout::Tree => 2,
+    };
+    ctx.set_filter_attr(libseccomp::ScmpFilterAttr::CtlOptimize, level)
+        .map_err(|e| err("ctl optimize", e))?;
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let name = name_of(a);
         let arch = ScmpArch::from_str(&name).map_err(|_| {
@@ -201,7 +226,12 @@ pub struct Program {
 impl Program {
     /// Compiles `s` with libseccomp and exports the filter it would load.
     pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
-        let ctx = compile(s)?;
+        Program::compile_at(s, Layout::Tree)
+    }
+
+    /// [`Program::compile`] with the given layout.
+    pub fn compile_at(s: &LinuxSeccomp, layout: Layout) -> Result<Program> {
+        let ctx = compile_at(s, layout)?;
         let fd =
             nix::sys::memfd::memfd_create("berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
                 .map_err(|e| Error::Seccomp(format!("memfd: {e}")))?;

@@ -2,8 +2,8 @@
 //! compiling it (docker's default profile costs libseccomp milliseconds per start; crun keeps
 //! a cache for the same reason).
 //!
-//! A filter is keyed by the SHA-256 of everything its bytes depend on: the cache format, this
-//! runtime's version (which fixes the statically linked libseccomp and the compile rules in
+//! A filter is keyed by the SHA-256 of everything its bytes depend on: the cache format, the
+//! compile rules' revision, this runtime's version (which fixes the statically linked libseccomp and the compile rules in
 //! `seccomp.rs`), the architecture, and the profile itself as JSON. The engine's default
 //! profile already depends on the container's capabilities, so the capability set is part of
 //! the profile's content; any change of profile, runtime or architecture is a different key,
@@ -24,6 +24,9 @@ use crate::error::Result;
 use crate::seccomp::Program;
 
 const MAGIC: &[u8; 8] = b"BSECCMP1";
+/// The compile rules' revision, in the key: a filter compiled by older rules (2: the binary
+/// tree) is never reused.
+const RULES: u32 = 2;
 
 /// The cache's directory under a runtime root.
 pub fn dir(root: &Path) -> PathBuf {
@@ -34,6 +37,7 @@ pub fn dir(root: &Path) -> PathBuf {
 pub fn key(s: &LinuxSeccomp) -> String {
     let mut h = Sha256::new();
     h.update(MAGIC);
+    h.update(RULES.to_le_bytes());
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
     h.update(std::env::consts::ARCH.as_bytes());
