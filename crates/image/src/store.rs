@@ -36,6 +36,7 @@ use crate::reference::ImageRef;
 mod check;
 mod commit;
 mod gc;
+mod topdir;
 mod unpack;
 
 pub use check::Finding;
@@ -185,6 +186,7 @@ impl Store {
     pub fn open_with_driver(root: &Path, driver: Option<&str>) -> Result<Self> {
         std::fs::create_dir_all(root.join("snapshots"))
             .ctx(|| format!("create {}", root.display()))?;
+        topdir::mark(&root.join("snapshots"));
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
