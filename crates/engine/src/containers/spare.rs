@@ -2,7 +2,9 @@
 //! the config of the next container to start. A start hands it the config's path instead of
 //! spawning a shim, which takes the shim's exec and start-up (about 1.5 ms of `run --rm` on
 //! this machine, most of it glibc's CPUID probing under the hypervisor) off the start's path.
-//! After each start a new spare is made, in the background. Without a spare (two starts at
+//! After each start a new spare is made, in the background, once the started container has
+//! exited or run for 20 ms (interleaved `run --rm` pairs: 0.69 ms faster than making it as
+//! soon as the start was answered, when its exec landed on the short container's exit). Without a spare (two starts at
 //! once, or one that died) a start spawns its shim as before.
 //!
 //! The spare is spawned from a thread of its own (not a tokio worker) under the normal policy,

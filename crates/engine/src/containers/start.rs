@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// How long after a start the next spare shim is made, unless the container exits sooner.
+const SPARE_DELAY: Duration = Duration::from_millis(20);
+
 impl Containers {
     /// `POST /containers/{id}/start`.
     #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
@@ -13,9 +16,15 @@ impl Containers {
 
     pub(super) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
         let res = self.start_inner(e).await;
-        // The next start's shim, made once this one is done (on a machine of two cores its
-        // exec would otherwise compete with this start).
-        self.refill_spare();
+        // The next start's shim, made once this one is done and its container has exited or
+        // run for a moment: the spare's exec and start-up (glibc's, before it can make itself
+        // idle) would otherwise compete, on a machine of two cores, with this start and with
+        // a short container's exit.
+        let (me, watch) = (self.clone(), e.watch());
+        tokio::spawn(async move {
+            wait_for(&watch, |v| v.state() != State::Running, SPARE_DELAY).await;
+            me.refill_spare();
+        });
         if let Err(err) = &res {
             if err.kind != crate::error::Kind::NotModified
                 && err.kind != crate::error::Kind::Conflict
