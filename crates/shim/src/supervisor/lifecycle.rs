@@ -119,6 +119,8 @@ impl Shim {
         let Some(created) = self.created.take() else {
             return Err(String::from("container already started").into());
         };
+        // Read while init waits for the start (a short-lived one may be gone right after).
+        self.pid_ns_init = leads_pid_namespace(created.container.state.pid);
         let running = created.start()?;
         let c = running.into_container();
         self.state.pid = c.state.pid;
@@ -232,10 +234,11 @@ impl Shim {
         // with it. berthd waits for this shim to be gone before it reuses the root or the
         // socket (a start, a stopped container's root, a removal's deletion).
         if !restart
-            && self
-                .container
-                .as_ref()
-                .is_some_and(|c| c.pids().is_ok_and(|p| p.is_empty()))
+            && (self.pid_ns_init
+                || self
+                    .container
+                    .as_ref()
+                    .is_some_and(|c| c.pids().is_ok_and(|p| p.is_empty())))
         {
             self.tell_end();
         }
@@ -325,4 +328,18 @@ impl Shim {
         }
         self.told = true;
     }
+}
+
+/// Whether `pid` is the first process of a pid namespace of its own (its innermost pid, the
+/// last of `NSpid`, is 1): its exit then ends every other process of the container, without a
+/// look at the cgroup (which costs a parse of the mount table on the exit's path).
+fn leads_pid_namespace(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .is_some_and(|v| {
+                let ids: Vec<&str> = v.split_whitespace().collect();
+                ids.len() > 1 && ids.last() == Some(&"1")
+            })
+    })
 }

@@ -157,6 +157,8 @@ pub(crate) struct Shim {
     mounted: Vec<(PathBuf, Option<OwnedFd>)>,
     /// The exit was told to the clients (subscribers and attached streams got their end).
     told: bool,
+    /// The container's init leads a pid namespace of its own (read at its start).
+    pid_ns_init: bool,
     finished: Option<Instant>,
     /// The state changed since the state file was last written.
     dirty: bool,
@@ -215,6 +217,7 @@ impl Shim {
             started: Instant::now(),
             mounted: Vec::new(),
             told: false,
+            pid_ns_init: false,
             finished: None,
             dirty: false,
         };
