@@ -36,7 +36,39 @@ struct Resources {
     berthd_fds: usize,
 }
 
+/// Waits (at most 5 s) for what berthd finishes after its answers: the spare shim it makes
+/// some milliseconds after a start (its two pipes count among berthd's descriptors), and the
+/// removals' deletions, which hold a connection to the old shim until it is gone and then
+/// delete the `.removing-<id>` directory.
+fn settle(d: &Berthd) {
+    let data = d.data.display().to_string();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < end {
+        // A spare that got a container keeps its command line; a waiting one holds no file
+        // of the data root open.
+        let spare = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("--spare") && c.contains(&data)
+            }) && std::fs::read_dir(e.path().join("fd")).is_ok_and(|fds| {
+                !fds.flatten()
+                    .any(|f| std::fs::read_link(f.path()).is_ok_and(|t| t.starts_with(&d.data)))
+            })
+        });
+        let removing = std::fs::read_dir(d.data.join("containers"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".removing-"));
+        if spare && !removing {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("berthd of {data} did not settle in 5 s (a spare shim, no removal pending)");
+}
+
 fn resources(d: &Berthd, ids: &[String]) -> Resources {
+    settle(d);
     let root = d.dir.path().display().to_string();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
