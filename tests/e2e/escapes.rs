@@ -469,7 +469,7 @@ fn no_host_descriptor_or_working_directory_leaks_into_a_container() {
         &["exec"],
     );
     assert!(matches!(v, Verdict::Blocked(..)), "{v:?}");
-    for n in 3..12 {
+    for n in 3..24 {
         let w = format!("/proc/self/fd/{n}");
         for args in [
             vec![

@@ -83,3 +83,42 @@ fn host_descriptors_do_not_leak() {
     let out = run("3");
     assert!(out.split_whitespace().any(|f| f == "5"), "{out}");
 }
+
+/// CVE-2024-21626: a working directory through a descriptor the runtime still holds when it
+/// changes directory (`/proc/self/fd/N`, closed only by the exec) lands outside the root. The
+/// runtime refuses such a cwd instead of running the process there.
+#[test]
+fn a_cwd_through_a_leaked_directory_descriptor_is_refused() {
+    let mut b = Bundle::new(&["sh", "-c", "pwd; ls"]);
+    b.spec["process"]["cwd"] = "/proc/self/fd/5".into();
+    b.write();
+    let host_dir = tempfile::tempdir().unwrap();
+    std::fs::write(host_dir.path().join("host-only-file"), "x").unwrap();
+    let dir = std::fs::File::open(host_dir.path()).unwrap();
+    let dir_fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth-runtime"));
+    c.arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&b.id);
+    // SAFETY: dup2 in the child before exec; no allocation, async-signal-safe.
+    unsafe {
+        c.pre_exec(move || {
+            libc::dup2(dir_fd, 5);
+            Ok(())
+        });
+    }
+    let out = c.output().unwrap();
+    assert!(
+        !stdout(&out).contains("host-only-file"),
+        "the process ran in the host's directory: {}",
+        stdout(&out)
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("outside the container's root"),
+        "{}",
+        stderr(&out)
+    );
+}

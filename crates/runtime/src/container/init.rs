@@ -275,6 +275,21 @@ pub(super) fn finish_process(
     process::switch_user(p, setgroups_allowed)?;
     process::set_capabilities(p.capabilities().as_ref())?;
     nix::unistd::chdir(p.cwd()).ctx(|| format!("process.cwd: chdir {}", p.cwd().display()))?;
+    // CVE-2024-21626: a cwd through a descriptor this process still holds (`/proc/self/fd/N`,
+    // not yet closed by its exec) can land outside the container's root. The kernel then
+    // names the directory "(unreachable)…", which glibc's getcwd reports as ENOENT.
+    match nix::unistd::getcwd() {
+        Ok(d) if d.is_absolute() => {}
+        _ => {
+            return Err(crate::error::Error::spec(
+                "process.cwd",
+                format!(
+                    "chdir {}: the working directory is outside the container's root",
+                    p.cwd().display()
+                ),
+            ))
+        }
+    }
     nix::sys::stat::umask(Mode::from_bits_truncate(p.user().umask().unwrap_or(0o022)));
     let program = process::find_program(p)?;
     let (args, env) = process::c_args(p)?;

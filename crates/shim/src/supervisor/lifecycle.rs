@@ -8,27 +8,21 @@ impl Shim {
             m.mount().map_err(|e| {
                 format!("mount the root file system on {}: {e}", m.target.display())
             })?;
-            let root = nix::fcntl::open(
-                &m.target,
-                nix::fcntl::OFlag::O_PATH
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .ok();
-            self.mounted.push((m.target, root));
+            self.mounted.push(m.target);
         }
         Ok(())
     }
 
     pub(super) fn unmount_rootfs(&mut self) {
-        while let Some((t, root)) = self.mounted.pop() {
-            // The descriptor names the mount wherever its directory is now.
-            let by = root
-                .as_ref()
-                .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
-            if let Err(e) = berth_shim::MountSpec::unmount(by.as_deref().unwrap_or(&t)) {
-                log(&format!("unmount {}: {e}", t.display()));
+        while let Some(t) = self.mounted.pop() {
+            match berth_shim::MountSpec::unmount(&t) {
+                // A removal renamed the container's directory after the exit was told; it
+                // unmounts the root itself once this shim is gone. (No descriptor of the root
+                // is kept to unmount it wherever it went: every process of the container is
+                // forked from this shim, and such a descriptor reached them until their exec.)
+                Err(nix::errno::Errno::ENOENT) if self.told => {}
+                Err(e) => log(&format!("unmount {}: {e}", t.display())),
+                Ok(()) => {}
             }
         }
     }

@@ -151,10 +151,8 @@ pub(crate) struct Shim {
     restart_at: Option<Instant>,
     backoff: Duration,
     started: Instant,
-    /// The root file system's mounts, each with a descriptor of its root: the unmount goes
-    /// through the descriptor, since berthd may rename the container's directory (a removal)
-    /// once the exit is told, before this shim has unmounted.
-    mounted: Vec<(PathBuf, Option<OwnedFd>)>,
+    /// The root file system's mounts.
+    mounted: Vec<PathBuf>,
     /// The exit was told to the clients (subscribers and attached streams got their end).
     told: bool,
     /// The container's init leads a pid namespace of its own (read at its start).
