@@ -1,0 +1,177 @@
+//! `--format` against the docker 28 CLI: each command line runs once through `berth` and once
+//! through docker 28 against the same berthd, and their output and exit code must match. The
+//! docker CLI renders templates itself (Go's text/template over its own types), so the
+//! comparison tests berth's renderer, not the daemon. Differences berth keeps on purpose are
+//! in `ALLOWED`, each with its reason.
+
+use berth_e2e::{busybox_image, ok, Berthd};
+
+const DOCKER28: &str = "/usr/local/bin/docker";
+
+/// Command lines whose output may differ, and why.
+const ALLOWED: &[(&str, &str)] = &[
+    // Go prints a struct's fields in the order its type declares them; the API's JSON does
+    // not carry that order, and berth prints them sorted by name (docs/cli.md).
+    ("{{.State}}", "struct field order"),
+    ("{{.HostConfig.RestartPolicy}}", "struct field order"),
+];
+
+fn run(d: &Berthd, client: Option<&str>, args: &[&str]) -> (String, i32) {
+    let out = match client {
+        Some(c) => d.docker(c, args),
+        None => d.berth(args),
+    };
+    (
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn format_templates_render_as_the_docker_cli_renders_them() {
+    assert!(
+        std::path::Path::new(DOCKER28).exists(),
+        "the docker 28 client is expected at {DOCKER28} (scripts/install-deps)"
+    );
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "lab",
+        "-l",
+        "b=2",
+        "-l",
+        "a=1",
+        "-l",
+        "z=26",
+        "-e",
+        "X=1",
+        "--restart",
+        "on-failure:3",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(d.berth(&["volume", "create", "--label", "k=v", "vol1"]));
+    ok(d.berth(&["network", "create", "--label", "n=1", "net1"]));
+    let cases: &[&[&str]] = &[
+        &["inspect", "-f", "{{.Config.Labels}}", "lab"],
+        &["inspect", "-f", "{{.Config.Cmd}}", "lab"],
+        &["inspect", "-f", "{{.Config.Env}}", "lab"],
+        &["inspect", "-f", "{{len .Config.Labels}}", "lab"],
+        &["inspect", "-f", "{{index .Config.Labels \"a\"}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{range .Config.Env}}{{.}},{{end}}", "lab"],
+        &["inspect", "-f", "{{range.Config.Env}}[{{.}}]{{end}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{range .HostConfig.Dns}}x{{else}}no dns{{end}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{.HostConfig.Dns}} {{.Mounts}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.State.Running}}",
+            "lab",
+        ],
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{json .Config.Labels}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{join .Config.Cmd \"+\"}} {{upper .State.Status}}",
+            "lab",
+        ],
+        &[
+            "inspect",
+            "-f",
+            "{{if .State.Running}}up{{else}}down{{end}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{$s := .State}}{{$s.Status}}", "lab"],
+        &["inspect", "-f", "{{- .Name -}}", "lab"],
+        &["inspect", "-f", "{{.State}}", "lab"],
+        &["inspect", "-f", "{{.HostConfig.RestartPolicy}}", "lab"],
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Config.Cmd}} {{.RepoTags}}",
+            "busybox",
+        ],
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Os}}/{{.Architecture}}",
+            "busybox",
+        ],
+        &[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Labels}} {{.Options}} {{.Driver}}",
+            "vol1",
+        ],
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Labels}} {{.Driver}}",
+            "net1",
+        ],
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            "net1",
+        ],
+        &["ps", "--format", "{{.Names}}:{{.Labels}}"],
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+        &["network", "ls", "--format", "{{.Name}}"],
+        &["inspect", "-f", "{{.Nope", "lab"],
+    ];
+    let mut differ = Vec::new();
+    for args in cases {
+        let (b, bc) = run(&d, None, args);
+        let (k, kc) = run(&d, Some(DOCKER28), args);
+        let key = args
+            .iter()
+            .find(|a| a.contains("{{"))
+            .copied()
+            .unwrap_or("");
+        let allowed = ALLOWED.iter().any(|(t, _)| *t == key);
+        // A template docker cannot parse fails in both, each in its own words.
+        if (&b, bc) != (&k, kc) && !(bc != 0 && kc != 0) {
+            if !allowed {
+                differ.push(format!(
+                    "{args:?}\n  berth  ({bc}): {b}\n  docker ({kc}): {k}"
+                ));
+            }
+        } else {
+            assert!(
+                !allowed || bc != 0,
+                "{key:?} is allowed to differ but no longer does: drop it from ALLOWED"
+            );
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "berth and docker 28 differ:\n{}",
+        differ.join("\n")
+    );
+}
