@@ -558,3 +558,15 @@ fn bind_mount_propagation_follows_the_option() {
         "rprivate must not receive it"
     );
 }
+
+/// A missing working directory is made (as dockerd makes it before runc runs): mode 0755,
+/// owned by root whatever the user, even under a read-only root.
+#[test]
+fn a_missing_cwd_is_made() {
+    let mut b = Bundle::new(&["sh", "-c", "pwd; stat -c '%a %u %g' /made /made/here"]);
+    b.spec["process"]["cwd"] = "/made/here".into();
+    b.spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    b.spec["root"]["readonly"] = true.into();
+    let out = b.run_ok();
+    assert_eq!(out, "/made/here\n755 0 0\n755 0 0\n", "{out}");
+}

@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -163,6 +164,9 @@ pub(super) fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
         nix::unistd::chroot(&bundle.rootfs).ctx(|| "chroot".to_string())?;
         nix::unistd::chdir("/").ctx(|| "chdir /".to_string())?;
     }
+    // As dockerd does before runc: a missing working directory is made, before a read-only
+    // root can forbid it.
+    make_cwd(proc_)?;
 
     if let Some(sock) = &ctx.console {
         let (master, slave, name) = console::open_pty()?;
@@ -305,4 +309,19 @@ pub(super) fn finish_process(
     }
     sys::reset_signals();
     Err(process::exec(&program, &args, &env))
+}
+
+/// Creates `process.cwd` inside the (already entered) root if it is missing, mode 0755, owned
+/// by the container's root as dockerd makes it (`SetupWorkingDirectory`: the root identity,
+/// whatever the process's user).
+fn make_cwd(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    if cwd.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .recursive(true)
+        .create(cwd)
+        .ctx(|| format!("process.cwd: mkdir {}", cwd.display()))
 }
