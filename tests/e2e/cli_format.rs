@@ -55,6 +55,13 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
     ]));
     ok(d.berth(&["volume", "create", "--label", "k=v", "vol1"]));
     ok(d.berth(&["network", "create", "--label", "n=1", "net1"]));
+    // A second name for the same image: `images busybox` shows only the matching one, as
+    // dockerd answers a reference filter.
+    ok(d.berth(&["tag", "busybox", "other/name:1"]));
+    assert_eq!(
+        ok(d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}", "busybox"])).trim(),
+        "busybox:latest"
+    );
     let cases: &[&[&str]] = &[
         &["inspect", "-f", "{{.Config.Labels}}", "lab"],
         &["inspect", "-f", "{{.Config.Cmd}}", "lab"],
@@ -142,6 +149,8 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
         ],
         &["ps", "--format", "{{.Names}}:{{.Labels}}"],
         &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+        &["images", "--format", "{{.Repository}}:{{.Tag}}", "busybox"],
+        &["images", "--format", "{{.Repository}}:{{.Tag}}", "other/*"],
         &["network", "ls", "--format", "{{.Name}}"],
         &["inspect", "-f", "{{.Nope", "lab"],
     ];

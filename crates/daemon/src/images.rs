@@ -28,11 +28,14 @@ pub async fn list(
         .into_iter()
         .filter(|i| keep.keeps(i))
         .map(|i| {
+            // As dockerd: with a reference filter, an image shows only the names that match
+            // it (`images busybox` does not list the other tags of the same image).
+            let (tags, digests) = keep.names(&i.repo_tags, &i.repo_digests);
             serde_json::json!({
                 "Id": i.id,
                 "ParentId": "",
-                "RepoTags": i.repo_tags,
-                "RepoDigests": i.repo_digests,
+                "RepoTags": tags,
+                "RepoDigests": digests,
                 "Created": i.created,
                 "Size": i.size,
                 "SharedSize": -1,
@@ -101,6 +104,27 @@ impl ImageFilter {
         Ok(out)
     }
 
+    /// Whether the name `t` (`repo:tag`, or `repo@digest`) matches a reference pattern.
+    fn matches(&self, t: &str) -> bool {
+        self.references.iter().any(|pat| {
+            let repo = t
+                .split_once('@')
+                .map(|(r, _)| r)
+                .or_else(|| t.rsplit_once(':').map(|(r, _)| r))
+                .unwrap_or(t);
+            glob(pat, t) || (!pat.contains(':') && !pat.contains('@') && glob(pat, repo))
+        })
+    }
+
+    /// The tags and digests to show: those the reference filter matches, or all of them.
+    fn names(&self, tags: &[String], digests: &[String]) -> (Vec<String>, Vec<String>) {
+        if self.references.is_empty() {
+            return (tags.to_vec(), digests.to_vec());
+        }
+        let pick = |v: &[String]| v.iter().filter(|t| self.matches(t)).cloned().collect();
+        (pick(tags), pick(digests))
+    }
+
     fn keeps(&self, i: &berth_engine::images::ImageSummary) -> bool {
         if let Some(d) = self.dangling {
             if d != i.repo_tags.is_empty() {
@@ -114,16 +138,8 @@ impl ImageFilter {
         if !self.labels.iter().all(label_ok) {
             return false;
         }
-        if !self.references.is_empty() {
-            let hit = self.references.iter().any(|pat| {
-                i.repo_tags.iter().any(|t| {
-                    let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
-                    glob(pat, t) || (!pat.contains(':') && glob(pat, repo))
-                })
-            });
-            if !hit {
-                return false;
-            }
+        if !self.references.is_empty() && !i.repo_tags.iter().any(|t| self.matches(t)) {
+            return false;
         }
         if self.before.is_some_and(|b| i.created >= b) {
             return false;
