@@ -184,3 +184,42 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
         differ.join("\n")
     );
 }
+
+/// The plugin endpoints answer as a dockerd with no plugins: `docker plugin ls` lists none
+/// (tools that list plugins when they start stopped on berthd's 404), a named plugin is not
+/// found in dockerd's words, and installing one is refused.
+#[test]
+fn plugin_endpoints_answer_as_a_dockerd_without_plugins() {
+    let d = Berthd::start_with(|_| {});
+    let ls = d.docker(DOCKER28, &["plugin", "ls"]);
+    assert!(ls.status.success(), "{ls:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&ls.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["ID", "NAME", "DESCRIPTION", "ENABLED"]
+    );
+    for args in [
+        &["plugin", "inspect", "foo"][..],
+        &["plugin", "enable", "vieux/sshfs:latest"],
+        &["plugin", "disable", "foo"],
+        &["plugin", "rm", "foo"],
+    ] {
+        let out = d.docker(DOCKER28, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let name = args[2];
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(
+            err.contains(&format!("plugin \"{name}\" not found")),
+            "{args:?}: {err}"
+        );
+    }
+    let install = d.docker(
+        DOCKER28,
+        &["plugin", "install", "--grant-all-permissions", "x/y"],
+    );
+    assert!(
+        String::from_utf8_lossy(&install.stderr).contains("berthd runs no managed plugins"),
+        "{install:?}"
+    );
+}

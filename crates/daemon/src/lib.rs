@@ -41,6 +41,7 @@ pub mod http;
 pub mod image_create;
 pub mod images;
 pub mod networks;
+pub mod plugins;
 pub mod prune;
 pub mod query;
 pub mod stats;
@@ -176,6 +177,8 @@ pub fn router(engine: std::sync::Arc<berth_engine::Engine>) -> Router {
         )
         .route("/containers/{id}/changes", get(files::changes))
         .route("/images/{*name}", axum::routing::any(images::by_name))
+        .route("/plugins", get(plugins::list))
+        .route("/plugins/{*rest}", axum::routing::any(plugins::by_name))
         .route("/auth", post(distribution::auth))
         .route("/distribution/{*name}", get(distribution::inspect))
         .route(
