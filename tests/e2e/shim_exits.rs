@@ -1,21 +1,7 @@
 //! The shim's ends and beginnings end to end: the spare shim, starts right after exits, and the
 //! exit told before the shim's clean-up (the real `berth` CLI against a real berthd).
 
-use std::time::{Duration, Instant};
-
-use berth_e2e::{busybox_image, ok, Berthd};
-
-/// Polls `f` until it is true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use berth_e2e::{busybox_image, eventually, ok, Berthd};
 
 /// The spare shim (`berth-shim --spare DIR`, see engine/src/containers/spare.rs): berthd keeps
 /// one ready, idle-scheduled; a start uses it, the container and its shim run under the

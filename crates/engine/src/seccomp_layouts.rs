@@ -118,22 +118,7 @@ fn profile(caps: &[&str]) -> LinuxSeccomp {
 
 #[test]
 fn the_tree_and_the_list_give_the_same_verdicts() {
-    let default_caps = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    let default_caps = crate::spec::DEFAULT_CAPS;
     let mut all = default_caps.to_vec();
     all.extend([
         "CAP_SYS_ADMIN",
@@ -151,7 +136,7 @@ fn the_tree_and_the_list_give_the_same_verdicts() {
         [40, 1, 0, 0, 0, 0],
         [u64::MAX, 0xffff_ffff_0000_0000, 1, 2, 3, 4],
     ];
-    for caps in [&default_caps[..], &all[..]] {
+    for caps in [default_caps, &all[..]] {
         let p = profile(caps);
         let list = Program::compile_at(&p, Layout::List).unwrap();
         let tree = Program::compile_at(&p, Layout::Tree).unwrap();
