@@ -147,6 +147,9 @@ pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// openat2(2) relative to `dir` with the given open flags (O_CLOEXEC is added) and
 /// RESOLVE_* flags. std and nix do not wrap it.
+/// How often [`openat2`] tries a lookup that raced a rename or mount (EAGAIN).
+pub const OPENAT2_TRIES: usize = 64;
+
 pub fn openat2(dir: &OwnedFd, path: &Path, flags: i32, resolve: u64) -> std::io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -155,21 +158,29 @@ pub fn openat2(dir: &OwnedFd, path: &Path, flags: i32, resolve: u64) -> std::io:
         mode: 0,
         resolve,
     };
-    // SAFETY: `how` is a valid open_how of the size passed; `c` is NUL-terminated.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
+    // The kernel answers EAGAIN when a rename or mount anywhere on the system raced a `..`
+    // of the path, as it cannot then vouch for the containment; openat2(2) says to retry.
+    for _ in 0..OPENAT2_TRIES {
+        // SAFETY: `how` is a valid open_how of the size passed; `c` is NUL-terminated.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a new descriptor we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
     }
-    // SAFETY: a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Err(std::io::Error::from_raw_os_error(libc::EAGAIN))
 }
 
 /// Reads `rel` (a relative path) inside the directory `root`, refusing symlinks and `..` on the

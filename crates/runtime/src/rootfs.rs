@@ -396,17 +396,25 @@ impl InRoot {
             mode: 0,
             resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         };
-        // SAFETY: openat2 reads the path and the open_how struct of the given size, both valid
-        // for the call; it returns a new descriptor or -1.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root_fd.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
+        // EAGAIN: a rename or mount anywhere raced a `..` of the path, so the kernel cannot
+        // vouch for the containment; openat2(2) says to retry.
+        let mut fd = -1;
+        for _ in 0..64 {
+            // SAFETY: openat2 reads the path and the open_how struct of the given size, both
+            // valid for the call; it returns a new descriptor or -1.
+            fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    root_fd.as_raw_fd(),
+                    c.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            };
+            if fd >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+                break;
+            }
+        }
         if fd < 0 {
             return Err(io(std::io::Error::last_os_error()));
         }
