@@ -223,3 +223,38 @@ fn plugin_endpoints_answer_as_a_dockerd_without_plugins() {
         "{install:?}"
     );
 }
+
+/// Command-line mistakes: the same first line and exit code as the docker 28 CLI (125 for an
+/// unknown flag, 1 for a missing argument or an unknown command), with `berth` for `docker`.
+/// `-h` is help outside `run` and `create` (deprecated in docker, still taken).
+#[test]
+fn usage_mistakes_exit_as_dockers_do() {
+    let d = Berthd::start_with(|_| {});
+    for args in [
+        &["run", "--foo", "x"][..],
+        &["run", "-x", "busybox"],
+        &["ps", "--bogus"],
+        &["run"],
+        &["stop"],
+        &["rm"],
+        &["nosuchcommand"],
+    ] {
+        let b = d.berth(args);
+        let k = d.docker(DOCKER28, args);
+        let first = |o: &std::process::Output| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .replace("docker", "berth")
+        };
+        assert_eq!(
+            (first(&b), b.status.code()),
+            (first(&k), k.status.code()),
+            "{args:?}"
+        );
+    }
+    let help = d.berth(&["images", "-h"]);
+    assert!(help.status.success(), "{help:?}");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: berth images"));
+}

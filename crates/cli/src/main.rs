@@ -13,6 +13,7 @@ mod commands;
 mod credentials;
 mod format;
 mod tty;
+mod usage;
 mod values;
 
 use clap::{Parser, Subcommand};
@@ -272,7 +273,11 @@ fn main() {
     // Output into a closed pipe (`berth ps | head`) ends the program quietly, as in Go.
     // SAFETY: resetting SIGPIPE's disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    let args = usage::help_shorthand(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => std::process::exit(usage::report(&e)),
+    };
     if cli.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         return;

@@ -173,7 +173,7 @@ pub struct CreateArgs {
 #[derive(Debug, clap::Args)]
 pub struct ResourceArgs {
     /// Memory limit.
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, allow_negative_numbers = true)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
     #[arg(long = "memory-swap")]
