@@ -21,10 +21,15 @@ fn run(d: &Berthd, client: Option<&str>, args: &[&str]) -> (String, i32) {
         Some(c) => d.docker(c, args),
         None => d.berth(args),
     };
-    (
-        String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
-        out.status.code().unwrap_or(-1),
-    )
+    let mut text = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    // List rows of one image (its names in different repositories) come out of the docker
+    // CLI in Go map order, which changes from run to run: lists are compared as sets.
+    if matches!(args.first(), Some(&"images" | &"ps")) || args.get(1) == Some(&"ls") {
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        text = lines.join("\n");
+    }
+    (text, out.status.code().unwrap_or(-1))
 }
 
 #[test]
@@ -257,4 +262,27 @@ fn usage_mistakes_exit_as_dockers_do() {
     let help = d.berth(&["images", "-h"]);
     assert!(help.status.success(), "{help:?}");
     assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: berth images"));
+}
+
+/// `exec` of a program that is not there, through the docker 28 CLI and berth's: dockerd's
+/// (runc's) words on the stream and exit 127 (the docker CLI once got "unable to upgrade to
+/// tcp, received 400" here).
+#[test]
+fn exec_of_a_missing_program_reads_as_on_dockerd() {
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&["run", "-d", "--name", "ex", "busybox", "sleep", "1000"]));
+    let want = "OCI runtime exec failed: exec failed: unable to start container process: \
+                exec: \"nosuchbinary\": executable file not found in $PATH: unknown";
+    for out in [
+        d.docker(DOCKER28, &["exec", "ex", "nosuchbinary"]),
+        d.berth(&["exec", "ex", "nosuchbinary"]),
+    ] {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(127), "{text}");
+        assert_eq!(text.trim(), want);
+    }
 }

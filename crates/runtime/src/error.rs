@@ -57,13 +57,19 @@ pub enum Error {
     #[error("hook {path}: {reason}")]
     Hook { path: PathBuf, reason: String },
 
-    /// A child of the runtime (stage 1 or the container's init) reported a failure.
-    #[error("container init: {message}")]
+    /// A child of the runtime (stage 1 or the container's init) reported a failure, in
+    /// runc's words.
+    #[error("unable to start container process: {message}")]
     Child {
         message: String,
         /// The OS error the child met, if any.
         errno: Option<i32>,
     },
+
+    /// The process's program cannot be run; the message is runc's (`exec: "x": executable
+    /// file not found in $PATH`), the OS error kept for the exit code (127 or 126).
+    #[error("{message}")]
+    Exec { message: String, errno: i32 },
 
     /// The channel to a child broke.
     #[error("sync with container init: {0}")]
@@ -78,6 +84,7 @@ impl Error {
             Error::Sys { source, .. } => Some(*source as i32),
             Error::Io { source, .. } => source.raw_os_error(),
             Error::Child { errno, .. } => *errno,
+            Error::Exec { errno, .. } => Some(*errno),
             _ => None,
         }
     }

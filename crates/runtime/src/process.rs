@@ -286,9 +286,9 @@ pub fn find_program(p: &Process) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::Io {
-        context: format!("exec: {arg0:?}: executable file not found in $PATH"),
-        source: std::io::Error::from_raw_os_error(libc::ENOENT),
+    Err(Error::Exec {
+        message: format!("exec: {arg0:?}: executable file not found in $PATH"),
+        errno: libc::ENOENT,
     })
 }
 

@@ -150,7 +150,12 @@ impl Containers {
                     _ => 126,
                 };
                 self.exec_finished(id, code);
-                let (m, errno) = (err.message, err.errno);
+                // dockerd's words around the runtime's.
+                let m = format!(
+                    "OCI runtime exec failed: exec failed: {}: unknown",
+                    err.message
+                );
+                let errno = err.errno;
                 return Err(if code == 127 || errno == Some(libc::EACCES) {
                     invalid(m)
                 } else {
