@@ -342,10 +342,12 @@ impl Containers {
         let mut entries = BTreeMap::new();
         for e in std::fs::read_dir(&dir).map_err(io_err("read the containers directory"))? {
             let e = e.map_err(io_err("read the containers directory"))?;
-            if e.file_name().to_string_lossy().starts_with(".removing-") {
-                // A removal cut short by a crash: finish it (its root may still be mounted
-                // if the shim was killed too).
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(id) = name.strip_prefix(".removing-") {
+                // A removal cut short by a crash: finish it (its root and subpath mounts may
+                // still be there: they go after the answer, once the shim is gone).
                 let _ = berth_shim::MountSpec::unmount(&e.path().join("rootfs"));
+                subpath::release(&s.exec_root, id);
                 let _ = std::fs::remove_dir_all(e.path());
                 continue;
             }

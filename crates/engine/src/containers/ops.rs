@@ -250,6 +250,10 @@ impl Containers {
             }
         }
         let dir = self.dir(&rec.id);
+        // The subpath mounts are berthd's own binds; with every process of the container
+        // gone they are nobody's, and they go before the answer (a `volume rm` right after
+        // must find the volume unused).
+        subpath::release(&self.s.exec_root, &rec.id);
         if let Some(a) = self.attachment(&rec.id) {
             let (net, id) = (self.network.clone(), rec.id.clone());
             tokio::task::spawn_blocking(move || net.detach(&id, &a))
@@ -265,20 +269,16 @@ impl Containers {
         std::fs::rename(&dir, &trash).map_err(io_err("remove the container"))?;
         self.trash.lock().expect("trash").insert(name.clone());
         let pending = self.trash.clone();
-        let exec_root = self.s.exec_root.clone();
-        let id = rec.id.clone();
         tokio::spawn(async move {
-            // The shim unmounts the root (through a descriptor: the rename does not lose it)
-            // after it has told the exit; its end of our connection closes when it is gone
-            // (it sends nothing to a client that asked for nothing). The root, the subpath
-            // mounts and the files go only then: they are nobody's any more, and the answer
-            // need not wait for them.
+            // The shim unmounts the root after it has told the exit (or fails to, when the
+            // rename came first); its end of our connection closes when it is gone (it sends
+            // nothing to a client that asked for nothing). The root and the files go only
+            // then: they are nobody's any more, and the answer need not wait for them.
             if let Some(s) = shim_conn {
                 shim_gone(s, Duration::from_secs(10)).await;
             }
             let _ = tokio::task::spawn_blocking(move || {
                 let _ = berth_shim::MountSpec::unmount(&trash.join("rootfs"));
-                subpath::release(&exec_root, &id);
                 let _ = std::fs::remove_dir_all(&trash);
                 pending.lock().expect("trash").remove(&name);
             })
