@@ -286,3 +286,82 @@ fn exec_of_a_missing_program_reads_as_on_dockerd() {
         assert_eq!(text.trim(), want);
     }
 }
+
+/// `argv` run with a terminal (a pty) as its stdin and stdout; its output and exit code.
+fn in_pty(argv: &[&str]) -> (String, i32) {
+    let script = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(argv)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// What docker refuses about terminals, berth refuses in the same words and exit code: an
+/// archive written to a terminal (`save`, `export` without `-o`), an archive read from one
+/// (`load`), and `-it` when stdin is no terminal (`run`, `exec`).
+#[test]
+fn terminal_refusals_read_as_dockers() {
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&["run", "-d", "--name", "tt", "busybox", "sleep", "1000"]));
+    let berth = berth_e2e::binary("berth").display().to_string();
+    let host = d.host();
+    for args in [&["save", "busybox"][..], &["export", "tt"], &["load"]] {
+        let mut b = vec![berth.as_str(), "-H", &host];
+        b.extend_from_slice(args);
+        let mut k = vec![DOCKER28, "-H", &host];
+        k.extend_from_slice(args);
+        let (bo, bc) = in_pty(&b);
+        let (ko, kc) = in_pty(&k);
+        assert_eq!((bo.as_str(), bc), (ko.as_str(), kc), "{args:?}");
+        assert_eq!(bc, 1, "{args:?}: {bo}");
+    }
+    for args in [
+        &["run", "--rm", "-it", "busybox", "true"][..],
+        &["exec", "-it", "tt", "true"],
+    ] {
+        let nul = || std::fs::File::open("/dev/null").unwrap();
+        let b = std::process::Command::new(&berth)
+            .arg("-H")
+            .arg(&host)
+            .args(args)
+            .stdin(nul())
+            .output()
+            .unwrap();
+        let k = std::process::Command::new(DOCKER28)
+            .arg("-H")
+            .arg(&host)
+            .args(args)
+            .stdin(nul())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (String::from_utf8_lossy(&b.stderr).trim(), b.status.code()),
+            (String::from_utf8_lossy(&k.stderr).trim(), k.status.code()),
+            "{args:?}"
+        );
+        assert_eq!(b.status.code(), Some(1), "{args:?}");
+    }
+}

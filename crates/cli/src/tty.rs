@@ -93,6 +93,25 @@ pub fn detach_sequence(spec: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Docker's refusal of `-it` when stdin is no terminal; `Some(1)`, the exit code, after saying
+/// so, or `None` when there is nothing to refuse.
+pub fn refuse_non_tty_input(interactive: bool, tty: bool) -> Option<i32> {
+    use std::io::IsTerminal;
+    (interactive && tty && !std::io::stdin().is_terminal()).then(|| {
+        eprintln!("the input device is not a TTY");
+        1
+    })
+}
+
+/// Docker's refusal to write an archive to a terminal (`save`, `export` without `-o`).
+pub fn refuse_archive_to_terminal(output: Option<&std::path::Path>) -> Option<i32> {
+    use std::io::IsTerminal;
+    (output.is_none() && std::io::stdout().is_terminal()).then(|| {
+        eprintln!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        1
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -170,6 +170,11 @@ pub struct LoadArgs {
 pub async fn load(api: &Api, a: LoadArgs) -> anyhow::Result<i32> {
     let data = match &a.input {
         Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("open {}: {e}", p.display()))?,
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            // docker's words: an archive is not typed at a terminal.
+            eprintln!("requested load from stdin, but stdin is empty");
+            return Ok(1);
+        }
         None => {
             let mut v = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
@@ -213,6 +218,9 @@ pub struct SaveArgs {
 
 /// `berth save`.
 pub async fn save(api: &Api, a: SaveArgs) -> anyhow::Result<i32> {
+    if let Some(code) = crate::tty::refuse_archive_to_terminal(a.output.as_deref()) {
+        return Ok(code);
+    }
     let qs: Vec<String> = a.images.iter().map(|n| format!("names={}", q(n))).collect();
     let res = api
         .stream(Method::GET, &format!("/images/get?{}", qs.join("&")))

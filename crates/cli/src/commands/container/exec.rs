@@ -40,6 +40,9 @@ pub struct ExecArgs {
 
 /// `berth exec`: exit code of the command; 126 when it cannot be run, 127 when not found.
 pub async fn exec(api: &Api, a: ExecArgs) -> anyhow::Result<i32> {
+    if let Some(code) = crate::tty::refuse_non_tty_input(a.interactive && !a.detach, a.tty) {
+        return Ok(code);
+    }
     let body = json!({
         "AttachStdin": a.interactive && !a.detach,
         "AttachStdout": !a.detach,

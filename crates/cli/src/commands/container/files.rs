@@ -261,6 +261,9 @@ pub struct ExportArgs {
 
 /// `berth export`.
 pub async fn export(api: &Api, a: ExportArgs) -> anyhow::Result<i32> {
+    if let Some(code) = crate::tty::refuse_archive_to_terminal(a.output.as_deref()) {
+        return Ok(code);
+    }
     let res = api
         .stream(
             Method::GET,

@@ -612,6 +612,9 @@ pub(crate) async fn start_wait(
 /// `berth run`.
 pub async fn run(api: &Api, a: RunArgs) -> anyhow::Result<i32> {
     let c = &a.create;
+    if let Some(code) = crate::tty::refuse_non_tty_input(c.interactive && !a.detach, c.tty) {
+        return Ok(code);
+    }
     let id = match create_container(api, c, !a.detach).await {
         Ok(id) => id,
         Err(e) => return Ok(run_error(e)),
