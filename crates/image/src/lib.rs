@@ -22,6 +22,7 @@ pub mod digest;
 pub mod error;
 pub mod export;
 pub mod layer;
+pub mod openat;
 pub mod reference;
 pub mod store;
 mod walk;
