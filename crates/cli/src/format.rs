@@ -8,10 +8,6 @@ use std::collections::HashMap;
 use gtmpl::{FuncError, Template, Value as TValue};
 use serde_json::Value;
 
-// A path of its own: the fuzz targets include this file from another crate.
-#[path = "format/gofmt.rs"]
-mod gofmt;
-
 /// serde_json → template value.
 pub fn to_tvalue(v: &Value) -> TValue {
     match v {
@@ -329,12 +325,10 @@ pub fn render(tmpl: &str, v: &Value) -> anyhow::Result<String> {
         ("truncate", f_truncate),
         ("pad", f_pad),
         ("printf", f_printf),
-        ("__print", gofmt::f_print),
-        ("len", gofmt::f_len),
     ]);
     let text = unescape(tmpl);
     lexer_guard(&text).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
-    t.parse(gofmt::print_actions(&text))
+    t.parse(text)
         .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
     let ctx = gtmpl::Context::from(to_tvalue(v));
     t.render(&ctx).map_err(|e| anyhow::anyhow!("template: {e}"))
@@ -484,5 +478,42 @@ mod tests {
     fn table_layout() {
         let out = tabwrite(&["NAMES\tSTATUS".into(), "web\tUp 2 seconds".into()]);
         assert_eq!(out, "NAMES     STATUS\nweb       Up 2 seconds\n");
+    }
+
+    /// Through the patched gtmpl (third_party/gtmpl/PATCHES.md): values print as Go's `%v`
+    /// (maps with sorted keys, lists, nil, struct-like objects), `len` takes maps, maps range
+    /// in key order, and `else` runs only for an empty range.
+    #[test]
+    fn values_print_and_range_as_go() {
+        let v = serde_json::json!({
+            "L": {"e": "5", "b": "2", "d": "4", "a": "1", "c": "3"},
+            "E": [], "One": [7], "Cmd": ["sleep", "1000"],
+            "State": {"Status": "running", "Pid": 42, "Health": null},
+            "Empty": {},
+        });
+        let r = |t: &str| render(t, &v).unwrap();
+        for _ in 0..5 {
+            assert_eq!(
+                r("{{range $k, $v := .L}}{{$k}}={{$v}};{{end}}"),
+                "a=1;b=2;c=3;d=4;e=5;"
+            );
+        }
+        assert_eq!(r("{{range .E}}x{{else}}empty{{end}}"), "empty");
+        assert_eq!(r("{{range .One}}{{.}}{{else}}empty{{end}}"), "7");
+        assert_eq!(r("{{range .Missing}}x{{else}}none{{end}}"), "none");
+        assert_eq!(
+            r("{{.Cmd}} {{len .L}} {{.L}}"),
+            "[sleep 1000] 5 map[a:1 b:2 c:3 d:4 e:5]"
+        );
+        assert_eq!(
+            r("{{.State}} {{.Empty}} {{.State.Health}}"),
+            "{<nil> 42 running} map[] <nil>"
+        );
+        assert_eq!(r("{{range.Cmd}}[{{.}}]{{end}}"), "[sleep][1000]");
+        assert_eq!(
+            r("{{if .One}}y{{end}}{{$x := .Cmd}}{{$x}}"),
+            "y[sleep 1000]"
+        );
+        assert!(render("{{len .State.Pid}}", &v).is_err());
     }
 }

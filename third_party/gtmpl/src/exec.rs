@@ -441,8 +441,44 @@ impl<'a, 'b, T: Write> State<'a, 'b, T> {
     }
 
     fn print_value(&mut self, val: &Value) -> Result<(), ExecError> {
-        write!(self.writer, "{}", val).map_err(ExecError::IOError)?;
+        // berth: values print as Go's fmt prints them with %v (see go_fmt).
+        write!(self.writer, "{}", go_fmt(val)).map_err(ExecError::IOError)?;
         Ok(())
+    }
+}
+
+/// berth: `v` as Go's fmt prints it with `%v`: `map[k:v]` (keys sorted), `[a b]`, `<nil>`,
+/// and an object whose keys are all exported Go names as a struct, `{v1 v2}` (fields in key
+/// order: Go's declaration order is not in the data). gtmpl_value's Display prints Rust's
+/// debug text for maps and lists.
+pub fn go_fmt(v: &Value) -> String {
+    fn exported(k: &str) -> bool {
+        let mut c = k.chars();
+        c.next().is_some_and(|f| f.is_ascii_uppercase()) && c.all(|x| x.is_ascii_alphanumeric())
+    }
+    match v {
+        Value::NoValue => "<no value>".into(),
+        Value::Nil => "<nil>".into(),
+        Value::Function(_) => String::new(),
+        Value::Bool(_) | Value::String(_) | Value::Number(_) => v.to_string(),
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(go_fmt).collect();
+            format!("[{}]", items.join(" "))
+        }
+        Value::Object(m) | Value::Map(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            if !keys.is_empty() && keys.iter().all(|k| exported(k)) {
+                let fields: Vec<String> = keys.iter().map(|k| go_fmt(&m[*k])).collect();
+                format!("{{{}}}", fields.join(" "))
+            } else {
+                let pairs: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("{k}:{}", go_fmt(&m[*k])))
+                    .collect();
+                format!("map[{}]", pairs.join(" "))
+            }
+        }
     }
 }
 
