@@ -8,15 +8,27 @@
 //! - no descriptor in berthd;
 //! - berthd's RSS has grown by less than [`RSS_BOUND_KIB`].
 //!
+//! It prints berthd's RSS at checkpoints (after 100, 500, 1,000, 3,000 … containers) and each
+//! step's latency percentiles, so that a slope, a plateau or a slow tail shows. When a step
+//! fails, the evidence is kept before the test daemon's directory goes: berthd's log, the
+//! container's inspect, logs and shim log, the listing of `ps -a` (see [`keep_evidence`]).
+//!
 //! CI runs a reduced soak (`BERTH_SOAK_SEQUENTIAL`, default 100; `BERTH_SOAK_CONCURRENT`,
 //! default 20). `bench/soak` runs the full one: 1,000 in sequence and 50 at once.
 
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use berth_e2e::{busybox_image, ok, Berthd};
 
 /// What berthd's resident memory may grow by from the end of the warm-up to the end.
 const RSS_BOUND_KIB: u64 = 16 * 1024;
+
+/// Container counts at which berthd's RSS is reported.
+const CHECKPOINTS: [usize; 6] = [100, 500, 1_000, 3_000, 10_000, 30_000];
+
+/// The steps of one container's life, in order.
+const STEPS: [&str; 6] = ["create", "start", "exec", "logs", "stop", "rm"];
 
 fn count(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -157,34 +169,208 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// One container's whole life; its id.
-fn lifecycle(d: &Berthd, name: &str) -> String {
-    let id = ok(d.berth(&[
-        "create",
-        "--name",
+/// A step that failed: which container, which step, what the CLI said.
+#[derive(Debug)]
+struct Failure {
+    name: String,
+    step: &'static str,
+    said: String,
+}
+
+/// One container's life: its id and each step's time, in [`STEPS`] order.
+struct Cycle {
+    id: String,
+    times: [Duration; 6],
+}
+
+/// Runs one step through the berth CLI: its trimmed stdout, or what it said when it failed.
+fn step(d: &Berthd, name: &str, step: &'static str, args: &[&str]) -> Result<String, Failure> {
+    let out = d.berth(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    Err(Failure {
+        name: name.to_string(),
+        step,
+        said: format!(
+            "berth {args:?}: exit {:?}\nstdout: {stdout}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    })
+}
+
+/// One container's whole life.
+fn lifecycle(d: &Berthd, name: &str) -> Result<Cycle, Failure> {
+    let mut times = [Duration::ZERO; 6];
+    let mut t = Instant::now();
+    let mut lap = |i: usize| {
+        times[i] = t.elapsed();
+        t = Instant::now();
+    };
+    let id = step(
+        d,
         name,
-        "-p",
-        "127.0.0.1::8080",
-        "busybox",
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; echo up; sleep 300 & wait",
-    ]));
-    ok(d.berth(&["start", name]));
-    assert_eq!(ok(d.berth(&["exec", name, "echo", "in"])), "in");
+        "create",
+        &[
+            "create",
+            "--name",
+            name,
+            "-p",
+            "127.0.0.1::8080",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; echo up; sleep 300 & wait",
+        ],
+    )?;
+    lap(0);
+    step(d, name, "start", &["start", name])?;
+    lap(1);
+    let said = step(d, name, "exec", &["exec", name, "echo", "in"])?;
+    if said != "in" {
+        return Err(Failure {
+            name: name.into(),
+            step: "exec",
+            said: format!("exec printed {said:?}, not \"in\""),
+        });
+    }
+    lap(2);
     // The first line may take a moment to reach the log.
     let mut logs = String::new();
     for _ in 0..50 {
-        logs = ok(d.berth(&["logs", name]));
+        logs = step(d, name, "logs", &["logs", name])?;
         if logs == "up" {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(logs, "up", "{name}");
-    ok(d.berth(&["stop", name]));
-    ok(d.berth(&["rm", name]));
-    id
+    if logs != "up" {
+        return Err(Failure {
+            name: name.into(),
+            step: "logs",
+            said: format!("logs are {logs:?} after a second, not \"up\""),
+        });
+    }
+    lap(3);
+    step(d, name, "stop", &["stop", name])?;
+    lap(4);
+    step(d, name, "rm", &["rm", name])?;
+    lap(5);
+    Ok(Cycle { id, times })
+}
+
+/// Keeps what explains a failed step under `$BERTH_SOAK_KEEP` (default
+/// `/var/tmp/berth-soak`), since the test daemon's directory goes with the test: the failure,
+/// berthd's whole log and state, the container's inspect, logs, `ps -a`, and the container's
+/// directories (config, state, `shim.log`) if they are still there. Returns the directory.
+fn keep_evidence(d: &mut Berthd, f: &Failure) -> PathBuf {
+    let base = std::env::var("BERTH_SOAK_KEEP").unwrap_or_else(|_| "/var/tmp/berth-soak".into());
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let keep = Path::new(&base).join(format!("{stamp}-{}-{}", f.name, f.step));
+    std::fs::create_dir_all(&keep).unwrap();
+    let write = |file: &str, text: &str| std::fs::write(keep.join(file), text).unwrap();
+    write(
+        "failure.txt",
+        &format!("{} failed at {}:\n{}\n", f.name, f.step, f.said),
+    );
+    write("berthd.txt", &d.diagnose());
+    let _ = std::fs::copy(d.dir.path().join("berthd.log"), keep.join("berthd.log"));
+    for (file, args) in [
+        ("inspect.json", vec!["inspect", &f.name]),
+        ("logs.txt", vec!["logs", &f.name]),
+        ("ps.txt", vec!["ps", "-a", "--no-trunc"]),
+    ] {
+        let out = d.berth(&args);
+        write(
+            file,
+            &format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
+    }
+    // The container's directories, found by its name in their config.
+    let exec = d.dir.path().join("exec");
+    for root in [d.data.join("containers"), exec.join("containers"), exec] {
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let files: Vec<_> = std::fs::read_dir(e.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            let ours = files.iter().any(|f2| {
+                std::fs::read(f2.path()).is_ok_and(|b| {
+                    b.len() < 1 << 20 && String::from_utf8_lossy(&b).contains(&f.name)
+                })
+            });
+            if !ours {
+                continue;
+            }
+            let to = keep.join(format!(
+                "{}-{}",
+                root.file_name().unwrap().to_string_lossy(),
+                e.file_name().to_string_lossy()
+            ));
+            std::fs::create_dir_all(&to).unwrap();
+            for f2 in files.iter().filter(|f2| f2.path().is_file()) {
+                let _ = std::fs::copy(f2.path(), to.join(f2.file_name()));
+            }
+        }
+    }
+    keep
+}
+
+/// The value at fraction `q` of sorted `v`.
+fn quantile(v: &[Duration], q: f64) -> Duration {
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Prints p50, p99 and the maximum of each step and of the whole cycle.
+fn report(label: &str, cycles: &[[Duration; 6]]) {
+    if cycles.is_empty() {
+        return;
+    }
+    let mut line = format!("soak: {label}, {} cycles, ms p50/p99/max:", cycles.len());
+    for i in 0..=STEPS.len() {
+        let mut v: Vec<Duration> = cycles
+            .iter()
+            .map(|c| {
+                if i < STEPS.len() {
+                    c[i]
+                } else {
+                    c.iter().sum()
+                }
+            })
+            .collect();
+        v.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        line += &format!(
+            " {} {:.1}/{:.1}/{:.1}",
+            STEPS.get(i).unwrap_or(&"cycle"),
+            ms(quantile(&v, 0.5)),
+            ms(quantile(&v, 0.99)),
+            ms(v[v.len() - 1])
+        );
+    }
+    eprintln!("{line}");
+}
+
+/// Fails the test with the kept evidence's place.
+fn fail(d: &mut Berthd, f: &Failure) -> ! {
+    let keep = keep_evidence(d, f);
+    panic!(
+        "{} failed at {}:\n{}\nevidence kept in {}",
+        f.name,
+        f.step,
+        f.said,
+        keep.display()
+    );
 }
 
 #[test]
@@ -197,13 +383,16 @@ fn soak_leaves_nothing_behind() {
     );
     let sequential = count("BERTH_SOAK_SEQUENTIAL", 100);
     let concurrent = count("BERTH_SOAK_CONCURRENT", 20);
-    let d = Berthd::start_with(busybox_image);
+    let mut d = Berthd::start_with(busybox_image);
     // A warm-up, so that lazily made things (the bridge, its rules, caches) exist before the
     // baseline.
     let warm = 10.min(sequential);
     let mut ids = Vec::new();
     for i in 0..warm {
-        ids.push(lifecycle(&d, &format!("warm{i}")));
+        match lifecycle(&d, &format!("warm{i}")) {
+            Ok(c) => ids.push(c.id),
+            Err(f) => fail(&mut d, &f),
+        }
     }
     let base = resources(&d, &ids);
     // The counts see a live container (so that a leak would show): one running, with a
@@ -272,24 +461,55 @@ fn soak_leaves_nothing_behind() {
     assert_eq!(curl("GET", &format!("/exec/{exec}/json"), ""), "404");
     ids.push(probe);
     let rss0 = rss_kib(d.pid());
+    eprintln!("soak: after the warm-up ({warm} containers) berthd RSS {rss0} KiB");
+    let mut times = Vec::with_capacity(sequential);
     let t = Instant::now();
     for i in warm..sequential {
-        ids.push(lifecycle(&d, &format!("seq{i}")));
+        match lifecycle(&d, &format!("seq{i}")) {
+            Ok(c) => {
+                ids.push(c.id);
+                times.push(c.times);
+            }
+            Err(f) => {
+                report("the sequence so far", &times);
+                fail(&mut d, &f)
+            }
+        }
+        if CHECKPOINTS.contains(&(i + 1)) {
+            eprintln!(
+                "soak: after {} containers berthd RSS {} KiB",
+                i + 1,
+                rss_kib(d.pid())
+            );
+        }
     }
     let seq_time = t.elapsed();
+    report("in sequence", &times);
     let t = Instant::now();
-    std::thread::scope(|s| {
+    let results: Vec<Result<Cycle, Failure>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..concurrent)
             .map(|i| {
                 let d = &d;
                 s.spawn(move || lifecycle(d, &format!("par{i}")))
             })
             .collect();
-        for h in handles {
-            ids.push(h.join().expect("a concurrent lifecycle"));
-        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a concurrent lifecycle"))
+            .collect()
     });
     let par_time = t.elapsed();
+    let mut par = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => {
+                ids.push(c.id);
+                par.push(c.times);
+            }
+            Err(f) => fail(&mut d, &f),
+        }
+    }
+    report("at once", &par);
     // Exited shims linger for a moment to flush their clients.
     let mut after = resources(&d, &ids);
     for _ in 0..50 {
