@@ -36,6 +36,7 @@ pub mod distribution;
 pub mod events;
 pub mod exec;
 pub mod files;
+pub mod heap;
 pub mod hijack;
 pub mod http;
 pub mod image_create;

@@ -273,6 +273,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        tokio::spawn(berth_daemon::heap::watch());
         engine.restore().await;
         // What a crash may leave (a create cut short, a root file system still mounted):
         // repaired before the API opens. `berth system check` verifies the rest on demand.
