@@ -274,6 +274,15 @@ impl Drop for Berthd {
                 let _ = self.berth(&["rm", "-f", id]);
             }
         }
+        // SIGTERM, so that berthd finishes the deletions its removals left to the background
+        // (killed at once, it left root file systems mounted under the test's directory,
+        // which then could not be deleted); SIGKILL if it has not ended in 15 s.
+        // SAFETY: kill(2) with the pid of our own child, which we have not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         // The bridges of the user networks this daemon made.

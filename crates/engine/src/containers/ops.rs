@@ -260,6 +260,9 @@ impl Containers {
                 .await
                 .map_err(|e| unavailable(format!("detach from the network: {e}")))??;
             let _ = std::fs::remove_file(dir.join("network.json"));
+        } else {
+            let (net, id) = (self.network.clone(), rec.id.clone());
+            let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
         }
         // Rename first, so that a crash half-way leaves no half-removed record behind. The
         // renamed directory is deleted after the answer: nothing reads it any more, and a
@@ -293,6 +296,21 @@ impl Containers {
         let _ = e.transition(Change::Removed);
         self.publish("destroy", &rec, &[]);
         Ok(())
+    }
+
+    /// Waits (at most `within`) for the removals that answered but are still deleting in the
+    /// background: berthd's shutdown lets them finish, so that a stopped berthd leaves no
+    /// `.removing-<id>` directory with a root file system still mounted (the next start would
+    /// finish it, but there may be none). Whether none is left.
+    pub async fn removals_done(&self, within: Duration) -> bool {
+        let end = tokio::time::Instant::now() + within;
+        while !self.trash.lock().expect("trash").is_empty() {
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// `POST /containers/{id}/rename`.

@@ -20,6 +20,15 @@ impl Containers {
         let _ = tokio::task::spawn_blocking(move || net.reconcile(&known)).await;
         for e in all {
             let v = e.view();
+            // A start cut short between plumbing the namespace and recording the attachment
+            // left a namespace that `reconcile` keeps (the container exists); unless the
+            // container runs, nothing else will release it.
+            let id = e.record().id;
+            let stopped = v.shim.as_ref().is_none_or(|s| s.status == Status::Exited);
+            if stopped && self.network.netns_path(&id).exists() && self.attachment(&id).is_none() {
+                let net = self.network.clone();
+                let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
+            }
             let Some(st) = v.shim.clone() else {
                 // Created with --rm but never started (its `run` was cut short): as dockerd
                 // does at start-up, it goes.

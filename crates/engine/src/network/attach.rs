@@ -342,6 +342,31 @@ impl NetworkService {
         Ok(())
     }
 
+    /// Undoes what a start cut short by a crash may have left of container `id` when no
+    /// attachment was recorded (the record is written once the namespace is plumbed): its
+    /// namespace (and with it the veths), its names, its addresses. `reconcile` at the next
+    /// start keeps these for a container that still exists, so its removal must sweep them;
+    /// a container that never reached the network costs a look at each network's addresses.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+    pub fn forget(&self, id: &str) {
+        let ns = self.netns_path(id);
+        if ns.exists() {
+            tracing::info!(netns = %ns.display(), "removing the namespace of a start cut short");
+            let _ = NetNs::remove(&ns);
+        }
+        self.dns.remove_container(id);
+        let mut inner = self.inner.lock().expect("networks");
+        let bridges: Vec<(String, String)> = inner
+            .nets
+            .values()
+            .filter(|n| n.driver == "bridge")
+            .map(|n| (n.id.clone(), n.bridge.clone()))
+            .collect();
+        for (nid, b) in &bridges {
+            self.edit_allocations(&mut inner, nid, b, |a| a.retain_owners(|o| o != id));
+        }
+    }
+
     /// At daemon start: sets up the user networks again (their bridges may be gone after a
     /// reboot; their DNS servers start), and removes namespaces, veths and addresses of
     /// containers not in `known` (ids), left by a crash or by containers removed while berthd

@@ -340,12 +340,16 @@ fn main() -> anyhow::Result<()> {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
+        let containers = engine.containers.clone();
         tokio::select! {
             r = berth_daemon::serve(listener, engine, shutdown) => r?,
             _ = async {
                 let _ = rx.await;
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             } => {}
+        }
+        if !containers.removals_done(std::time::Duration::from_secs(10)).await {
+            tracing::warn!("removals still deleting at shutdown: the next start finishes them");
         }
         if !activated {
             let _ = std::fs::remove_file(&sock);
