@@ -1,7 +1,9 @@
 //! Helpers for berth's end-to-end tests: where the workspace's binaries are, and a private
 //! berthd per test.
 
+pub mod attacks;
 pub mod peers;
+pub mod systemd_ns;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -33,6 +35,8 @@ pub struct Berthd {
     pub data: PathBuf,
     /// berthd flags beyond the harness's own.
     args: Vec<String>,
+    /// A command berthd runs under (`nsenter … --`), when it lives in other namespaces.
+    wrap: Vec<String>,
     child: Child,
     /// The bridge this test's berthd was given (removed on drop).
     pub bridge: Option<String>,
@@ -78,11 +82,31 @@ impl Berthd {
         Self::start_full(setup, "{}", None, args.to_vec())
     }
 
+    /// A berthd started through `wrap` (say, `nsenter` into the namespaces of a systemd
+    /// that a test runs as PID 1 there), with a daemon.json.
+    pub fn start_wrapped(
+        wrap: Vec<String>,
+        setup: impl FnOnce(&std::path::Path),
+        config: &str,
+    ) -> Self {
+        Self::start_inner(setup, config, None, vec![], wrap)
+    }
+
     fn start_full(
         setup: impl FnOnce(&std::path::Path),
         config: &str,
         data: Option<PathBuf>,
         args: Vec<String>,
+    ) -> Self {
+        Self::start_inner(setup, config, data, args, vec![])
+    }
+
+    fn start_inner(
+        setup: impl FnOnce(&std::path::Path),
+        config: &str,
+        data: Option<PathBuf>,
+        args: Vec<String>,
+        wrap: Vec<String>,
     ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
@@ -103,11 +127,12 @@ impl Berthd {
             bridge = Some(name);
         }
         std::fs::write(d.join("daemon.json"), cfg.to_string()).unwrap();
-        let child = Self::spawn(d, &data, &args);
+        let child = Self::spawn(&wrap, d, &data, &args);
         let b = Berthd {
             dir,
             data,
             args,
+            wrap,
             child,
             bridge,
         };
@@ -115,9 +140,21 @@ impl Berthd {
         b
     }
 
-    fn spawn(d: &std::path::Path, data: &std::path::Path, args: &[String]) -> Child {
-        Command::new(binary("berthd"))
-            .arg("-H")
+    fn spawn(
+        wrap: &[String],
+        d: &std::path::Path,
+        data: &std::path::Path,
+        args: &[String],
+    ) -> Child {
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(binary("berthd"));
+                c
+            }
+            None => Command::new(binary("berthd")),
+        };
+        cmd.arg("-H")
             .arg(format!("unix://{}/berth.sock", d.display()))
             .arg("--data-root")
             .arg(data)
@@ -170,6 +207,10 @@ impl Berthd {
 
     /// SIGKILLs berthd (its shims and containers carry on).
     pub fn kill9(&mut self) {
+        if !self.wrap.is_empty() {
+            // SAFETY: kill(2) of the wrapper's child, berthd.
+            unsafe { libc::kill(self.pid() as i32, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -177,7 +218,7 @@ impl Berthd {
     /// Starts a new berthd on the same data root, exec root and socket.
     pub fn restart(&mut self) {
         self.kill9();
-        self.child = Self::spawn(self.dir.path(), &self.data, &self.args);
+        self.child = Self::spawn(&self.wrap, self.dir.path(), &self.data, &self.args);
         self.wait_ready();
     }
 
@@ -218,9 +259,24 @@ impl Berthd {
         )
     }
 
-    /// berthd's process id.
+    /// berthd's process id (in this test's pid namespace; a wrapped berthd is the wrapper's
+    /// child, found by its socket in its command line).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        if self.wrap.is_empty() {
+            return self.child.id();
+        }
+        let sock = self.sock().display().to_string();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .find(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("berthd") && c.contains(&sock) && !c.starts_with("nsenter")
+                })
+            })
+            .unwrap_or_else(|| self.child.id())
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -277,8 +333,8 @@ impl Drop for Berthd {
         // SIGTERM, so that berthd finishes the deletions its removals left to the background
         // (killed at once, it left root file systems mounted under the test's directory,
         // which then could not be deleted); SIGKILL if it has not ended in 15 s.
-        // SAFETY: kill(2) with the pid of our own child, which we have not reaped yet.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // SAFETY: kill(2) of berthd (our child, not reaped yet, or the wrapper's child).
+        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
         let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < end {
             std::thread::sleep(std::time::Duration::from_millis(10));

@@ -12,8 +12,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
+use berth_e2e::attacks::{
+    attack, device_flags_open_the_device, install_attack_image, verdict, LoopDevice, Verdict,
+};
 use berth_e2e::{busybox_image, busybox_rootfs, ok, tar_dir, Berthd};
 
 fn require_root() {
@@ -23,29 +25,6 @@ fn require_root() {
         0,
         "the escape tests run containers: run them as root"
     );
-}
-
-/// The attack program, compiled once per test binary.
-fn attack_binary() -> &'static Path {
-    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = BIN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("attack");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("attacks/attack.c");
-        let r = Command::new("gcc")
-            .args(["-static", "-O2", "-Wall", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .output()
-            .expect("gcc is needed (scripts/install-deps installs it)");
-        assert!(
-            r.status.success(),
-            "gcc -static attack.c: {}",
-            String::from_utf8_lossy(&r.stderr)
-        );
-        (dir, out)
-    });
-    p
 }
 
 /// A daemon with `busybox` and `attack` (busybox, `/attack`, and `/evil`: `#!/proc/self/exe`).
@@ -58,64 +37,8 @@ fn daemon_with(args: &[&str]) -> Berthd {
     require_root();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let d = Berthd::start_with_args(busybox_image, &args);
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy(attack_binary(), ctx.path().join("attack")).unwrap();
-    std::fs::write(ctx.path().join("evil"), "#!/proc/self/exe\n").unwrap();
-    std::fs::set_permissions(
-        ctx.path().join("evil"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM busybox\nCOPY attack evil /\n",
-    )
-    .unwrap();
-    ok(d.berth(&[
-        "build",
-        "-q",
-        "-t",
-        "attack",
-        &ctx.path().display().to_string(),
-    ]));
+    install_attack_image(&d);
     d
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Verdict {
-    Escaped(String),
-    /// The refusal, and its errno when the program named one.
-    Blocked(String, Option<i32>),
-}
-
-/// Runs `/attack args` in a new container with `flags`.
-fn attack(d: &Berthd, flags: &[&str], args: &[&str]) -> Verdict {
-    let mut a = vec!["run", "--rm"];
-    a.extend_from_slice(flags);
-    a.push("attack");
-    a.push("/attack");
-    a.extend_from_slice(args);
-    let out = d.berth(&a);
-    verdict(&out, &a)
-}
-
-fn verdict(out: &std::process::Output, what: &[&str]) -> Verdict {
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let last = text.lines().last().unwrap_or("").to_string();
-    match (out.status.code(), last.split_once(' ')) {
-        (Some(0), Some(("ESCAPED", _))) => Verdict::Escaped(last),
-        (Some(1), Some(("BLOCKED", _))) => {
-            let errno = last
-                .rsplit_once("(errno ")
-                .and_then(|(_, e)| e.trim_end_matches(')').parse().ok());
-            Verdict::Blocked(last, errno)
-        }
-        _ => panic!(
-            "{what:?}: the attack did not run to a verdict (exit {:?}):\n{text}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
 }
 
 /// A host process whose command line carries `marker`, for the ptrace attack.
@@ -139,39 +62,6 @@ impl Drop for HostProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A loop device over a file whose first sector the test wrote: a block device of the host
-/// that the container must not be able to read through a node of its own.
-struct LoopDevice {
-    dev: String,
-    _file: tempfile::NamedTempFile,
-}
-
-impl LoopDevice {
-    fn new() -> LoopDevice {
-        let file = tempfile::NamedTempFile::new_in("/tmp").unwrap();
-        std::fs::write(file.path(), vec![0x42u8; 1 << 20]).unwrap();
-        let dev = ok(Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file.path())
-            .output()
-            .unwrap());
-        LoopDevice { dev, _file: file }
-    }
-
-    /// Its major and minor numbers.
-    fn numbers(&self) -> (String, String) {
-        use std::os::unix::fs::MetadataExt;
-        let rdev = std::fs::metadata(&self.dev).unwrap().rdev();
-        (libc::major(rdev).to_string(), libc::minor(rdev).to_string())
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
     }
 }
 
@@ -297,7 +187,7 @@ fn default_settings_refuse_every_attack_that_gets_through_when_let() {
     let d = daemon();
     let marker = format!("berth-ptrace-target-{}", std::process::id());
     let host = HostProcess::start(&marker);
-    let disk = LoopDevice::new();
+    let disk = LoopDevice::attach();
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for case in cases(&host, &marker, &disk) {
@@ -353,7 +243,7 @@ fn added_capabilities_do_not_open_what_the_profile_and_mounts_forbid() {
     let d = daemon();
     let marker = format!("berth-ptrace-all-caps-{}", std::process::id());
     let host = HostProcess::start(&marker);
-    let disk = LoopDevice::new();
+    let disk = LoopDevice::attach();
     let mut failures = Vec::new();
     let mut tried = 0;
     for case in cases(&host, &marker, &disk) {
@@ -658,7 +548,7 @@ fn device_rules_hold_on_the_unified_hierarchy() {
         "2 unified false",
         "info reports the layout and that the cgroup2 mount has no memory controller here"
     );
-    let disk = LoopDevice::new();
+    let disk = LoopDevice::attach();
     let (maj, min) = disk.numbers();
     let eperm = Some(libc::EPERM);
     for args in [vec!["mknod-disk", &maj, &min], vec!["mknod-kmsg"]] {
@@ -692,37 +582,11 @@ fn device_rules_hold_on_the_unified_hierarchy() {
     );
 }
 
-/// `--device` gives the container the node, readable and not writable; `--device-cgroup-rule`
-/// lets the attack's own node of the same device open.
-fn device_flags_open_the_device(d: &Berthd, disk: &LoopDevice) {
-    let (maj, min) = disk.numbers();
-    let out = ok(d.berth(&[
-        "run",
-        "--rm",
-        "--device",
-        &format!("{}:/dev/xvda:r", disk.dev),
-        "busybox",
-        "sh",
-        "-c",
-        "head -c 512 /dev/xvda | wc -c; echo x > /dev/xvda 2>&1 || echo write refused",
-    ]));
-    assert_eq!(out, "512\nwrite refused", "--device /dev/loop:/dev/xvda:r");
-    let rule = format!("b {maj}:{min} r");
-    match attack(
-        d,
-        &["--device-cgroup-rule", &rule],
-        &["mknod-disk", &maj, &min],
-    ) {
-        Verdict::Escaped(_) => {}
-        v => panic!("--device-cgroup-rule {rule}: {v:?}"),
-    }
-}
-
 /// The same device rules through the v1 devices controller (the host layout here).
 #[test]
 fn device_flags_on_the_v1_hierarchy() {
     let d = daemon();
-    let disk = LoopDevice::new();
+    let disk = LoopDevice::attach();
     device_flags_open_the_device(&d, &disk);
     match attack(&d, &[], &["mknod-kmsg"]) {
         Verdict::Blocked(_, e) if e == Some(libc::EPERM) => {}

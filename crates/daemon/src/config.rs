@@ -73,29 +73,38 @@ pub struct AddressPool {
     pub size: u8,
 }
 
-/// The cgroup layout from `--cgroup-hierarchy` or the file, after checking `exec-opts` (the
-/// flags' options are added to the file's).
-pub fn cgroup_layout(
+/// The cgroup driver from `exec-opts` (the flags' options are added to the file's, the last
+/// one wins), checked against the host: systemd must be the init system for its driver.
+pub fn cgroup_driver(
     file: &FileConfig,
-    flag: Option<&str>,
     exec_opts: &[String],
-) -> anyhow::Result<berth_engine::cgroups::CgroupLayout> {
+) -> anyhow::Result<berth_engine::cgroups::CgroupDriver> {
+    use berth_engine::cgroups::CgroupDriver;
+    let mut driver = CgroupDriver::Cgroupfs;
     for opt in file.exec_opts.iter().chain(exec_opts) {
         let (key, value) = opt
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("invalid exec-opt {opt:?}: want key=value"))?;
-        match (key.trim(), value.trim()) {
-            ("native.cgroupdriver", "cgroupfs") => {}
-            ("native.cgroupdriver", "systemd") => anyhow::bail!(
-                "native.cgroupdriver=systemd: the systemd cgroup driver is not available in \
-                 this berth; use cgroupfs"
-            ),
+        driver = match (key.trim(), value.trim()) {
+            ("native.cgroupdriver", "cgroupfs") => CgroupDriver::Cgroupfs,
+            ("native.cgroupdriver", "systemd") => CgroupDriver::Systemd,
             ("native.cgroupdriver", d) => {
                 anyhow::bail!("native.cgroupdriver={d}: unknown cgroup driver (cgroupfs, systemd)")
             }
             (k, _) => anyhow::bail!("invalid exec-opt {k:?}: berth knows native.cgroupdriver"),
-        }
+        };
     }
+    driver
+        .check()
+        .map_err(|e| anyhow::anyhow!("native.cgroupdriver={}: {e}", driver.name()))?;
+    Ok(driver)
+}
+
+/// The cgroup layout from `--cgroup-hierarchy` or the file.
+pub fn cgroup_layout(
+    file: &FileConfig,
+    flag: Option<&str>,
+) -> anyhow::Result<berth_engine::cgroups::CgroupLayout> {
     let name = flag.or(file.cgroup_hierarchy.as_deref()).unwrap_or("host");
     let layout = berth_engine::cgroups::CgroupLayout::parse(name)
         .map_err(|_| anyhow::anyhow!("cgroup-hierarchy {name:?}: want host or unified"))?;
@@ -193,19 +202,29 @@ pub fn unix_path(host: &str) -> anyhow::Result<PathBuf> {
 mod tests {
     #[test]
     fn cgroup_layout_and_driver_options() {
+        use berth_engine::cgroups::CgroupDriver;
         let f = FileConfig::default();
-        assert!(cgroup_layout(&f, Some("host"), &[]).is_ok());
-        let e = cgroup_layout(&f, Some("bogus"), &[])
-            .unwrap_err()
-            .to_string();
+        assert!(cgroup_layout(&f, Some("host")).is_ok());
+        let e = cgroup_layout(&f, Some("bogus")).unwrap_err().to_string();
         assert!(e.contains("want host or unified"), "{e}");
         let opts = ["native.cgroupdriver=cgroupfs".to_string()];
-        assert!(cgroup_layout(&f, None, &opts).is_ok());
+        assert_eq!(cgroup_driver(&f, &opts).unwrap(), CgroupDriver::Cgroupfs);
+        // This machine's init is not systemd (the e2e tests run one in a namespace).
         let opts = ["native.cgroupdriver=systemd".to_string()];
-        let e = cgroup_layout(&f, None, &opts).unwrap_err().to_string();
-        assert!(e.contains("systemd cgroup driver is not available"), "{e}");
+        match cgroup_driver(&f, &opts) {
+            Ok(d) => assert!(
+                berth_engine::cgroups::CgroupDriver::Systemd == d
+                    && std::path::Path::new("/run/systemd/system").is_dir()
+            ),
+            Err(e) => assert!(
+                e.to_string().contains("needs systemd as the init system"),
+                "{e}"
+            ),
+        }
+        let opts = ["native.cgroupdriver=bogus".to_string()];
+        assert!(cgroup_driver(&f, &opts).is_err());
         let opts = ["nosuch=1".to_string()];
-        assert!(cgroup_layout(&f, None, &opts).is_err());
+        assert!(cgroup_driver(&f, &opts).is_err());
     }
 
     use super::*;

@@ -62,7 +62,7 @@ pub async fn info(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> 
         "NoProxy": proxy("NO_PROXY"),
         "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
         "SystemTime": "", "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs", "CgroupVersion": cg.version.to_string(),
+        "CgroupDriver": engine.containers.cgroup_driver().name(), "CgroupVersion": cg.version.to_string(),
         // berth's own: the hierarchies containers are placed in, and what can limit them.
         "CgroupHierarchy": cg.layout_name(), "CgroupControllers": cg.controllers,
         "NEventsListener": 0,

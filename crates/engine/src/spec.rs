@@ -111,6 +111,9 @@ pub struct Paths<'a> {
     pub netns: Option<&'a Path>,
     /// The container's own mounts (binds, volumes, tmpfs), in order.
     pub mounts: &'a [Value],
+    /// The cgroup driver: systemd names the container's cgroup `system.slice:berth:<id>` (a
+    /// scope the runtime asks systemd for), cgroupfs `/berth/<id>`.
+    pub cgroup_driver: crate::cgroups::CgroupDriver,
 }
 
 /// Builds the spec. `path`/`args` are the process (entrypoint and command resolved).
@@ -335,7 +338,7 @@ fn build_json(
     }
     let mut linux = json!({
         "namespaces": namespaces,
-        "cgroupsPath": format!("/berth/{id}"),
+        "cgroupsPath": p.cgroup_driver.cgroups_path(id),
         "resources": resources,
     });
     if !devices.nodes.is_empty() {
@@ -408,6 +411,7 @@ pub fn build_for_fuzzing(
         init: None,
         netns: None,
         mounts: &[],
+        cgroup_driver: Default::default(),
     };
     build("fuzz", cfg, hc, "/bin/sh", &[], &p)
 }

@@ -72,6 +72,9 @@ pub struct CreateOptions {
     pub mode: StartMode,
     /// The cgroup hierarchies to place the container in.
     pub cgroup_layout: crate::cgroups::Layout,
+    /// The systemd cgroup driver (`--systemd-cgroup`): the cgroup is a transient scope that
+    /// systemd makes, and the cgroups path is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// Options of `exec`.
@@ -135,13 +138,34 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     })
 }
 
-/// Default cgroup path when the spec gives none.
-fn cgroup_path(spec: &Spec, id: &str) -> Result<PathBuf> {
-    match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+/// The cgroup path: the spec's, or `/berth/<id>`; with the systemd driver, the `container`
+/// cgroup inside the scope the spec's `slice:prefix:name` names, and the scope.
+fn cgroup_path(
+    spec: &Spec,
+    id: &str,
+    systemd: bool,
+) -> Result<(PathBuf, Option<crate::cgroups::systemd::Scope>)> {
+    let given = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    if systemd {
+        use crate::cgroups::systemd;
+        let given = given.unwrap_or_default();
+        let scope = systemd::Scope::parse(&given.to_string_lossy(), id)?;
+        let under = scope.cgroup()?;
+        let path = systemd::manager_root()?
+            .join(under.strip_prefix("/").unwrap_or(&under))
+            .join(systemd::LEAF);
+        return Ok((path, Some(scope)));
+    }
+    Ok((cgroupfs_path(given, id)?, None))
+}
+
+fn cgroupfs_path(given: Option<PathBuf>, id: &str) -> Result<PathBuf> {
+    match given {
         Some(p) if p.to_string_lossy().contains(':') => Err(Error::spec(
             "linux.cgroupsPath",
             format!(
-                "{}: systemd cgroup paths are not supported, use a cgroupfs path",
+                "{}: a systemd cgroups path (slice:prefix:name) needs the systemd cgroup \
+                 driver (--systemd-cgroup)",
                 p.display()
             ),
         )),
@@ -443,6 +467,10 @@ impl Container {
             // A cgroup that will not go (a process still exiting under load) must not leave
             // the state behind too: a new container of this id could never be created.
             cgroup_err = cg.destroy().err();
+            if let Some(unit) = &self.state.systemd_unit {
+                let stopped = cg.release_scope(unit);
+                cgroup_err = cgroup_err.or(stopped.err());
+            }
         }
         if let Some(h) = self
             .state

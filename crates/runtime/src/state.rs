@@ -62,6 +62,9 @@ pub struct ContainerState {
     /// The hierarchies it was placed in.
     #[serde(default)]
     pub cgroup_layout: crate::cgroups::Layout,
+    /// The systemd scope the cgroup is in (the systemd cgroup driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// Set once `start` has let the user process run.
     pub started: bool,
     /// Hooks to run later (poststart, poststop), copied from the spec at create time.
@@ -227,6 +230,7 @@ mod tests {
             annotations: HashMap::new(),
             cgroup_path: "/x".into(),
             cgroup_layout: Default::default(),
+            systemd_unit: None,
             started: true,
             hooks: None,
             namespaces: vec![],

@@ -15,6 +15,8 @@
 
 pub mod logfile;
 
+/// Whether systemd is the init system (the systemd cgroup driver needs it).
+pub use berth_runtime::cgroups::systemd::booted as systemd_booted;
 /// The cgroup vocabulary the engine needs to configure shims and report on the host.
 pub use berth_runtime::cgroups::{
     favor_dynamic_modifications, Hierarchies as CgroupHierarchies, Layout as CgroupLayout,
@@ -56,6 +58,9 @@ pub struct ShimConfig {
     /// The cgroup hierarchies the container is placed in.
     #[serde(default)]
     pub cgroup_layout: CgroupLayout,
+    /// The systemd cgroup driver: the container's cgroup is a scope systemd makes.
+    #[serde(default)]
+    pub systemd_cgroup: bool,
     /// berthd's log level: at `debug` or `trace` the shim writes its tracing spans (container
     /// id, request) to `shim.log` beside its state; below that it records only its warnings.
     #[serde(default)]

@@ -172,6 +172,7 @@ impl Containers {
                 init: Some(&self.s.shim_bin),
                 netns: None,
                 mounts: &[],
+                cgroup_driver: self.s.cgroup_driver,
             },
         )?;
         let mut entries = self.entries.lock().expect("entries");

@@ -275,6 +275,8 @@ pub struct Settings {
     pub network: crate::network::NetworkConfig,
     /// The cgroup hierarchies containers are placed in.
     pub cgroup_layout: berth_shim::CgroupLayout,
+    /// Who makes containers' cgroups: berth itself, or systemd (as scopes).
+    pub cgroup_driver: crate::cgroups::CgroupDriver,
 }
 
 /// The container service.
@@ -481,6 +483,11 @@ impl Containers {
     /// The cgroup hierarchies containers are placed in.
     pub fn cgroup_layout(&self) -> berth_shim::CgroupLayout {
         self.s.cgroup_layout
+    }
+
+    /// Who makes the containers' cgroups.
+    pub fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
+        self.s.cgroup_driver
     }
 
     /// Counts of (running, paused, stopped) containers.

@@ -159,6 +159,7 @@ impl Containers {
                     .map(|a| a.netns.as_path())
                     .or(joined.as_ref().map(|(p, _)| p.as_path())),
                 mounts: &user_mounts,
+                cgroup_driver: self.s.cgroup_driver,
             },
         )?;
         write_run_file(
@@ -186,6 +187,7 @@ impl Containers {
             tty: rec.config.tty.unwrap_or(false),
             autostart: false,
             cgroup_layout: self.s.cgroup_layout,
+            systemd_cgroup: self.s.cgroup_driver == crate::cgroups::CgroupDriver::Systemd,
             // berthd's level: the shim logs its spans at debug and trace only.
             log_level: tracing::level_filters::LevelFilter::current()
                 .to_string()

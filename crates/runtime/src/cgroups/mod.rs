@@ -19,6 +19,7 @@
 mod bpf;
 mod devices;
 mod dynmods;
+pub mod systemd;
 mod v1;
 mod v2;
 
@@ -547,6 +548,25 @@ impl Cgroup {
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// With the systemd driver, after [`Cgroup::destroy`]: stops the container's scope
+    /// (systemd removes its cgroup where it made one) and removes the scope's directory
+    /// where berth made it (the hierarchies systemd does not manage). Parts already gone are
+    /// fine.
+    pub fn release_scope(&self, unit: &str) -> Result<()> {
+        let stopped = systemd::stop(unit);
+        for (_, dir) in self.dirs.iter().rev() {
+            if let Some(scope) = dir.parent() {
+                match std::fs::remove_dir(scope) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        tracing::debug!(dir = %scope.display(), error = %e, "scope directory kept");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        stopped
     }
 
     /// The directories of this cgroup, for diagnostics and tests.

@@ -45,6 +45,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         dir: Some(dir.clone()),
         cgroup: None,
         pid: None,
+        scope: None,
     };
     let created = create_inner(opts, &bundle, &dir, &mut cleanup)?;
     cleanup.disarm();
@@ -56,6 +57,8 @@ pub(super) struct Cleanup {
     dir: Option<PathBuf>,
     cgroup: Option<Cgroup>,
     pid: Option<i32>,
+    /// The systemd scope, and whether systemd has started it.
+    scope: Option<(crate::cgroups::systemd::Scope, bool)>,
 }
 
 impl Cleanup {
@@ -63,6 +66,7 @@ impl Cleanup {
         self.dir = None;
         self.cgroup = None;
         self.pid = None;
+        self.scope = None;
     }
 }
 
@@ -79,6 +83,9 @@ impl Drop for Cleanup {
                 }
             }
             let _ = cg.destroy();
+            if let Some((scope, true)) = &self.scope {
+                let _ = cg.release_scope(&scope.unit);
+            }
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -98,7 +105,8 @@ pub(super) fn create_inner(
     let plan = Plan::from_spec(linux);
 
     let hier = Hierarchies::detect_for(opts.cgroup_layout)?;
-    let cg_path = cgroup_path(spec, &opts.id)?;
+    let (cg_path, scope) = cgroup_path(spec, &opts.id, opts.systemd_cgroup)?;
+    cleanup.scope = scope.map(|s| (s, false));
     let cg = Cgroup::create(&hier, &cg_path, linux.resources().as_ref())?;
     let cgroup_mounts = cgroup_mounts(&hier, &cg);
     cleanup.cgroup = Some(cg);
@@ -247,11 +255,17 @@ pub(super) fn parent_side(
         cleanup.pid = Some(first);
     }
     let r = (|| {
-        cleanup
-            .cgroup
-            .as_ref()
-            .expect("set above")
-            .add_except_unified(first, in_unified)?;
+        let cg = cleanup.cgroup.as_ref().expect("set above");
+        cg.add_except_unified(first, in_unified)?;
+        if let Some((scope, started)) = &mut cleanup.scope {
+            // systemd moves the process into the scope's own cgroup; it goes back down into
+            // the container's, where the limits and device rules are (see cgroups/systemd.rs).
+            // Before `Go`: stage 1 must still be there to be moved.
+            let what = format!("berth container {}", opts.id);
+            crate::cgroups::systemd::start(scope, first, &what)?;
+            *started = true;
+            cg.add(first)?;
+        }
         if let Some(v) = proc_.oom_score_adj() {
             std::fs::write(format!("/proc/{first}/oom_score_adj"), v.to_string())
                 .ctx(|| format!("process.oomScoreAdj: set {v}"))?;
@@ -289,6 +303,7 @@ pub(super) fn parent_side(
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path: cg_path.to_path_buf(),
         cgroup_layout: opts.cgroup_layout,
+        systemd_unit: cleanup.scope.as_ref().map(|(s, _)| s.unit.clone()),
         started: false,
         hooks: spec.hooks().clone(),
         namespaces: ns_names.to_vec(),

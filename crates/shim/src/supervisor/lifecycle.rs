@@ -86,6 +86,7 @@ impl Shim {
             preserve_fds: 0,
             mode: StartMode::Direct,
             cgroup_layout: self.cfg.cgroup_layout,
+            systemd_cgroup: self.cfg.systemd_cgroup,
         });
         let _ = dup2(null.as_raw_fd(), 0);
         let _ = dup2(null.as_raw_fd(), 1);

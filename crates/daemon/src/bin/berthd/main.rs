@@ -83,7 +83,7 @@ struct Args {
     /// small cost to every fork and exit on the host.
     #[arg(long = "cgroup-favordynmods", num_args = 0..=1, default_missing_value = "true")]
     cgroup_favordynmods: Option<bool>,
-    /// Runtime options; `native.cgroupdriver=cgroupfs` is the one driver berth has.
+    /// Runtime options: `native.cgroupdriver=cgroupfs` (the default) or `systemd`.
     #[arg(long = "exec-opt")]
     exec_opt: Vec<String>,
     /// Print the version.
@@ -107,8 +107,8 @@ fn main() -> anyhow::Result<()> {
     let tlsverify = a.tlsverify.or(file.tlsverify).unwrap_or(false);
     let tls_only = a.tls.or(file.tls).unwrap_or(false);
     let network = berth_daemon::config::network_config(&file, a.bridge, a.bip, a.iptables)?;
-    let cgroup_layout =
-        berth_daemon::config::cgroup_layout(&file, a.cgroup_hierarchy.as_deref(), &a.exec_opt)?;
+    let cgroup_layout = berth_daemon::config::cgroup_layout(&file, a.cgroup_hierarchy.as_deref())?;
+    let cgroup_driver = berth_daemon::config::cgroup_driver(&file, &a.exec_opt)?;
     let favordynmods = a
         .cgroup_favordynmods
         .or(file.cgroup_favordynmods)
@@ -264,6 +264,7 @@ fn main() -> anyhow::Result<()> {
                 log_max_file,
                 network,
                 cgroup_layout,
+                cgroup_driver,
             },
             registry,
         )

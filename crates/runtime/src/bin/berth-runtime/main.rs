@@ -113,9 +113,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cli::command().print_help()?;
         return Ok(0);
     };
-    if cli.systemd_cgroup {
-        anyhow::bail!("--systemd-cgroup is not supported: configure the engine for cgroupfs");
-    }
     // Anything that enters a container first re-executes from a sealed memfd (CVE-2019-5736).
     if std::env::var_os("XX_NOCLONE").is_none()
         && matches!(
@@ -130,12 +127,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => std::env::var("BERTH_CGROUP_HIERARCHY").unwrap_or_default(),
     };
     let layout = berth_runtime::cgroups::Layout::parse(&layout)?;
+    let place = commands::create::Placement {
+        layout,
+        systemd: cli.systemd_cgroup,
+    };
     let root = cli.root;
     let rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
     match command {
-        Command::Create(a) => commands::create::run(&root, a, layout),
+        Command::Create(a) => commands::create::run(&root, a, place),
         Command::Start(a) => commands::start::run(&root, a),
-        Command::Run(a) => commands::run::run(&root, a, layout),
+        Command::Run(a) => commands::run::run(&root, a, place),
         Command::State(a) => commands::state::run(&root, a),
         Command::Kill(a) => commands::kill::run(&root, a),
         Command::Delete(a) => commands::delete::run(&root, a),

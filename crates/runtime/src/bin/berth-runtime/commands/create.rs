@@ -28,7 +28,14 @@ pub struct Args {
     pub id: String,
 }
 
-pub fn options(root: &Path, a: &Args, mode: StartMode, layout: Layout) -> CreateOptions {
+/// Where a new container's cgroup goes: the hierarchies, and whether systemd makes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub layout: Layout,
+    pub systemd: bool,
+}
+
+pub fn options(root: &Path, a: &Args, mode: StartMode, place: Placement) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -38,11 +45,12 @@ pub fn options(root: &Path, a: &Args, mode: StartMode, layout: Layout) -> Create
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         mode,
-        cgroup_layout: layout,
+        cgroup_layout: place.layout,
+        systemd_cgroup: place.systemd,
     }
 }
 
-pub fn run(root: &Path, a: Args, layout: Layout) -> anyhow::Result<i32> {
-    container::create(&options(root, &a, StartMode::Fifo, layout))?;
+pub fn run(root: &Path, a: Args, place: Placement) -> anyhow::Result<i32> {
+    container::create(&options(root, &a, StartMode::Fifo, place))?;
     Ok(0)
 }

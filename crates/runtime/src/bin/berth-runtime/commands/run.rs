@@ -1,6 +1,5 @@
 use std::path::Path;
 
-use berth_runtime::cgroups::Layout;
 use berth_runtime::{container, Container, StartMode};
 
 #[derive(Debug, clap::Args)]
@@ -19,14 +18,14 @@ pub struct Args {
     pub keep: bool,
 }
 
-pub fn run(root: &Path, a: Args, layout: Layout) -> anyhow::Result<i32> {
+pub fn run(root: &Path, a: Args, place: super::create::Placement) -> anyhow::Result<i32> {
     let id = a.create.id.clone();
     if a.detach {
         container::create(&super::create::options(
             root,
             &a.create,
             StartMode::Fifo,
-            layout,
+            place,
         ))?;
         Container::load(root, &id)?.start()?;
         return Ok(0);
@@ -35,7 +34,7 @@ pub fn run(root: &Path, a: Args, layout: Layout) -> anyhow::Result<i32> {
         root,
         &a.create,
         StartMode::Direct,
-        layout,
+        place,
     ))?;
     let running = created.start()?;
     let (code, container) = running.wait();
