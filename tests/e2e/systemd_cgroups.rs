@@ -143,6 +143,44 @@ fn containers_are_systemd_scopes_with_berths_limits_and_rules() {
     assert_eq!(left.trim(), "", "no berth scope is left");
 }
 
+/// The same on the unified hierarchy (`cgroup-hierarchy: unified`, cgroup v2 only): there a
+/// cgroup that delegates controllers to its children cannot hold processes, so the scope
+/// must be empty of them before berth enables controllers below it; and the device rules are
+/// the eBPF program's.
+#[test]
+fn systemd_scopes_on_the_unified_hierarchy() {
+    require_root();
+    let sd = SystemdNs::start();
+    let d = Berthd::start_wrapped(
+        sd.wrap(),
+        busybox_image,
+        r#"{"exec-opts": ["native.cgroupdriver=systemd"], "cgroup-hierarchy": "unified"}"#,
+    );
+    install_attack_image(&d);
+    let id = ok(d.berth(&["run", "-d", "busybox", "sleep", "300"]));
+    let unit = format!("berth-{id}.scope");
+    assert_eq!(sd.property(&unit, "ActiveState"), "active", "{unit} runs");
+    let pid = host_pid(&ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", &id])));
+    let scope = format!("/{}/system.slice/{unit}", sd.cgroup);
+    let v2 = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        v2.lines().any(|l| l == format!("0::{scope}/container")),
+        "{v2}"
+    );
+    let disk = LoopDevice::attach();
+    let (maj, min) = disk.numbers();
+    ok(sd.systemctl(&["daemon-reload"]));
+    match attack(&d, &[], &["mknod-disk", &maj, &min]) {
+        Verdict::Blocked(_, e) if e == Some(libc::EPERM) => {}
+        v => panic!("mknod-disk under the systemd driver, unified: {v:?}"),
+    }
+    ok(d.berth(&["rm", "-f", &id]));
+    assert!(
+        berth_e2e::eventually(10, || sd.property(&unit, "LoadState") == "not-found"),
+        "{unit} is gone"
+    );
+}
+
 /// Without systemd as init, berthd refuses the driver at start, naming why. (A mount
 /// namespace whose /run/systemd is an empty tmpfs is a host without systemd, whatever this
 /// machine's init is.)

@@ -363,6 +363,55 @@ impl Cgroup {
         }
     }
 
+    /// [`Cgroup::create`] for the systemd driver, whose cgroup is `<scope>/container`: the
+    /// scope must take the container's first process from systemd before anything is
+    /// delegated below it (on cgroup v2 a cgroup that delegates holds no processes), so on
+    /// the unified hierarchy only the directories are made here, and
+    /// [`Cgroup::finish_in_scope`] applies `resources` once the process is in the container's
+    /// cgroup. On v1 (and hybrid) hierarchies nothing waits.
+    pub fn create_in_scope(
+        h: &Hierarchies,
+        path: &Path,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Self> {
+        let cg = Self::open_in(h, path)?;
+        if cg.mode != Mode::Unified {
+            drop(cg);
+            return Self::create(h, path, resources);
+        }
+        let res = (|| {
+            for (hier, dir) in &cg.dirs {
+                let scope = dir.parent().unwrap_or(dir);
+                v2::create(&hier.mount, scope, true)?;
+                mkdir(dir)?;
+            }
+            Ok(())
+        })();
+        match res {
+            Ok(()) => Ok(cg),
+            Err(e) => {
+                let _ = cg.destroy();
+                Err(e)
+            }
+        }
+    }
+
+    /// The second half of [`Cgroup::create_in_scope`], after the process is in the cgroup:
+    /// the scope delegates its controllers and `resources` are applied.
+    pub fn finish_in_scope(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        if self.mode != Mode::Unified {
+            return Ok(());
+        }
+        for (_, dir) in &self.dirs {
+            v2::enable_children(dir.parent().unwrap_or(dir))?;
+        }
+        let mut r = resources.cloned().unwrap_or_default();
+        if r.devices().is_none() {
+            r.set_devices(Some(Vec::new()));
+        }
+        self.apply(&r)
+    }
+
     /// The host's cgroup mode.
     pub fn mode(&self) -> Mode {
         self.mode

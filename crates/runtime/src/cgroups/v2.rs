@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 /// that tools that look at `0::` see the container, as runc does.
 pub(super) fn create(mount: &Path, dir: &Path, enable: bool) -> Result<()> {
     if enable {
+        // `dir`'s own subtree is not enabled: that is the caller's, for the level below.
         let rel = dir.strip_prefix(mount).unwrap_or(dir);
         let mut cur = mount.to_path_buf();
         let comps: Vec<_> = rel.components().collect();
@@ -38,6 +39,22 @@ pub(super) fn create(mount: &Path, dir: &Path, enable: bool) -> Result<()> {
             reason: format!("create: {e}"),
         })
     }
+}
+
+/// Enables for `dir`'s children the controllers `dir` has (the systemd driver's scope, once
+/// systemd has put the container's process in it and berth has moved it one level down: a
+/// cgroup with processes cannot delegate).
+pub(super) fn enable_children(dir: &Path) -> Result<()> {
+    let available = read(dir, "cgroup.controllers").unwrap_or_default();
+    let want: Vec<String> = available
+        .split_whitespace()
+        .filter(|c| matches!(*c, "cpu" | "cpuset" | "memory" | "pids" | "io" | "hugetlb"))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if want.is_empty() {
+        return Ok(());
+    }
+    write(dir, "cgroup.subtree_control", &want.join(" "))
 }
 
 /// cpu.shares (2..262144) to cpu.weight (1..10000), as runc converts.

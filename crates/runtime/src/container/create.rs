@@ -107,7 +107,11 @@ pub(super) fn create_inner(
     let hier = Hierarchies::detect_for(opts.cgroup_layout)?;
     let (cg_path, scope) = cgroup_path(spec, &opts.id, opts.systemd_cgroup)?;
     cleanup.scope = scope.map(|s| (s, false));
-    let cg = Cgroup::create(&hier, &cg_path, linux.resources().as_ref())?;
+    let cg = if cleanup.scope.is_some() {
+        Cgroup::create_in_scope(&hier, &cg_path, linux.resources().as_ref())?
+    } else {
+        Cgroup::create(&hier, &cg_path, linux.resources().as_ref())?
+    };
     let cgroup_mounts = cgroup_mounts(&hier, &cg);
     cleanup.cgroup = Some(cg);
 
@@ -265,6 +269,7 @@ pub(super) fn parent_side(
             crate::cgroups::systemd::start(scope, first, &what)?;
             *started = true;
             cg.add(first)?;
+            cg.finish_in_scope(linux.resources().as_ref())?;
         }
         if let Some(v) = proc_.oom_score_adj() {
             std::fs::write(format!("/proc/{first}/oom_score_adj"), v.to_string())
