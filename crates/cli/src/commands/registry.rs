@@ -110,13 +110,26 @@ fn base64_empty() -> String {
     "e30=".into()
 }
 
+/// Where progress goes: stdout for `pull` and `push`, stderr for the pull that `run` and
+/// `create` make (their stdout is the container's id or output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Stdout,
+    Stderr,
+}
+
 /// Renders a progress stream; returns its `aux` messages. An `error` message ends it with
 /// that error.
 async fn render(
     res: hyper::Response<hyper::body::Incoming>,
     quiet: bool,
+    to: Out,
 ) -> anyhow::Result<Vec<Value>> {
-    let tty = !quiet && std::io::stdout().is_terminal();
+    let tty = !quiet
+        && match to {
+            Out::Stdout => std::io::stdout().is_terminal(),
+            Out::Stderr => std::io::stderr().is_terminal(),
+        };
     let multi = indicatif::MultiProgress::new();
     let mut bars: HashMap<String, indicatif::ProgressBar> = HashMap::new();
     let style = indicatif::ProgressStyle::with_template(
@@ -128,7 +141,10 @@ async fn render(
     let mut aux = Vec::new();
     let mut body = res.into_body();
     let mut buf: Vec<u8> = Vec::new();
-    let mut out = std::io::stdout();
+    let mut out: Box<dyn Write> = match to {
+        Out::Stdout => Box::new(std::io::stdout()),
+        Out::Stderr => Box::new(std::io::stderr()),
+    };
     let mut error = None;
     loop {
         let frame = match body.frame().await {
@@ -236,7 +252,7 @@ pub async fn pull(api: &Api, a: PullArgs) -> anyhow::Result<i32> {
     let res = api
         .stream_with(Method::POST, &path, &[("X-Registry-Auth", auth)], None)
         .await?;
-    render(res, a.quiet).await?;
+    render(res, a.quiet, Out::Stdout).await?;
     let full = qualified(&repo);
     match &tag {
         Some(t) if t.starts_with("sha256:") => println!("{full}@{t}"),
@@ -244,6 +260,37 @@ pub async fn pull(api: &Api, a: PullArgs) -> anyhow::Result<i32> {
         None => println!("{full}"),
     }
     Ok(0)
+}
+
+/// The pull `run` and `create` make of a missing image (of any, with `--pull always`): the
+/// tag defaults to `latest` without saying so, and the progress goes to stderr, as with the
+/// docker CLI.
+pub(crate) async fn pull_for_run(
+    api: &Api,
+    reference: &str,
+    platform: Option<&str>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let (repo, tag) = split_reference(reference);
+    let tag = tag.unwrap_or_else(|| "latest".into());
+    let mut path = format!("/images/create?fromImage={}&tag={}", q(&repo), q(&tag));
+    if let Some(p) = platform {
+        path.push_str(&format!("&platform={}", q(p)));
+    }
+    let auth = auth_header(&repo)?;
+    let res = api
+        .stream_with(Method::POST, &path, &[("X-Registry-Auth", auth)], None)
+        .await?;
+    render(res, quiet, Out::Stderr).await?;
+    Ok(())
+}
+
+/// A reference as docker names it in "Unable to find image": the tag `latest` made explicit.
+pub(crate) fn familiar_with_tag(reference: &str) -> String {
+    match split_reference(reference) {
+        (_, Some(_)) => reference.to_string(),
+        (repo, None) => format!("{repo}:latest"),
+    }
 }
 
 pub async fn push(api: &Api, a: PushArgs) -> anyhow::Result<i32> {
@@ -260,7 +307,7 @@ pub async fn push(api: &Api, a: PushArgs) -> anyhow::Result<i32> {
     let res = api
         .stream_with(Method::POST, &path, &[("X-Registry-Auth", auth)], None)
         .await?;
-    let aux = render(res, a.quiet).await?;
+    let aux = render(res, a.quiet, Out::Stdout).await?;
     if a.quiet {
         for x in aux {
             if let Some(t) = x["Tag"].as_str() {

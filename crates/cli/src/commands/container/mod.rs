@@ -3,7 +3,7 @@
 //! `run`). One file per group of verbs: `run` (run, create), `lifecycle` (start, stop,
 //! restart, kill, pause, unpause, rm, wait, rename, update), `ps`, `logs` (logs, attach),
 //! `exec`, `stats` (top, stats), `files` (cp, diff, commit, export), `inspect`, `health` (the
-//! `--health-*` flags); `port` is here.
+//! `--health-*` flags), `pulling` (run's and create's `--pull`); `port` is here.
 
 use serde_json::Value;
 
@@ -16,6 +16,7 @@ mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
+mod pulling;
 mod run;
 mod stats;
 

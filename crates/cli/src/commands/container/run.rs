@@ -10,7 +10,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::api::{q, Api, DaemonError};
+use crate::api::{q, Api};
 
 /// Flags shared by `run` and `create`.
 #[derive(Debug, clap::Args)]
@@ -162,6 +162,15 @@ pub struct CreateArgs {
     /// Attach to STDIN, STDOUT or STDERR.
     #[arg(short = 'a', long = "attach")]
     pub attach: Vec<String>,
+    /// Pull image before running ("always", "missing", "never").
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress the pull output.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -515,28 +524,22 @@ pub(crate) async fn create_container(
     attach_out: bool,
 ) -> anyhow::Result<String> {
     let body = create_body(a, attach_out)?;
-    let path = match &a.name {
-        Some(n) => format!("/containers/create?name={}", q(n)),
-        None => "/containers/create".to_string(),
-    };
-    match api.json(Method::POST, &path, Some(&body)).await {
-        Ok(v) => {
-            for w in v["Warnings"].as_array().into_iter().flatten() {
-                eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
-            }
-            Ok(v["Id"].as_str().unwrap_or_default().to_string())
-        }
-        Err(e) => {
-            if let Some(d) = e.downcast_ref::<DaemonError>() {
-                if d.status == hyper::StatusCode::NOT_FOUND
-                    && d.message.starts_with("No such image")
-                {
-                    eprintln!("Unable to find image '{}' locally", a.image);
-                }
-            }
-            Err(e)
-        }
+    let mut query: Vec<String> = Vec::new();
+    if let Some(n) = &a.name {
+        query.push(format!("name={}", q(n)));
     }
+    if let Some(p) = &a.platform {
+        query.push(format!("platform={}", q(p)));
+    }
+    let path = match query.is_empty() {
+        true => "/containers/create".to_string(),
+        false => format!("/containers/create?{}", query.join("&")),
+    };
+    let v = api.json(Method::POST, &path, Some(&body)).await?;
+    for w in v["Warnings"].as_array().into_iter().flatten() {
+        eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
+    }
+    Ok(v["Id"].as_str().unwrap_or_default().to_string())
 }
 
 /// An error from run/create: printed as docker prints it, with docker's exit code.
@@ -563,7 +566,7 @@ pub(crate) fn run_error(e: anyhow::Error) -> i32 {
 
 /// `berth create`.
 pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
-    match create_container(api, &a, !a.interactive).await {
+    match super::pulling::create_pulling(api, &a, !a.interactive).await {
         Ok(id) => {
             println!("{id}");
             Ok(0)
@@ -615,7 +618,7 @@ pub async fn run(api: &Api, a: RunArgs) -> anyhow::Result<i32> {
     if let Some(code) = crate::tty::refuse_non_tty_input(c.interactive && !a.detach, c.tty) {
         return Ok(code);
     }
-    let id = match create_container(api, c, !a.detach).await {
+    let id = match super::pulling::create_pulling(api, c, !a.detach).await {
         Ok(id) => id,
         Err(e) => return Ok(run_error(e)),
     };
