@@ -606,3 +606,54 @@ fn containers_survive_berthd_sigkill() {
         "exited 9"
     );
 }
+
+/// `stop` tells its signals as dockerd does: `kill` with the stop signal, `kill` with 9 when
+/// the timeout runs out, then `die` and `stop`, in that order.
+#[test]
+fn stop_reports_its_kills() {
+    let d = daemon();
+    let actions = |name: &str| {
+        ok(d.berth(&[
+            "events",
+            "--since",
+            "60s",
+            "--until",
+            "0s",
+            "--filter",
+            &format!("container={name}"),
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.signal}}",
+        ]))
+        .lines()
+        // A missing attribute prints as Go's `<no value>`.
+        .map(|l| l.trim_end_matches("<no value>").trim().to_string())
+        .filter(|l| l.starts_with("kill") || l == "die" || l == "stop")
+        .collect::<Vec<_>>()
+    };
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 1; done",
+    ]));
+    ok(d.berth(&["stop", "-t", "1", "stubborn"]));
+    assert_eq!(actions("stubborn"), ["kill 15", "kill 9", "die", "stop"]);
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' USR1; while true; do sleep 1; done",
+    ]));
+    ok(d.berth(&["stop", "polite"]));
+    assert_eq!(actions("polite"), ["kill 10", "die", "stop"]);
+}

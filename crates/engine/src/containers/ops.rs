@@ -40,6 +40,11 @@ impl Containers {
                 .unwrap_or(15),
         };
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        // As dockerd: a `kill` event for the stop signal, and one for SIGKILL when the
+        // timeout runs out (timed from before the request, so that it comes before the
+        // shim's kill and the `die`).
+        let asked = tokio::time::Instant::now();
+        self.publish("kill", &rec, &[("signal", sig.to_string())]);
         shim_call(
             &self.socket(&rec.id),
             &Request::Stop {
@@ -48,12 +53,19 @@ impl Containers {
             },
         )
         .await?;
+        let exited = |v: &View| v.state() == State::Exited;
+        if timeout >= 0 {
+            let grace = Duration::from_secs(timeout as u64).saturating_sub(asked.elapsed());
+            if !wait_for(&e.watch(), exited, grace).await {
+                self.publish("kill", &rec, &[("signal", "9".to_string())]);
+            }
+        }
         let limit = if timeout < 0 {
             Duration::MAX
         } else {
-            Duration::from_secs(timeout as u64 + 30)
+            Duration::from_secs(30)
         };
-        if !wait_for(&e.watch(), |v| v.state() == State::Exited, limit).await {
+        if !wait_for(&e.watch(), exited, limit).await {
             return Err(unavailable(format!("container {} did not stop", rec.id)));
         }
         self.publish("stop", &rec, &[]);
