@@ -365,3 +365,101 @@ fn terminal_refusals_read_as_dockers() {
         assert_eq!(b.status.code(), Some(1), "{args:?}");
     }
 }
+
+/// `--format json` and the list columns beyond the default table (mounts, networks, local
+/// volumes, sizes, digests, Go-printed times, Go's JSON escapes of `<` and `>`): the same
+/// objects from berth and from the docker 28 CLI, against one berthd. Fields relative to now
+/// ("2 seconds ago", "Up 2 seconds") are left out: a second may pass between the two calls.
+#[test]
+fn json_rows_match_the_docker_cli() {
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&["volume", "create", "--label", "k=v", "vol1"]));
+    let host_dir = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/host", host_dir.path().display());
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-l",
+        "a=1",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "90",
+        "-v",
+        "vol1:/data",
+        "-v",
+        &bind,
+        "busybox",
+        "sleep",
+        "600",
+    ]));
+    ok(d.berth(&[
+        "create",
+        "--name",
+        "idle",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]));
+    let relative = ["RunningFor", "Status", "CreatedSince"];
+    let objects = |client: Option<&str>, args: &[&str]| -> Vec<serde_json::Value> {
+        let (text, code) = run(&d, client, args);
+        assert_eq!(code, 0, "{client:?} {args:?}: {text}");
+        let mut v: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| {
+                let mut o: serde_json::Value = serde_json::from_str(l).unwrap();
+                for k in relative {
+                    o.as_object_mut().unwrap().remove(k);
+                }
+                o
+            })
+            .collect();
+        v.sort_by_key(|o| o.to_string());
+        v
+    };
+    for args in [
+        &["ps", "-a", "--format", "json"][..],
+        &["images", "--format", "json"],
+        &["volume", "ls", "--format", "json"],
+        &["network", "ls", "--format", "json"],
+        &["ps", "-a", "--format", "{{json .}}"],
+    ] {
+        assert_eq!(
+            objects(None, args),
+            objects(Some(DOCKER28), args),
+            "{args:?}"
+        );
+    }
+    // Raw text, escapes included (Go's encoder writes `->` as `-\u003e`).
+    let (b, _) = run(&d, None, &["ps", "--format", "json"]);
+    assert!(b.contains("-\\u003e80/tcp"), "{b}");
+    for args in [
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Mounts}}|{{.Networks}}|{{.Ports}}|{{.LocalVolumes}}|{{.Size}}|{{.CreatedAt}}",
+        ][..],
+        &[
+            "images",
+            "--format",
+            "{{.Digest}}|{{.CreatedAt}}|{{.VirtualSize}}|{{.Containers}}",
+        ],
+        &[
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}} {{.IPv4}} {{.IPv6}} {{.CreatedAt}}",
+        ],
+    ] {
+        assert_eq!(
+            run(&d, None, args),
+            run(&d, Some(DOCKER28), args),
+            "{args:?}"
+        );
+    }
+}

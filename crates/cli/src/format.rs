@@ -65,11 +65,22 @@ fn s_arg(args: &[TValue], i: usize) -> String {
     }
 }
 
+/// JSON as Go's encoding/json writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped (the docker
+/// CLI's `json` function and `--format json` both go through it). These characters appear
+/// only inside strings, so escaping the text is escaping the strings.
+pub fn go_json(v: &Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
 fn f_json(args: &[TValue]) -> Result<TValue, FuncError> {
     let v = args.first().map(to_json).unwrap_or(Value::Null);
-    Ok(TValue::String(
-        serde_json::to_string(&v).unwrap_or_default(),
-    ))
+    Ok(TValue::String(go_json(&v)))
 }
 fn f_lower(args: &[TValue]) -> Result<TValue, FuncError> {
     Ok(TValue::String(s_arg(args, 0).to_lowercase()))
@@ -372,7 +383,7 @@ pub fn print_rows(
     let f = format.unwrap_or(default_table);
     if f == "json" {
         for r in rows {
-            println!("{}", serde_json::to_string(r)?);
+            println!("{}", go_json(r));
         }
         return Ok(());
     }

@@ -77,6 +77,34 @@ fn parse_rfc3339(s: &str) -> Option<i128> {
         .map(|t| t.unix_timestamp_nanos())
 }
 
+/// A moment as Go's `time.Time.String()` prints it in UTC, as the docker CLI shows
+/// `CreatedAt`: `2006-01-02 15:04:05[.fraction] +0000 UTC`, the fraction's trailing zeros
+/// dropped.
+pub fn go_time(unix_nanos: i128) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(unix_nanos) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let ns = t.nanosecond();
+    if ns != 0 {
+        s.push_str(format!(".{ns:09}").trim_end_matches('0'));
+    }
+    s + " +0000 UTC"
+}
+
+/// [`go_time`] of an RFC 3339 time as the API gives it (empty when it is not one).
+pub fn go_time_rfc3339(s: &str) -> String {
+    parse_rfc3339(s).map(go_time).unwrap_or_default()
+}
+
 /// `10m`, `1g`, `512k` → bytes.
 pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
     let l = s.trim().to_lowercase();
@@ -99,25 +127,28 @@ pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
     Ok((n * mult) as i64)
 }
 
-/// Docker's decimal sizes (`1.98MB`).
+/// Docker's decimal sizes (`1.98MB`: three significant digits).
 pub fn size_str(n: f64) -> String {
-    size(n)
+    size_with_precision(n, 3)
 }
 
-fn size(n: f64) -> String {
+/// Decimal sizes with `prec` significant digits, as go-units' `HumanSizeWithPrecision`
+/// (`HumanSize` is 4: `1.982MB`).
+pub fn size_with_precision(n: f64, prec: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let (mut v, mut i) = (n, 0);
     while v >= 1000.0 && i < units.len() - 1 {
         v /= 1000.0;
         i += 1;
     }
-    let digits = if v >= 100.0 {
-        0
+    let whole = if v >= 100.0 {
+        3
     } else if v >= 10.0 {
-        1
-    } else {
         2
+    } else {
+        1
     };
+    let digits = prec.saturating_sub(whole);
     let s = format!("{v:.digits$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -71,12 +71,34 @@ pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
         } else {
             tags
         };
+        let digests: Vec<&str> = i["RepoDigests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str())
+            .collect();
+        let created = i["Created"].as_i64().unwrap_or(now);
+        let size = i["Size"].as_f64().unwrap_or(0.0);
+        // The API's -1 is docker's "N/A".
+        let count = |k: &str| match i[k].as_i64() {
+            Some(n) if n >= 0 => n.to_string(),
+            _ => "N/A".to_string(),
+        };
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
+            let digest = digests
+                .iter()
+                .find_map(|d| d.strip_prefix(repo).and_then(|d| d.strip_prefix('@')))
+                .unwrap_or("<none>");
             rows.push(json!({
-                "ID": short, "Repository": repo, "Tag": tag,
-                "CreatedSince": format!("{} ago", human_duration(now - i["Created"].as_i64().unwrap_or(now))),
-                "Size": crate::values::size_str(i["Size"].as_f64().unwrap_or(0.0)),
+                "ID": short, "Repository": repo, "Tag": tag, "Digest": digest,
+                "CreatedSince": format!("{} ago", human_duration(now - created)),
+                "CreatedAt": crate::values::go_time(i128::from(created) * 1_000_000_000),
+                "Size": crate::values::size_str(size),
+                "VirtualSize": crate::values::size_with_precision(size, 4),
+                "Containers": count("Containers"),
+                "SharedSize": count("SharedSize"),
+                "UniqueSize": "N/A",
             }));
         }
     }
@@ -90,7 +112,9 @@ pub async fn images(api: &Api, a: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let headers = json!({"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "CreatedSince": "CREATED", "Size": "SIZE"});
+    let headers = json!({"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "CreatedSince": "CREATED", "Size": "SIZE",
+        "Digest": "DIGEST", "CreatedAt": "CREATED AT", "VirtualSize": "VIRTUAL SIZE", "Containers": "CONTAINERS",
+        "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"});
     format::print_rows(
         a.format.as_deref(),
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",

@@ -144,9 +144,11 @@ pub async fn ls(api: &Api, a: LsArgs) -> anyhow::Result<i32> {
             .unwrap_or_default();
         rows.push(json!({
             "ID": id, "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
+            "IPv4": n["EnableIPv4"].as_bool().unwrap_or(false).to_string(),
             "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
             "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
-            "Labels": labels, "CreatedAt": n["Created"],
+            "Labels": labels,
+            "CreatedAt": crate::values::go_time_rfc3339(n["Created"].as_str().unwrap_or_default()),
         }));
     }
     if a.quiet {
@@ -156,7 +158,7 @@ pub async fn ls(api: &Api, a: LsArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let headers = json!({"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-        "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"});
+        "IPv4": "IPV4", "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"});
     format::print_rows(
         a.format.as_deref(),
         "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",

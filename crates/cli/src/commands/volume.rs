@@ -62,8 +62,16 @@ pub async fn ls(api: &Api, a: LsArgs) -> anyhow::Result<i32> {
         .unwrap_or_default()
         .into_iter()
         .map(|v| {
+            let labels: Vec<String> = v["Labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+                .collect();
+            // Cluster volumes' and usage fields berth has not: docker's "N/A".
             json!({"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
-                "Scope": v["Scope"], "Labels": v["Labels"]})
+                "Scope": v["Scope"], "Labels": labels.join(","), "Availability": "N/A",
+                "Group": "N/A", "Links": "N/A", "Size": "N/A", "Status": "N/A"})
         })
         .collect();
     if a.quiet {
@@ -73,7 +81,8 @@ pub async fn ls(api: &Api, a: LsArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let headers = json!({"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT",
-        "Scope": "SCOPE", "Labels": "LABELS"});
+        "Scope": "SCOPE", "Labels": "LABELS", "Availability": "AVAILABILITY", "Group": "GROUP",
+        "Links": "LINKS", "Size": "SIZE", "Status": "STATUS"});
     format::print_rows(
         a.format.as_deref(),
         "table {{.Driver}}\t{{.Name}}",

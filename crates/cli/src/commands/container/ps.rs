@@ -52,10 +52,24 @@ pub(crate) fn ellipsis(s: &str, n: usize) -> String {
     }
 }
 
+/// Whether a `--format` template shows the sizes, which the docker CLI then asks for: it
+/// names `.Size`, or prints the whole row with `json .` (the bare `json` format does not).
+fn template_shows_size(f: &str) -> bool {
+    f.contains(".Size")
+        || f.split("{{").any(|action| {
+            let a = action.trim_start_matches('-').trim_start();
+            a.strip_prefix("json")
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|r| r.trim_start().trim_start_matches('-').starts_with("}}"))
+        })
+}
+
 /// `berth ps`.
 pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
     let mut qs = vec![format!("all={}", a.all)];
-    if a.size {
+    let size = a.size || a.format.as_deref().is_some_and(template_shows_size);
+    if size {
         qs.push("size=1".into());
     }
     if let Some(n) = a.last {
@@ -93,35 +107,63 @@ pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
             let names: Vec<&str> = c["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/')).collect();
             let labels: Vec<String> = c["Labels"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
             let created = c["Created"].as_i64().unwrap_or(0);
-            let size = if a.size {
-                format!(
-                    "{} (virtual {})",
-                    crate::values::size_str(c["SizeRw"].as_f64().unwrap_or(0.0)),
-                    crate::values::size_str(c["SizeRootFs"].as_f64().unwrap_or(0.0))
-                )
-            } else {
-                String::new()
+            let rw = crate::values::size_str(c["SizeRw"].as_f64().unwrap_or(0.0));
+            let size = match c["SizeRootFs"].as_f64().filter(|v| *v > 0.0) {
+                Some(v) => format!("{rw} (virtual {})", crate::values::size_str(v)),
+                None => rw,
             };
+            let mounts: Vec<&Value> = c["Mounts"].as_array().into_iter().flatten().collect();
+            let mount_names: Vec<String> = mounts
+                .iter()
+                .map(|m| {
+                    let n = m["Name"].as_str().filter(|n| !n.is_empty());
+                    let n = n.or(m["Source"].as_str()).unwrap_or_default();
+                    if a.no_trunc { n.to_string() } else { ellipsis(n, 15) }
+                })
+                .collect();
+            let local = mounts.iter().filter(|m| m["Driver"] == "local").count();
+            let mut networks: Vec<&String> = c["NetworkSettings"]["Networks"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.keys())
+                .collect();
+            networks.sort();
+            // The docker CLI's order: private port, public port, protocol, address.
+            let mut ports: Vec<&Value> = c["Ports"].as_array().into_iter().flatten().collect();
+            ports.sort_by_key(|p| {
+                (
+                    p["PrivatePort"].as_u64(),
+                    p["PublicPort"].as_u64(),
+                    p["Type"].as_str().unwrap_or_default().to_string(),
+                    p["IP"].as_str().unwrap_or_default().to_string(),
+                )
+            });
             json!({
                 "ID": if a.no_trunc { id.to_string() } else { id[..12.min(id.len())].to_string() },
                 "Image": c["Image"],
                 "Command": if a.no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(cmd, 20)) },
-                "CreatedAt": created.to_string(),
+                "CreatedAt": crate::values::go_time(i128::from(created) * 1_000_000_000),
                 "RunningFor": ago(created),
                 "Status": c["Status"],
                 "State": c["State"],
-                "Ports": c["Ports"].as_array().into_iter().flatten().map(|p| format!(
-                    "{}:{}->{}/{}",
-                    p["IP"].as_str().unwrap_or("0.0.0.0"),
-                    p["PublicPort"],
-                    p["PrivatePort"],
-                    p["Type"].as_str().unwrap_or("tcp")
-                )).collect::<Vec<_>>().join(", "),
+                "Ports": ports.iter().map(|p| {
+                    let kind = p["Type"].as_str().unwrap_or("tcp");
+                    match p["PublicPort"].as_u64() {
+                        Some(public) => format!(
+                            "{}:{public}->{}/{kind}",
+                            p["IP"].as_str().unwrap_or("0.0.0.0"),
+                            p["PrivatePort"]
+                        ),
+                        None => format!("{}/{kind}", p["PrivatePort"]),
+                    }
+                }).collect::<Vec<_>>().join(", "),
                 "Names": names.join(","),
                 "Labels": labels.join(","),
                 "Size": size,
-                "Mounts": "",
-                "Networks": c["HostConfig"]["NetworkMode"],
+                "Mounts": mount_names.join(","),
+                "LocalVolumes": local.to_string(),
+                "Networks": networks.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","),
+                "Platform": null,
             })
         })
         .collect();
@@ -129,8 +171,9 @@ pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
         "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
         "Labels": "LABELS", "Size": "SIZE", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+        "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
     });
-    let default = if a.size {
+    let default = if size {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
     } else {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -138,4 +181,24 @@ pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
     let fmt = a.format.as_deref().filter(|f| *f != "table");
     format::print_rows(fmt, default, &rows, &headers)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_shows_size;
+
+    #[test]
+    fn size_is_asked_for_as_docker_asks() {
+        for f in [
+            "{{.Size}}",
+            "table {{.Names}}\t{{.Size}}",
+            "{{json .}}",
+            "{{- json . -}}",
+        ] {
+            assert!(template_shows_size(f), "{f}");
+        }
+        for f in ["json", "{{.Names}}", "{{json .Labels}}", "table"] {
+            assert!(!template_shows_size(f), "{f}");
+        }
+    }
 }
