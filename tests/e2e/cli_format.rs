@@ -243,6 +243,16 @@ fn usage_mistakes_exit_as_dockers_do() {
         &["stop"],
         &["rm"],
         &["nosuchcommand"],
+        // Flag values, parsed before anything is sent, in docker's (Go's) words.
+        &["run", "-m", "-5", "busybox"],
+        &["run", "-m", "5x", "busybox"],
+        &["run", "--memory", "abc", "busybox"],
+        &["run", "--cpus", "abc", "busybox"],
+        &["run", "--pids-limit", "x", "busybox"],
+        &["run", "--cpu-shares", "99999999999999999999", "busybox"],
+        &["update", "-m", "zz", "c1"],
+        &["container", "create", "--memory-swap", "1q", "busybox"],
+        &["container", "run", "--shm-size", "1y", "busybox"],
     ] {
         let b = d.berth(args);
         let k = d.docker(DOCKER28, args);
@@ -462,4 +472,31 @@ fn json_rows_match_the_docker_cli() {
             "{args:?}"
         );
     }
+}
+
+/// The `container` group has every container verb (`container run`, `container logs` …) as
+/// the docker CLI's does, and `container inspect` looks only at containers.
+#[test]
+fn the_container_group_has_the_container_verbs() {
+    let d = Berthd::start_with(busybox_image);
+    assert_eq!(
+        ok(d.berth(&["container", "run", "--name", "g1", "busybox", "echo", "hi"])),
+        "hi"
+    );
+    assert_eq!(ok(d.berth(&["container", "logs", "g1"])), "hi");
+    assert_eq!(ok(d.berth(&["container", "ls", "-aq"])).len(), 12);
+    assert_eq!(
+        ok(d.berth(&["container", "inspect", "-f", "{{.Name}}", "g1"])),
+        "/g1"
+    );
+    for client in [None, Some(DOCKER28)] {
+        let (text, code) = run(&d, client, &["container", "inspect", "busybox"]);
+        assert_eq!(
+            (text.as_str(), code),
+            ("[]", 1),
+            "{client:?}: an image is no container"
+        );
+    }
+    ok(d.berth(&["container", "rm", "g1"]));
+    assert_eq!(ok(d.berth(&["container", "ls", "-aq"])), "");
 }

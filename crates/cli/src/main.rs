@@ -12,11 +12,14 @@ mod client;
 mod commands;
 mod credentials;
 mod format;
+mod goflags;
 mod tty;
 mod usage;
 mod values;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, Parser, Subcommand};
 use commands::{container as c, image as i, registry as r, system as s};
 
 /// Default daemon socket.
@@ -161,15 +164,141 @@ enum BuilderCmd {
 
 #[derive(Debug, Subcommand)]
 enum ContainerCmd {
-    /// Remove all stopped containers.
-    Prune(s::PruneArgs),
-    /// List containers.
-    #[command(alias = "list", name = "ls")]
-    Ls(c::PsArgs),
-    /// Remove one or more containers.
-    Rm(c::RmArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(c::AttachArgs),
+    /// Create a new image from a container's changes.
+    Commit(c::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(c::CpArgs),
+    /// Create a new container.
+    Create(c::CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(c::DiffArgs),
+    /// Execute a command in a running container.
+    Exec(c::ExecArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(c::ExportArgs),
     /// Display detailed information on one or more containers.
     Inspect(c::InspectArgs),
+    /// Kill one or more running containers.
+    Kill(c::KillArgs),
+    /// Fetch the logs of a container.
+    Logs(c::LogsArgs),
+    /// List containers.
+    #[command(visible_aliases = ["list", "ps"], name = "ls")]
+    Ls(c::PsArgs),
+    /// Pause all processes within one or more containers.
+    Pause(c::NamesArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(c::PortArgs),
+    /// Remove all stopped containers.
+    Prune(s::PruneArgs),
+    /// Rename a container.
+    Rename(c::RenameArgs),
+    /// Restart one or more containers.
+    Restart(c::StopArgs),
+    /// Remove one or more containers.
+    #[command(visible_alias = "remove")]
+    Rm(c::RmArgs),
+    /// Create and run a new container from an image.
+    Run(c::RunArgs),
+    /// Start one or more stopped containers.
+    Start(c::StartArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(c::StatsArgs),
+    /// Stop one or more running containers.
+    Stop(c::StopArgs),
+    /// Display the running processes of a container.
+    Top(c::TopArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(c::NamesArgs),
+    /// Update configuration of one or more containers.
+    Update(c::UpdateArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(c::WaitArgs),
+}
+
+impl ContainerCmd {
+    /// The top-level shorthands of the `container` verbs (`run` is `container run`), so that
+    /// one dispatch serves both spellings; other commands come back unchanged.
+    fn from_top(cmd: Command) -> Result<ContainerCmd, Command> {
+        Ok(match cmd {
+            Command::Container(c) => c,
+            Command::Run(a) => ContainerCmd::Run(a),
+            Command::Create(a) => ContainerCmd::Create(a),
+            Command::Start(a) => ContainerCmd::Start(a),
+            Command::Stop(a) => ContainerCmd::Stop(a),
+            Command::Restart(a) => ContainerCmd::Restart(a),
+            Command::Kill(a) => ContainerCmd::Kill(a),
+            Command::Pause(a) => ContainerCmd::Pause(a),
+            Command::Unpause(a) => ContainerCmd::Unpause(a),
+            Command::Rm(a) => ContainerCmd::Rm(a),
+            Command::Ps(a) => ContainerCmd::Ls(a),
+            Command::Logs(a) => ContainerCmd::Logs(a),
+            Command::Attach(a) => ContainerCmd::Attach(a),
+            Command::Exec(a) => ContainerCmd::Exec(a),
+            Command::Cp(a) => ContainerCmd::Cp(a),
+            Command::Update(a) => ContainerCmd::Update(a),
+            Command::Diff(a) => ContainerCmd::Diff(a),
+            Command::Commit(a) => ContainerCmd::Commit(a),
+            Command::Export(a) => ContainerCmd::Export(a),
+            Command::Top(a) => ContainerCmd::Top(a),
+            Command::Stats(a) => ContainerCmd::Stats(a),
+            Command::Wait(a) => ContainerCmd::Wait(a),
+            Command::Rename(a) => ContainerCmd::Rename(a),
+            Command::Port(a) => ContainerCmd::Port(a),
+            other => return Err(other),
+        })
+    }
+
+    async fn run(self, api: &api::Api) -> anyhow::Result<i32> {
+        match self {
+            ContainerCmd::Attach(a) => c::attach(api, a).await,
+            ContainerCmd::Commit(a) => c::commit(api, a).await,
+            ContainerCmd::Cp(a) => c::cp(api, a).await,
+            ContainerCmd::Create(a) => c::create(api, a).await,
+            ContainerCmd::Diff(a) => c::diff(api, a).await,
+            ContainerCmd::Exec(a) => c::exec(api, a).await,
+            ContainerCmd::Export(a) => c::export(api, a).await,
+            ContainerCmd::Inspect(mut a) => {
+                if a.typ.is_none() && is_container_group() {
+                    a.typ = Some("container".into());
+                }
+                c::inspect(api, a).await
+            }
+            ContainerCmd::Kill(a) => c::kill(api, a).await,
+            ContainerCmd::Logs(a) => c::logs(api, a).await,
+            ContainerCmd::Ls(a) => c::ps(api, a).await,
+            ContainerCmd::Pause(a) => c::pause(api, a, true).await,
+            ContainerCmd::Port(a) => c::port(api, a).await,
+            ContainerCmd::Prune(a) => s::container_prune(api, a).await,
+            ContainerCmd::Rename(a) => c::rename(api, a).await,
+            ContainerCmd::Restart(a) => c::restart(api, a).await,
+            ContainerCmd::Rm(a) => c::rm(api, a).await,
+            ContainerCmd::Run(a) => c::run(api, a).await,
+            ContainerCmd::Start(a) => c::start(api, a).await,
+            ContainerCmd::Stats(a) => c::stats(api, a).await,
+            ContainerCmd::Stop(a) => c::stop(api, a).await,
+            ContainerCmd::Top(a) => c::top(api, a).await,
+            ContainerCmd::Unpause(a) => c::pause(api, a, false).await,
+            ContainerCmd::Update(a) => c::update(api, a).await,
+            ContainerCmd::Wait(a) => c::wait(api, a).await,
+        }
+    }
+}
+
+/// Whether the command line went through the `container` group (`container inspect` looks
+/// only at containers; the top-level `inspect` at any object).
+fn is_container_group() -> bool {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = Cli::command();
+    cli.find_subcommand("container").is_some_and(|_| {
+        argv.iter()
+            .skip(1)
+            .filter_map(|w| w.to_str())
+            .find(|w| !w.starts_with('-') && cli.find_subcommand(w).is_some())
+            == Some("container")
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,7 +405,10 @@ fn main() {
     let args = usage::help_shorthand(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => std::process::exit(usage::report(&e)),
+        Err(e) => {
+            let argv: Vec<OsString> = std::env::args_os().collect();
+            std::process::exit(usage::report(&e, &Cli::command(), &argv))
+        }
     };
     if cli.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
@@ -324,36 +456,17 @@ fn main() {
                 };
             }
         };
+        let cmd = match ContainerCmd::from_top(cmd) {
+            Ok(c) => return report(c.run(&api).await),
+            Err(other) => other,
+        };
         let r = match cmd {
-            Command::Run(a) => c::run(&api, a).await,
             Command::Build(a) => commands::build::build(&api, a).await,
             Command::Builder(BuilderCmd::Build(a)) => commands::build::build(&api, *a).await,
             Command::Builder(BuilderCmd::Prune(a)) => commands::build::prune(&api, a).await,
-            Command::Create(a) => c::create(&api, a).await,
-            Command::Start(a) => c::start(&api, a).await,
-            Command::Stop(a) => c::stop(&api, a).await,
-            Command::Restart(a) => c::restart(&api, a).await,
-            Command::Kill(a) => c::kill(&api, a).await,
-            Command::Pause(a) => c::pause(&api, a, true).await,
-            Command::Unpause(a) => c::pause(&api, a, false).await,
-            Command::Rm(a) => c::rm(&api, a).await,
-            Command::Ps(a) => c::ps(&api, a).await,
-            Command::Logs(a) => c::logs(&api, a).await,
-            Command::Attach(a) => c::attach(&api, a).await,
             Command::Inspect(a) => c::inspect(&api, a).await,
-            Command::Exec(a) => c::exec(&api, a).await,
-            Command::Top(a) => c::top(&api, a).await,
-            Command::Diff(a) => c::diff(&api, a).await,
-            Command::Update(a) => c::update(&api, a).await,
-            Command::Cp(a) => c::cp(&api, a).await,
-            Command::Commit(a) => c::commit(&api, a).await,
-            Command::Export(a) => c::export(&api, a).await,
             Command::Save(a) => i::save(&api, a).await,
             Command::History(a) => i::history(&api, a).await,
-            Command::Stats(a) => c::stats(&api, a).await,
-            Command::Wait(a) => c::wait(&api, a).await,
-            Command::Rename(a) => c::rename(&api, a).await,
-            Command::Port(a) => c::port(&api, a).await,
             Command::Images(a) => i::images(&api, a).await,
             Command::Rmi(a) => i::rmi(&api, a).await,
             Command::Tag(a) => i::tag(&api, a).await,
@@ -367,10 +480,6 @@ fn main() {
             Command::Image(ImageCmd::Pull(a)) => r::pull(&api, a).await,
             Command::Image(ImageCmd::Build(a)) => commands::build::build(&api, a).await,
             Command::Image(ImageCmd::Push(a)) => r::push(&api, a).await,
-            Command::Container(ContainerCmd::Prune(a)) => s::container_prune(&api, a).await,
-            Command::Container(ContainerCmd::Ls(a)) => c::ps(&api, a).await,
-            Command::Container(ContainerCmd::Rm(a)) => c::rm(&api, a).await,
-            Command::Container(ContainerCmd::Inspect(a)) => c::inspect(&api, a).await,
             Command::Image(ImageCmd::Ls(a)) => i::images(&api, a).await,
             Command::Image(ImageCmd::Rm(a)) => i::rmi(&api, a).await,
             Command::Image(ImageCmd::Prune(a)) => s::image_prune(&api, a).await,
@@ -412,6 +521,30 @@ fn main() {
             Command::System(SystemCmd::Check(a)) => s::check(&api, a).await,
             Command::Version(_)
             | Command::Completion { .. }
+            | Command::Run(_)
+            | Command::Create(_)
+            | Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Kill(_)
+            | Command::Pause(_)
+            | Command::Unpause(_)
+            | Command::Rm(_)
+            | Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Attach(_)
+            | Command::Exec(_)
+            | Command::Cp(_)
+            | Command::Update(_)
+            | Command::Diff(_)
+            | Command::Commit(_)
+            | Command::Export(_)
+            | Command::Top(_)
+            | Command::Stats(_)
+            | Command::Wait(_)
+            | Command::Rename(_)
+            | Command::Port(_)
+            | Command::Container(_)
             | Command::Man { .. }
             | Command::Logout(_) => {
                 unreachable!("handled above")

@@ -43,12 +43,51 @@ fn context(e: &Error, kind: ContextKind) -> Option<String> {
     }
 }
 
+/// The names of the subcommands `argv` goes down through (`berth -H x container run …` →
+/// `["container", "run"]`): words that name a subcommand, skipping flags and their values.
+fn subcommand_path(cli: &clap::Command, argv: &[OsString]) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut cmd = cli;
+    for w in argv.iter().skip(1).filter_map(|w| w.to_str()) {
+        if w.starts_with('-') {
+            continue;
+        }
+        match cmd.find_subcommand(w) {
+            Some(sub) => {
+                path.push(sub.get_name().to_string());
+                cmd = sub;
+            }
+            None if cmd.has_subcommands() => continue,
+            None => break,
+        }
+    }
+    path
+}
+
+/// The subcommand `argv` names.
+fn subcommand<'a>(cli: &'a clap::Command, argv: &[OsString]) -> &'a clap::Command {
+    subcommand_path(cli, argv).iter().fold(cli, |c, n| {
+        c.find_subcommand(n).expect("a path of subcommands")
+    })
+}
+
 /// The usage line ("Usage:  berth run [OPTIONS] <IMAGE> [COMMAND]...") and the command path
-/// ("berth run") of the command the error is about.
-fn usage(e: &Error) -> (String, String) {
+/// ("berth run") of the command the error is about: clap's usage context, or the usage of the
+/// subcommand `argv` names (clap leaves it out of value errors).
+fn usage(e: &Error, cli: &clap::Command, argv: &[OsString]) -> (String, String) {
     let line = context(e, ContextKind::Usage)
         .map(|u| u.trim().trim_start_matches("Usage:").trim().to_string())
-        .unwrap_or_else(|| "berth".into());
+        .unwrap_or_else(|| {
+            let path = subcommand_path(cli, argv);
+            let mut cli = cli.clone();
+            cli.build();
+            let mut cmd = &mut cli;
+            for n in path {
+                cmd = cmd.find_subcommand_mut(&n).expect("a path of subcommands");
+            }
+            let usage = cmd.render_usage().to_string();
+            usage.trim().trim_start_matches("Usage:").trim().to_string()
+        });
     let path: Vec<&str> = line
         .split_whitespace()
         .take_while(|w| !w.starts_with('[') && !w.starts_with('<'))
@@ -56,9 +95,24 @@ fn usage(e: &Error) -> (String, String) {
     (format!("Usage:  {line}"), path.join(" "))
 }
 
-/// Prints `e` as the docker CLI words such a mistake; the exit code.
-pub fn report(e: &Error) -> i32 {
-    let (usage, path) = usage(e);
+/// The flag as docker names it in errors: `-m, --memory`, or `--cpus` without a shorthand.
+fn flag_name(cli: &clap::Command, argv: &[OsString], clap_arg: &str) -> String {
+    let long = clap_arg.split(" <").next().unwrap_or(clap_arg);
+    let name = long.trim_start_matches('-');
+    let short = subcommand(cli, argv)
+        .get_arguments()
+        .find(|a| a.get_long() == Some(name) || a.get_id() == name)
+        .and_then(|a| a.get_short());
+    match (short, long.starts_with("--")) {
+        (Some(s), true) => format!("-{s}, {long}"),
+        _ => long.to_string(),
+    }
+}
+
+/// Prints `e` as the docker CLI words such a mistake; the exit code. `cli` and `argv` name
+/// the subcommand and its flags where clap's error does not.
+pub fn report(e: &Error, cli: &clap::Command, argv: &[OsString]) -> i32 {
+    let (usage, path) = usage(e, cli, argv);
     let more = format!("Run '{path} --help' for more information");
     match e.kind() {
         ErrorKind::DisplayHelp
@@ -81,7 +135,7 @@ pub fn report(e: &Error) -> i32 {
         }
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
             let arg = context(e, ContextKind::InvalidArg).unwrap_or_default();
-            let flag = arg.split(" <").next().unwrap_or(&arg).to_string();
+            let flag = flag_name(cli, argv, &arg);
             let value = context(e, ContextKind::InvalidValue).unwrap_or_default();
             let why = std::error::Error::source(e)
                 .map(|s| s.to_string())

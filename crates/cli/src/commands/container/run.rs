@@ -1,6 +1,5 @@
 //! `run` and `create`: flags into a create body, the container created, started and attached, and the terminal streams.
 
-use crate::values::parse_bytes;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -155,7 +154,8 @@ pub struct CreateArgs {
     pub dns: Vec<String>,
     /// Size of /dev/shm.
     #[arg(long = "shm-size")]
-    pub shm_size: Option<String>,
+    #[arg(value_parser = crate::goflags::ram_in_bytes)]
+    pub shm_size: Option<i64>,
     /// Ulimit options (name=soft[:hard]).
     #[arg(long)]
     pub ulimit: Vec<String>,
@@ -182,36 +182,36 @@ pub struct CreateArgs {
 #[derive(Debug, clap::Args)]
 pub struct ResourceArgs {
     /// Memory limit.
-    #[arg(short = 'm', long, allow_negative_numbers = true)]
-    pub memory: Option<String>,
+    #[arg(short = 'm', long, allow_negative_numbers = true, value_parser = crate::goflags::ram_in_bytes)]
+    pub memory: Option<i64>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
+    #[arg(long = "memory-swap", allow_negative_numbers = true, value_parser = crate::goflags::mem_swap_bytes)]
+    pub memory_swap: Option<i64>,
     /// Memory soft limit.
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-reservation", allow_negative_numbers = true, value_parser = crate::goflags::ram_in_bytes)]
+    pub memory_reservation: Option<i64>,
     /// Number of CPUs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::goflags::rational_cpus)]
     pub cpus: Option<f64>,
     /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
+    #[arg(short = 'c', long = "cpu-shares", allow_negative_numbers = true, value_parser = crate::goflags::go_int64)]
     pub cpu_shares: Option<i64>,
     /// Tune container pids limit (set -1 for unlimited).
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_negative_numbers = true, value_parser = crate::goflags::go_int64)]
     pub pids_limit: Option<i64>,
 }
 
 impl ResourceArgs {
     /// Sets the given limits in a HostConfig (or update body) object.
     pub(crate) fn apply(&self, o: &mut Value) -> anyhow::Result<()> {
-        if let Some(m) = &self.memory {
-            o["Memory"] = json!(parse_bytes(m)?);
+        if let Some(m) = self.memory {
+            o["Memory"] = json!(m);
         }
-        if let Some(m) = &self.memory_swap {
-            o["MemorySwap"] = json!(parse_bytes(m)?);
+        if let Some(m) = self.memory_swap {
+            o["MemorySwap"] = json!(m);
         }
-        if let Some(m) = &self.memory_reservation {
-            o["MemoryReservation"] = json!(parse_bytes(m)?);
+        if let Some(m) = self.memory_reservation {
+            o["MemoryReservation"] = json!(m);
         }
         if let Some(c) = self.cpus {
             o["NanoCpus"] = json!((c * 1e9) as i64);
@@ -512,8 +512,8 @@ pub(crate) fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Va
     hc["PortBindings"] = Value::Object(bindings);
     hc["PublishAllPorts"] = json!(a.publish_all);
     a.resources.apply(hc)?;
-    if let Some(s) = &a.shm_size {
-        hc["ShmSize"] = json!(parse_bytes(s)?);
+    if let Some(s) = a.shm_size {
+        hc["ShmSize"] = json!(s);
     }
     Ok(body)
 }
