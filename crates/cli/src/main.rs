@@ -221,7 +221,7 @@ enum ContainerCmd {
 impl ContainerCmd {
     /// The top-level shorthands of the `container` verbs (`run` is `container run`), so that
     /// one dispatch serves both spellings; other commands come back unchanged.
-    fn from_top(cmd: Command) -> Result<ContainerCmd, Command> {
+    fn from_top(cmd: Command) -> Result<ContainerCmd, Box<Command>> {
         Ok(match cmd {
             Command::Container(c) => c,
             Command::Run(a) => ContainerCmd::Run(a),
@@ -247,7 +247,7 @@ impl ContainerCmd {
             Command::Wait(a) => ContainerCmd::Wait(a),
             Command::Rename(a) => ContainerCmd::Rename(a),
             Command::Port(a) => ContainerCmd::Port(a),
-            other => return Err(other),
+            other => return Err(Box::new(other)),
         })
     }
 
@@ -458,7 +458,7 @@ fn main() {
         };
         let cmd = match ContainerCmd::from_top(cmd) {
             Ok(c) => return report(c.run(&api).await),
-            Err(other) => other,
+            Err(other) => *other,
         };
         let r = match cmd {
             Command::Build(a) => commands::build::build(&api, a).await,
