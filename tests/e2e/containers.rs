@@ -35,9 +35,14 @@ fn run_output_exit_codes_and_errors() {
     );
     let out = d.berth(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(code(&out), 126, "{}", stderr(&out));
-    let out = d.berth(&["run", "--rm", "no-such-image", "true"]);
+    // (`--pull never`: the pull a missing image gets is tests/e2e/run_pull.rs's.)
+    let out = d.berth(&["run", "--rm", "--pull", "never", "no-such-image", "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("Unable to find image 'no-such-image' locally"));
+    assert!(
+        stderr(&out).contains("No such image: no-such-image"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]);
     assert_eq!(code(&out), 125, "--rm with --restart is refused");
     let out = d.berth(&["run", "--rm", "--memory", "1k", "busybox", "true"]);
@@ -656,4 +661,52 @@ fn stop_reports_its_kills() {
     ]));
     ok(d.berth(&["stop", "polite"]));
     assert_eq!(actions("polite"), ["kill 10", "die", "stop"]);
+}
+
+/// A start that fails leaves a container that never ran `created`, as dockerd does, with the
+/// exit code and the error recorded (a port conflict: 128; a missing program: 127); once the
+/// port is free the same container starts.
+#[test]
+fn failed_starts_leave_the_container_created() {
+    let d = daemon();
+    let port = berth_e2e::peers::free_port().to_string();
+    let publish = format!("127.0.0.1:{port}:80");
+    ok(d.berth(&[
+        "run", "-d", "--name", "holder", "-p", &publish, "busybox", "sleep", "100",
+    ]));
+    let out = d.berth(&[
+        "run", "-d", "--name", "late", "-p", &publish, "busybox", "sleep", "100",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("port is already allocated"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&["run", "--name", "typo", "busybox", "no-such-program"]);
+    assert_eq!(code(&out), 127);
+    let state =
+        |n: &str| ok(d.berth(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", n]));
+    assert_eq!(state("late"), "created 128");
+    assert_eq!(state("typo"), "created 127");
+    assert!(ok(d.berth(&["inspect", "-f", "{{.State.Error}}", "late"]))
+        .contains("port is already allocated"));
+    let listed = ok(d.docker(
+        "/usr/local/bin/docker",
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "name=late",
+            "--format",
+            "{{.Status}}",
+        ],
+    ));
+    assert_eq!(
+        listed, "Created",
+        "the docker CLI lists it as dockerd's would be"
+    );
+    ok(d.berth(&["rm", "-f", "holder"]));
+    ok(d.berth(&["start", "late"]));
+    assert_eq!(state("late"), "running 0");
 }

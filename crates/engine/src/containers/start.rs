@@ -31,11 +31,17 @@ impl Containers {
             {
                 // Waiting attach clients get their stream closed; the failure is recorded
                 // as Docker records it (exit code 127 for a missing program, 126 when it
-                // cannot run), and an --rm container goes away.
+                // cannot run, 128 otherwise, and the error), and an --rm container goes
+                // away. A container that never ran stays `created`, as on dockerd (whose
+                // state is "exited" only once a start has happened).
                 e.attach_waiters.lock().expect("waiters").clear();
                 let rec = e.record();
                 let mut st = e.view().shim.unwrap_or_else(|| failed_state(err));
-                st.status = Status::Exited;
+                st.status = if st.started_at.is_empty() {
+                    Status::Created
+                } else {
+                    Status::Exited
+                };
                 st.pid = 0;
                 st.exit_code = err.start_exit_code();
                 st.error = err.message.clone();
