@@ -328,3 +328,61 @@ fn a_pull_onto_a_full_disk_fails_cleanly_and_the_store_stays_usable() {
     drop(d);
     let _ = reg;
 }
+
+/// `stats` shows the container's network and block I/O as the docker CLI does from the same
+/// API: bytes through eth0, and bytes read and written. (This kernel's v1 blkio controller
+/// counts I/O only for devices with a throttle rule, so the test sets one, as
+/// `--device-write-bps` would.)
+#[test]
+fn stats_show_network_and_block_io() {
+    let d = Berthd::start_with(busybox_image);
+    let id = ok(d.berth(&["run", "-d", "busybox", "sleep", "300"]));
+    let gateway = ok(d.berth(&["inspect", "-f", "{{.NetworkSettings.Gateway}}", &id]));
+    ok(d.berth(&["exec", &id, "ping", "-c", "3", "-s", "1000", &gateway]));
+    let blkio = format!("/sys/fs/cgroup/blkio/berth/{id}");
+    assert!(
+        std::path::Path::new(&blkio).is_dir(),
+        "the v1 blkio cgroup of the container (this machine kind is hybrid)"
+    );
+    let dev = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .and_then(|l| l.split(' ').nth(2).map(str::to_string))
+        .unwrap();
+    // The whole disk, not a partition (a throttle rule needs the disk's numbers).
+    let (major, _) = dev.split_once(':').unwrap();
+    std::fs::write(
+        format!("{blkio}/blkio.throttle.write_bps_device"),
+        format!("{major}:0 1000000000"),
+    )
+    .unwrap();
+    ok(d.berth(&[
+        "exec",
+        &id,
+        "dd",
+        "if=/dev/zero",
+        "of=/w",
+        "bs=1M",
+        "count=4",
+        "oflag=direct",
+    ]));
+    let fmt = "{{.NetIO}}|{{.BlockIO}}";
+    let b = ok(d.berth(&["stats", "--no-stream", "--format", fmt, &id]));
+    let (net, block) = b.split_once('|').unwrap();
+    assert!(
+        !net.starts_with("0B"),
+        "eth0 received the pings' replies: {b}"
+    );
+    assert!(block.ends_with("/ 4.19MB"), "4 MiB written: {b}");
+    let k = ok(d.docker(
+        "/usr/local/bin/docker",
+        &["stats", "--no-stream", "--format", fmt, &id],
+    ));
+    assert_eq!(
+        k.split_once('|').unwrap().1,
+        block,
+        "the docker CLI shows the same block I/O"
+    );
+    assert!(!k.starts_with("0B"), "and network traffic: {k}");
+}

@@ -74,6 +74,16 @@ pub fn stats_json(cur: &StatsSample, prev: Option<&StatsSample>) -> Value {
     v
 }
 
+/// dockerd's blkio entries (`null` when the kernel counted nothing, as dockerd sends).
+fn io_entries(e: &[berth_engine::model::CgroupIoEntry]) -> Value {
+    if e.is_empty() {
+        return Value::Null;
+    }
+    e.iter()
+        .map(|x| json!({"major": x.major, "minor": x.minor, "op": x.op, "value": x.value}))
+        .collect()
+}
+
 fn stats_doc(cur: &StatsSample, prev: Option<&StatsSample>) -> Value {
     json!({
         "read": time(Some(cur.read)),
@@ -82,7 +92,8 @@ fn stats_doc(cur: &StatsSample, prev: Option<&StatsSample>) -> Value {
         "id": cur.id,
         "num_procs": 0,
         "pids_stats": {"current": cur.pids, "limit": cur.pids_limit},
-        "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null, "io_queue_recursive": null,
+        "blkio_stats": {"io_service_bytes_recursive": io_entries(&cur.io_bytes),
+            "io_serviced_recursive": io_entries(&cur.io_ops), "io_queue_recursive": null,
             "io_service_time_recursive": null, "io_wait_time_recursive": null, "io_merged_recursive": null,
             "io_time_recursive": null, "sectors_recursive": null},
         "storage_stats": {},

@@ -19,8 +19,8 @@ pub mod logfile;
 pub use berth_runtime::cgroups::systemd::booted as systemd_booted;
 /// The cgroup vocabulary the engine needs to configure shims and report on the host.
 pub use berth_runtime::cgroups::{
-    favor_dynamic_modifications, Hierarchies as CgroupHierarchies, Layout as CgroupLayout,
-    Mode as CgroupMode, Stats as CgroupStats,
+    favor_dynamic_modifications, Hierarchies as CgroupHierarchies, IoEntry as CgroupIoEntry,
+    Layout as CgroupLayout, Mode as CgroupMode, Stats as CgroupStats,
 };
 
 /// Signal names and numbers, from the runtime's one table.

@@ -76,6 +76,8 @@ impl Containers {
                 .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/net/dev")).ok())
                 .map(|t| crate::model::NetStats::parse(&t))
                 .unwrap_or_default(),
+            io_bytes: st.io_bytes,
+            io_ops: st.io_ops,
         })
     }
 

@@ -23,6 +23,7 @@ pub mod restart;
 pub mod stats;
 pub mod wait;
 
+pub use berth_shim::CgroupIoEntry;
 pub use container::{ContainerConfig, CreateRequest, HostConfig, NetworkingConfig};
 pub use exec::{ExecId, ExecSpec};
 pub use resources::ResourceUpdate;

@@ -33,6 +33,9 @@ pub struct StatsSample {
     pub memory_failcnt: u64,
     /// Traffic of each interface in the container's network namespace (not `lo`).
     pub networks: Vec<NetStats>,
+    /// Block I/O per device and operation: bytes, and operations.
+    pub io_bytes: Vec<berth_shim::CgroupIoEntry>,
+    pub io_ops: Vec<berth_shim::CgroupIoEntry>,
 }
 
 /// One interface's counters, as `/proc/net/dev` has them.

@@ -249,6 +249,74 @@ pub struct Stats {
     pub cpu: CpuStats,
     pub memory: MemoryStats,
     pub pids: PidsStats,
+    /// Block I/O in bytes and in operations, per device and operation.
+    pub io_bytes: Vec<IoEntry>,
+    pub io_ops: Vec<IoEntry>,
+}
+
+/// One device's count for one kind of block I/O: v1's `Read`, `Write`, `Sync`, `Async`,
+/// `Discard`, `Total`, as `blkio.throttle.*_recursive` names them (the kernel here counts
+/// only for devices that have a throttle rule), or v2's `read` and `write` from `io.stat`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IoEntry {
+    pub major: u64,
+    pub minor: u64,
+    pub op: String,
+    pub value: u64,
+}
+
+impl IoEntry {
+    /// The lines `MAJ:MIN Op value` of a v1 blkio file (its device-less `Total` left out).
+    pub(crate) fn parse_v1(text: &str) -> Vec<IoEntry> {
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (dev, op, value) = (f.next()?, f.next()?, f.next()?);
+                let (major, minor) = dev.split_once(':')?;
+                Some(IoEntry {
+                    major: major.parse().ok()?,
+                    minor: minor.parse().ok()?,
+                    op: op.to_string(),
+                    value: value.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// v2's `io.stat` (`MAJ:MIN rbytes=… wbytes=… rios=… wios=…`): bytes, and operations.
+    pub(crate) fn parse_v2(text: &str) -> (Vec<IoEntry>, Vec<IoEntry>) {
+        let (mut bytes, mut ops) = (Vec::new(), Vec::new());
+        for l in text.lines() {
+            let mut f = l.split_whitespace();
+            let Some((major, minor)) = f.next().and_then(|d| d.split_once(':')) else {
+                continue;
+            };
+            let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+                continue;
+            };
+            for kv in f {
+                let Some((k, v)) = kv.split_once('=') else {
+                    continue;
+                };
+                let Ok(value) = v.parse() else { continue };
+                let (list, op) = match k {
+                    "rbytes" => (&mut bytes, "read"),
+                    "wbytes" => (&mut bytes, "write"),
+                    "rios" => (&mut ops, "read"),
+                    "wios" => (&mut ops, "write"),
+                    _ => continue,
+                };
+                list.push(IoEntry {
+                    major,
+                    minor,
+                    op: op.into(),
+                    value,
+                });
+            }
+        }
+        (bytes, ops)
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -583,6 +651,7 @@ impl Cgroup {
                 self.dir_for("cpu"),
                 self.dir_for("memory"),
                 self.dir_for("pids"),
+                self.dir_for("blkio"),
             )
         }
     }
@@ -768,6 +837,27 @@ mod tests {
         assert_eq!(own_cgroup(own, &h.list[1]), PathBuf::from("/outer/me"));
         assert_eq!(own_cgroup(own, &h.list[3]), PathBuf::from("/u"));
         assert_eq!(own_cgroup(own, &h.list[0]), PathBuf::from("/"));
+    }
+
+    #[test]
+    fn parses_block_io() {
+        let v1 = "254:0 Read 0\n254:0 Write 8388608\n254:0 Total 8388608\nTotal 8388608\n";
+        let e = IoEntry::parse_v1(v1);
+        assert_eq!(e.len(), 3);
+        assert_eq!(
+            (e[1].major, e[1].minor, e[1].op.as_str(), e[1].value),
+            (254, 0, "Write", 8388608)
+        );
+        let (bytes, ops) =
+            IoEntry::parse_v2("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n");
+        assert_eq!(
+            bytes
+                .iter()
+                .map(|e| (e.op.as_str(), e.value))
+                .collect::<Vec<_>>(),
+            [("read", 4096), ("write", 8192)]
+        );
+        assert_eq!(ops.iter().map(|e| e.value).collect::<Vec<_>>(), [1, 2]);
     }
 
     #[test]

@@ -282,8 +282,14 @@ pub(super) fn stats(
     cpu: Option<&Path>,
     memory: Option<&Path>,
     pids: Option<&Path>,
+    blkio: Option<&Path>,
 ) -> Result<Stats> {
     let mut s = Stats::default();
+    if let Some(d) = blkio {
+        let entries = |f: &str| super::IoEntry::parse_v1(&read(d, f).unwrap_or_default());
+        s.io_bytes = entries("blkio.throttle.io_service_bytes_recursive");
+        s.io_ops = entries("blkio.throttle.io_serviced_recursive");
+    }
     if let Some(d) = cpuacct {
         s.cpu.usage_total = read_u64(d, "cpuacct.usage");
         s.cpu.usage_user = read_u64(d, "cpuacct.usage_user");

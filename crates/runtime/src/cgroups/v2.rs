@@ -193,7 +193,10 @@ pub(super) fn frozen(dir: &Path) -> bool {
 pub(super) fn stats(dir: &Path) -> Result<Stats> {
     let cpu = read(dir, "cpu.stat").unwrap_or_default();
     let pids_max = read_u64(dir, "pids.max");
+    let (io_bytes, io_ops) = super::IoEntry::parse_v2(&read(dir, "io.stat").unwrap_or_default());
     Ok(Stats {
+        io_bytes,
+        io_ops,
         cpu: CpuStats {
             usage_total: keyed(&cpu, "usage_usec") * 1000,
             usage_user: keyed(&cpu, "user_usec") * 1000,

@@ -1,5 +1,6 @@
 //! `top` and `stats`.
 
+use crate::values::size_str;
 use serde_json::{json, Value};
 
 use crate::api::{q, Api};
@@ -104,6 +105,30 @@ pub(crate) fn stats_row(s: &Value, no_trunc: bool) -> Value {
     } else {
         0.0
     };
+    // As the docker CLI: every network's bytes, and the block I/O entries by operation.
+    let (mut rx, mut tx) = (0.0, 0.0);
+    for n in s["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        rx += n["rx_bytes"].as_f64().unwrap_or(0.0);
+        tx += n["tx_bytes"].as_f64().unwrap_or(0.0);
+    }
+    let (mut read, mut write) = (0.0, 0.0);
+    for e in s["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let v = e["value"].as_f64().unwrap_or(0.0);
+        match e["op"].as_str().map(str::to_lowercase).as_deref() {
+            Some("read") => read += v,
+            Some("write") => write += v,
+            _ => {}
+        }
+    }
+    let pair = |a: f64, b: f64| format!("{} / {}", size_str(a), size_str(b));
     json!({
         "ID": if no_trunc { id.to_string() } else { id.chars().take(12).collect() },
         "Container": if no_trunc { id.to_string() } else { id.chars().take(12).collect() },
@@ -111,8 +136,8 @@ pub(crate) fn stats_row(s: &Value, no_trunc: bool) -> Value {
         "CPUPerc": format!("{cpu:.2}%"),
         "MemUsage": format!("{} / {}", binary_size(usage), binary_size(limit)),
         "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": "0B / 0B",
-        "BlockIO": "0B / 0B",
+        "NetIO": pair(rx, tx),
+        "BlockIO": pair(read, write),
         "PIDs": s["pids_stats"]["current"].as_u64().unwrap_or(0).to_string(),
     })
 }
