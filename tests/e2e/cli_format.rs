@@ -14,6 +14,8 @@ const ALLOWED: &[(&str, &str)] = &[
     // not carry that order, and berth prints them sorted by name (docs/cli.md).
     ("{{.State}}", "struct field order"),
     ("{{.HostConfig.RestartPolicy}}", "struct field order"),
+    // The same for Go's JSON encoder, which writes a struct's fields in declaration order.
+    ("{{json .HostConfig.RestartPolicy}}", "struct field order"),
 ];
 
 fn run(d: &Berthd, client: Option<&str>, args: &[&str]) -> (String, i32) {
@@ -158,6 +160,127 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
         &["images", "--format", "{{.Repository}}:{{.Tag}}", "other/*"],
         &["network", "ls", "--format", "{{.Name}}"],
         &["inspect", "-f", "{{.Nope", "lab"],
+        // Tables: headers, column widths (Go's tabwriter with docker's padding).
+        &[
+            "ps",
+            "--format",
+            "table {{.Names}}\t{{.Image}}\t{{.Labels}}",
+        ],
+        &[
+            "images",
+            "--format",
+            "table {{.Repository}}\t{{.Tag}}\t{{.Size}}",
+        ],
+        &[
+            "volume",
+            "ls",
+            "--format",
+            "table {{.Name}}\t{{.Driver}}\t{{.Labels}}",
+        ],
+        &[
+            "network",
+            "ls",
+            "--format",
+            "table {{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        ],
+        &["volume", "ls"],
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "name=net1",
+            "--format",
+            "{{.Name}} {{.Labels}}",
+        ],
+        // Row methods and functions.
+        &["ps", "--format", "{{.Label \"a\"}} {{.Label \"nope\"}}"],
+        &["ps", "--format", "{{.Names}} {{.Command}} {{.Image}}"],
+        &["ps", "--no-trunc", "--format", "{{.Command}}"],
+        &[
+            "images",
+            "--format",
+            "{{.Repository}} {{.ID}} {{.Size}}",
+            "busybox",
+        ],
+        &[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Label \"k\"}} {{.Scope}}",
+        ],
+        &[
+            "inspect",
+            "-f",
+            "{{title .State.Status}} {{lower .Name}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{split .Name \"a\"}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{printf \"%s-%d\" .State.Status .RestartCount}}",
+            "lab",
+        ],
+        &[
+            "inspect",
+            "-f",
+            "{{truncate .Name 3}}|{{pad .Name 2 2}}|",
+            "lab",
+        ],
+        &["inspect", "-f", "{{index .Config.Cmd 0}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{.Config.Labels.a}} {{.HostConfig.RestartPolicy.Name}}",
+            "lab",
+        ],
+        &[
+            "inspect",
+            "-f",
+            "{{range $i, $e := .Config.Cmd}}{{$i}}:{{$e}} {{end}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{with .State}}{{.Status}}{{end}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{eq .State.Status \"running\"}} {{ne .RestartCount 0}}",
+            "lab",
+        ],
+        &["inspect", "-f", "{{json .HostConfig.RestartPolicy}}", "lab"],
+        &[
+            "inspect",
+            "-f",
+            "{{.HostConfig.NetworkMode}} {{.HostConfig.Privileged}}",
+            "lab",
+        ],
+        &["image", "inspect", "-f", "{{json .Config.Env}}", "busybox"],
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Internal}} {{.EnableIPv6}}",
+            "net1",
+        ],
+        &["volume", "inspect", "-f", "{{json .Labels}}", "vol1"],
+        &[
+            "info",
+            "--format",
+            "{{.Containers}} {{.ContainersRunning}} {{.Images}}",
+        ],
+        &["info", "--format", "{{.CgroupDriver}} {{.OSType}}"],
+        &[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Server.Os}}",
+        ],
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}}",
+            "lab",
+        ],
     ];
     let mut differ = Vec::new();
     for args in cases {

@@ -50,8 +50,12 @@ fn to_json(v: &TValue) -> Value {
         }
         TValue::Array(a) => Value::Array(a.iter().map(to_json).collect()),
         TValue::Object(m) | TValue::Map(m) => {
-            let sorted: std::collections::BTreeMap<_, _> =
-                m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+            // Methods (`Label`) are not data: `json .` leaves them out, as Go's encoder does.
+            let sorted: std::collections::BTreeMap<_, _> = m
+                .iter()
+                .filter(|(_, v)| !matches!(v, TValue::Function(_)))
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect();
             Value::Object(sorted.into_iter().collect())
         }
     }
@@ -341,8 +345,40 @@ pub fn render(tmpl: &str, v: &Value) -> anyhow::Result<String> {
     lexer_guard(&text).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
     t.parse(text)
         .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
-    let ctx = gtmpl::Context::from(to_tvalue(v));
+    let ctx = gtmpl::Context::from(with_row_methods(to_tvalue(v)));
     t.render(&ctx).map_err(|e| anyhow::anyhow!("template: {e}"))
+}
+
+/// docker's row method `{{.Label "key"}}` on a list row whose `Labels` is docker's
+/// `k=v,k2=v2` text (ps, images, volume ls, network ls): the value, or empty.
+fn with_row_methods(v: TValue) -> TValue {
+    match v {
+        TValue::Map(mut m) if matches!(m.get("Labels"), Some(TValue::String(_))) => {
+            m.insert(
+                "Label".into(),
+                TValue::Function(gtmpl::Function { f: row_label }),
+            );
+            TValue::Map(m)
+        }
+        other => other,
+    }
+}
+
+fn row_label(args: &[TValue]) -> Result<TValue, FuncError> {
+    let labels = match args.first() {
+        Some(TValue::Map(m)) => match m.get("Labels") {
+            Some(TValue::String(s)) => s.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let key = s_arg(args, 1);
+    let value = labels
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, v)| v);
+    Ok(TValue::String(value.to_string()))
 }
 
 /// Lays out tab-separated lines as Go's tabwriter with docker's settings.

@@ -27,6 +27,9 @@ pub use crate::exec::Context;
 #[doc(inline)]
 pub use gtmpl_value::Func;
 
+/// A `Func` as a template value (berth, PATCHES.md 5: a function in a map is a method).
+pub use gtmpl_value::Function;
+
 pub use gtmpl_value::FuncError;
 
 #[doc(inline)]

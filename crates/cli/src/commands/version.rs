@@ -32,7 +32,14 @@ pub async fn run(host: &str, a: Args) -> anyhow::Result<i32> {
             .as_ref()
             .map(|(_, s)| s.clone())
             .unwrap_or(serde_json::Value::Null);
-        let doc = serde_json::json!({"Client": client_doc, "Server": s});
+        // Templates see the Go field names: `APIVersion` where the JSON says `ApiVersion`.
+        let go_names = |mut v: serde_json::Value| {
+            if let Some(a) = v.get("ApiVersion").cloned() {
+                v["APIVersion"] = a;
+            }
+            v
+        };
+        let doc = serde_json::json!({"Client": go_names(client_doc), "Server": go_names(s)});
         println!("{}", crate::format::render(f, &doc)?);
         if let Err(e) = &server {
             anyhow::bail!("{e:#}");
