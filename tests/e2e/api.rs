@@ -104,9 +104,10 @@ fn tcp_is_served_only_with_tls_and_verified_client_certificates() {
             .output()
             .unwrap()
     };
-    for client in ["/usr/bin/docker", "/usr/local/bin/docker"] {
-        // The docker CLI with the CA's client certificate: version, and a container whose
-        // output comes back over the hijacked TLS connection.
+    let berth = binary("berth").display().to_string();
+    for client in ["/usr/bin/docker", "/usr/local/bin/docker", berth.as_str()] {
+        // The docker CLIs and berth's with the CA's client certificate: version, and a
+        // container whose output comes back over the hijacked TLS connection.
         let v = ok(docker(
             client,
             &cli_crt,
@@ -125,6 +126,30 @@ fn tcp_is_served_only_with_tls_and_verified_client_certificates() {
         let out = docker(client, &bad_crt, &bad_key, &["version"]);
         assert!(!out.status.success(), "{client}: another CA's certificate");
     }
+    // berth as the docker CLI finds its files: DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (a
+    // directory with ca.pem, cert.pem and key.pem); without a client certificate it is
+    // refused.
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(ca.ca(), certs.join("ca.pem")).unwrap();
+    std::fs::copy(&cli_crt, certs.join("cert.pem")).unwrap();
+    std::fs::copy(&cli_key, certs.join("key.pem")).unwrap();
+    let by_env = |a: &[&str]| {
+        Command::new(binary("berth"))
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", &certs)
+            .args(["-H", &tcp])
+            .args(a)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(ok(by_env(&["ps", "-aq"])), "");
+    std::fs::remove_file(certs.join("cert.pem")).unwrap();
+    std::fs::remove_file(certs.join("key.pem")).unwrap();
+    assert!(
+        !by_env(&["ps"]).status.success(),
+        "berth without a client certificate"
+    );
     // curl without any client certificate: the handshake fails; with one it gets in.
     let url = format!("https://127.0.0.1:{port}/_ping");
     let out = Command::new("curl")

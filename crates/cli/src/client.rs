@@ -1,8 +1,8 @@
-//! The Engine API client: HTTP/1.1 over a unix socket (hyper), with Docker's version
+//! The Engine API client: HTTP/1.1 over a unix socket or TCP with TLS (hyper; the connection
+//! is `transport`'s), with Docker's version
 //! negotiation: `/_ping` reports the daemon's highest API version, and requests are then
 //! prefixed with the lower of the daemon's and the client's.
 
-use anyhow::Context as _;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
@@ -14,7 +14,6 @@ pub const CLIENT_API: &str = "1.50";
 /// A connection target.
 #[derive(Debug, Clone)]
 pub struct Client {
-    socket: std::path::PathBuf,
     host: String,
 }
 
@@ -28,14 +27,12 @@ pub struct Response {
 
 impl Client {
     pub fn new(host: &str) -> anyhow::Result<Self> {
-        let socket = host
-            .strip_prefix("unix://")
-            .filter(|p| !p.is_empty())
-            .with_context(|| {
-                format!("invalid host {host:?}: only unix:///path sockets are supported")
-            })?;
+        let ok = host.strip_prefix("unix://").is_some_and(|p| !p.is_empty())
+            || host.strip_prefix("tcp://").is_some_and(|p| !p.is_empty());
+        if !ok {
+            anyhow::bail!("invalid host {host:?}: want unix:///path or tcp://host:port");
+        }
         Ok(Client {
-            socket: socket.into(),
             host: host.to_string(),
         })
     }
@@ -78,14 +75,7 @@ impl Client {
         upgrade: bool,
         headers: &[(&str, String)],
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .with_context(|| {
-                format!(
-                    "Cannot connect to the berth daemon at {}. Is the daemon running?",
-                    self.host
-                )
-            })?;
+        let stream = crate::transport::connect(&self.host).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
@@ -161,6 +151,8 @@ mod tests {
         assert!(version_lt("1.9", "1.41"));
         assert!(version_lt("1.41", "1.50"));
         assert!(!version_lt("1.50", "1.50"));
-        assert!(Client::new("tcp://x:1").is_err());
+        assert!(Client::new("tcp://x:1").is_ok());
+        assert!(Client::new("ssh://x").is_err());
+        assert!(Client::new("unix://").is_err());
     }
 }

@@ -13,6 +13,7 @@ mod commands;
 mod credentials;
 mod format;
 mod goflags;
+mod transport;
 mod tty;
 mod usage;
 mod values;
@@ -39,6 +40,21 @@ struct Cli {
     /// Daemon socket to connect to (also BERTH_HOST, then DOCKER_HOST).
     #[arg(short = 'H', long = "host", global = true)]
     host: Option<String>,
+    /// Use TLS; implied by --tlsverify.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// Use TLS and verify the remote (also DOCKER_TLS_VERIFY).
+    #[arg(long, global = true)]
+    tlsverify: bool,
+    /// Trust certs signed only by this CA (default DOCKER_CERT_PATH/ca.pem).
+    #[arg(long, global = true)]
+    tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file (default DOCKER_CERT_PATH/cert.pem).
+    #[arg(long, global = true)]
+    tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file (default DOCKER_CERT_PATH/key.pem).
+    #[arg(long, global = true)]
+    tlskey: Option<std::path::PathBuf>,
     /// Print the client version.
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -413,6 +429,16 @@ fn main() {
     if cli.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         return;
+    }
+    if let Err(e) = transport::configure(transport::TlsFlags {
+        tls: cli.tls,
+        verify: cli.tlsverify,
+        ca: cli.tlscacert.clone(),
+        cert: cli.tlscert.clone(),
+        key: cli.tlskey.clone(),
+    }) {
+        eprintln!("{e:#}");
+        std::process::exit(1);
     }
     let host = cli
         .host
