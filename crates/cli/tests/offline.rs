@@ -24,9 +24,13 @@ fn version_flag() {
 
 #[test]
 fn bad_host_and_missing_daemon_are_errors() {
-    let out = berth(&["-H", "tcp://127.0.0.1:1", "version"]);
+    let out = berth(&["-H", "ssh://somewhere", "version"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only unix:///path sockets"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("want unix:///path or tcp://host:port"));
+    // Nothing listens on port 1: refused, as a missing socket is.
+    let out = berth(&["-H", "tcp://127.0.0.1:1", "ps"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot connect to the berth daemon"));
     let d = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("version")
