@@ -275,6 +275,11 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
             "{{.Server.APIVersion}} {{.Server.Os}}",
         ],
         &[
+            "version",
+            "--format",
+            "{{.Server.GitCommit}} {{.Server.BuildTime}}",
+        ],
+        &[
             "stats",
             "--no-stream",
             "--format",
@@ -282,6 +287,14 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
             "lab",
         ],
     ];
+    // berthd says which commit it was built from (this test runs in the checkout it built).
+    let commit = ok(d.berth(&["version", "--format", "{{.Server.GitCommit}}"]));
+    let head = ok(std::process::Command::new("git")
+        .args(["rev-parse", "--short=7", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap());
+    assert_eq!(commit, head, "GitCommit is the checkout's HEAD");
     let mut differ = Vec::new();
     for args in cases {
         let (b, bc) = run(&d, None, args);

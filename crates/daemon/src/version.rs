@@ -143,20 +143,24 @@ pub async fn version() -> axum::Json<VersionInfo> {
             details: serde_json::json!({
                 "ApiVersion": fmt(MAX_API), "MinAPIVersion": fmt(MIN_API), "Arch": arch,
                 "Os": "linux", "KernelVersion": kernel(), "Experimental": "false",
-                "GitCommit": "", "GoVersion": "", "BuildTime": ""
+                "GitCommit": GIT_COMMIT, "GoVersion": "", "BuildTime": BUILD_TIME
             }),
         }],
         version: v,
         api_version: fmt(MAX_API),
         min_api_version: fmt(MIN_API),
-        git_commit: String::new(),
+        git_commit: GIT_COMMIT.into(),
         go_version: String::new(),
         os: "linux".into(),
         arch,
         kernel_version: kernel(),
-        build_time: String::new(),
+        build_time: BUILD_TIME.into(),
     })
 }
+
+/// The commit berthd was built from, and that commit's time (RFC 3339), from build.rs.
+const GIT_COMMIT: &str = env!("BERTH_GIT_COMMIT");
+const BUILD_TIME: &str = env!("BERTH_BUILD_TIME");
 
 /// The answer to a request whose version prefix is out of range.
 pub fn version_error(kind: &str, v: &str) -> crate::ApiError {

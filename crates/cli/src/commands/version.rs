@@ -69,6 +69,11 @@ pub async fn run(host: &str, a: Args) -> anyhow::Result<i32> {
                 s["MinAPIVersion"].as_str().unwrap_or("")
             );
             println!(
+                "  Git commit:       {}",
+                s["GitCommit"].as_str().unwrap_or("")
+            );
+            println!("  Built:            {}", built(s["BuildTime"].as_str()));
+            println!(
                 "  OS/Arch:          {}/{}",
                 s["Os"].as_str().unwrap_or(""),
                 s["Arch"].as_str().unwrap_or("")
@@ -85,5 +90,31 @@ pub async fn run(host: &str, a: Args) -> anyhow::Result<i32> {
             eprintln!("{e:#}");
             Ok(1)
         }
+    }
+}
+
+/// An RFC 3339 time as the docker CLI prints `Built:` (Go's ANSIC layout, in UTC).
+fn built(t: Option<&str>) -> String {
+    let Some(t) = t.and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
+        return t.unwrap_or_default().to_string();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let f = time::macros::format_description!(
+        "[weekday repr:short] [month repr:short] [day padding:space] [hour]:[minute]:[second] [year]"
+    );
+    t.format(&f).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn built_as_go_ansic() {
+        assert_eq!(
+            super::built(Some("2026-12-07T23:31:50+00:00")),
+            "Mon Dec  7 23:31:50 2026"
+        );
+        assert_eq!(super::built(Some("")), "");
     }
 }
