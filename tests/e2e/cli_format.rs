@@ -636,3 +636,86 @@ fn the_container_group_has_the_container_verbs() {
     ok(d.berth(&["container", "rm", "g1"]));
     assert_eq!(ok(d.berth(&["container", "ls", "-aq"])), "");
 }
+
+/// `run`/`create` flags that set one field each: a container created by berth and one created
+/// by the docker 28 CLI with the same flags against one berthd carry the same settings;
+/// `--cidfile` gets the id and refuses an existing file, in docker's words.
+#[test]
+fn create_flags_set_what_the_docker_cli_sets() {
+    let d = Berthd::start_with(busybox_image);
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels");
+    std::fs::write(&labels, "# a comment\nfrom=file\nboth=file\n").unwrap();
+    let labels = labels.display().to_string();
+    let flags = [
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--cpuset-cpus",
+        "0",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        "--oom-score-adj",
+        "-100",
+        "--memory-swappiness",
+        "10",
+        "--cgroupns",
+        "private",
+        "--domainname",
+        "example.org",
+        "--annotation",
+        "org.example.a=1",
+        "--label-file",
+        &labels,
+        "--label",
+        "both=flag",
+        "--runtime",
+        "runc",
+    ];
+    for (client, name) in [(None, "by-berth"), (Some(DOCKER28), "by-docker")] {
+        let mut args = vec!["create", "--name", name];
+        args.extend_from_slice(&flags);
+        args.extend_from_slice(&["busybox", "true"]);
+        let (out, code) = run(&d, client, &args);
+        assert_eq!(code, 0, "{client:?}: {out}");
+    }
+    for field in [
+        "{{json .HostConfig.Sysctls}}",
+        "{{.HostConfig.CpusetCpus}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}",
+        "{{.HostConfig.OomScoreAdj}} {{.HostConfig.MemorySwappiness}}",
+        "{{.HostConfig.CgroupnsMode}} {{.HostConfig.Runtime}}",
+        "{{json .HostConfig.Annotations}}",
+        "{{.Config.Domainname}} {{json .Config.Labels}}",
+    ] {
+        let b = ok(d.berth(&["inspect", "-f", field, "by-berth"]));
+        let k = ok(d.berth(&["inspect", "-f", field, "by-docker"]));
+        assert_eq!(b, k, "{field}");
+        assert!(!b.is_empty() && !b.contains("<no value>"), "{field}: {b}");
+    }
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"both\"}}",
+            "by-berth"
+        ])),
+        "flag",
+        "--label wins over --label-file"
+    );
+    let cid = dir.path().join("cid");
+    let cid_s = cid.display().to_string();
+    let id = ok(d.berth(&["create", "--cidfile", &cid_s, "busybox", "true"]));
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    // The same words and exit code as docker 28's: `create` 1, `run` 125 with its usage hint.
+    for verb in ["create", "run"] {
+        let args = [verb, "--cidfile", &cid_s, "busybox", "true"];
+        let b = d.berth(&args);
+        let k = d.docker(DOCKER28, &args);
+        let text = |o: &std::process::Output| {
+            String::from_utf8_lossy(&o.stderr).replace("docker", "berth")
+        };
+        assert_eq!((text(&b), b.status.code()), (text(&k), k.status.code()), "{verb}");
+        assert!(text(&b).contains("container ID file found"), "{}", text(&b));
+    }
+}

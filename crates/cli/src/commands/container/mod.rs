@@ -15,6 +15,7 @@ mod health;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod moreflags;
 mod ps;
 mod pulling;
 mod run;

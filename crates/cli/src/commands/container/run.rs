@@ -54,6 +54,8 @@ pub struct CreateArgs {
     pub resources: ResourceArgs,
     #[command(flatten)]
     pub health: super::health::HealthArgs,
+    #[command(flatten)]
+    pub more: super::moreflags::MoreArgs,
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
@@ -388,6 +390,7 @@ pub(crate) fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Va
         }
     }
     let mut labels = BTreeMap::new();
+    a.more.file_labels(&mut labels)?;
     for l in &a.label {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
@@ -515,6 +518,7 @@ pub(crate) fn create_body(a: &CreateArgs, attach_out: bool) -> anyhow::Result<Va
     if let Some(s) = a.shm_size {
         hc["ShmSize"] = json!(s);
     }
+    a.more.apply(&mut body)?;
     Ok(body)
 }
 
@@ -523,6 +527,7 @@ pub(crate) async fn create_container(
     a: &CreateArgs,
     attach_out: bool,
 ) -> anyhow::Result<String> {
+    a.more.check_cidfile()?;
     let body = create_body(a, attach_out)?;
     let mut query: Vec<String> = Vec::new();
     if let Some(n) = &a.name {
@@ -539,14 +544,15 @@ pub(crate) async fn create_container(
     for w in v["Warnings"].as_array().into_iter().flatten() {
         eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
     }
-    Ok(v["Id"].as_str().unwrap_or_default().to_string())
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    a.more.write_cidfile(&id)?;
+    Ok(id)
 }
 
-/// An error from run/create: printed as docker prints it, with docker's exit code.
+/// An error from `run`: printed as the docker 28 CLI prints it, with its exit code.
 pub(crate) fn run_error(e: anyhow::Error) -> i32 {
     let msg = format!("{e:#}");
-    eprintln!("berth: {msg}.");
-    eprintln!("See 'berth run --help'.");
+    eprintln!("berth: {msg}\n\nRun 'berth run --help' for more information");
     // 126 and 127 are for the container's program only (the runtime's words); any other
     // error, a missing file of the client's included, is 125.
     let started = msg.contains("OCI runtime") || msg.contains("executable file not found");
@@ -564,15 +570,12 @@ pub(crate) fn run_error(e: anyhow::Error) -> i32 {
     }
 }
 
-/// `berth create`.
+/// `berth create`. Its errors are plain, exit 1, as the docker 28 CLI's `create` has them
+/// (`run` has its own words and 125).
 pub async fn create(api: &Api, a: CreateArgs) -> anyhow::Result<i32> {
-    match super::pulling::create_pulling(api, &a, !a.interactive).await {
-        Ok(id) => {
-            println!("{id}");
-            Ok(0)
-        }
-        Err(e) => Ok(run_error(e)),
-    }
+    let id = super::pulling::create_pulling(api, &a, !a.interactive).await?;
+    println!("{id}");
+    Ok(0)
 }
 
 #[derive(Debug, clap::Args)]
