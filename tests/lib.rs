@@ -287,6 +287,18 @@ impl Berthd {
         format!("unix://{}", self.sock().display())
     }
 
+    /// `berth args` with a client configuration directory of the test's own (`DOCKER_CONFIG`:
+    /// no credentials of the machine's).
+    pub fn berth_in(&self, cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+        Command::new(binary("berth"))
+            .env("DOCKER_CONFIG", cfg)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     /// Runs the real `berth` CLI against this daemon.
     pub fn berth(&self, args: &[&str]) -> std::process::Output {
         Command::new(binary("berth"))

@@ -715,7 +715,11 @@ fn create_flags_set_what_the_docker_cli_sets() {
         let text = |o: &std::process::Output| {
             String::from_utf8_lossy(&o.stderr).replace("docker", "berth")
         };
-        assert_eq!((text(&b), b.status.code()), (text(&k), k.status.code()), "{verb}");
+        assert_eq!(
+            (text(&b), b.status.code()),
+            (text(&k), k.status.code()),
+            "{verb}"
+        );
         assert!(text(&b).contains("container ID file found"), "{}", text(&b));
     }
 }

@@ -30,13 +30,7 @@ fn busybox_archive(dir: &Path) -> PathBuf {
 }
 
 fn berth(d: &Berthd, cfg: &Path, args: &[&str]) -> Output {
-    Command::new(binary("berth"))
-        .env("DOCKER_CONFIG", cfg)
-        .arg("-H")
-        .arg(d.host())
-        .args(args)
-        .output()
-        .unwrap()
+    d.berth_in(cfg, args)
 }
 
 fn berth_stdin(d: &Berthd, cfg: &Path, args: &[&str], input: &str) -> Output {

@@ -7,19 +7,13 @@
 use std::process::{Command, Output};
 
 use berth_e2e::peers::{Registry, RegistrySetup};
-use berth_e2e::{binary, busybox_image, code, ok, stderr, stdout, Berthd};
+use berth_e2e::{busybox_image, code, ok, stderr, stdout, Berthd};
 
 const DOCKER28: &str = "/usr/local/bin/docker";
 
 /// `berth args` with a private client config (no credentials of the machine's).
 fn berth(d: &Berthd, cfg: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(binary("berth"))
-        .env("DOCKER_CONFIG", cfg)
-        .arg("-H")
-        .arg(d.host())
-        .args(args)
-        .output()
-        .unwrap()
+    d.berth_in(cfg, args)
 }
 
 #[test]

@@ -356,12 +356,7 @@ impl NetworkService {
         }
         self.dns.remove_container(id);
         let mut inner = self.inner.lock().expect("networks");
-        let bridges: Vec<(String, String)> = inner
-            .nets
-            .values()
-            .filter(|n| n.driver == "bridge")
-            .map(|n| (n.id.clone(), n.bridge.clone()))
-            .collect();
+        let bridges = Self::bridges(&inner);
         for (nid, b) in &bridges {
             self.edit_allocations(&mut inner, nid, b, |a| a.retain_owners(|o| o != id));
         }
@@ -397,12 +392,7 @@ impl NetworkService {
                 tracing::warn!(network = %id, error = %e, "setting up the network failed");
             }
         }
-        let bridges: Vec<(String, String)> = inner
-            .nets
-            .values()
-            .filter(|n| n.driver == "bridge")
-            .map(|n| (n.id.clone(), n.bridge.clone()))
-            .collect();
+        let bridges = Self::bridges(&inner);
         if let Ok(mut nl) = Netlink::open() {
             let links = nl.links().unwrap_or_default();
             // Only veths on this daemon's own bridges: links elsewhere are not berth's.
@@ -426,6 +416,18 @@ impl NetworkService {
                 a.retain_owners(|o| known.contains(o))
             });
         }
+    }
+}
+
+impl NetworkService {
+    /// Every bridge network's id and bridge name.
+    fn bridges(inner: &Inner) -> Vec<(String, String)> {
+        inner
+            .nets
+            .values()
+            .filter(|n| n.driver == "bridge")
+            .map(|n| (n.id.clone(), n.bridge.clone()))
+            .collect()
     }
 }
 

@@ -101,7 +101,10 @@ impl MoreArgs {
         set("CpuQuota", self.cpu_quota.map(|v| json!(v)));
         set("CpuPeriod", self.cpu_period.map(|v| json!(v)));
         set("OomScoreAdj", self.oom_score_adj.map(|v| json!(v)));
-        set("OomKillDisable", self.oom_kill_disable.then_some(Value::Bool(true)));
+        set(
+            "OomKillDisable",
+            self.oom_kill_disable.then_some(Value::Bool(true)),
+        );
         set("MemorySwappiness", self.memory_swappiness.map(|v| json!(v)));
         set("Runtime", self.runtime.as_ref().map(|v| json!(v)));
         set("CgroupnsMode", self.cgroupns.as_ref().map(|v| json!(v)));
