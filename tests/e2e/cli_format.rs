@@ -296,7 +296,10 @@ fn format_templates_render_as_the_docker_cli_renders_them() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();
-    assert!(known.success(), "GitCommit {commit} is a commit of this checkout");
+    assert!(
+        known.success(),
+        "GitCommit {commit} is a commit of this checkout"
+    );
     let mut differ = Vec::new();
     for args in cases {
         let (b, bc) = run(&d, None, args);
