@@ -350,7 +350,11 @@ fn create_merges_the_image_config_as_dockerd_does() {
     let theirs = dockerd.docker().args(a).output().unwrap();
     assert!(!theirs.status.success(), "{theirs:?}");
     let ours = d.berth(&a);
-    assert_eq!(code(&ours), 125, "{ours:?}");
+    assert_eq!(
+        code(&ours),
+        theirs.status.code().unwrap(),
+        "{ours:?}: the docker CLI's code"
+    );
     assert!(
         stderr(&ours)
             .to_lowercase()
