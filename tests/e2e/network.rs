@@ -288,7 +288,8 @@ fn a_start_that_fails_after_the_network_is_attached_gives_it_back() {
     let port = free_port();
     let publish = format!("{port}:80");
     // The program is missing: the shim fails to create the container after the network
-    // was attached, and the container is left exited with 127, as docker leaves it.
+    // was attached, and the container is left `created` with exit code 127, as dockerd leaves
+    // it (checked against dockerd: Status created, ExitCode 127, StartedAt zero).
     let out = d.berth(&[
         "run", "-d", "--name", "bad", "-p", &publish, "busybox", "/nosuch",
     ]);
@@ -299,7 +300,7 @@ fn a_start_that_fails_after_the_network_is_attached_gives_it_back() {
         "{{.State.Status}} {{.State.ExitCode}}",
         "bad",
     ]));
-    assert_eq!(st.trim(), "exited 127");
+    assert_eq!(st.trim(), "created 127");
     assert_nothing_attached(&d, "after the failed start");
     // Its port is free for another container, which serves on it.
     ok(d.berth(&[

@@ -165,8 +165,7 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Write man pages for berth and each command into DIR.
-    #[command(hide = true)]
+    /// Write man pages for berth and each command into DIR (then `man berth-run`).
     Man { dir: std::path::PathBuf },
 }
 
