@@ -728,3 +728,53 @@ fn create_flags_set_what_the_docker_cli_sets() {
         assert!(text(&b).contains("container ID file found"), "{}", text(&b));
     }
 }
+
+/// Shell completion completes object names from berthd, not only flags: the script `berth
+/// completion bash` prints, sourced into a real bash, offers the container, image, volume and
+/// network names for the words that take them.
+#[test]
+fn completion_offers_names_from_the_daemon() {
+    let d = Berthd::start_with(busybox_image);
+    ok(d.berth(&["create", "--name", "compl-one", "busybox", "true"]));
+    ok(d.berth(&["volume", "create", "vol-compl"]));
+    ok(d.berth(&["network", "create", "net-compl"]));
+    let script = ok(d.berth(&["completion", "bash"]));
+    assert!(script.contains("complete -o nospace"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.bash");
+    std::fs::write(&file, script).unwrap();
+    let complete = |words: &[&str]| -> Vec<String> {
+        let mut w: Vec<String> = words.iter().map(|s| format!("'{s}'")).collect();
+        w[0] = "berth".into();
+        let prog = format!(
+            "source {f}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_TYPE=9; \
+             _clap_complete_berth berth {cur} {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            f = file.display(),
+            words = w.join(" "),
+            cword = words.len() - 1,
+            cur = format!("'{}'", words[words.len() - 1]),
+            prev = format!("'{}'", words[words.len() - 2]),
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &prog])
+            .env("BERTH_HOST", d.host())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(complete(&["berth", "stop", "com"]), ["compl-one"]);
+    assert_eq!(
+        complete(&["berth", "container", "logs", "com"]),
+        ["compl-one"]
+    );
+    assert_eq!(complete(&["berth", "run", "busy"]), ["busybox:latest"]);
+    assert_eq!(complete(&["berth", "volume", "rm", "vol-"]), ["vol-compl"]);
+    assert_eq!(
+        complete(&["berth", "network", "inspect", "net-c"]),
+        ["net-compl"]
+    );
+    assert_eq!(complete(&["berth", "ps", "--al"]), ["--all"]);
+}

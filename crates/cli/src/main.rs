@@ -10,6 +10,7 @@
 mod api;
 mod client;
 mod commands;
+mod complete;
 mod credentials;
 mod format;
 mod goflags;
@@ -417,6 +418,9 @@ fn main() {
     // Output into a closed pipe (`berth ps | head`) ends the program quietly, as in Go.
     // SAFETY: resetting SIGPIPE's disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // A shell asking for completions (`COMPLETE=bash berth -- berth stop we<TAB>`): answered,
+    // names included (complete.rs), and the program ends there.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let args = usage::help_shorthand(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -456,16 +460,7 @@ fn main() {
         };
         match cmd {
             Command::Version(a) => return report(commands::version::run(&host, a).await),
-            Command::Completion { shell } => {
-                use clap::CommandFactory;
-                clap_complete::generate(
-                    shell,
-                    &mut Cli::command(),
-                    "berth",
-                    &mut std::io::stdout(),
-                );
-                return 0;
-            }
+            Command::Completion { shell } => return report(completion_script(shell)),
             Command::Man { dir } => return report(write_man_pages(&dir).map(|_| 0)),
             Command::Logout(a) => return report(r::logout(a).await),
             _ => {}
@@ -588,4 +583,21 @@ fn report(r: anyhow::Result<i32>) -> i32 {
             1
         }
     }
+}
+
+/// `berth completion SHELL`: the script that registers berth's completion with the shell. It
+/// asks `berth` itself at each TAB (clap_complete's dynamic completion), so that container,
+/// image, volume and network names are completed from the daemon, not only flags.
+fn completion_script(shell: clap_complete::Shell) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(&exe)
+        .env("COMPLETE", shell.to_string())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::io::Write::write_all(&mut std::io::stdout(), &out.stdout)?;
+    Ok(0)
 }

@@ -130,6 +130,7 @@ pub struct RmiArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::images())]
     pub images: Vec<String>,
 }
 
@@ -164,6 +165,7 @@ pub async fn rmi(api: &Api, a: RmiArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
+    #[arg(add = crate::complete::images())]
     pub source: String,
     pub target: String,
 }
@@ -237,6 +239,7 @@ pub struct SaveArgs {
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
     #[arg(required = true)]
+    #[arg(add = crate::complete::images())]
     pub images: Vec<String>,
 }
 
@@ -264,6 +267,7 @@ pub struct HistoryArgs {
     /// Format output using a Go template.
     #[arg(long)]
     pub format: Option<String>,
+    #[arg(add = crate::complete::images())]
     pub image: String,
 }
 

@@ -177,6 +177,7 @@ pub struct InspectArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::networks())]
     pub names: Vec<String>,
 }
 
@@ -191,6 +192,7 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub force: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::networks())]
     pub names: Vec<String>,
 }
 
@@ -248,7 +250,9 @@ pub struct ConnectArgs {
     /// Add link to another container.
     #[arg(long)]
     pub link: Vec<String>,
+    #[arg(add = crate::complete::networks())]
     pub network: String,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
 }
 
@@ -279,7 +283,9 @@ pub struct DisconnectArgs {
     /// Force the container to disconnect from a network.
     #[arg(short, long)]
     pub force: bool,
+    #[arg(add = crate::complete::networks())]
     pub network: String,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
 }
 

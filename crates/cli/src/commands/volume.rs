@@ -98,6 +98,7 @@ pub struct InspectArgs {
     #[arg(short = 'f', long)]
     pub format: Option<String>,
     #[arg(required = true)]
+    #[arg(add = crate::complete::volumes())]
     pub names: Vec<String>,
 }
 
@@ -112,6 +113,7 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub force: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::volumes())]
     pub names: Vec<String>,
 }
 

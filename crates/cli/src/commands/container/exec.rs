@@ -33,6 +33,7 @@ pub struct ExecArgs {
     /// Override the key sequence for detaching a container.
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

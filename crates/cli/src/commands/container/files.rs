@@ -187,6 +187,7 @@ pub(crate) fn stat_is_dir(b64: &str) -> bool {
 
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
+    #[arg(add = crate::complete::containers())]
     pub container: String,
 }
 
@@ -220,6 +221,7 @@ pub struct CommitArgs {
     /// Pause container during commit (accepted; berth reads the upper layer as it is).
     #[arg(short = 'p', long, default_value_t = true)]
     pub pause: bool,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
     pub repository: Option<String>,
 }
@@ -256,6 +258,7 @@ pub struct ExportArgs {
     /// Write to a file, instead of STDOUT.
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
 }
 

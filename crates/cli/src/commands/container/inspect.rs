@@ -16,6 +16,7 @@ pub struct InspectArgs {
     #[arg(short = 's', long)]
     pub size: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::objects())]
     pub names: Vec<String>,
 }
 

@@ -16,6 +16,7 @@ pub struct StartArgs {
     #[arg(short = 'i', long)]
     pub interactive: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
@@ -79,6 +80,7 @@ pub struct StopArgs {
     #[arg(short = 's', long)]
     pub signal: Option<String>,
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
@@ -132,6 +134,7 @@ pub struct KillArgs {
     #[arg(short = 's', long, default_value = "KILL")]
     pub signal: String,
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
@@ -149,6 +152,7 @@ pub async fn kill(api: &Api, a: KillArgs) -> anyhow::Result<i32> {
 #[derive(Debug, clap::Args)]
 pub struct NamesArgs {
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
@@ -166,6 +170,7 @@ pub struct RmArgs {
     #[arg(short = 'v', long)]
     pub volumes: bool,
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
@@ -186,6 +191,7 @@ pub async fn rm(api: &Api, a: RmArgs) -> anyhow::Result<i32> {
 #[derive(Debug, clap::Args)]
 pub struct WaitArgs {
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
@@ -202,6 +208,7 @@ pub async fn wait(api: &Api, a: WaitArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, clap::Args)]
 pub struct RenameArgs {
+    #[arg(add = crate::complete::containers())]
     pub container: String,
     pub new_name: String,
 }
@@ -229,6 +236,7 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub restart: Option<String>,
     #[arg(required = true)]
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 

@@ -27,6 +27,7 @@ pub struct LogsArgs {
     /// Show logs before a timestamp or relative time.
     #[arg(long)]
     pub until: Option<String>,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
 }
 
@@ -94,6 +95,7 @@ pub struct AttachArgs {
     /// Override the key sequence for detaching a container.
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
+    #[arg(add = crate::complete::containers())]
     pub container: String,
 }
 

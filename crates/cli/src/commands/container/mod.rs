@@ -70,6 +70,7 @@ mod tests {
 
 #[derive(Debug, clap::Args)]
 pub struct PortArgs {
+    #[arg(add = crate::complete::containers())]
     pub container: String,
     /// PRIVATE_PORT[/PROTO]
     pub port: Option<String>,

@@ -174,6 +174,7 @@ pub struct CreateArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// The image.
+    #[arg(add = crate::complete::images())]
     pub image: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -8,6 +8,7 @@ use crate::format;
 
 #[derive(Debug, clap::Args)]
 pub struct TopArgs {
+    #[arg(add = crate::complete::containers())]
     pub container: String,
     /// ps options (accepted; the columns are `ps -ef`'s).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -52,6 +53,7 @@ pub struct StatsArgs {
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
     /// Containers (default: all running).
+    #[arg(add = crate::complete::containers())]
     pub containers: Vec<String>,
 }
 
