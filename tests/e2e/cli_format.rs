@@ -746,14 +746,13 @@ fn completion_offers_names_from_the_daemon() {
     let complete = |words: &[&str]| -> Vec<String> {
         let mut w: Vec<String> = words.iter().map(|s| format!("'{s}'")).collect();
         w[0] = "berth".into();
+        let (cur, prev) = (words[words.len() - 1], words[words.len() - 2]);
         let prog = format!(
             "source {f}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_TYPE=9; \
-             _clap_complete_berth berth {cur} {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+             _clap_complete_berth berth '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
             f = file.display(),
             words = w.join(" "),
             cword = words.len() - 1,
-            cur = format!("'{}'", words[words.len() - 1]),
-            prev = format!("'{}'", words[words.len() - 2]),
         );
         let out = std::process::Command::new("bash")
             .args(["-c", &prog])
