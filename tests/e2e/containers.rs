@@ -477,17 +477,11 @@ fn detached_lifecycle_ps_logs_inspect() {
     // Events were recorded.
     // A window that closed long ago holds nothing; a filter keeps only its events.
     assert_eq!(ok(d.berth(&["events", "--since", "1", "--until", "2"])), "");
-    let renames = ok(d.berth(&[
-        "events",
-        "--since",
-        "60s",
-        "--until",
-        "0s",
-        "--filter",
+    let renames = recent_events(
+        &d,
         "event=rename",
-        "--format",
         "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.oldName}}",
-    ]));
+    );
     assert_eq!(renames, "rename site /web");
     let ev = ok(d.berth(&[
         "events",
@@ -615,21 +609,22 @@ fn containers_survive_berthd_sigkill() {
 
 /// `stop` tells its signals as dockerd does: `kill` with the stop signal, `kill` with 9 when
 /// the timeout runs out, then `die` and `stop`, in that order.
+/// The events of the last minute that pass `filter`, printed with `format`.
+fn recent_events(d: &Berthd, filter: &str, format: &str) -> String {
+    ok(d.berth(&[
+        "events", "--since", "60s", "--until", "0s", "--filter", filter, "--format", format,
+    ]))
+}
+
 #[test]
 fn stop_reports_its_kills() {
     let d = daemon();
     let actions = |name: &str| {
-        ok(d.berth(&[
-            "events",
-            "--since",
-            "60s",
-            "--until",
-            "0s",
-            "--filter",
+        recent_events(
+            &d,
             &format!("container={name}"),
-            "--format",
             "{{.Action}} {{.Actor.Attributes.signal}}",
-        ]))
+        )
         .lines()
         // A missing attribute prints as Go's `<no value>`.
         .map(|l| l.trim_end_matches("<no value>").trim().to_string())

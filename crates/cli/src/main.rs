@@ -276,10 +276,10 @@ impl ContainerCmd {
             ContainerCmd::Diff(a) => c::diff(api, a).await,
             ContainerCmd::Exec(a) => c::exec(api, a).await,
             ContainerCmd::Export(a) => c::export(api, a).await,
+            // Only `container inspect` comes here (the top-level `inspect` looks at any
+            // object): it looks only at containers.
             ContainerCmd::Inspect(mut a) => {
-                if a.typ.is_none() && is_container_group() {
-                    a.typ = Some("container".into());
-                }
+                a.typ.get_or_insert_with(|| "container".into());
                 c::inspect(api, a).await
             }
             ContainerCmd::Kill(a) => c::kill(api, a).await,
@@ -301,20 +301,6 @@ impl ContainerCmd {
             ContainerCmd::Wait(a) => c::wait(api, a).await,
         }
     }
-}
-
-/// Whether the command line went through the `container` group (`container inspect` looks
-/// only at containers; the top-level `inspect` at any object).
-fn is_container_group() -> bool {
-    let argv: Vec<OsString> = std::env::args_os().collect();
-    let cli = Cli::command();
-    cli.find_subcommand("container").is_some_and(|_| {
-        argv.iter()
-            .skip(1)
-            .filter_map(|w| w.to_str())
-            .find(|w| !w.starts_with('-') && cli.find_subcommand(w).is_some())
-            == Some("container")
-    })
 }
 
 #[derive(Debug, Subcommand)]

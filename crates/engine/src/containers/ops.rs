@@ -272,7 +272,9 @@ impl Containers {
                 .await
                 .map_err(|e| unavailable(format!("detach from the network: {e}")))??;
             let _ = std::fs::remove_file(dir.join("network.json"));
-        } else {
+        } else if !self.networks_of(&rec).is_empty() {
+            // Only a container meant for a network can have been cut short attaching to one
+            // (a `--network none` removal, `run --rm`'s hot path, skips the look).
             let (net, id) = (self.network.clone(), rec.id.clone());
             let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
         }
