@@ -45,20 +45,32 @@ fn cgroup_of(pid: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The host pid of a container's init, from berthd's (namespaced) pid.
-fn host_pid(ns_pid: &str) -> String {
+/// The host pid of a container's init, from berthd's pid `ns_pid` in `sd`'s pid namespace.
+/// Two such namespaces run side by side in this file, and berthd (entered with nsenter)
+/// and its shims have pids in them too, so a pid number alone is ambiguous: the process
+/// must be in `sd`'s namespace or be a child of one that is (a container's init is pid 1
+/// of a namespace of its own, below `sd`'s).
+fn host_pid(sd: &SystemdNs, ns_pid: &str) -> String {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let sd_ns = ns(&sd.pid.to_string());
+    assert!(sd_ns.is_some(), "systemd's pid namespace");
+    let ppid = |p: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        Some(stat.rsplit_once(") ")?.1.split(' ').nth(1)?.to_string())
+    };
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .map(|p| p.to_string())
         .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
+            let in_ns = std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
                 s.lines()
                     .any(|l| l.starts_with("NSpid:") && l.split_whitespace().nth(2) == Some(ns_pid))
-            })
+            });
+            in_ns && (ns(p) == sd_ns || ppid(p).is_some_and(|pp| ns(&pp) == sd_ns))
         })
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| panic!("no process has pid {ns_pid} in a child namespace"))
+        .unwrap_or_else(|| panic!("no process has pid {ns_pid} in systemd's namespace"))
 }
 
 #[test]
@@ -89,7 +101,7 @@ fn containers_are_systemd_scopes_with_berths_limits_and_rules() {
     assert_eq!(sd.property(&unit, "ActiveState"), "active", "{unit} runs");
     assert_eq!(sd.property(&unit, "Slice"), "system.slice");
     assert_eq!(sd.property(&unit, "Delegate"), "yes");
-    let pid = host_pid(&ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", &id])));
+    let pid = host_pid(&sd, &ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", &id])));
     let scope = format!("/{}/system.slice/{unit}", sd.cgroup);
     for h in ["name=systemd", "memory", "pids", "devices"] {
         assert_eq!(cgroup_of(&pid, h), format!("{scope}/container"), "{h}");
@@ -160,7 +172,7 @@ fn systemd_scopes_on_the_unified_hierarchy() {
     let id = ok(d.berth(&["run", "-d", "busybox", "sleep", "300"]));
     let unit = format!("berth-{id}.scope");
     assert_eq!(sd.property(&unit, "ActiveState"), "active", "{unit} runs");
-    let pid = host_pid(&ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", &id])));
+    let pid = host_pid(&sd, &ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", &id])));
     let scope = format!("/{}/system.slice/{unit}", sd.cgroup);
     let v2 = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(
