@@ -127,7 +127,12 @@ fn scenario(cli: Cli<'_>, image: &str) -> Seen {
     let log_len = health(cli, "hc")["Log"].as_array().unwrap().len();
     ok(cli(&["stop", "-t", "1", "hc"]));
     let after = health(cli, "hc");
-    let after_stop = serde_json::json!([after["Status"], after["FailingStreak"]]);
+    // dockerd records a probe that was running when the stop's kill came and failed with it
+    // (its monitor stops only once the exit is handled): seen as FailingStreak 1 in some
+    // runs and 0 in others. berth records no probe once a stop begins. Both keep the streak
+    // within one of what it was (0: the probe was passing).
+    let streak = after["FailingStreak"].as_u64();
+    let after_stop = serde_json::json!([after["Status"], streak.is_some_and(|s| s <= 1)]);
     ok(cli(&["start", "hc"]));
     let h = health(cli, "hc");
     let restarted = (h["Status"].clone(), h["FailingStreak"].clone());

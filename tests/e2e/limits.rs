@@ -105,7 +105,9 @@ fn a_fork_bomb_stops_at_the_pids_limit() {
         "busybox",
         "sh",
         "-c",
-        "b() { b | b & }; b; sleep 1000",
+        // `exec`: the shell's own last command must not need a fork, which the full
+        // allowance can refuse (the shell would exit and take the bomb with it).
+        "b() { b | b & }; b; exec sleep 1000",
     ]));
     // Give it time to fill its allowance many times over.
     std::thread::sleep(Duration::from_secs(4));
