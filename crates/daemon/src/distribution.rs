@@ -66,15 +66,19 @@ pub fn progress_json(p: &Progress) -> Value {
     match (p.current, p.total) {
         (Some(c), Some(t)) => {
             v["progressDetail"] = json!({"current": c, "total": t});
-            let width = 50u64;
-            let filled = (c.min(t) * width).checked_div(t).unwrap_or(width);
+            // As docker's JSONProgress: a `>` after one `=` per 2 %, in 51 columns.
+            let filled = ((c * 100).checked_div(t).unwrap_or(100) / 2).min(50);
             let bar = format!(
-                "[{}{}{}]",
-                "=".repeat(filled.saturating_sub(1) as usize),
-                if filled > 0 { ">" } else { "" },
-                " ".repeat((width - filled) as usize)
+                "[{}>{}]",
+                "=".repeat(filled as usize),
+                " ".repeat((50 - filled) as usize)
             );
-            v["progress"] = json!(format!("{bar} {:>8}/{}", human(c), human(t)));
+            let numbers = if c > t {
+                format!("{:>8}", human(c))
+            } else {
+                format!("{:>8}/{}", human(c), human(t))
+            };
+            v["progress"] = json!(format!("{bar} {numbers}"));
         }
         _ => v["progressDetail"] = json!({}),
     }
@@ -351,7 +355,21 @@ mod tests {
         assert!(v["progress"]
             .as_str()
             .unwrap()
-            .starts_with("[========================>"));
+            .starts_with("[=========================>"));
+        // What dockerd 20.10 sent while loading a 2,416,640-byte layer.
+        for (c, want) in [
+            (32768, format!("[>{}]  32.77kB/2.417MB", " ".repeat(50))),
+            (2326528, format!("[{}>  ]  2.327MB/2.417MB", "=".repeat(48))),
+            (2416640, format!("[{}>]  2.417MB/2.417MB", "=".repeat(50))),
+        ] {
+            let v = progress_json(&Progress::bytes(
+                "5c1ec405e8fa",
+                "Loading layer",
+                c,
+                2416640,
+            ));
+            assert_eq!(v["progress"], want);
+        }
         let v = progress_json(&Progress::layer("abc", "Pull complete"));
         assert_eq!(v["progressDetail"], json!({}));
         assert_eq!(pull_reference("a", Some("sha256:x")), "a@sha256:x");

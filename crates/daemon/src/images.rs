@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::Json;
 use berth_engine::Engine;
 use serde_json::{json, Value};
@@ -293,14 +293,21 @@ async fn save_response(
     crate::files::file_body(spool, "application/x-tar").await
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct LoadQuery {
+    quiet: Option<String>,
+}
+
 /// `POST /images/load`: the request body is a docker-archive or OCI archive. It is spooled to
 /// the store's ingest area (an archive is read twice to tell the formats apart), loaded on a
-/// blocking thread, and answered with Docker's JSON progress lines.
+/// blocking thread, and answered with Docker's JSON messages: without `quiet`, as dockerd,
+/// `Loading layer` progress for each layer the store lacked, streamed while it loads (the
+/// docker CLI asks for it only when its output is a terminal).
 pub async fn load(
     State(engine): State<Arc<Engine>>,
+    Query(q): Query<LoadQuery>,
     body: axum::body::Body,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     use http_body_util::BodyExt;
     use tokio::io::AsyncWriteExt;
     let internal = |e: std::io::Error| ApiError {
@@ -324,45 +331,100 @@ pub async fn load(
     }
     .await;
     drop(f);
-    let result = match r {
-        Ok(()) => {
-            let (e, p) = (engine.clone(), spool.clone());
-            tokio::task::spawn_blocking(move || e.images.load_file(&p))
-                .await
-                .map_err(|e| ApiError {
-                    status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    message: format!("load: {e}"),
-                })
-                .and_then(|r| r.map_err(ApiError::from))
+    if let Err(e) = r {
+        let _ = tokio::fs::remove_file(&spool).await;
+        return load_answer(Err(e)).map(json_stream);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let quiet = crate::http::truthy(&q.quiet);
+    let (e, p) = (engine.clone(), spool.clone());
+    let loading = tokio::task::spawn_blocking(move || {
+        let mut report = |pr: berth_engine::distribution::Progress| {
+            if !quiet {
+                let _ = tx.send(crate::distribution::progress_json(&pr).to_string() + "\r\n");
+            }
+        };
+        let r = e.images.load_file_reporting(&p, &mut report);
+        let _ = std::fs::remove_file(&p);
+        r
+    });
+    if quiet {
+        let result = loading
+            .await
+            .map_err(|e| ApiError {
+                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("load: {e}"),
+            })
+            .and_then(|r| r.map_err(ApiError::from));
+        return load_answer(result).map(json_stream);
+    }
+    // Streamed: the answer is 200 from here on, and an error of any kind is a message in
+    // the stream (as dockerd's once it has begun).
+    let (ftx, frx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        // The progress, as it comes: the sender goes with the loading thread's end.
+        while let Some(m) = rx.recv().await {
+            let _ = ftx.send(m);
         }
-        Err(e) => Err(e),
-    };
-    let _ = tokio::fs::remove_file(&spool).await;
-    // As dockerd: once the archive has been received the answer is 200, and a bad archive
-    // is an `error` message in the stream (docker-py raises ImageLoadError from it); each
-    // message goes out as a chunk of its own (docker-py decodes chunk by chunk).
-    let messages: Vec<String> = match result {
-        Ok(lines) => lines
+        let result = loading
+            .await
+            .map_err(|e| ApiError {
+                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("load: {e}"),
+            })
+            .and_then(|r| r.map_err(ApiError::from));
+        let messages = match load_answer(result) {
+            Ok(m) => m,
+            Err(e) => vec![error_message(&e.message)],
+        };
+        for m in messages {
+            let _ = ftx.send(m);
+        }
+    });
+    Ok(json_stream_rx(frx))
+}
+
+/// The closing messages of a load: what was loaded, or a bad archive's error (as dockerd:
+/// the answer is 200 once the archive was received, and docker-py raises ImageLoadError
+/// from the message). Other errors are the caller's to answer.
+fn load_answer(result: Result<Vec<String>, ApiError>) -> Result<Vec<String>, ApiError> {
+    match result {
+        Ok(lines) => Ok(lines
             .iter()
             .map(|l| serde_json::json!({"stream": format!("{l}\n")}).to_string() + "\r\n")
-            .collect(),
-        Err(e) if e.status.is_client_error() => vec![
-            serde_json::json!({"errorDetail": {"message": e.message}, "error": e.message})
-                .to_string()
-                + "\r\n",
-        ],
-        Err(e) => return Err(e),
-    };
-    let stream = futures_util::stream::iter(
-        messages
-            .into_iter()
-            .map(|m| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(m))),
-    );
-    Ok((
+            .collect()),
+        Err(e) if e.status.is_client_error() => Ok(vec![error_message(&e.message)]),
+        Err(e) => Err(e),
+    }
+}
+
+fn error_message(m: &str) -> String {
+    serde_json::json!({"errorDetail": {"message": m}, "error": m}).to_string() + "\r\n"
+}
+
+/// JSON messages as a response, each a chunk of its own (docker-py decodes chunk by chunk).
+fn json_stream(messages: Vec<String>) -> axum::response::Response {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for m in messages {
+        let _ = tx.send(m);
+    }
+    json_stream_rx(rx)
+}
+
+fn json_stream_rx(rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let m = rx.recv().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(m)),
+            rx,
+        ))
+    });
+    (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         axum::body::Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Docker's ImageInspect for an image.

@@ -288,8 +288,26 @@ impl ImageService {
     /// ("Loaded image: x", or "Loaded image ID: sha256:..." for untagged images).
     #[tracing::instrument(level = "debug", skip_all)]
     pub fn load_file(&self, path: &Path) -> Result<Vec<String>, EngineError> {
+        self.load_file_reporting(path, &mut |_| {})
+    }
+
+    /// [`Self::load_file`], telling `report` dockerd's `Loading layer` progress for each
+    /// layer the store did not have.
+    pub fn load_file_reporting(
+        &self,
+        path: &Path,
+        report: &mut dyn FnMut(crate::distribution::Progress),
+    ) -> Result<Vec<String>, EngineError> {
         let mut store = self.store.lock().expect("image store lock");
-        let loaded = berth_image::archive::load_file(&mut store, path, None)?;
+        let loaded =
+            berth_image::archive::load_file_with(&mut store, path, None, &mut |id, c, t| {
+                report(crate::distribution::Progress::bytes(
+                    id,
+                    "Loading layer",
+                    c,
+                    t,
+                ))
+            })?;
         drop(store);
         let mut lines = Vec::new();
         for l in loaded {

@@ -441,3 +441,54 @@ fn a_config_that_does_not_match_its_name_is_refused() {
         "{err}"
     );
 }
+
+/// A load tells how far each layer the store lacks has been read, named by its short chain
+/// id as dockerd names it (`Loading layer`), from the first read to the whole size; a
+/// second load of the same archive has no new layer to tell of.
+#[test]
+fn a_load_reports_each_new_layer_by_its_chain_id() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let l1 = layer(&[("a", Some(b"1"))]);
+    let big = vec![7u8; 3 << 20];
+    let l2 = layer(&[("b", Some(&big))]);
+    let (archive, _) = docker_archive(&[l1.clone(), l2.clone()], "prog:1", &["true"]);
+    let f = dir.path().join("a.tar");
+    std::fs::write(&f, &archive).unwrap();
+    let chains = berth_image::config::chain_ids(&[
+        berth_image::Digest::of(&l1),
+        berth_image::Digest::of(&l2),
+    ]);
+    let short: Vec<String> = chains.iter().map(|c| c.hex()[..12].to_string()).collect();
+
+    let mut store = berth_image::store::Store::open(&root).unwrap();
+    let ids = berth_image::archive::progress::layer_ids(&store, &f).unwrap();
+    let mut named: Vec<&String> = ids.values().collect();
+    named.sort();
+    let mut want: Vec<&String> = short.iter().collect();
+    want.sort();
+    assert_eq!(named, want, "{ids:?}");
+
+    let mut seen: Vec<(String, u64, u64)> = Vec::new();
+    berth_image::archive::load_file_with(&mut store, &f, None, &mut |id, c, t| {
+        seen.push((id.to_string(), c, t))
+    })
+    .unwrap();
+    for (id, l) in short.iter().zip([&l1, &l2]) {
+        let of: Vec<&(String, u64, u64)> = seen.iter().filter(|s| &s.0 == id).collect();
+        assert!(of.len() >= 2, "{id}: {of:?}");
+        assert!(of.iter().all(|s| s.2 == l.len() as u64), "{of:?}");
+        assert!(of[0].1 > 0 && of[0].1 <= l.len() as u64, "{of:?}");
+        assert_eq!(of.last().unwrap().1, l.len() as u64, "{of:?}");
+        assert!(of.windows(2).all(|w| w[0].1 <= w[1].1), "{of:?}");
+    }
+    assert_eq!(
+        seen.len(),
+        seen.iter().filter(|s| short.contains(&s.0)).count()
+    );
+
+    let mut again = 0;
+    berth_image::archive::load_file_with(&mut store, &f, None, &mut |_, _, _| again += 1).unwrap();
+    assert_eq!(again, 0, "layers already in the store are not told of");
+}

@@ -209,6 +209,14 @@ pub async fn build(api: &Api, a: BuildArgs) -> anyhow::Result<i32> {
             }
         }
     };
+    if !a.quiet {
+        // Byte for byte as the docker CLI's classic builder writes it, on a terminal or not:
+        // its progress writer ends the line with two carriage returns.
+        print!(
+            "Sending build context to Docker daemon  {}\r\r\n",
+            crate::values::size_with_precision(body.len() as f64, 4)
+        );
+    }
     let mut qs = vec![
         format!("dockerfile={}", q(&df_name)),
         format!("rm={}", if a.rm { 1 } else { 0 }),

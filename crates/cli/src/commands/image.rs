@@ -207,29 +207,18 @@ pub async fn load(api: &Api, a: LoadArgs) -> anyhow::Result<i32> {
             v
         }
     };
+    // As the docker CLI: the daemon's per-layer progress only for a terminal, and the
+    // `Loaded image` lines with or without `-q`.
+    let quiet = a.quiet || !std::io::IsTerminal::is_terminal(&std::io::stdout());
     let res = api
         .send_raw(
             Method::POST,
-            "/images/load?quiet=1",
+            &format!("/images/load?quiet={}", u8::from(quiet)),
             data,
             "application/x-tar",
         )
         .await?;
-    let body = http_body_util::BodyExt::collect(res.into_body())
-        .await?
-        .to_bytes();
-    for l in body.split(|&b| b == b'\n') {
-        if let Ok(v) = serde_json::from_slice::<Value>(l) {
-            if let Some(s) = v["stream"].as_str() {
-                if !a.quiet {
-                    print!("{s}");
-                }
-            }
-            if let Some(e) = v["error"].as_str() {
-                anyhow::bail!("{e}");
-            }
-        }
-    }
+    super::registry::render(res, false, super::registry::Out::Stdout).await?;
     Ok(0)
 }
 

@@ -113,14 +113,14 @@ fn base64_empty() -> String {
 /// Where progress goes: stdout for `pull` and `push`, stderr for the pull that `run` and
 /// `create` make (their stdout is the container's id or output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Out {
+pub(crate) enum Out {
     Stdout,
     Stderr,
 }
 
 /// Renders a progress stream; returns its `aux` messages. An `error` message ends it with
-/// that error.
-async fn render(
+/// that error; `stream` messages are printed as they are, quiet or not.
+pub(crate) async fn render(
     res: hyper::Response<hyper::body::Incoming>,
     quiet: bool,
     to: Out,
@@ -130,13 +130,23 @@ async fn render(
             Out::Stdout => std::io::stdout().is_terminal(),
             Out::Stderr => std::io::stderr().is_terminal(),
         };
-    let multi = indicatif::MultiProgress::new();
+    let multi = indicatif::MultiProgress::with_draw_target(match to {
+        Out::Stdout => indicatif::ProgressDrawTarget::stdout(),
+        Out::Stderr => indicatif::ProgressDrawTarget::stderr(),
+    });
     let mut bars: HashMap<String, indicatif::ProgressBar> = HashMap::new();
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix}: {msg:<18} {bar:30} {bytes:>9}/{total_bytes}",
-    )
-    .expect("template")
-    .progress_chars("=> ");
+    // docker's line: `id: Status [====>   ]  1.2MB/20.01MB` (decimal sizes, four digits).
+    let docker_size = |n: u64| crate::values::size_with_precision(n as f64, 4);
+    let style = indicatif::ProgressStyle::with_template("{prefix}: {msg} [{bar:51}] {sizes}")
+        .expect("template")
+        .progress_chars("=> ")
+        .with_key(
+            "sizes",
+            move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let (c, t) = (s.pos(), s.len().unwrap_or(0));
+                let _ = write!(w, "{:>8}/{}", docker_size(c), docker_size(t));
+            },
+        );
     let plain = indicatif::ProgressStyle::with_template("{prefix}: {msg}").expect("template");
     let mut aux = Vec::new();
     let mut body = res.into_body();
@@ -171,6 +181,19 @@ async fn render(
                 }
                 if !v["aux"].is_null() {
                     aux.push(v["aux"].clone());
+                    continue;
+                }
+                if let Some(s) = v["stream"].as_str() {
+                    // Below the bars, as docker prints it: they are done by then.
+                    if !bars.is_empty() {
+                        for (_, b) in bars.drain() {
+                            b.abandon();
+                        }
+                        // The cursor is still on the last bar's line.
+                        writeln!(out)?;
+                    }
+                    write!(out, "{s}")?;
+                    out.flush()?;
                     continue;
                 }
                 if quiet {

@@ -18,15 +18,15 @@ use crate::store::{LayerSource, Store};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ManifestEntry {
-    config: String,
+pub(crate) struct ManifestEntry {
+    pub config: String,
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
+    pub layers: Vec<String>,
 }
 
 /// Lexically normalises an archive path ("./a/../b" → "b"); None if it escapes.
-fn norm(p: &Path) -> Option<String> {
+pub(crate) fn norm(p: &Path) -> Option<String> {
     let mut out: Vec<&std::ffi::OsStr> = Vec::new();
     for c in p.components() {
         match c {
@@ -48,6 +48,17 @@ fn norm(p: &Path) -> Option<String> {
 
 /// Loads every image of a docker-archive into the store.
 pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
+    load_with(store, reader, &HashMap::new(), &mut |_, _, _| {})
+}
+
+/// [`load`], telling `progress` the bytes of each entry that `ids` names (entry path →
+/// the short id to report it by; see [`super::progress::layer_ids`]) as they are read.
+pub fn load_with(
+    store: &mut Store,
+    reader: impl Read,
+    ids: &HashMap<String, String>,
+    mut progress: super::progress::LoadProgress<'_>,
+) -> Result<Vec<Loaded>> {
     let mut files: HashMap<String, Digest> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let mut manifest: Option<Vec<u8>> = None;
@@ -111,13 +122,20 @@ pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
                     } else {
                         n += 1;
                         let size = entry.header().size().ok();
-                        let d = ingest(
-                            shared,
-                            &format!("load-{}-{n}", std::process::id()),
-                            &mut entry,
-                            None,
-                            size,
-                        )?;
+                        let ingest_name = format!("load-{}-{n}", std::process::id());
+                        let d = match ids.get(&path) {
+                            Some(id) => {
+                                let total = size.unwrap_or(0);
+                                let mut r = super::progress::Watch::new(
+                                    &mut entry,
+                                    id,
+                                    total,
+                                    &mut progress,
+                                );
+                                ingest(shared, &ingest_name, &mut r, None, size)?
+                            }
+                            None => ingest(shared, &ingest_name, &mut entry, None, size)?,
+                        };
                         if !path.ends_with(".json") {
                             while jobs.len() >= workers {
                                 collect(&mut jobs, &mut prepared);

@@ -4,6 +4,7 @@
 pub mod docker;
 pub mod import;
 pub mod oci;
+pub mod progress;
 
 use std::io::Read;
 
@@ -82,6 +83,17 @@ pub fn load_file(
     path: &std::path::Path,
     name: Option<&str>,
 ) -> Result<Vec<Loaded>> {
+    load_file_with(store, path, name, &mut |_, _, _| {})
+}
+
+/// [`load_file`], telling `progress` how far each layer of a docker-archive that the store
+/// does not have yet has been read (an OCI archive is unpacked whole first: no progress).
+pub fn load_file_with(
+    store: &mut Store,
+    path: &std::path::Path,
+    name: Option<&str>,
+    progress: progress::LoadProgress<'_>,
+) -> Result<Vec<Loaded>> {
     let oci_archive = is_oci_archive(path)?;
     let f = std::io::BufReader::with_capacity(
         1 << 20,
@@ -90,6 +102,7 @@ pub fn load_file(
     if oci_archive {
         oci::load_archive(store, f, name)
     } else {
-        docker::load(store, f)
+        let ids = progress::layer_ids(store, path)?;
+        docker::load_with(store, f, &ids, progress)
     }
 }

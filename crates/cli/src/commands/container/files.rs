@@ -16,6 +16,10 @@ pub struct CpArgs {
     /// Archive mode (copy all uid/gid information).
     #[arg(short = 'a', long)]
     pub archive: bool,
+    /// Suppress progress output during copy. Progress output is automatically suppressed if
+    /// no terminal is attached to STDERR.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// CONTAINER:SRC_PATH or a local path (`-` for a tar on stdin).
     pub src: String,
     /// CONTAINER:DEST_PATH or a local path (`-` for a tar on stdout).
@@ -31,15 +35,28 @@ pub(crate) fn split_container_path(s: &str) -> Option<(&str, &str)> {
 
 /// `berth cp`: docker's rules for the destination (an existing directory receives the
 /// source under its own name; otherwise the source takes the destination's name).
+/// When STDERR is a terminal and `-q` was not given, what was copied is said afterwards
+/// as the docker 28 CLI says it: the archive's size (0B for one read from STDIN, as docker
+/// counts it; three significant digits) and the destination as typed; nothing for an archive written to STDOUT.
 pub async fn cp(api: &Api, a: CpArgs) -> anyhow::Result<i32> {
-    match (split_container_path(&a.src), split_container_path(&a.dest)) {
-        (Some((c, src)), None) => cp_from(api, c, src, &a.dest).await,
-        (None, Some((c, dest))) => cp_to(api, &a.src, c, dest).await,
+    use std::io::IsTerminal;
+    let copied = match (split_container_path(&a.src), split_container_path(&a.dest)) {
+        (Some((c, src)), None) => cp_from(api, c, src, &a.dest).await?,
+        (None, Some((c, dest))) => cp_to(api, &a.src, c, dest).await?,
         _ => anyhow::bail!("must specify at least one container source (and only one)"),
+    };
+    if !a.quiet && a.dest != "-" && std::io::stderr().is_terminal() {
+        eprintln!(
+            "Successfully copied {} to {}",
+            crate::values::size_str(copied as f64),
+            a.dest
+        );
     }
+    Ok(0)
 }
 
-pub(crate) async fn cp_from(api: &Api, c: &str, src: &str, dest: &str) -> anyhow::Result<i32> {
+/// Copies out of a container; returns the archive's size.
+pub(crate) async fn cp_from(api: &Api, c: &str, src: &str, dest: &str) -> anyhow::Result<u64> {
     use http_body_util::BodyExt;
     let res = api
         .stream(
@@ -48,15 +65,16 @@ pub(crate) async fn cp_from(api: &Api, c: &str, src: &str, dest: &str) -> anyhow
         )
         .await?;
     let body = res.into_body().collect().await?.to_bytes();
+    let size = body.len() as u64;
     if dest == "-" {
         std::io::stdout().write_all(&body)?;
-        return Ok(0);
+        return Ok(size);
     }
     let dest = std::path::Path::new(dest);
     let contents_only = src.ends_with("/.");
     if dest.is_dir() && !contents_only {
         tar::Archive::new(&body[..]).unpack(dest)?;
-        return Ok(0);
+        return Ok(size);
     }
     // Into a scratch directory beside the destination, then renamed to it.
     let parent = dest
@@ -86,10 +104,12 @@ pub(crate) async fn cp_from(api: &Api, c: &str, src: &str, dest: &str) -> anyhow
     })();
     let _ = std::fs::remove_dir_all(&tmp);
     r?;
-    Ok(0)
+    Ok(size)
 }
 
-pub(crate) async fn cp_to(api: &Api, src: &str, c: &str, dest: &str) -> anyhow::Result<i32> {
+/// Copies into a container; returns the size of the archive made here (0 for one read
+/// from STDIN).
+pub(crate) async fn cp_to(api: &Api, src: &str, c: &str, dest: &str) -> anyhow::Result<u64> {
     let data = if src == "-" {
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
@@ -153,9 +173,12 @@ pub(crate) async fn cp_to(api: &Api, src: &str, c: &str, dest: &str) -> anyhow::
             b.append_path_with_name(srcp, &name)?;
         }
         let data = b.into_inner()?;
-        return put_archive(api, c, &dir, data).await;
+        let size = data.len() as u64;
+        put_archive(api, c, &dir, data).await?;
+        return Ok(size);
     };
-    put_archive(api, c, dest, data).await
+    put_archive(api, c, dest, data).await?;
+    Ok(0)
 }
 
 pub(crate) async fn put_archive(
