@@ -2,7 +2,7 @@
 //! (`hosts`, `data-root`, `exec-root`, `pidfile`, `log-level`, `log-driver`, `log-opts`,
 //! `insecure-registries`, `registry-mirrors`, `max-concurrent-downloads`,
 //! `max-concurrent-uploads`, `bridge`, `bip`, `iptables`, `mtu`, `default-address-pools`, `dns`, `tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`)
-//! and berth's `certs-dir`. Flags win over the file; list flags add to
+//! and berth's `certs-dir` and `cri-socket`. Flags win over the file; list flags add to
 //! the file's lists.
 
 use std::path::{Path, PathBuf};
@@ -60,6 +60,8 @@ pub struct FileConfig {
     /// berth's: turn the kernel's `favordynmods` on for the host at start (see
     /// `--cgroup-favordynmods`).
     pub cgroup_favordynmods: Option<bool>,
+    /// berth's: where to serve the CRI v1 API (default `<exec-root>/cri.sock`).
+    pub cri_socket: Option<PathBuf>,
     /// dockerd's runtime options (`native.cgroupdriver=cgroupfs`).
     #[serde(default)]
     pub exec_opts: Vec<String>,

@@ -31,6 +31,8 @@ pub mod attach_ws;
 pub mod build;
 pub mod config;
 pub mod containers;
+#[cfg(feature = "cri")]
+pub mod cri;
 pub mod detach;
 pub mod distribution;
 pub mod events;

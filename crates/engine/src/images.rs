@@ -81,6 +81,14 @@ pub struct ImageSummary {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The fully qualified form of an image reference (`docker.io/library/busybox:latest`), as
+/// the CRI names images; None when `name` is not a reference.
+pub fn qualified(name: &str) -> Option<String> {
+    berth_image::ImageRef::parse(name)
+        .ok()
+        .map(|r| r.to_string())
+}
+
 /// (image id, size, bytes no other image shares).
 pub type ImageUsage = (String, u64, u64);
 

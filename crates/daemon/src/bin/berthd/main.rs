@@ -83,6 +83,11 @@ struct Args {
     /// small cost to every fork and exit on the host.
     #[arg(long = "cgroup-favordynmods", num_args = 0..=1, default_missing_value = "true")]
     cgroup_favordynmods: Option<bool>,
+    /// Where to serve the CRI v1 (Kubernetes) API (default <exec-root>/cri.sock, that is
+    /// /run/berth/cri.sock).
+    #[cfg(feature = "cri")]
+    #[arg(long = "cri-socket")]
+    cri_socket: Option<PathBuf>,
     /// Runtime options: `native.cgroupdriver=cgroupfs` (the default) or `systemd`.
     #[arg(long = "exec-opt")]
     exec_opt: Vec<String>,
@@ -187,6 +192,11 @@ fn main() -> anyhow::Result<()> {
     // Relative roots would end up relative to each container's bundle: made absolute once.
     let data_root = std::path::absolute(&data_root).context("the data root")?;
     let exec_root = std::path::absolute(&exec_root).context("the exec root")?;
+    #[cfg(feature = "cri")]
+    let cri_socket = a
+        .cri_socket
+        .or(file.cri_socket)
+        .unwrap_or_else(|| exec_root.join("cri.sock"));
     if let Some(parent) = sock.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
@@ -335,6 +345,26 @@ fn main() -> anyhow::Result<()> {
                 if let Err(e) = berth_daemon::serve(l, engine, stop).await {
                     tracing::error!(error = %e, "TCP listener");
                 }
+            });
+        }
+        #[cfg(feature = "cri")]
+        {
+            let cri = cri_socket.clone();
+            let _ = std::fs::remove_file(&cri);
+            let l = tokio::net::UnixListener::bind(&cri)
+                .with_context(|| format!("listen on {} (the CRI socket)", cri.display()))?;
+            std::fs::set_permissions(&cri, std::fs::Permissions::from_mode(0o660))?;
+            if let Some(gid) = group_id("berth") {
+                let _ = nix::unistd::chown(&cri, None, Some(nix::unistd::Gid::from_raw(gid)));
+            }
+            tracing::info!(socket = %cri.display(), "CRI listening");
+            let engine = engine.clone();
+            let stop = stopped(stop_rx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = berth_daemon::cri::serve(l, engine, stop).await {
+                    tracing::error!(error = %e, "CRI listener");
+                }
+                let _ = std::fs::remove_file(&cri);
             });
         }
         let shutdown = async move {
