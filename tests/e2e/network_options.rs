@@ -2,7 +2,7 @@
 //! against a private dockerd and against berthd, compared line by line. `--ip-range` (the
 //! addresses containers get, and an `--ip` outside the range), `--internal`, `--attachable`,
 //! labels, driver options, a name with spaces, a duplicate name, `network prune --filter
-//! label=`, `--group-add` by gid and by name, links and link-local addresses on a user
+//! label=`, `--group-add` by gid and by name, the loopback of `--network none`, links and link-local addresses on a user
 //! network, and `--aux-address`.
 
 use berth_e2e::peers::Dockerd;
@@ -33,6 +33,11 @@ const STEPS: &[&[&str]] = &[
     &["network", "inspect", "-f", "{{.Name}}", "with a space"],
     &["network", "rm", "with a space"],
     &["run", "--rm", "--network", "none", "--group-add", "1234", "--group-add", "root", "busybox", "id"],
+    // A container with no network still has localhost: its loopback is up.
+    &[
+        "run", "--rm", "--network", "none", "busybox", "sh", "-c",
+        "ip -o -4 addr show lo up | awk '{print $4}'",
+    ],
     &[
         "run", "-d", "--name", "lk", "--network", "opts", "--ip", "10.242.0.50", "--link",
         "r1:db", "--link-local-ip", "169.254.8.8", "busybox", "sleep", "60",
@@ -96,16 +101,17 @@ fn network_options_and_groups_as_dockerd() {
     assert_eq!(reference[8], "10.242.0.77/24");
     assert_eq!(reference[10], "with a space");
     assert_eq!(reference[12], "uid=0(root) gid=0(root) groups=0(root),1234");
+    assert_eq!(reference[13], "127.0.0.1/8");
     // Links on a user network: an alias for the linking container; link-local addresses.
     assert_eq!(
-        reference[14],
+        reference[15],
         r#"["r1:db"] {"IPv4Address":"10.242.0.50","LinkLocalIPs":["169.254.8.8"]}"#
     );
-    assert_eq!(reference[15], "10.242.0.9", "{reference:?}");
-    assert_eq!(reference[16], "10.242.0.50/24 169.254.8.8/16");
+    assert_eq!(reference[16], "10.242.0.9", "{reference:?}");
+    assert_eq!(reference[17], "10.242.0.50/24 169.254.8.8/16");
     // An auxiliary address is never given to a container.
     assert_eq!(
-        reference[18..20],
+        reference[19..21],
         ["10.243.0.3/24", r#"{"host1":"10.243.0.2"}"#]
     );
     let seen = outputs(&|a: &[&str]| berthd.docker("/usr/bin/docker", a));

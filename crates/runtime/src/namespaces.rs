@@ -1,6 +1,6 @@
 //! Namespaces: which to create, which to join by path, and the user namespace's id maps.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
@@ -144,6 +144,37 @@ pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
     std::fs::write(&p, &uid).ctx(|| format!("write {p} ({})", uid.trim()))?;
     let p = format!("/proc/{pid}/gid_map");
     std::fs::write(&p, &gid).ctx(|| format!("write {p} ({})", gid.trim()))
+}
+
+/// Brings up the loopback interface of the network namespace this process is in. A network
+/// namespace the runtime creates gets its `lo` up (runc leaves it down; dockerd, podman and
+/// the CRI runtimes all bring it up, so a container with no network still has localhost, and
+/// a pod's containers talk over it): two ioctls, no netlink.
+pub fn loopback_up() -> Result<()> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "loopback: socket".to_string());
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq we pass, which lives
+    // across both calls.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| "loopback: get flags".to_string());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| "loopback: set up".to_string());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -206,6 +206,9 @@ pub(super) fn init(ctx: &InitContext) -> Result<std::convert::Infallible> {
             rootfs::set_root_propagation(f)?;
         }
     }
+    if ctx.plan.new.contains(CloneFlags::CLONE_NEWNET) {
+        namespaces::loopback_up()?;
+    }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| format!("hostname: set {h:?}"))?;
     }
