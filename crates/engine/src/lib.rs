@@ -53,6 +53,7 @@ pub mod model;
 pub mod mounts;
 pub mod name;
 pub mod network;
+pub mod pods;
 pub mod procs;
 pub(crate) mod seccomp;
 #[cfg(test)]
@@ -81,6 +82,8 @@ pub struct Engine {
     pub events: Arc<events::Events>,
     pub network: Arc<network::NetworkService>,
     pub builder: Arc<build::Builder>,
+    /// Pod sandboxes (the CRI's).
+    pub pods: Arc<pods::Pods>,
     pub data_root: PathBuf,
 }
 
@@ -107,8 +110,14 @@ impl Engine {
             images.clone(),
             containers.clone(),
         )?);
+        let pods = Arc::new(pods::Pods::open(
+            &data_root,
+            containers.clone(),
+            images.clone(),
+        )?);
         Ok(Engine {
             builder,
+            pods,
             images,
             network: containers.network.clone(),
             containers,

@@ -3,11 +3,12 @@
 //! as the Docker API front end is. The wire types and service traits are k8s-cri's (generated
 //! from the cri-api proto); tonic serves them.
 //!
-//! Under way (issue 21): version, status and runtime config, and the whole image service,
-//! answer; every pod and container RPC answers `Unimplemented` with a reason, and tonic
-//! answers `Unimplemented` for RPCs newer than the proto k8s-cri carries.
+//! Under way (issue 21): version, status and runtime config, the whole image service and the
+//! pod sandbox RPCs answer; every container RPC answers `Unimplemented` with a reason, and
+//! tonic answers `Unimplemented` for RPCs newer than the proto k8s-cri carries.
 
 mod images;
+mod pods;
 mod runtime;
 
 use std::sync::Arc;
@@ -54,8 +55,8 @@ pub(crate) fn status_of(e: EngineError) -> tonic::Status {
 /// The answer of an RPC berth's CRI does not do yet.
 pub(crate) fn not_yet(rpc: &str) -> tonic::Status {
     tonic::Status::unimplemented(format!(
-        "{rpc}: berth's CRI serves version, status, runtime config and images so far; \
-         pod sandboxes and containers are not implemented yet"
+        "{rpc}: berth's CRI serves version, status, runtime config, images and pod \
+         sandboxes so far; containers are not implemented yet"
     ))
 }
 

@@ -1,5 +1,6 @@
 //! The CRI RuntimeService: what the runtime is (version, status, the cgroup driver the kubelet
-//! must match). Pods and containers are not served yet (see [`super::not_yet`]).
+//! must match) and pod sandboxes ([`super::pods`]). Containers are not served yet (see
+//! [`super::not_yet`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use k8s_cri::v1;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tonic::{Request, Response, Status};
 
-use super::not_yet;
+use super::{not_yet, pods, status_of};
 
 /// The CRI API version berth speaks (the `version` field the kubelet checks).
 const KUBE_API_VERSION: &str = "0.1.0";
@@ -127,6 +128,71 @@ impl RuntimeService for Runtime {
         Ok(Response::new(v1::UpdateRuntimeConfigResponse {}))
     }
 
+    async fn run_pod_sandbox(
+        &self,
+        r: Request<v1::RunPodSandboxRequest>,
+    ) -> Result<Response<v1::RunPodSandboxResponse>, Status> {
+        let req = r.into_inner();
+        if !matches!(req.runtime_handler.as_str(), "" | "runc" | "berth") {
+            return Err(Status::invalid_argument(format!(
+                "runtime handler {:?} is not configured (berth has the default one)",
+                req.runtime_handler
+            )));
+        }
+        let config = pods::config_of(
+            req.config
+                .ok_or_else(|| Status::invalid_argument("no pod sandbox config"))?,
+        )?;
+        let id = self.engine.pods.run(config).await.map_err(status_of)?;
+        Ok(Response::new(v1::RunPodSandboxResponse {
+            pod_sandbox_id: id,
+        }))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        r: Request<v1::StopPodSandboxRequest>,
+    ) -> Result<Response<v1::StopPodSandboxResponse>, Status> {
+        self.engine
+            .pods
+            .stop(&r.get_ref().pod_sandbox_id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        r: Request<v1::RemovePodSandboxRequest>,
+    ) -> Result<Response<v1::RemovePodSandboxResponse>, Status> {
+        self.engine
+            .pods
+            .remove(&r.get_ref().pod_sandbox_id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        r: Request<v1::PodSandboxStatusRequest>,
+    ) -> Result<Response<v1::PodSandboxStatusResponse>, Status> {
+        let r = r.get_ref();
+        Ok(Response::new(pods::status(
+            &self.engine,
+            &r.pod_sandbox_id,
+            r.verbose,
+        )?))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        r: Request<v1::ListPodSandboxRequest>,
+    ) -> Result<Response<v1::ListPodSandboxResponse>, Status> {
+        let items = pods::list(&self.engine, r.into_inner().filter);
+        Ok(Response::new(v1::ListPodSandboxResponse { items }))
+    }
+
     type GetContainerEventsStream = Events;
 
     async fn get_container_events(
@@ -134,41 +200,6 @@ impl RuntimeService for Runtime {
         _: Request<v1::GetEventsRequest>,
     ) -> Result<Response<Events>, Status> {
         Err(not_yet("GetContainerEvents"))
-    }
-
-    async fn run_pod_sandbox(
-        &self,
-        _: Request<v1::RunPodSandboxRequest>,
-    ) -> Result<Response<v1::RunPodSandboxResponse>, Status> {
-        Err(not_yet("RunPodSandbox"))
-    }
-
-    async fn stop_pod_sandbox(
-        &self,
-        _: Request<v1::StopPodSandboxRequest>,
-    ) -> Result<Response<v1::StopPodSandboxResponse>, Status> {
-        Err(not_yet("StopPodSandbox"))
-    }
-
-    async fn remove_pod_sandbox(
-        &self,
-        _: Request<v1::RemovePodSandboxRequest>,
-    ) -> Result<Response<v1::RemovePodSandboxResponse>, Status> {
-        Err(not_yet("RemovePodSandbox"))
-    }
-
-    async fn pod_sandbox_status(
-        &self,
-        _: Request<v1::PodSandboxStatusRequest>,
-    ) -> Result<Response<v1::PodSandboxStatusResponse>, Status> {
-        Err(not_yet("PodSandboxStatus"))
-    }
-
-    async fn list_pod_sandbox(
-        &self,
-        _: Request<v1::ListPodSandboxRequest>,
-    ) -> Result<Response<v1::ListPodSandboxResponse>, Status> {
-        Err(not_yet("ListPodSandbox"))
     }
 
     async fn create_container(

@@ -8,6 +8,7 @@
 //! - [`exec`]: a process to run in a running container ([`ExecSpec`]).
 //! - [`frames`]: the multiplexed frames of attach and exec streams.
 //! - [`health`]: health checks: their settings and the health they earn.
+//! - [`pod`]: a pod sandbox: the namespaces its containers share ([`PodConfig`]).
 //! - [`resources`]: a live change of a container's limits and restart policy
 //!   ([`ResourceUpdate`]).
 //! - [`restart`]: restart policies, checked ([`RestartPolicy`]).
@@ -18,6 +19,7 @@ pub mod container;
 pub mod exec;
 pub mod frames;
 pub mod health;
+pub mod pod;
 pub mod resources;
 pub mod restart;
 pub mod stats;
@@ -26,6 +28,7 @@ pub mod wait;
 pub use berth_shim::CgroupIoEntry;
 pub use container::{ContainerConfig, CreateRequest, HostConfig, NetworkingConfig};
 pub use exec::{ExecId, ExecSpec};
+pub use pod::{PodConfig, PodRecord, PodState, Sharing};
 pub use resources::ResourceUpdate;
 pub use restart::RestartPolicy;
 pub use stats::{NetStats, StatsSample};

@@ -1,0 +1,82 @@
+//! Pods: the engine's vocabulary for a Kubernetes pod sandbox, whatever front end asks for it.
+//! A pod is a set of namespaces its containers share (network, IPC and UTS; PID when asked),
+//! held open by a holder process in a sandbox container of the engine's own.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Whose namespace a pod uses for one kind: the pod's own, or the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    /// A namespace of the pod's own, shared by its containers.
+    #[default]
+    Pod,
+    /// The host's.
+    Host,
+    /// Each container its own (PID only).
+    Container,
+}
+
+/// What a pod is asked to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodConfig {
+    /// The orchestrator's identity of the pod: name, namespace, uid and attempt.
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub attempt: u32,
+    pub hostname: String,
+    /// Where the containers' logs go (the kubelet's `/var/log/pods/...`).
+    pub log_directory: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub dns_servers: Vec<String>,
+    pub dns_searches: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub network: Sharing,
+    pub ipc: Sharing,
+    pub pid: Sharing,
+    /// The cgroup the pod's containers go under (the kubelet's pod cgroup).
+    pub cgroup_parent: String,
+    pub sysctls: BTreeMap<String, String>,
+    pub privileged: bool,
+}
+
+impl PodConfig {
+    /// The sandbox container's name, unique per pod attempt (as dockershim named it).
+    pub fn sandbox_name(&self) -> String {
+        format!(
+            "k8s_POD_{}_{}_{}_{}",
+            self.name, self.namespace, self.uid, self.attempt
+        )
+    }
+}
+
+/// A pod's state: ready while its holder runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodState {
+    Ready,
+    NotReady,
+}
+
+/// A pod as the engine keeps it (`<data-root>/pods/<id>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRecord {
+    /// 64 hex digits.
+    pub id: String,
+    pub config: PodConfig,
+    /// The sandbox container's id.
+    pub sandbox: String,
+    /// Nanoseconds since the epoch.
+    pub created: i64,
+    /// Stopped by request: not ready whatever its holder does.
+    pub stopped: bool,
+}
+
+impl berth_durable::Record for PodRecord {
+    const KIND: &'static str = "pod";
+    const SCHEMA: u32 = 1;
+}
