@@ -163,3 +163,115 @@ fn crictl_pulls_with_credentials() {
     let out = ok(crictl(&d, &["images", "-q"]));
     assert_eq!(out.lines().count(), 1, "{out}");
 }
+
+/// The ids of the pods `crictl pods -q args` lists, sorted.
+fn pod_ids(d: &Berthd, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["pods", "-q"];
+    a.extend_from_slice(args);
+    let mut v: Vec<String> = ok(crictl(d, &a)).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn pod_config(dir: &std::path::Path, name: &str, uid: &str) -> String {
+    let p = dir.join(format!("{name}.json"));
+    let cfg = serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "uid": uid, "attempt": 0},
+        "hostname": format!("{name}-0"),
+        "log_directory": dir.join("logs").display().to_string(),
+        "labels": {"app": name},
+        "annotations": {"note": "kept"},
+        "dns_config": {"servers": ["10.96.0.10"], "searches": ["default.svc.cluster.local"]},
+        "linux": {"security_context": {"namespace_options": {"pid": 1}}}
+    });
+    std::fs::write(&p, cfg.to_string()).unwrap();
+    p.display().to_string()
+}
+
+/// A pod's sandbox: berth's holder with the pod's hostname, DNS and loopback; listed,
+/// filtered and inspected as crictl shows pods; stopped and removed (both idempotent); kept
+/// across a berthd kill and restart.
+#[test]
+fn crictl_runs_stops_and_removes_pods() {
+    let mut d = Berthd::start_with(busybox_image);
+    let dir = tempfile::tempdir().unwrap();
+    let web = ok(crictl(
+        &d,
+        &["runp", &pod_config(dir.path(), "web", "u-web")],
+    ));
+    assert_eq!(web.len(), 64, "{web}");
+    let db = ok(crictl(&d, &["runp", &pod_config(dir.path(), "db", "u-db")]));
+    // The same pod (name, namespace, uid, attempt) cannot be made twice.
+    let again = crictl(&d, &["runp", &pod_config(dir.path(), "web", "u-web")]);
+    assert!(!again.status.success(), "a second web pod");
+
+    let st = json(crictl(&d, &["inspectp", "-o", "json", &web]));
+    let s = &st["status"];
+    assert_eq!(s["state"], "SANDBOX_READY", "{st}");
+    assert_eq!(s["metadata"]["name"], "web");
+    assert_eq!(s["metadata"]["uid"], "u-web");
+    assert_eq!(s["labels"]["app"], "web");
+    assert_eq!(s["annotations"]["note"], "kept");
+    assert_eq!(s["linux"]["namespaces"]["options"]["pid"], "CONTAINER");
+    assert_eq!(s["linux"]["namespaces"]["options"]["network"], "POD");
+
+    // The holder really holds the pod's namespaces as asked.
+    let pid = ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", &web]));
+    let host = Command::new("nsenter")
+        .args(["-u", "-t", &pid, "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&host).trim(), "web-0");
+    let resolv = std::fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf")).unwrap();
+    assert!(
+        resolv.contains("nameserver 10.96.0.10") && resolv.contains("default.svc.cluster.local"),
+        "{resolv}"
+    );
+    let lo = Command::new("nsenter")
+        .args([
+            "-n", "-t", &pid, "ip", "-o", "-4", "addr", "show", "lo", "up",
+        ])
+        .output()
+        .unwrap();
+    assert!(stdout(&lo).contains("127.0.0.1/8"), "{}", stdout(&lo));
+    let own_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(own_net, std::fs::read_link("/proc/self/ns/net").unwrap());
+
+    // Listing and its filters.
+    let mut both = vec![web.clone(), db.clone()];
+    both.sort();
+    assert_eq!(pod_ids(&d, &[]), both);
+    assert_eq!(pod_ids(&d, &["--label", "app=db"]), [db.clone()]);
+    assert_eq!(pod_ids(&d, &["--id", &web[..12]]), [web.clone()]);
+    assert_eq!(pod_ids(&d, &["--state", "notready"]), Vec::<String>::new());
+
+    // Stop: not ready, the holder gone; twice is fine.
+    ok(crictl(&d, &["stopp", &web]));
+    ok(crictl(&d, &["stopp", &web]));
+    assert_eq!(pod_ids(&d, &["--state", "notready"]), [web.clone()]);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            s.contains(") Z ")
+        }
+    );
+
+    // A berthd killed and started again knows its pods: the running one still runs.
+    d.restart();
+    let st = json(crictl(&d, &["inspectp", "-o", "json", &db]));
+    assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
+    assert_eq!(st["status"]["labels"]["app"], "db");
+    assert_eq!(pod_ids(&d, &["--state", "notready"]), [web.clone()]);
+
+    // Removal, idempotent; the sandbox container goes with it.
+    ok(crictl(&d, &["rmp", &web]));
+    ok(crictl(&d, &["rmp", "-f", &db]));
+    assert_eq!(pod_ids(&d, &[]), Vec::<String>::new());
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+
+    // A runtime handler berth does not have is refused.
+    let cfg = pod_config(dir.path(), "h", "u-h");
+    let out = crictl(&d, &["runp", "--runtime", "nope", &cfg]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("runtime handler"), "{}", stderr(&out));
+}
