@@ -241,14 +241,14 @@ fn crictl_runs_stops_and_removes_pods() {
     let mut both = vec![web.clone(), db.clone()];
     both.sort();
     assert_eq!(pod_ids(&d, &[]), both);
-    assert_eq!(pod_ids(&d, &["--label", "app=db"]), [db.clone()]);
-    assert_eq!(pod_ids(&d, &["--id", &web[..12]]), [web.clone()]);
+    assert_eq!(pod_ids(&d, &["--label", "app=db"]), [db.as_str()]);
+    assert_eq!(pod_ids(&d, &["--id", &web[..12]]), [web.as_str()]);
     assert_eq!(pod_ids(&d, &["--state", "notready"]), Vec::<String>::new());
 
     // Stop: not ready, the holder gone; twice is fine.
     ok(crictl(&d, &["stopp", &web]));
     ok(crictl(&d, &["stopp", &web]));
-    assert_eq!(pod_ids(&d, &["--state", "notready"]), [web.clone()]);
+    assert_eq!(pod_ids(&d, &["--state", "notready"]), [web.as_str()]);
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
             let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -261,7 +261,7 @@ fn crictl_runs_stops_and_removes_pods() {
     let st = json(crictl(&d, &["inspectp", "-o", "json", &db]));
     assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
     assert_eq!(st["status"]["labels"]["app"], "db");
-    assert_eq!(pod_ids(&d, &["--state", "notready"]), [web.clone()]);
+    assert_eq!(pod_ids(&d, &["--state", "notready"]), [web.as_str()]);
 
     // Removal, idempotent; the sandbox container goes with it.
     ok(crictl(&d, &["rmp", &web]));
