@@ -404,3 +404,105 @@ fn debug_logs_follow_a_start_into_the_shim() {
         .unwrap_or_default();
     assert!(!quiet.contains("request{op="), "{quiet}");
 }
+
+/// `--ipc` and `--pid container:<x>` join the other container's namespaces, and only a
+/// `shareable` IPC namespace may be joined; `--uts container:<x>` is refused. The docker 20.10
+/// CLI against a private dockerd and against berthd, compared step by step (namespace ids
+/// differ between hosts' runs, so each side says whether it joined).
+#[test]
+fn ipc_and_pid_of_another_container_as_dockerd() {
+    let d = daemon();
+    let dockerd = berth_e2e::peers::Dockerd::start();
+    let saved = "/tmp/berth-joins-busybox.tar";
+    ok(d.berth(&["save", "-o", saved, "busybox:latest"]));
+    let load = dockerd
+        .docker()
+        .args(["load", "-i", saved])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(saved);
+    assert!(load.status.success(), "{load:?}");
+    let steps = |cli: &dyn Fn(&[&str]) -> std::process::Output| -> Vec<String> {
+        let text = |o: std::process::Output| {
+            if o.status.success() {
+                stdout(&o).trim().to_string()
+            } else {
+                format!(
+                    "exit {}: {}",
+                    code(&o),
+                    stderr(&o).lines().next().unwrap_or("")
+                )
+            }
+        };
+        let mut out = Vec::new();
+        ok(cli(&[
+            "run",
+            "-d",
+            "--name",
+            "donor",
+            "--ipc",
+            "shareable",
+            "busybox",
+            "sleep",
+            "60",
+        ]));
+        ok(cli(&[
+            "run", "-d", "--name", "private", "busybox", "sleep", "60",
+        ]));
+        let donor_ipc = ok(cli(&["exec", "donor", "readlink", "/proc/self/ns/ipc"]));
+        let joined = text(cli(&[
+            "run",
+            "--rm",
+            "--ipc",
+            "container:donor",
+            "busybox",
+            "readlink",
+            "/proc/self/ns/ipc",
+        ]));
+        out.push(format!("ipc joined: {}", joined == donor_ipc));
+        out.push(text(cli(&[
+            "run",
+            "--rm",
+            "--pid",
+            "container:donor",
+            "busybox",
+            "sh",
+            "-c",
+            "ps -o comm | grep -c sleep",
+        ])));
+        let refused = text(cli(&[
+            "run",
+            "--rm",
+            "--ipc",
+            "container:private",
+            "busybox",
+            "true",
+        ]));
+        let private_id = ok(cli(&["inspect", "-f", "{{.Id}}", "private"]));
+        out.push(refused.replace(&private_id, "<id>"));
+        out.push(text(cli(&[
+            "run",
+            "--rm",
+            "--ipc",
+            "container:nosuch",
+            "busybox",
+            "true",
+        ])));
+        let _ = cli(&["rm", "-f", "donor", "private"]);
+        out
+    };
+    let reference = steps(&|a: &[&str]| dockerd.docker().args(a).output().unwrap());
+    assert_eq!(reference[0], "ipc joined: true");
+    assert_eq!(reference[1], "1");
+    assert!(reference[2].contains("non-shareable IPC"), "{reference:?}");
+    let seen = steps(&|a: &[&str]| d.docker("/usr/bin/docker", a));
+    assert_eq!(seen, reference);
+    // The API refuses a UTS namespace of another container, in dockerd's words.
+    let out = d.berth(&["create", "--uts", "container:x", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid UTS mode: container:x"),
+        "{}",
+        stderr(&out)
+    );
+}

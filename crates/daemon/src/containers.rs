@@ -62,6 +62,16 @@ pub async fn create(
             ep.mac_address = Some(mac);
         }
     }
+    // dockerd has only the host's UTS namespace or a container's own (the engine also
+    // joins another container's, for pods).
+    if let Some(m) = body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.uts_mode.as_deref())
+        .filter(|m| !m.is_empty() && *m != "host")
+    {
+        return Err(bad(format!("invalid UTS mode: {m}")));
+    }
     let (id, warnings) = engine
         .containers
         .create(q.name.as_deref(), to_engine(&body)?)?;

@@ -109,6 +109,10 @@ pub struct Paths<'a> {
     pub init: Option<&'a Path>,
     /// The network namespace to join (a bridge attachment); none means a new one.
     pub netns: Option<&'a Path>,
+    /// The other namespaces to join, by kind (`ipc`, `pid`, `uts`), for modes
+    /// `container:<x>`: the running target's `/proc/<pid>/ns/<kind>`. Unknown at create
+    /// time (empty then: the mode is only checked).
+    pub joined: &'a [(&'static str, PathBuf)],
     /// The container's own mounts (binds, volumes, tmpfs), in order.
     pub mounts: &'a [Value],
     /// The cgroup driver: systemd names the container's cgroup `system.slice:berth:<id>` (a
@@ -308,10 +312,11 @@ fn build_json(
             // docker's IPC modes that mean a namespace of the container's own.
             "" | "private" | "shareable" if kind == "ipc" => namespaces.push(json!({"type": kind})),
             "" => namespaces.push(json!({"type": kind})),
-            m if m.starts_with("container:") => {
-                return Err(invalid(format!(
-                    "{what} mode {m:?} is not supported by berth yet (only \"host\" or the default)"
-                )))
+            m if m.starts_with("container:") && m.len() > "container:".len() => {
+                match p.joined.iter().find(|(k, _)| *k == kind) {
+                    Some((_, path)) => namespaces.push(json!({"type": kind, "path": path})),
+                    None => namespaces.push(json!({"type": kind})),
+                }
             }
             m => return Err(invalid(format!("invalid {what} mode: {m}"))),
         }
@@ -410,6 +415,7 @@ pub fn build_for_fuzzing(
         layers: &[],
         init: None,
         netns: None,
+        joined: &[],
         mounts: &[],
         cgroup_driver: Default::default(),
     };

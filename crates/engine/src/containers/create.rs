@@ -171,6 +171,7 @@ impl Containers {
                     .layer_dirs(&image_id, &self.dir(id.as_str()).join("upper"))?,
                 init: Some(&self.s.shim_bin),
                 netns: None,
+                joined: &[],
                 mounts: &[],
                 cgroup_driver: self.s.cgroup_driver,
             },

@@ -49,6 +49,7 @@ use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, StatsSample,
 mod create;
 mod exec;
 mod health;
+mod joins;
 mod links;
 mod networking;
 mod observe;

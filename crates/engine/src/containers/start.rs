@@ -10,11 +10,30 @@ impl Containers {
     #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<(), EngineError> {
         let e = self.find(name)?;
-        let _op = e.op.lock().await;
-        self.start_locked(&e).await
+        let (res, removal) = {
+            let _op = e.op.lock().await;
+            self.start_and_tell(&e).await
+        };
+        // As dockerd: an --rm container whose start failed is gone before the failure is
+        // answered (the docker CLI's wait for its removal then ends before the CLI gives up
+        // on it). The removal takes the container's lock, released above.
+        if let Some(r) = removal {
+            let _ = r.await;
+        }
+        res
     }
 
     pub(super) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
+        self.start_and_tell(e).await.0
+    }
+
+    /// Starts; on failure records it, and removes an --rm container in a task of its own
+    /// (returned, for a caller that can wait for it without the container's lock).
+    async fn start_and_tell(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+    ) -> (Result<(), EngineError>, Option<tokio::task::JoinHandle<()>>) {
+        let mut removal = None;
         let res = self.start_inner(e).await;
         // The next start's shim, made once this one is done and its container has exited or
         // run for a moment: the spare's exec and start-up (glibc's, before it can make itself
@@ -57,9 +76,9 @@ impl Containers {
                 );
                 if auto_remove(&rec) {
                     let me = self.clone();
-                    tokio::spawn(async move {
+                    removal = Some(tokio::spawn(async move {
                         let _ = me.remove_with_volumes(&rec.id, true, true).await;
-                    });
+                    }));
                 } else {
                     // A start that failed after the network was attached gives it back, as a
                     // stop does: its address, veth, namespace and published ports.
@@ -67,7 +86,7 @@ impl Containers {
                 }
             }
         }
-        res
+        (res, removal)
     }
 
     pub(super) async fn start_inner(self: &Arc<Self>, e: &Arc<Entry>) -> Result<(), EngineError> {
@@ -104,6 +123,7 @@ impl Containers {
             Some(t) => Some(self.joined_netns(t, &rec.id)?),
             None => None,
         };
+        let joined_ns = self.joined_namespaces(&rec)?;
         let attachment = if self.networks_of(&rec).is_empty() {
             None
         } else {
@@ -164,6 +184,7 @@ impl Containers {
                     .as_ref()
                     .map(|a| a.netns.as_path())
                     .or(joined.as_ref().map(|(p, _)| p.as_path())),
+                joined: &joined_ns,
                 mounts: &user_mounts,
                 cgroup_driver: self.s.cgroup_driver,
             },
