@@ -62,6 +62,19 @@ pub async fn create(
             ep.mac_address = Some(mac);
         }
     }
+    // The engine's own log driver for pods' containers is not the Docker API's.
+    if body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.log_config.as_ref())
+        .and_then(|l| l.typ.as_deref())
+        == Some(berth_engine::logconfig::CRI_DRIVER)
+    {
+        return Err(bad(format!(
+            "logger: no log driver named '{}' is registered",
+            berth_engine::logconfig::CRI_DRIVER
+        )));
+    }
     // dockerd has only the host's UTS namespace or a container's own (the engine also
     // joins another container's, for pods).
     if let Some(m) = body

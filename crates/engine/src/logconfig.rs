@@ -1,7 +1,8 @@
 //! A container's log driver and rotation, from `HostConfig.LogConfig` and the daemon's
 //! defaults. berth writes Docker's json-file format for `json-file` and `local` (rotated as
 //! Docker's `local` driver by default) and nothing for `none`; other drivers Docker knows are
-//! refused by name, unknown ones with dockerd's wording.
+//! refused by name, unknown ones with dockerd's wording. The engine's own `cri` driver (pods'
+//! containers; not offered through the Docker API) writes the CRI's format at `path`.
 
 use crate::model::container::{HostConfig, LogConfig};
 
@@ -20,13 +21,18 @@ const OTHER_DOCKER_DRIVERS: &[&str] = &[
     "logentries",
 ];
 
+/// The engine's log driver for a pod's containers.
+pub const CRI_DRIVER: &str = "cri";
+
 /// What the shim needs to know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     pub max_size: u64,
     pub max_file: u32,
     /// The `none` driver: nothing is written, `logs` cannot read.
     pub disabled: bool,
+    /// The `cri` driver: the CRI's format at this path, never rotated by berth.
+    pub cri_path: Option<std::path::PathBuf>,
 }
 
 /// The driver's name (`json-file` when none was given).
@@ -55,7 +61,7 @@ pub fn normalized(hc: &HostConfig) -> Result<LogConfig, EngineError> {
 
 fn check_driver(d: &str) -> Result<(), EngineError> {
     match d {
-        "json-file" | "local" | "none" => Ok(()),
+        "json-file" | "local" | "none" | CRI_DRIVER => Ok(()),
         d if OTHER_DOCKER_DRIVERS.contains(&d) => Err(invalid(format!(
             "logging driver {d:?} is not supported by berth (json-file, local and none are)"
         ))),
@@ -77,12 +83,26 @@ pub fn settings(
         max_size: default_size,
         max_file: default_files,
         disabled: d == "none",
+        cri_path: None,
     };
     let opts = hc
         .log_config
         .as_ref()
         .and_then(|l| l.config.clone())
         .unwrap_or_default();
+    if d == CRI_DRIVER {
+        let path = opts
+            .get("path")
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .ok_or_else(|| invalid("the cri log driver needs an absolute path"))?;
+        return Ok(LogSettings {
+            max_size: 0,
+            max_file: 1,
+            disabled: false,
+            cri_path: Some(path),
+        });
+    }
     if s.disabled {
         if let Some(k) = opts.keys().next() {
             return Err(invalid(format!(

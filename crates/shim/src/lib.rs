@@ -87,6 +87,22 @@ pub struct LogConfig {
     /// The `none` log driver: output goes to attached clients only, nothing is written.
     #[serde(default)]
     pub disabled: bool,
+    /// The file's format: Docker's json-file, or the CRI's (a pod container's log, which the
+    /// kubelet reads and rotates).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// A log file's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// `{"log":"…\n","stream":"stdout","time":"…"}` per line.
+    #[default]
+    JsonFile,
+    /// `<RFC 3339 nanoseconds> <stdout|stderr> <F|P> <text>` per line: `F` ends a line, `P`
+    /// is part of a longer one.
+    Cri,
 }
 
 impl MountSpec {

@@ -1,6 +1,8 @@
 //! Docker's json-file log format: one JSON object per line,
 //! `{"log":"text\n","stream":"stdout","time":"2026-11-28T02:18:18.123456789Z"}`, the live file
-//! at `<path>` and rotated ones at `<path>.1` (newest) .. `<path>.<max_file-1>` (oldest).
+//! at `<path>` and rotated ones at `<path>.1` (newest) .. `<path>.<max_file-1>` (oldest); or,
+//! for a pod's container, the CRI's format at the path the kubelet gave,
+//! `2026-11-28T02:18:18.123456789Z stdout F text` (`P` for a piece of a longer line).
 //!
 //! Hand-written: the format is a few lines of serde, and the reader must know berth's
 //! rotation scheme.
@@ -103,8 +105,14 @@ impl Writer {
             stream: if i == 0 { "stdout" } else { "stderr" }.into(),
             time: crate::rfc3339(std::time::SystemTime::now()),
         };
-        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        let line = match self.cfg.format {
+            crate::LogFormat::JsonFile => {
+                let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+                line.push(b'\n');
+                line
+            }
+            crate::LogFormat::Cri => cri_line(&entry),
+        };
         if self.cfg.max_size > 0
             && self.size > 0
             && self.size + line.len() as u64 > self.cfg.max_size
@@ -135,6 +143,16 @@ impl Writer {
         self.size = 0;
         Ok(())
     }
+}
+
+/// One entry in the CRI's format: a whole line (its newline dropped) is tagged `F`, a piece of
+/// a longer one `P`.
+fn cri_line(e: &Entry) -> Vec<u8> {
+    let (text, tag) = match e.log.strip_suffix('\n') {
+        Some(t) => (t, 'F'),
+        None => (e.log.as_str(), 'P'),
+    };
+    format!("{} {} {tag} {text}\n", e.time, e.stream).into_bytes()
 }
 
 /// `<path>.<n>`.
@@ -190,7 +208,62 @@ mod tests {
             max_size,
             max_file,
             disabled: false,
+            format: crate::LogFormat::JsonFile,
         }
+    }
+
+    /// The CRI's format, as the kubelet's parser reads it: time, stream, F or P, the text.
+    #[test]
+    fn cri_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = cfg(d.path(), 0, 1);
+        c.format = crate::LogFormat::Cri;
+        let mut w = Writer::open(c).unwrap();
+        w.write(
+            1, b"one
+tw",
+        )
+        .unwrap();
+        w.write(
+            2, b"err
+",
+        )
+        .unwrap();
+        w.write(1, &vec![b'x'; MAX_LINE + 10]).unwrap();
+        w.write(
+            1, b"
+end",
+        )
+        .unwrap();
+        w.flush_partial().unwrap();
+        let text = std::fs::read_to_string(d.path().join("c-json.log")).unwrap();
+        let lines: Vec<(String, String, String, usize)> = text
+            .lines()
+            .map(|l| {
+                let mut f = l.splitn(4, ' ');
+                let t = f.next().unwrap();
+                assert!(crate::parse_rfc3339(t).is_some(), "{t}");
+                let (s, tag, body) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+                (
+                    s.into(),
+                    tag.into(),
+                    body.chars().take(3).collect(),
+                    body.len(),
+                )
+            })
+            .collect();
+        let want =
+            |s: &str, t: &str, b: &str, n: usize| (s.to_string(), t.to_string(), b.to_string(), n);
+        assert_eq!(
+            lines,
+            [
+                want("stdout", "F", "one", 3),
+                want("stderr", "F", "err", 3),
+                want("stdout", "P", "twx", MAX_LINE),
+                want("stdout", "F", "xxx", 12),
+                want("stdout", "P", "end", 3),
+            ]
+        );
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! as the Docker API front end is. The wire types and service traits are k8s-cri's (generated
 //! from the cri-api proto); tonic serves them.
 //!
-//! Under way (issue 21): version, status and runtime config, the whole image service and the
-//! pod sandbox RPCs answer; every container RPC answers `Unimplemented` with a reason, and
-//! tonic answers `Unimplemented` for RPCs newer than the proto k8s-cri carries.
+//! Under way (issue 21): version, status and runtime config, the whole image service, pod
+//! sandboxes and their containers (create, start, stop, remove, status, list, exec sync)
+//! answer; streaming (exec, attach, port-forward), stats, events, log reopening and the rest
+//! answer `Unimplemented` with a reason, and tonic answers `Unimplemented` for RPCs newer
+//! than the proto k8s-cri carries.
 
+mod containers;
 mod images;
 mod pods;
 mod runtime;
@@ -55,8 +58,8 @@ pub(crate) fn status_of(e: EngineError) -> tonic::Status {
 /// The answer of an RPC berth's CRI does not do yet.
 pub(crate) fn not_yet(rpc: &str) -> tonic::Status {
     tonic::Status::unimplemented(format!(
-        "{rpc}: berth's CRI serves version, status, runtime config, images and pod \
-         sandboxes so far; containers are not implemented yet"
+        "{rpc}: not implemented yet by berth's CRI (it serves version, status, runtime \
+         config, images, pod sandboxes and containers' lifecycle and exec sync so far)"
     ))
 }
 

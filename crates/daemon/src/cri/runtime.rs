@@ -1,6 +1,6 @@
 //! The CRI RuntimeService: what the runtime is (version, status, the cgroup driver the kubelet
-//! must match) and pod sandboxes ([`super::pods`]). Containers are not served yet (see
-//! [`super::not_yet`]).
+//! must match), pod sandboxes ([`super::pods`]) and their containers ([`super::containers`]).
+//! Streaming, stats, events and the rest answer Unimplemented (see [`super::not_yet`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use k8s_cri::v1;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tonic::{Request, Response, Status};
 
-use super::{not_yet, pods, status_of};
+use super::{containers, not_yet, pods, status_of};
 
 /// The CRI API version berth speaks (the `version` field the kubelet checks).
 const KUBE_API_VERSION: &str = "0.1.0";
@@ -193,6 +193,109 @@ impl RuntimeService for Runtime {
         Ok(Response::new(v1::ListPodSandboxResponse { items }))
     }
 
+    async fn create_container(
+        &self,
+        r: Request<v1::CreateContainerRequest>,
+    ) -> Result<Response<v1::CreateContainerResponse>, Status> {
+        let req = r.into_inner();
+        let config = containers::config_of(
+            req.config
+                .ok_or_else(|| Status::invalid_argument("no container config"))?,
+        )?;
+        let id = self
+            .engine
+            .pods
+            .create_container(&req.pod_sandbox_id, config)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::CreateContainerResponse {
+            container_id: id,
+        }))
+    }
+
+    async fn start_container(
+        &self,
+        r: Request<v1::StartContainerRequest>,
+    ) -> Result<Response<v1::StartContainerResponse>, Status> {
+        let (_, c) = self
+            .engine
+            .pods
+            .container(&r.get_ref().container_id)
+            .map_err(status_of)?;
+        self.engine
+            .containers
+            .start(&c.id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::StartContainerResponse {}))
+    }
+
+    /// The stop signal, then SIGKILL after `timeout` seconds; a stopped container is no error.
+    async fn stop_container(
+        &self,
+        r: Request<v1::StopContainerRequest>,
+    ) -> Result<Response<v1::StopContainerResponse>, Status> {
+        let r = r.get_ref();
+        let (_, c) = self
+            .engine
+            .pods
+            .container(&r.container_id)
+            .map_err(status_of)?;
+        match self
+            .engine
+            .containers
+            .stop(&c.id, None, Some(r.timeout.max(0)))
+            .await
+        {
+            Err(e) if e.kind != berth_engine::error::Kind::NotModified => {
+                return Err(status_of(e));
+            }
+            _ => {}
+        }
+        Ok(Response::new(v1::StopContainerResponse {}))
+    }
+
+    async fn remove_container(
+        &self,
+        r: Request<v1::RemoveContainerRequest>,
+    ) -> Result<Response<v1::RemoveContainerResponse>, Status> {
+        self.engine
+            .pods
+            .remove_container(&r.get_ref().container_id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(
+        &self,
+        r: Request<v1::ListContainersRequest>,
+    ) -> Result<Response<v1::ListContainersResponse>, Status> {
+        let containers = containers::list(&self.engine, r.into_inner().filter);
+        Ok(Response::new(v1::ListContainersResponse { containers }))
+    }
+
+    async fn container_status(
+        &self,
+        r: Request<v1::ContainerStatusRequest>,
+    ) -> Result<Response<v1::ContainerStatusResponse>, Status> {
+        let r = r.get_ref();
+        Ok(Response::new(containers::status(
+            &self.engine,
+            &r.container_id,
+            r.verbose,
+        )?))
+    }
+
+    async fn exec_sync(
+        &self,
+        r: Request<v1::ExecSyncRequest>,
+    ) -> Result<Response<v1::ExecSyncResponse>, Status> {
+        Ok(Response::new(
+            containers::exec_sync(&self.engine, r.into_inner()).await?,
+        ))
+    }
+
     type GetContainerEventsStream = Events;
 
     async fn get_container_events(
@@ -200,48 +303,6 @@ impl RuntimeService for Runtime {
         _: Request<v1::GetEventsRequest>,
     ) -> Result<Response<Events>, Status> {
         Err(not_yet("GetContainerEvents"))
-    }
-
-    async fn create_container(
-        &self,
-        _: Request<v1::CreateContainerRequest>,
-    ) -> Result<Response<v1::CreateContainerResponse>, Status> {
-        Err(not_yet("CreateContainer"))
-    }
-
-    async fn start_container(
-        &self,
-        _: Request<v1::StartContainerRequest>,
-    ) -> Result<Response<v1::StartContainerResponse>, Status> {
-        Err(not_yet("StartContainer"))
-    }
-
-    async fn stop_container(
-        &self,
-        _: Request<v1::StopContainerRequest>,
-    ) -> Result<Response<v1::StopContainerResponse>, Status> {
-        Err(not_yet("StopContainer"))
-    }
-
-    async fn remove_container(
-        &self,
-        _: Request<v1::RemoveContainerRequest>,
-    ) -> Result<Response<v1::RemoveContainerResponse>, Status> {
-        Err(not_yet("RemoveContainer"))
-    }
-
-    async fn list_containers(
-        &self,
-        _: Request<v1::ListContainersRequest>,
-    ) -> Result<Response<v1::ListContainersResponse>, Status> {
-        Err(not_yet("ListContainers"))
-    }
-
-    async fn container_status(
-        &self,
-        _: Request<v1::ContainerStatusRequest>,
-    ) -> Result<Response<v1::ContainerStatusResponse>, Status> {
-        Err(not_yet("ContainerStatus"))
     }
 
     async fn update_container_resources(
@@ -256,13 +317,6 @@ impl RuntimeService for Runtime {
         _: Request<v1::ReopenContainerLogRequest>,
     ) -> Result<Response<v1::ReopenContainerLogResponse>, Status> {
         Err(not_yet("ReopenContainerLog"))
-    }
-
-    async fn exec_sync(
-        &self,
-        _: Request<v1::ExecSyncRequest>,
-    ) -> Result<Response<v1::ExecSyncResponse>, Status> {
-        Err(not_yet("ExecSync"))
     }
 
     async fn exec(

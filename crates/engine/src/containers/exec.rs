@@ -235,3 +235,84 @@ mod tests {
         assert_eq!(exec_action("exec_start", &cmd(&["ps"])), "exec_start: ps ");
     }
 }
+
+/// What [`Containers::exec_capture`] collected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i64,
+}
+
+impl Containers {
+    /// Runs `cmd` in a running container and collects its stdout and stderr (each up to
+    /// `limit` bytes; the rest is read and dropped) and its exit code (the CRI's ExecSync).
+    /// At `timeout` the process is killed and None is answered. The exec leaves no record.
+    pub async fn exec_capture(
+        self: &Arc<Self>,
+        name: &str,
+        cmd: Vec<String>,
+        timeout: Option<Duration>,
+        limit: usize,
+    ) -> Result<Option<Captured>, EngineError> {
+        use tokio::io::AsyncReadExt;
+        let rec = self.find(name)?.record();
+        let spec = ExecSpec {
+            cmd,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let id = self.exec_create(name, spec)?;
+        let key = self.exec_get(id.as_str()).map(|x| x.key).unwrap_or(0);
+        let started = self.exec_start(id.as_str(), false).await;
+        let forget = |me: &Self| me.execs.lock().expect("execs").remove(&id);
+        let mut stream = match started {
+            Ok(Some((_, s))) => s,
+            Ok(None) => {
+                forget(self);
+                return Err(unavailable("the exec did not start"));
+            }
+            Err(e) => {
+                forget(self);
+                return Err(e);
+            }
+        };
+        let mut out = Captured {
+            exit_code: -1,
+            ..Default::default()
+        };
+        let read = async {
+            let mut hdr = [0u8; 8];
+            while stream.read_exact(&mut hdr).await.is_ok() {
+                let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+                let mut data = vec![0u8; len];
+                if stream.read_exact(&mut data).await.is_err() {
+                    break;
+                }
+                let sink = match hdr[0] {
+                    berth_shim::EXIT => {
+                        out.exit_code = String::from_utf8_lossy(&data).trim().parse().unwrap_or(-1);
+                        continue;
+                    }
+                    berth_shim::STDERR => &mut out.stderr,
+                    _ => &mut out.stdout,
+                };
+                let room = limit.saturating_sub(sink.len());
+                sink.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        };
+        let finished = match timeout {
+            Some(t) => tokio::time::timeout(t, read).await.is_ok(),
+            None => {
+                read.await;
+                true
+            }
+        };
+        if !finished {
+            let _ = shim_call(&self.socket(&rec.id), &Request::ExecKill { key, signal: 9 }).await;
+        }
+        forget(self);
+        Ok(finished.then_some(out))
+    }
+}

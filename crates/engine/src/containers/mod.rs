@@ -48,6 +48,7 @@ use crate::model::{ExecId, ExecSpec, ResourceUpdate, RestartPolicy, StatsSample,
 
 mod create;
 mod exec;
+pub use exec::Captured;
 mod health;
 mod joins;
 mod links;

@@ -195,6 +195,9 @@ impl Containers {
         )?;
         let logs =
             crate::logconfig::settings(&rec.host_config, self.s.log_max_size, self.s.log_max_file)?;
+        if let Some(parent) = logs.cri_path.as_deref().and_then(Path::parent) {
+            std::fs::create_dir_all(parent).map_err(io_err("create the log's directory"))?;
+        }
         let cfg = ShimConfig {
             id: rec.id.to_string(),
             bundle: bundle.clone(),
@@ -203,10 +206,18 @@ impl Containers {
             state_file: dir.join("state.json"),
             rootfs_mounts: mounts.into_iter().map(mount_spec).collect(),
             log: berth_shim::LogConfig {
-                path: dir.join(format!("{}-json.log", rec.id)),
+                path: logs
+                    .cri_path
+                    .clone()
+                    .unwrap_or_else(|| dir.join(format!("{}-json.log", rec.id))),
                 max_size: logs.max_size,
                 max_file: logs.max_file,
                 disabled: logs.disabled,
+                format: if logs.cri_path.is_some() {
+                    berth_shim::LogFormat::Cri
+                } else {
+                    berth_shim::LogFormat::JsonFile
+                },
             },
             restart: restart_policy(&rec.host_config)?.to_shim(),
             open_stdin: rec.config.open_stdin.unwrap_or(false),

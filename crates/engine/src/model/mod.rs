@@ -28,7 +28,9 @@ pub mod wait;
 pub use berth_shim::CgroupIoEntry;
 pub use container::{ContainerConfig, CreateRequest, HostConfig, NetworkingConfig};
 pub use exec::{ExecId, ExecSpec};
-pub use pod::{PodConfig, PodRecord, PodState, Sharing};
+pub use pod::{
+    PodConfig, PodContainer, PodContainerConfig, PodMount, PodRecord, PodState, Sharing,
+};
 pub use resources::ResourceUpdate;
 pub use restart::RestartPolicy;
 pub use stats::{NetStats, StatsSample};

@@ -74,9 +74,76 @@ pub struct PodRecord {
     pub created: i64,
     /// Stopped by request: not ready whatever its holder does.
     pub stopped: bool,
+    /// Its containers, in the order they were made.
+    #[serde(default)]
+    pub containers: Vec<PodContainer>,
 }
 
 impl berth_durable::Record for PodRecord {
     const KIND: &'static str = "pod";
     const SCHEMA: u32 = 1;
+}
+
+/// A host path a pod's container sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodMount {
+    pub host_path: String,
+    pub container_path: String,
+    pub readonly: bool,
+}
+
+/// What a pod's container is asked to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodContainerConfig {
+    pub name: String,
+    pub attempt: u32,
+    /// The image as asked for (a reference or an id).
+    pub image: String,
+    /// Replaces the image's entrypoint (and then its command too).
+    pub command: Vec<String>,
+    /// Replaces the image's command.
+    pub args: Vec<String>,
+    pub working_dir: String,
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<PodMount>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The log file, relative to the pod's log directory (none: no CRI log).
+    pub log_path: String,
+    pub tty: bool,
+    pub stdin: bool,
+    pub stdin_once: bool,
+    pub privileged: bool,
+    /// `uid`, `uid:gid` or a user name, as the image's USER is written.
+    pub user: String,
+    pub readonly_rootfs: bool,
+    pub add_capabilities: Vec<String>,
+    pub drop_capabilities: Vec<String>,
+    /// Bytes (0: no limit).
+    pub memory_limit: i64,
+    pub cpu_shares: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
+}
+
+/// A pod's container as the engine keeps it in its pod's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodContainer {
+    /// The engine container's id.
+    pub id: String,
+    pub config: PodContainerConfig,
+    /// The image's id when the container was made.
+    pub image_id: String,
+    /// Nanoseconds since the epoch.
+    pub created: i64,
+}
+
+impl PodContainerConfig {
+    /// The engine container's name (as dockershim named it).
+    pub fn container_name(&self, pod: &PodConfig) -> String {
+        format!(
+            "k8s_{}_{}_{}_{}_{}",
+            self.name, pod.name, pod.namespace, pod.uid, self.attempt
+        )
+    }
 }

@@ -5,8 +5,10 @@
 //! record (`<data-root>/pods/<id>.json`) keeps what the orchestrator asked for, so that a
 //! berthd restart finds its pods with their names, labels and annotations.
 //!
-//! Sandbox containers carry the label `io.berth.namespace=k8s.io`.
+//! Sandbox containers and the pods' containers ([`containers`]) carry the label
+//! `io.berth.namespace=k8s.io`.
 
+mod containers;
 pub mod holder;
 
 use std::collections::HashMap;
@@ -102,6 +104,7 @@ impl Pods {
             sandbox: id.clone(),
             created: now_nanos(),
             stopped: false,
+            containers: Vec::new(),
         };
         if let Err(e) = self.save(&rec) {
             let _ = self.containers.remove(&id, true).await;
@@ -155,18 +158,15 @@ impl Pods {
         all
     }
 
-    /// Stops the pod's holder (and, once pods have containers, theirs). Stopping a stopped
-    /// pod does nothing.
+    /// Stops the pod's containers at once, then its holder. Stopping a stopped pod does
+    /// nothing.
     pub async fn stop(&self, id: &str) -> Result<(), EngineError> {
         let _op = self.op.lock().await;
         let mut rec = self.get(id)?;
-        if self.containers.find(&rec.sandbox).is_ok() {
-            match self.containers.stop(&rec.sandbox, None, Some(0)).await {
-                Ok(()) => {}
-                Err(e) if e.kind == crate::error::Kind::NotModified => {}
-                Err(e) => return Err(e),
-            }
+        for c in &rec.containers {
+            self.kill_engine_container(&c.id).await?;
         }
+        self.kill_engine_container(&rec.sandbox).await?;
         if !rec.stopped {
             rec.stopped = true;
             self.save(&rec)?;
@@ -178,7 +178,8 @@ impl Pods {
         Ok(())
     }
 
-    /// Removes the pod and its sandbox; a pod that is not there is already removed.
+    /// Removes the pod, its containers and its sandbox; a pod that is not there is already
+    /// removed.
     pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
         let _op = self.op.lock().await;
         let rec = match self.get(id) {
@@ -186,11 +187,10 @@ impl Pods {
             Err(e) if e.kind == crate::error::Kind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        match self.containers.remove(&rec.sandbox, true).await {
-            Ok(()) => {}
-            Err(e) if e.kind == crate::error::Kind::NotFound => {}
-            Err(e) => return Err(e),
+        for c in &rec.containers {
+            self.remove_engine_container(&c.id).await?;
         }
+        self.remove_engine_container(&rec.sandbox).await?;
         let _ = std::fs::remove_file(self.path(&rec.id));
         self.records.lock().expect("pods").remove(&rec.id);
         Ok(())
