@@ -1,8 +1,9 @@
 //! berthd's CRI v1 socket driven by crictl, Kubernetes' CRI client (cri-tools v1.37.0, from
 //! the Go module proxy; scripts/install-deps installs it): what the runtime is, its status and
 //! cgroup driver, and the image service — list, status, pull from a loopback registry (also
-//! with credentials), removal — over the same store the Docker API shows; pod sandboxes.
-//! Container RPCs answer Unimplemented with a reason so far (issue 21 is under way).
+//! with credentials), removal — over the same store the Docker API shows; pod sandboxes and
+//! their containers. What is not served yet (streaming, stats) answers Unimplemented with a
+//! reason (issue 21 is under way).
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
@@ -18,10 +19,18 @@ fn crictl(d: &Berthd, args: &[&str]) -> Output {
         std::path::Path::new(CRICTL).exists(),
         "crictl is missing: scripts/install-deps installs it"
     );
+    // Its configuration names the socket (and keeps crictl from warning on stderr that
+    // /etc/crictl.yaml is missing).
     let sock = format!("unix://{}", d.dir.path().join("exec/cri.sock").display());
+    let cfg = d.dir.path().join("crictl.yaml");
+    std::fs::write(
+        &cfg,
+        format!("runtime-endpoint: {sock}\nimage-endpoint: {sock}\ntimeout: 60\n"),
+    )
+    .unwrap();
     Command::new(CRICTL)
-        .args(["--runtime-endpoint", &sock, "--image-endpoint", &sock])
-        .args(["--timeout", "60s"])
+        .arg("--config")
+        .arg(&cfg)
         .args(args)
         .output()
         .unwrap()
@@ -107,8 +116,8 @@ fn crictl_sees_the_runtime_and_its_images() {
         "{pulled}"
     );
 
-    // What is not served yet (containers) says so.
-    let out = crictl(&d, &["ps", "-a"]);
+    // What is not served yet (stats) says so.
+    let out = crictl(&d, &["stats"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("not implemented yet"),
@@ -268,4 +277,141 @@ fn crictl_runs_stops_and_removes_pods() {
     let out = crictl(&d, &["runp", "--runtime", "nope", &cfg]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("runtime handler"), "{}", stderr(&out));
+}
+
+fn container_config(dir: &std::path::Path, name: &str, command: &str, extra: Value) -> String {
+    let p = dir.join(format!("c-{name}.json"));
+    let mut cfg = serde_json::json!({
+        "metadata": {"name": name, "attempt": 0},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c", command],
+        "log_path": format!("{name}/0.log"),
+        "labels": {"role": name},
+        "annotations": {"note": name}
+    });
+    if let (Some(c), Some(e)) = (cfg.as_object_mut(), extra.as_object()) {
+        c.extend(e.clone());
+    }
+    std::fs::write(&p, cfg.to_string()).unwrap();
+    p.display().to_string()
+}
+
+/// A pod's containers: they share the pod's localhost and hostname and have their own pid
+/// namespace (the kubelet's default), log in the CRI's format where the kubelet asked (crictl
+/// logs reads it), run exec sync, stop with the exit the signal gave, and go with the pod.
+#[test]
+fn crictl_runs_a_pods_containers() {
+    let d = Berthd::start_with(busybox_image);
+    let dir = tempfile::tempdir().unwrap();
+    let pod_cfg = pod_config(dir.path(), "web", "u-web");
+    let pod = ok(crictl(&d, &["runp", &pod_cfg]));
+    let server = container_config(
+        dir.path(),
+        "server",
+        "echo started; echo oops >&2; nc -l -p 8080 -e echo hello-over-localhost; sleep 300",
+        serde_json::json!({"envs": [{"key": "GREETING", "value": "hi"}],
+                           "mounts": [{"host_path": dir.path().display().to_string(),
+                                       "container_path": "/data", "readonly": true}]}),
+    );
+    let client = container_config(
+        dir.path(),
+        "client",
+        "until nc 127.0.0.1 8080; do sleep 0.1; done; echo client-done",
+        serde_json::json!({}),
+    );
+    let s = ok(crictl(&d, &["create", &pod, &server, &pod_cfg]));
+    let st = json(crictl(&d, &["inspect", "-o", "json", &s]));
+    assert_eq!(st["status"]["state"], "CONTAINER_CREATED", "{st}");
+    ok(crictl(&d, &["start", &s]));
+    let c = ok(crictl(&d, &["create", &pod, &client, &pod_cfg]));
+    ok(crictl(&d, &["start", &c]));
+    let exited = berth_e2e::eventually(20, || {
+        json(crictl(&d, &["inspect", "-o", "json", &c]))["status"]["state"] == "CONTAINER_EXITED"
+    });
+    assert!(exited, "the client ended");
+    let st = json(crictl(&d, &["inspect", "-o", "json", &c]));
+    assert_eq!(st["status"]["exitCode"], 0, "{st}");
+    assert_eq!(st["status"]["reason"], "Completed");
+    assert_eq!(
+        ok(crictl(&d, &["logs", &c])),
+        "hello-over-localhost\nclient-done"
+    );
+    // The CRI's format on disk, where the kubelet asked for it.
+    let raw = std::fs::read_to_string(dir.path().join("logs/server/0.log")).unwrap();
+    assert!(
+        raw.lines().any(|l| l.ends_with(" stdout F started"))
+            && raw.lines().any(|l| l.ends_with(" stderr F oops")),
+        "{raw}"
+    );
+    let out = crictl(&d, &["logs", "--stream", "stderr", &s]);
+    assert_eq!(stderr(&out).trim(), "oops", "{out:?}");
+
+    // Exec sync: env, the pod's hostname, the mount, a pid namespace of its own, an exit code.
+    let out = ok(crictl(
+        &d,
+        &[
+            "exec",
+            "-s",
+            &s,
+            "sh",
+            "-c",
+            "echo $GREETING; hostname; ls /data | grep -c json; ps -o comm | grep -c sleep",
+        ],
+    ));
+    assert_eq!(
+        out,
+        "hi\nweb-0\n".to_string() + &count_json(dir.path()) + "\n1"
+    );
+    let out = crictl(&d, &["exec", "-s", &s, "sh", "-c", "exit 3"]);
+    assert!(!out.status.success());
+    let out = crictl(&d, &["exec", "-s", "--timeout", "1", &s, "sleep", "30"]);
+    assert!(!out.status.success(), "a command past its timeout fails");
+
+    // Listing and its filters.
+    let ids = |args: &[&str]| {
+        let mut a = vec!["ps", "-a", "-q"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = ok(crictl(&d, &a)).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let mut in_pod = vec![s.clone(), c.clone()];
+    in_pod.sort();
+    assert_eq!(ids(&["--pod", &pod]), in_pod);
+    assert_eq!(
+        ids(&["--label", "role=server", "--pod", &pod]),
+        [s.as_str()]
+    );
+    assert_eq!(ids(&["--state", "running", "--pod", &pod]), [s.as_str()]);
+    let st = json(crictl(&d, &["inspect", "-o", "json", &s]));
+    assert_eq!(st["status"]["annotations"]["note"], "server");
+    assert_eq!(st["status"]["mounts"][0]["containerPath"], "/data");
+    assert!(
+        st["status"]["logPath"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("logs/server/0.log")),
+        "{st}"
+    );
+
+    // Stop: SIGTERM is ignored by the shell as pid 1, SIGKILL after the timeout.
+    ok(crictl(&d, &["stop", "--timeout", "1", &s]));
+    let st = json(crictl(&d, &["inspect", "-o", "json", &s]));
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED");
+    assert_eq!(st["status"]["exitCode"], 137);
+    assert_eq!(st["status"]["reason"], "Error");
+    // Removal of a container, then of the pod with the rest.
+    ok(crictl(&d, &["rm", &s]));
+    assert_eq!(ids(&["--pod", &pod]), [c.as_str()]);
+    ok(crictl(&d, &["stopp", &pod]));
+    ok(crictl(&d, &["rmp", &pod]));
+    assert!(ids(&["--pod", &pod]).is_empty());
+}
+
+fn count_json(dir: &std::path::Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("json"))
+        .count()
+        .to_string()
 }
