@@ -171,9 +171,15 @@ pub fn read_as(root: &Path, path: &Path, name: &Path, out: &Path) -> Result<(), 
 }
 
 /// Extracts the tar at `tar` into the directory `path` of the container.
+///
+/// The extraction runs in a thread of its own whose root directory is the container's root
+/// (`unshare(CLONE_FS)`, then `chroot`: the thread's file system attributes only, as docker's
+/// chrootarchive does with a process): every path the tar crate opens, the destination's
+/// included, resolves inside the container even if the container swaps a directory for a
+/// symlink to a host path meanwhile. The container is also frozen (see `root_view`); this
+/// holds without it.
 pub fn write(root: &Path, path: &Path, tar_file: &Path) -> Result<(), EngineError> {
     let fd = open_in_root(root, path, false).map_err(io_to_engine(path))?;
-    let host = fd_path(&fd);
     let md = fd_meta(&fd).map_err(io_to_engine(path))?;
     if !md.is_dir() {
         return Err(invalid(format!(
@@ -181,14 +187,43 @@ pub fn write(root: &Path, path: &Path, tar_file: &Path) -> Result<(), EngineErro
             path.display()
         )));
     }
-    let dir = std::fs::read_link(&host).map_err(io_to_engine(path))?;
+    drop(fd);
+    let rootfd = std::fs::File::open(root).map_err(|e| unavailable(format!("archive: {e}")))?;
     let f = std::fs::File::open(tar_file).map_err(|e| unavailable(format!("archive: {e}")))?;
-    let mut a = tar::Archive::new(std::io::BufReader::new(f));
-    a.set_preserve_permissions(true);
-    a.set_preserve_mtime(true);
-    a.set_overwrite(true);
-    a.unpack(&dir)
-        .map_err(|e| invalid(format!("extract into {}: {e}", path.display())))
+    let inside = Path::new("/").join(path);
+    std::thread::scope(|s| {
+        s.spawn(move || -> Result<(), EngineError> {
+            confine_thread(&rootfd).map_err(|e| unavailable(format!("archive: confine: {e}")))?;
+            let mut a = tar::Archive::new(std::io::BufReader::new(f));
+            a.set_preserve_permissions(true);
+            a.set_preserve_mtime(true);
+            a.set_overwrite(true);
+            a.unpack(&inside)
+                .map_err(|e| invalid(format!("extract into {}: {e}", inside.display())))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(unavailable("archive: the extraction thread panicked")))
+    })
+}
+
+/// Makes `root` this thread's root directory and working directory, for this thread only.
+/// The thread must end afterwards (it is never returned to a pool).
+fn confine_thread(root: &std::fs::File) -> std::io::Result<()> {
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    // SAFETY: unshare, fchdir and chroot take plain arguments; `root` is an open directory
+    // and the C string a literal.
+    unsafe {
+        check(libc::unshare(libc::CLONE_FS))?;
+        check(libc::fchdir(root.as_raw_fd()))?;
+        check(libc::chroot(c".".as_ptr()))?;
+    }
+    Ok(())
 }
 
 /// Copies the directory `path` of the container (resolved inside `root`) into `dest`, with
@@ -238,6 +273,41 @@ pub fn copy_tree(root: &Path, path: &Path, dest: &Path, tmp: &Path) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The mechanism `write` relies on: in a confined thread an absolute symlink the
+    /// container planted (here to a real host directory) resolves inside the root, so a
+    /// write through it cannot reach the host directory.
+    #[test]
+    fn a_confined_thread_resolves_planted_symlinks_inside_the_root() {
+        // SAFETY: geteuid cannot fail.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "chroot needs root: run the tests as root"
+        );
+        let host = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("w")).unwrap();
+        std::os::unix::fs::symlink(host.path(), root.path().join("w/x")).unwrap();
+        let rootf = std::fs::File::open(root.path()).unwrap();
+        let wrote = std::thread::spawn(move || {
+            confine_thread(&rootf).unwrap();
+            std::fs::write("/w/x/f", "escaped")
+        })
+        .join()
+        .unwrap();
+        assert!(
+            wrote.is_err(),
+            "the host path does not exist inside the root"
+        );
+        assert!(
+            !host.path().join("f").exists(),
+            "nothing reached the host directory"
+        );
+        // The same write from an unconfined thread would have reached it (the test's premise).
+        std::fs::write(root.path().join("w/x/f"), "reached").unwrap();
+        assert!(host.path().join("f").exists());
+    }
 
     #[test]
     fn symlinks_resolve_inside_the_root() {

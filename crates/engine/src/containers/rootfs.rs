@@ -79,9 +79,23 @@ impl Containers {
         let state = e.view().state();
         if matches!(state, State::Running | State::Paused | State::Restarting) {
             let sock = self.socket(&rec.id);
-            let thaw = freeze
-                && state == State::Running
-                && shim_call(&sock, &Request::Pause).await.is_ok();
+            // Fail closed: a container that could not be frozen could swap a directory for a
+            // symlink between the resolution of a path and its use, so nothing is done.
+            let mut thaw = false;
+            if freeze && state == State::Running {
+                match shim_call(&sock, &Request::Pause).await {
+                    Ok(()) => thaw = true,
+                    // Paused meanwhile by its user: frozen all the same.
+                    Err(_) if e.view().state() == State::Paused => {}
+                    Err(err) => {
+                        return Err(unavailable(format!(
+                            "the container could not be frozen for the copy, so nothing was \
+                             copied: {}",
+                            err.message
+                        )))
+                    }
+                }
+            }
             let root = dir.join("rootfs");
             let r = tokio::task::spawn_blocking(move || f(&root))
                 .await

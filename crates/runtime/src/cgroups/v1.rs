@@ -267,6 +267,11 @@ pub(super) fn freeze(dir: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+    // A freeze that did not complete is undone (as runc does): left FREEZING, the cgroup's
+    // tasks would be stopped at random while the caller believes the freeze failed.
+    if frozen {
+        let _ = write(dir, "freezer.state", "THAWED");
+    }
     Err(Error::Cgroup {
         path: dir.into(),
         reason: format!("the freezer did not reach {want}"),

@@ -180,6 +180,10 @@ pub(super) fn freeze(dir: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+    // A freeze that did not complete is undone (see v1::freeze).
+    if frozen {
+        let _ = write(dir, "cgroup.freeze", "0");
+    }
     Err(Error::Cgroup {
         path: dir.into(),
         reason: "the cgroup did not reach the requested freezer state".into(),
