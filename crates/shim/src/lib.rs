@@ -279,6 +279,9 @@ pub enum Request {
     /// Cgroup statistics and the processes of the container (host pids), in `Reply::data`:
     /// `{"stats": {...}, "pids": [...]}`.
     Stats,
+    /// Opens the log file again at its path (after whoever rotates it renamed it: the CRI's
+    /// ReopenContainerLog).
+    ReopenLog,
 }
 
 impl Request {
@@ -298,6 +301,7 @@ impl Request {
             Request::ExecKill { .. } => "execkill",
             Request::ExecResize { .. } => "execresize",
             Request::Update { .. } => "update",
+            Request::ReopenLog => "reopenlog",
             Request::Stats => "stats",
         }
     }

@@ -87,6 +87,20 @@ impl Writer {
         Ok(())
     }
 
+    /// Opens the file at its path again (the old one was renamed by its rotator); what was
+    /// written so far stays in the old file.
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        if self.cfg.disabled {
+            return Ok(());
+        }
+        self.file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.cfg.path)?;
+        self.size = self.file.metadata()?.len();
+        Ok(())
+    }
+
     /// Writes whatever partial lines are buffered (at the process's exit).
     pub fn flush_partial(&mut self) -> std::io::Result<()> {
         for i in 0..2 {

@@ -4,15 +4,16 @@
 //! from the cri-api proto); tonic serves them.
 //!
 //! Under way (issue 21): version, status and runtime config, the whole image service, pod
-//! sandboxes and their containers (create, start, stop, remove, status, list, exec sync)
-//! answer; streaming (exec, attach, port-forward), stats, events, log reopening and the rest
-//! answer `Unimplemented` with a reason, and tonic answers `Unimplemented` for RPCs newer
+//! sandboxes and their containers (create, start, stop, remove, status, list, exec sync,
+//! stats, resource updates, log reopening) answer; streaming (exec, attach, port-forward),
+//! pod stats, events and the rest answer `Unimplemented` with a reason, and tonic answers `Unimplemented` for RPCs newer
 //! than the proto k8s-cri carries.
 
 mod containers;
 mod images;
 mod pods;
 mod runtime;
+mod stats;
 
 use std::sync::Arc;
 
@@ -59,7 +60,7 @@ pub(crate) fn status_of(e: EngineError) -> tonic::Status {
 pub(crate) fn not_yet(rpc: &str) -> tonic::Status {
     tonic::Status::unimplemented(format!(
         "{rpc}: not implemented yet by berth's CRI (it serves version, status, runtime \
-         config, images, pod sandboxes and containers' lifecycle and exec sync so far)"
+         config, images, pod sandboxes and containers' lifecycle, exec sync and stats so far)"
     ))
 }
 

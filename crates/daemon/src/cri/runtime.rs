@@ -10,7 +10,7 @@ use k8s_cri::v1;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tonic::{Request, Response, Status};
 
-use super::{containers, not_yet, pods, status_of};
+use super::{containers, not_yet, pods, stats, status_of};
 
 /// The CRI API version berth speaks (the `version` field the kubelet checks).
 const KUBE_API_VERSION: &str = "0.1.0";
@@ -296,6 +296,79 @@ impl RuntimeService for Runtime {
         ))
     }
 
+    async fn container_stats(
+        &self,
+        r: Request<v1::ContainerStatsRequest>,
+    ) -> Result<Response<v1::ContainerStatsResponse>, Status> {
+        let (pod, c) = self
+            .engine
+            .pods
+            .container(&r.get_ref().container_id)
+            .map_err(status_of)?;
+        let stats = stats::of(&self.engine, &pod, &c).await;
+        Ok(Response::new(v1::ContainerStatsResponse {
+            stats: Some(stats),
+        }))
+    }
+
+    async fn list_container_stats(
+        &self,
+        r: Request<v1::ListContainerStatsRequest>,
+    ) -> Result<Response<v1::ListContainerStatsResponse>, Status> {
+        let stats = stats::list(&self.engine, r.into_inner().filter).await;
+        Ok(Response::new(v1::ListContainerStatsResponse { stats }))
+    }
+
+    /// After the kubelet renamed a container's log file: the shim opens it again.
+    async fn reopen_container_log(
+        &self,
+        r: Request<v1::ReopenContainerLogRequest>,
+    ) -> Result<Response<v1::ReopenContainerLogResponse>, Status> {
+        let (_, c) = self
+            .engine
+            .pods
+            .container(&r.get_ref().container_id)
+            .map_err(status_of)?;
+        self.engine
+            .containers
+            .reopen_log(&c.id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::ReopenContainerLogResponse {}))
+    }
+
+    /// New CPU and memory limits for a container (the cgroup's, live).
+    async fn update_container_resources(
+        &self,
+        r: Request<v1::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<v1::UpdateContainerResourcesResponse>, Status> {
+        let r = r.into_inner();
+        let (_, c) = self
+            .engine
+            .pods
+            .container(&r.container_id)
+            .map_err(status_of)?;
+        let res = r.linux.unwrap_or_default();
+        let positive = |n: i64| (n > 0).then_some(n);
+        let nonempty = |s: String| (!s.is_empty()).then_some(s);
+        let update = berth_engine::model::ResourceUpdate {
+            cpu_shares: positive(res.cpu_shares),
+            memory: positive(res.memory_limit_in_bytes),
+            memory_swap: positive(res.memory_swap_limit_in_bytes),
+            cpu_quota: positive(res.cpu_quota),
+            cpu_period: positive(res.cpu_period),
+            cpuset_cpus: nonempty(res.cpuset_cpus),
+            cpuset_mems: nonempty(res.cpuset_mems),
+            ..Default::default()
+        };
+        self.engine
+            .containers
+            .update(&c.id, update)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(v1::UpdateContainerResourcesResponse {}))
+    }
+
     type GetContainerEventsStream = Events;
 
     async fn get_container_events(
@@ -303,20 +376,6 @@ impl RuntimeService for Runtime {
         _: Request<v1::GetEventsRequest>,
     ) -> Result<Response<Events>, Status> {
         Err(not_yet("GetContainerEvents"))
-    }
-
-    async fn update_container_resources(
-        &self,
-        _: Request<v1::UpdateContainerResourcesRequest>,
-    ) -> Result<Response<v1::UpdateContainerResourcesResponse>, Status> {
-        Err(not_yet("UpdateContainerResources"))
-    }
-
-    async fn reopen_container_log(
-        &self,
-        _: Request<v1::ReopenContainerLogRequest>,
-    ) -> Result<Response<v1::ReopenContainerLogResponse>, Status> {
-        Err(not_yet("ReopenContainerLog"))
     }
 
     async fn exec(
@@ -338,20 +397,6 @@ impl RuntimeService for Runtime {
         _: Request<v1::PortForwardRequest>,
     ) -> Result<Response<v1::PortForwardResponse>, Status> {
         Err(not_yet("PortForward"))
-    }
-
-    async fn container_stats(
-        &self,
-        _: Request<v1::ContainerStatsRequest>,
-    ) -> Result<Response<v1::ContainerStatsResponse>, Status> {
-        Err(not_yet("ContainerStats"))
-    }
-
-    async fn list_container_stats(
-        &self,
-        _: Request<v1::ListContainerStatsRequest>,
-    ) -> Result<Response<v1::ListContainerStatsResponse>, Status> {
-        Err(not_yet("ListContainerStats"))
     }
 
     async fn pod_sandbox_stats(

@@ -147,6 +147,17 @@ impl Containers {
         Ok(())
     }
 
+    /// Makes a running container's shim open its log file again (the CRI's
+    /// ReopenContainerLog, after the kubelet rotated it).
+    pub async fn reopen_log(&self, name: &str) -> Result<(), EngineError> {
+        let e = self.find(name)?;
+        let rec = e.record();
+        if e.view().state() != State::Running {
+            return Err(conflict(format!("container {} is not running", rec.id)));
+        }
+        shim_call(&self.socket(&rec.id), &Request::ReopenLog).await
+    }
+
     /// `POST /containers/{id}/resize`.
     #[tracing::instrument(level = "debug", skip_all, fields(container = %name))]
     pub async fn resize(&self, name: &str, height: u16, width: u16) -> Result<(), EngineError> {

@@ -120,6 +120,10 @@ impl Shim {
             }
             Request::Kill { signal, all } => self.kill(signal, all),
             Request::Stop { signal, timeout } => self.stop(signal, timeout),
+            Request::ReopenLog => self
+                .log
+                .reopen()
+                .map_err(|e| format!("reopen the log: {e}")),
             Request::Pause => self.pause(true),
             Request::Resume => self.pause(false),
             Request::Resize { height, width } => match &self.pty {
