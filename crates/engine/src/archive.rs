@@ -280,11 +280,8 @@ mod tests {
     #[test]
     fn a_confined_thread_resolves_planted_symlinks_inside_the_root() {
         // SAFETY: geteuid cannot fail.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "chroot needs root: run the tests as root"
-        );
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(euid, 0, "chroot needs root: run the tests as root");
         let host = tempfile::tempdir().unwrap();
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("w")).unwrap();
