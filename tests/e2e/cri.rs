@@ -116,8 +116,8 @@ fn crictl_sees_the_runtime_and_its_images() {
         "{pulled}"
     );
 
-    // What is not served yet (stats) says so.
-    let out = crictl(&d, &["stats"]);
+    // What is not served yet (a pod's stats) says so.
+    let out = crictl(&d, &["statsp"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("not implemented yet"),
@@ -392,6 +392,47 @@ fn crictl_runs_a_pods_containers() {
             .is_some_and(|p| p.ends_with("logs/server/0.log")),
         "{st}"
     );
+
+    // Stats from the container's cgroup; a live memory limit; the log reopened after the
+    // kubelet's rotation (a rename) goes on in a new file.
+    let st = json(crictl(&d, &["stats", "-o", "json", "--id", &s]));
+    let one = &st["stats"][0];
+    let num = |v: &Value| {
+        v["value"]
+            .as_str()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(num(&one["cpu"]["usageCoreNanoSeconds"]) > 0, "{st}");
+    assert!(num(&one["memory"]["workingSetBytes"]) > 0, "{st}");
+    assert_eq!(one["attributes"]["metadata"]["name"], "server");
+    ok(crictl(&d, &["update", "--memory", "67108864", &s]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.HostConfig.Memory}}", &s])),
+        "67108864"
+    );
+    let ticker = container_config(
+        dir.path(),
+        "ticker",
+        "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.1; done",
+        serde_json::json!({}),
+    );
+    let t = ok(crictl(&d, &["create", &pod, &ticker, &pod_cfg]));
+    ok(crictl(&d, &["start", &t]));
+    let log = dir.path().join("logs/ticker/0.log");
+    assert!(berth_e2e::eventually(10, || std::fs::read_to_string(&log)
+        .is_ok_and(|l| l.contains("tick-3"))));
+    std::fs::rename(&log, dir.path().join("logs/ticker/0.log.1")).unwrap();
+    ok(crictl(&d, &["logs", "--reopen", &t]));
+    assert!(
+        berth_e2e::eventually(10, || std::fs::read_to_string(&log).is_ok_and(|l| l
+            .lines()
+            .count()
+            >= 2
+            && l.contains(" stdout F tick-"))),
+        "the reopened log grows"
+    );
+    ok(crictl(&d, &["rm", "-f", &t]));
 
     // Stop: SIGTERM is ignored by the shell as pid 1, SIGKILL after the timeout.
     ok(crictl(&d, &["stop", "--timeout", "1", &s]));
