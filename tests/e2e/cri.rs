@@ -240,10 +240,36 @@ fn crictl_runs_stops_and_removes_pods() {
     let own_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     assert_ne!(own_net, std::fs::read_link("/proc/self/ns/net").unwrap());
 
+    // The Docker API's lists leave the CRI's objects out, unless their namespace is asked
+    // for (by berth's --namespace, or the label with any docker CLI).
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+    let listed = ok(d.berth(&["ps", "-a", "--no-trunc", "-q", "--namespace", "k8s.io"]));
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    let by_label = d.docker(
+        "/usr/local/bin/docker",
+        &[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "-q",
+            "--filter",
+            "label=io.berth.namespace=k8s.io",
+        ],
+    );
+    let by_label = ok(by_label);
+    let mut by_label: Vec<&str> = by_label.lines().collect();
+    by_label.sort();
+
     // Listing and its filters.
     let mut both = vec![web.clone(), db.clone()];
     both.sort();
     assert_eq!(pod_ids(&d, &[]), both);
+    assert_eq!(
+        listed, both,
+        "the sandboxes are the k8s.io namespace's containers"
+    );
+    assert_eq!(by_label, both);
     assert_eq!(pod_ids(&d, &["--label", "app=db"]), [db.as_str()]);
     assert_eq!(pod_ids(&d, &["--id", &web[..12]]), [web.as_str()]);
     assert_eq!(pod_ids(&d, &["--state", "notready"]), Vec::<String>::new());
@@ -329,6 +355,8 @@ fn crictl_runs_a_pods_containers() {
         json(crictl(&d, &["inspect", "-o", "json", &c]))["status"]["state"] == "CONTAINER_EXITED"
     });
     assert!(exited, "the client ended");
+    // A Docker client's prune leaves the kubelet's exited containers alone.
+    ok(d.berth(&["container", "prune", "-f"]));
     let st = json(crictl(&d, &["inspect", "-o", "json", &c]));
     assert_eq!(st["status"]["exitCode"], 0, "{st}");
     assert_eq!(st["status"]["reason"], "Completed");

@@ -254,8 +254,21 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
         }
     }
     let all = truthy(&q.all) || filters.contains_key("status") || q.limit.is_some_and(|l| l > 0);
+    // The CRI's pods and containers (namespace k8s.io) are listed only when that namespace
+    // is asked for by its label, as containerd keeps them out of dockerd's namespace.
+    let namespace = format!(
+        "{}={}",
+        berth_engine::pods::NAMESPACE_LABEL,
+        berth_engine::pods::CRI_NAMESPACE
+    );
+    let cri_asked = filters
+        .get("label")
+        .is_some_and(|ls| ls.contains(&namespace));
     let mut out = Vec::new();
     for e in engine.containers.all() {
+        if berth_engine::pods::in_cri_namespace(&e.record().config) && !cri_asked {
+            continue;
+        }
         let v = e.view();
         if !all
             && !matches!(

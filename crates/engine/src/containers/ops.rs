@@ -433,6 +433,11 @@ impl Containers {
         let mut freed = 0;
         for e in self.all() {
             let rec = e.record();
+            // The CRI's containers are the kubelet's to remove (their logs and exit codes
+            // are what it reports), never a Docker client's prune.
+            if crate::pods::in_cri_namespace(&rec.config) {
+                continue;
+            }
             if !matches!(
                 e.view().state(),
                 State::Created | State::Exited | State::Dead

@@ -29,6 +29,14 @@ pub const CRI_NAMESPACE: &str = "k8s.io";
 /// The label naming the pod a container belongs to.
 pub const POD_LABEL: &str = "io.berth.pod";
 
+/// Whether a container is one of the CRI's (a pod's sandbox or container).
+pub fn in_cri_namespace(c: &ContainerConfig) -> bool {
+    c.labels
+        .as_ref()
+        .and_then(|l| l.get(NAMESPACE_LABEL))
+        .is_some_and(|v| v == CRI_NAMESPACE)
+}
+
 #[derive(Debug)]
 pub struct Pods {
     dir: PathBuf,

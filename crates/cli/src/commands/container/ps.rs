@@ -34,6 +34,10 @@ pub struct PsArgs {
     /// Show the latest created container (includes all states).
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// berth's: list another namespace's containers instead (`k8s.io`: the CRI's pods and
+    /// their containers, which the Docker API's lists leave out).
+    #[arg(long)]
+    pub namespace: Option<String>,
 }
 
 pub(crate) fn ago(secs: i64) -> String {
@@ -78,8 +82,12 @@ pub async fn ps(api: &Api, a: PsArgs) -> anyhow::Result<i32> {
     if a.latest {
         qs.push("limit=1".into());
     }
-    if !a.filter.is_empty() {
-        qs.push(format!("filters={}", q(&filters_json(&a.filter)?)));
+    let mut filters = a.filter.clone();
+    if let Some(ns) = &a.namespace {
+        filters.push(format!("label=io.berth.namespace={ns}"));
+    }
+    if !filters.is_empty() {
+        qs.push(format!("filters={}", q(&filters_json(&filters)?)));
     }
     let list = api
         .get(&format!("/containers/json?{}", qs.join("&")))
