@@ -230,17 +230,20 @@ impl RuntimeService for Runtime {
         Ok(Response::new(v1::StartContainerResponse {}))
     }
 
-    /// The stop signal, then SIGKILL after `timeout` seconds; a stopped container is no error.
+    /// The stop signal, then SIGKILL after `timeout` seconds; a stopped or missing container
+    /// is no error (the CRI's idempotence).
     async fn stop_container(
         &self,
         r: Request<v1::StopContainerRequest>,
     ) -> Result<Response<v1::StopContainerResponse>, Status> {
         let r = r.get_ref();
-        let (_, c) = self
-            .engine
-            .pods
-            .container(&r.container_id)
-            .map_err(status_of)?;
+        let c = match self.engine.pods.container(&r.container_id) {
+            Ok((_, c)) => c,
+            Err(e) if e.kind == berth_engine::error::Kind::NotFound => {
+                return Ok(Response::new(v1::StopContainerResponse {}));
+            }
+            Err(e) => return Err(status_of(e)),
+        };
         match self
             .engine
             .containers

@@ -168,9 +168,14 @@ impl Pods {
 
     /// Stops the pod's containers at once, then its holder. Stopping a stopped pod does
     /// nothing.
+    /// A pod that is not there is stopped already (the CRI's idempotence).
     pub async fn stop(&self, id: &str) -> Result<(), EngineError> {
         let _op = self.op.lock().await;
-        let mut rec = self.get(id)?;
+        let mut rec = match self.get(id) {
+            Ok(r) => r,
+            Err(e) if e.kind == crate::error::Kind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
         for c in &rec.containers {
             self.kill_engine_container(&c.id).await?;
         }
