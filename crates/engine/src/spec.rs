@@ -364,8 +364,14 @@ fn build_json(
         linux["rootfsPropagation"] = json!("rslave");
     }
     if !privileged {
-        linux["maskedPaths"] = json!(MASKED);
-        linux["readonlyPaths"] = json!(READONLY);
+        linux["maskedPaths"] = match &hc.masked_paths {
+            Some(p) => json!(p),
+            None => json!(MASKED),
+        };
+        linux["readonlyPaths"] = match &hc.readonly_paths {
+            Some(p) => json!(p),
+            None => json!(READONLY),
+        };
     }
     if let Some(s) = &hc.sysctls {
         linux["sysctl"] = json!(s);

@@ -31,6 +31,11 @@ pub fn config_of(c: v1::ContainerConfig) -> Result<PodContainerConfig, Status> {
     let res = linux.resources.unwrap_or_default();
     let sec = linux.security_context.unwrap_or_default();
     let caps = sec.capabilities.unwrap_or_default();
+    if sec.run_as_group.is_some() && sec.run_as_user.is_none() && sec.run_as_username.is_empty() {
+        return Err(Status::invalid_argument(
+            "run_as_group should only be specified when run_as_user or run_as_username is specified",
+        ));
+    }
     let user = match (&sec.run_as_user, &sec.run_as_group) {
         (_, _) if !sec.run_as_username.is_empty() => sec.run_as_username.clone(),
         (Some(u), Some(g)) => format!("{}:{}", u.value, g.value),
@@ -54,6 +59,11 @@ pub fn config_of(c: v1::ContainerConfig) -> Result<PodContainerConfig, Status> {
             .mounts
             .into_iter()
             .map(|m| PodMount {
+                propagation: match v1::MountPropagation::try_from(m.propagation) {
+                    Ok(v1::MountPropagation::PropagationHostToContainer) => "rslave".into(),
+                    Ok(v1::MountPropagation::PropagationBidirectional) => "rshared".into(),
+                    _ => String::new(),
+                },
                 host_path: m.host_path,
                 container_path: m.container_path,
                 readonly: m.readonly,
@@ -68,12 +78,45 @@ pub fn config_of(c: v1::ContainerConfig) -> Result<PodContainerConfig, Status> {
         privileged: sec.privileged,
         user,
         readonly_rootfs: sec.readonly_rootfs,
+        supplemental_groups: sec.supplemental_groups.clone(),
+        no_new_privs: sec.no_new_privs,
+        masked_paths: sec.masked_paths.clone(),
+        readonly_paths: sec.readonly_paths.clone(),
+        // The deprecated path is what older kubelets and critest's SeccompProfilePath specs send.
+        #[allow(deprecated)]
+        seccomp: seccomp_of(sec.seccomp.as_ref(), &sec.seccomp_profile_path)?,
         add_capabilities: caps.add_capabilities,
         drop_capabilities: caps.drop_capabilities,
         memory_limit: res.memory_limit_in_bytes,
         cpu_shares: res.cpu_shares,
         cpu_quota: res.cpu_quota,
         cpu_period: res.cpu_period,
+    })
+}
+
+/// The seccomp profile a container asks for, as the engine names it: the profile object, or
+/// the older `seccomp_profile_path` (`unconfined`, `runtime/default`, `docker/default`,
+/// `localhost/<path>`); none is unconfined (the CRI's default).
+fn seccomp_of(p: Option<&v1::SecurityProfile>, path: &str) -> Result<String, Status> {
+    if let Some(p) = p {
+        return match v1::security_profile::ProfileType::try_from(p.profile_type) {
+            Ok(v1::security_profile::ProfileType::RuntimeDefault) => Ok("default".into()),
+            Ok(v1::security_profile::ProfileType::Unconfined) => Ok("unconfined".into()),
+            Ok(v1::security_profile::ProfileType::Localhost) if !p.localhost_ref.is_empty() => {
+                Ok(p.localhost_ref.clone())
+            }
+            _ => Err(Status::invalid_argument(
+                "seccomp: a localhost profile needs its path",
+            )),
+        };
+    }
+    Ok(match path {
+        "" | "unconfined" => "unconfined".into(),
+        "runtime/default" | "docker/default" => "default".into(),
+        p => match p.strip_prefix("localhost/") {
+            Some(file) => file.to_string(),
+            None => return Err(Status::invalid_argument(format!("seccomp profile {p:?}"))),
+        },
     })
 }
 
@@ -184,6 +227,11 @@ pub fn status(
                     container_path: m.container_path.clone(),
                     host_path: m.host_path.clone(),
                     readonly: m.readonly,
+                    propagation: match m.propagation.as_str() {
+                        "rslave" => v1::MountPropagation::PropagationHostToContainer,
+                        "rshared" => v1::MountPropagation::PropagationBidirectional,
+                        _ => v1::MountPropagation::PropagationPrivate,
+                    } as i32,
                     ..Default::default()
                 })
                 .collect(),

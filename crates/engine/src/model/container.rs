@@ -217,6 +217,12 @@ pub struct HostConfig {
     pub readonly_rootfs: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_opt: Option<Vec<String>>,
+    /// Paths masked in the container instead of dockerd's defaults (API 1.44; the CRI's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths made read-only in the container instead of dockerd's defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly_paths: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<HashMap<String, String>>,
     #[serde(rename = "UTSMode", skip_serializing_if = "Option::is_none")]

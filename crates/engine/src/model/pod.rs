@@ -90,6 +90,9 @@ pub struct PodMount {
     pub host_path: String,
     pub container_path: String,
     pub readonly: bool,
+    /// `rslave` or `rshared` (empty: private).
+    #[serde(default)]
+    pub propagation: String,
 }
 
 /// What a pod's container is asked to be.
@@ -117,6 +120,19 @@ pub struct PodContainerConfig {
     /// `uid`, `uid:gid` or a user name, as the image's USER is written.
     pub user: String,
     pub readonly_rootfs: bool,
+    /// Extra group ids of the process.
+    #[serde(default)]
+    pub supplemental_groups: Vec<i64>,
+    #[serde(default)]
+    pub no_new_privs: bool,
+    /// The paths masked and made read-only (exactly these; empty: none).
+    #[serde(default)]
+    pub masked_paths: Vec<String>,
+    #[serde(default)]
+    pub readonly_paths: Vec<String>,
+    /// The seccomp profile: `unconfined`, `default` (docker's), or a profile file's path.
+    #[serde(default)]
+    pub seccomp: String,
     pub add_capabilities: Vec<String>,
     pub drop_capabilities: Vec<String>,
     /// Bytes (0: no limit).

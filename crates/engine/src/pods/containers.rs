@@ -102,14 +102,25 @@ impl Pods {
         }
     }
 
-    /// Stops an engine container at once; one stopped or gone is no error.
+    /// Stops an engine container at once; one stopped or gone is no error, nor is a shim
+    /// that went away under the stop because its container ended meanwhile.
     pub(super) async fn kill_engine_container(&self, id: &str) -> Result<(), EngineError> {
         match self.containers.stop(id, None, Some(0)).await {
             Err(e)
                 if e.kind != crate::error::Kind::NotFound
                     && e.kind != crate::error::Kind::NotModified =>
             {
-                Err(e)
+                let ended = self.containers.find(id).is_ok_and(|c| {
+                    !matches!(
+                        c.view().state(),
+                        State::Running | State::Paused | State::Restarting
+                    )
+                });
+                if ended {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
             }
             _ => Ok(()),
         }
@@ -175,14 +186,29 @@ fn container_request(pod: &PodRecord, c: &PodContainerConfig) -> CreateRequest {
                 c.mounts
                     .iter()
                     .map(|m| {
-                        let ro = if m.readonly { ":ro" } else { "" };
-                        format!("{}:{}{ro}", m.host_path, m.container_path)
+                        let mut opts: Vec<&str> = Vec::new();
+                        if m.readonly {
+                            opts.push("ro");
+                        }
+                        if !m.propagation.is_empty() {
+                            opts.push(&m.propagation);
+                        }
+                        match opts.is_empty() {
+                            true => format!("{}:{}", m.host_path, m.container_path),
+                            false => {
+                                format!("{}:{}:{}", m.host_path, m.container_path, opts.join(","))
+                            }
+                        }
                     })
                     .collect(),
             ),
             log_config,
             privileged: c.privileged.then_some(true),
             readonly_rootfs: c.readonly_rootfs.then_some(true),
+            group_add: nonempty(&c.supplemental_groups.iter().map(i64::to_string).collect()),
+            security_opt: Some(security_opts(c)),
+            masked_paths: Some(c.masked_paths.clone()),
+            readonly_paths: Some(c.readonly_paths.clone()),
             cap_add: nonempty(&c.add_capabilities),
             cap_drop: nonempty(&c.drop_capabilities),
             memory: positive(c.memory_limit),
@@ -193,4 +219,19 @@ fn container_request(pod: &PodRecord, c: &PodContainerConfig) -> CreateRequest {
         }),
         ..Default::default()
     }
+}
+
+/// The security options of a pod's container: its seccomp profile (unconfined unless one
+/// is asked for, as the CRI's default is) and no-new-privileges.
+fn security_opts(c: &PodContainerConfig) -> Vec<String> {
+    let mut opts = Vec::new();
+    match c.seccomp.as_str() {
+        "default" => {}
+        "" | "unconfined" => opts.push("seccomp=unconfined".to_string()),
+        path => opts.push(format!("seccomp={path}")),
+    }
+    if c.no_new_privs {
+        opts.push("no-new-privileges=true".into());
+    }
+    opts
 }
