@@ -812,6 +812,19 @@ impl Dockerd {
         );
     }
 
+    /// Loads `image` from `berthd` (saved there, loaded here), for scenarios run on both.
+    pub fn load_from(&self, berthd: &crate::Berthd, image: &str) {
+        let saved = self.dir.path().join("from-berthd.tar");
+        crate::ok(berthd.berth(&["save", "-o", saved.to_str().unwrap(), image]));
+        let load = self
+            .docker()
+            .args(["load", "-i", saved.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&saved);
+        assert!(load.status.success(), "docker load: {load:?}");
+    }
+
     pub fn docker(&self) -> Command {
         let mut c = Command::new("/usr/bin/docker");
         c.arg("-H")

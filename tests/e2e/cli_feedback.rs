@@ -7,43 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_e2e::peers::Dockerd;
-use berth_e2e::{binary, busybox_image, ok, stdout, Berthd};
+use berth_e2e::{binary, busybox_image, ok, on_a_terminal, stdout, Berthd};
 use serde_json::Value;
 
 const DOCKER28: &str = "/usr/local/bin/docker";
-
-/// Runs `argv` with a pty as its stdin, stdout and stderr; returns what it wrote there
-/// (escape sequences and all) and its exit code.
-fn on_a_terminal(argv: &[&str]) -> (String, i32) {
-    const SCRIPT: &str = r#"
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-out = b""
-while True:
-    try:
-        d = os.read(fd, 65536)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-_, st = os.waitpid(pid, 0)
-sys.stdout.buffer.write(out)
-sys.exit(os.waitstatus_to_exitcode(st))
-"#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(SCRIPT)
-        .args(argv)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        out.status.code().unwrap_or(-1),
-    )
-}
 
 /// The JSON messages of `POST /images/load` (with `quiet` as given) on `sock`.
 fn load_messages(sock: &Path, version: &str, archive: &Path, quiet: &str) -> Vec<Value> {

@@ -438,36 +438,11 @@ fn exec_of_a_missing_program_reads_as_on_dockerd() {
     }
 }
 
-/// `argv` run with a terminal (a pty) as its stdin and stdout; its output and exit code.
+/// `argv` run with a terminal (a pty) as its stdin and stdout; its output (trimmed) and exit
+/// code.
 fn in_pty(argv: &[&str]) -> (String, i32) {
-    let script = r#"
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b""
-while True:
-    try:
-        b = os.read(fd, 4096)
-    except OSError:
-        break
-    if not b:
-        break
-    out += b
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(argv)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        out.status.code().unwrap_or(-1),
-    )
+    let (out, code) = berth_e2e::on_a_terminal(argv);
+    (out.trim().to_string(), code)
 }
 
 /// What docker refuses about terminals, berth refuses in the same words and exit code: an

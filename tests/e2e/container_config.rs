@@ -413,15 +413,7 @@ fn debug_logs_follow_a_start_into_the_shim() {
 fn ipc_and_pid_of_another_container_as_dockerd() {
     let d = daemon();
     let dockerd = berth_e2e::peers::Dockerd::start();
-    let saved = "/tmp/berth-joins-busybox.tar";
-    ok(d.berth(&["save", "-o", saved, "busybox:latest"]));
-    let load = dockerd
-        .docker()
-        .args(["load", "-i", saved])
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(saved);
-    assert!(load.status.success(), "{load:?}");
+    dockerd.load_from(&d, "busybox:latest");
     let steps = |cli: &dyn Fn(&[&str]) -> std::process::Output| -> Vec<String> {
         let text = |o: std::process::Output| {
             if o.status.success() {

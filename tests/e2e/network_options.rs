@@ -83,15 +83,7 @@ fn outputs(cli: &dyn Fn(&[&str]) -> std::process::Output) -> Vec<String> {
 fn network_options_and_groups_as_dockerd() {
     let berthd = Berthd::start_with(busybox_image);
     let dockerd = Dockerd::start();
-    let saved = "/tmp/berth-netopts-busybox.tar";
-    ok(berthd.berth(&["save", "-o", saved, "busybox:latest"]));
-    let load = dockerd
-        .docker()
-        .args(["load", "-i", saved])
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(saved);
-    assert!(load.status.success(), "{load:?}");
+    dockerd.load_from(&berthd, "busybox:latest");
     let reference = outputs(&|a: &[&str]| dockerd.docker().args(a).output().unwrap());
     // What dockerd itself answers, so that the comparison stands on known ground.
     assert_eq!(

@@ -349,14 +349,7 @@ pub async fn load(
         r
     });
     if quiet {
-        let result = loading
-            .await
-            .map_err(|e| ApiError {
-                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("load: {e}"),
-            })
-            .and_then(|r| r.map_err(ApiError::from));
-        return load_answer(result).map(json_stream);
+        return load_answer(loaded(loading.await)).map(json_stream);
     }
     // Streamed: the answer is 200 from here on, and an error of any kind is a message in
     // the stream (as dockerd's once it has begun).
@@ -366,14 +359,7 @@ pub async fn load(
         while let Some(m) = rx.recv().await {
             let _ = ftx.send(m);
         }
-        let result = loading
-            .await
-            .map_err(|e| ApiError {
-                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("load: {e}"),
-            })
-            .and_then(|r| r.map_err(ApiError::from));
-        let messages = match load_answer(result) {
+        let messages = match load_answer(loaded(loading.await)) {
             Ok(m) => m,
             Err(e) => vec![error_message(&e.message)],
         };
@@ -382,6 +368,17 @@ pub async fn load(
         }
     });
     Ok(json_stream_rx(frx))
+}
+
+/// The loading thread's outcome as the API's.
+fn loaded(
+    r: Result<Result<Vec<String>, berth_engine::error::EngineError>, tokio::task::JoinError>,
+) -> Result<Vec<String>, ApiError> {
+    r.map_err(|e| ApiError {
+        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("load: {e}"),
+    })
+    .and_then(|r| r.map_err(ApiError::from))
 }
 
 /// The closing messages of a load: what was loaded, or a bad archive's error (as dockerd:

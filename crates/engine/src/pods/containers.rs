@@ -60,19 +60,7 @@ impl Pods {
     /// The pod container with this id or unique id prefix, with its pod.
     pub fn container(&self, id: &str) -> Result<(PodRecord, PodContainer), EngineError> {
         let all = self.all_containers();
-        if let Some(found) = all.iter().find(|(_, c)| c.id == id) {
-            return Ok(found.clone());
-        }
-        let mut found = all
-            .into_iter()
-            .filter(|(_, c)| !id.is_empty() && c.id.starts_with(id));
-        match (found.next(), found.next()) {
-            (Some(f), None) => Ok(f),
-            (Some(_), Some(_)) => Err(crate::error::invalid(format!(
-                "container id prefix {id} is ambiguous"
-            ))),
-            _ => Err(not_found(format!("container {id} not found"))),
-        }
+        by_id(all.iter().map(|f| (f.1.id.as_str(), f)), id, "container").cloned()
     }
 
     /// Removes a pod's container (a running one is killed); one that is not there is

@@ -125,19 +125,12 @@ impl Pods {
     /// The pod with this id or unique id prefix.
     pub fn get(&self, id: &str) -> Result<PodRecord, EngineError> {
         let records = self.records.lock().expect("pods");
-        if let Some(r) = records.get(id) {
-            return Ok(r.clone());
-        }
-        let mut found = records
-            .values()
-            .filter(|r| !id.is_empty() && r.id.starts_with(id));
-        match (found.next(), found.next()) {
-            (Some(r), None) => Ok(r.clone()),
-            (Some(_), Some(_)) => Err(crate::error::invalid(format!(
-                "pod id prefix {id} is ambiguous"
-            ))),
-            _ => Err(not_found(format!("pod sandbox {id} not found"))),
-        }
+        by_id(
+            records.values().map(|r| (r.id.as_str(), r)),
+            id,
+            "pod sandbox",
+        )
+        .cloned()
     }
 
     /// Ready while its holder runs and no stop was asked for.
@@ -207,6 +200,25 @@ impl Pods {
         let _ = std::fs::remove_file(self.path(&rec.id));
         self.records.lock().expect("pods").remove(&rec.id);
         Ok(())
+    }
+}
+
+/// The item whose id is `id`, or the only one whose id starts with it.
+pub(crate) fn by_id<'a, T>(
+    items: impl Iterator<Item = (&'a str, T)> + Clone,
+    id: &str,
+    what: &str,
+) -> Result<T, EngineError> {
+    if let Some((_, t)) = items.clone().find(|(k, _)| *k == id) {
+        return Ok(t);
+    }
+    let mut found = items.filter(|(k, _)| !id.is_empty() && k.starts_with(id));
+    match (found.next(), found.next()) {
+        (Some((_, t)), None) => Ok(t),
+        (Some(_), Some(_)) => Err(crate::error::invalid(format!(
+            "{what} id prefix {id} is ambiguous"
+        ))),
+        _ => Err(not_found(format!("{what} {id} not found"))),
     }
 }
 
