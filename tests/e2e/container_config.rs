@@ -497,4 +497,19 @@ fn ipc_and_pid_of_another_container_as_dockerd() {
         "{}",
         stderr(&out)
     );
+    // Nor does it offer the engine's log driver for pods' containers.
+    let out = d.berth(&[
+        "create",
+        "--log-driver",
+        "cri",
+        "--log-opt",
+        "path=/etc/x",
+        "busybox",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no log driver named 'cri' is registered"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -62,29 +62,7 @@ pub async fn create(
             ep.mac_address = Some(mac);
         }
     }
-    // The engine's own log driver for pods' containers is not the Docker API's.
-    if body
-        .host_config
-        .as_ref()
-        .and_then(|h| h.log_config.as_ref())
-        .and_then(|l| l.typ.as_deref())
-        == Some(berth_engine::logconfig::CRI_DRIVER)
-    {
-        return Err(bad(format!(
-            "logger: no log driver named '{}' is registered",
-            berth_engine::logconfig::CRI_DRIVER
-        )));
-    }
-    // dockerd has only the host's UTS namespace or a container's own (the engine also
-    // joins another container's, for pods).
-    if let Some(m) = body
-        .host_config
-        .as_ref()
-        .and_then(|h| h.uts_mode.as_deref())
-        .filter(|m| !m.is_empty() && *m != "host")
-    {
-        return Err(bad(format!("invalid UTS mode: {m}")));
-    }
+    crate::engine_only::refuse(body.host_config.as_ref())?;
     let (id, warnings) = engine
         .containers
         .create(q.name.as_deref(), to_engine(&body)?)?;

@@ -35,6 +35,7 @@ pub mod containers;
 pub mod cri;
 pub mod detach;
 pub mod distribution;
+mod engine_only;
 pub mod events;
 pub mod exec;
 pub mod files;

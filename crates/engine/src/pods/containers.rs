@@ -32,14 +32,10 @@ impl Pods {
             image_id,
             created: now_nanos(),
         });
-        if let Err(e) = self.save(&rec) {
+        if let Err(e) = self.keep(rec) {
             let _ = self.containers.remove(&id, true).await;
             return Err(e);
         }
-        self.records
-            .lock()
-            .expect("pods")
-            .insert(rec.id.clone(), rec);
         Ok(id)
     }
 
@@ -74,12 +70,7 @@ impl Pods {
         };
         self.remove_engine_container(&c.id).await?;
         rec.containers.retain(|x| x.id != c.id);
-        self.save(&rec)?;
-        self.records
-            .lock()
-            .expect("pods")
-            .insert(rec.id.clone(), rec);
-        Ok(())
+        self.keep(rec)
     }
 
     /// Removes an engine container; one already gone is no error.

@@ -94,6 +94,13 @@ impl Pods {
             .map_err(|e| unavailable(format!("save pod {}: {e}", r.id)))
     }
 
+    /// Saves a pod's record and keeps it as the current one.
+    fn keep(&self, r: PodRecord) -> Result<(), EngineError> {
+        self.save(&r)?;
+        self.records.lock().expect("pods").insert(r.id.clone(), r);
+        Ok(())
+    }
+
     /// Makes and starts a pod; returns its id.
     #[tracing::instrument(level = "debug", skip_all, fields(pod = %config.name))]
     pub async fn run(&self, config: PodConfig) -> Result<String, EngineError> {
@@ -114,11 +121,10 @@ impl Pods {
             stopped: false,
             containers: Vec::new(),
         };
-        if let Err(e) = self.save(&rec) {
+        if let Err(e) = self.keep(rec) {
             let _ = self.containers.remove(&id, true).await;
             return Err(e);
         }
-        self.records.lock().expect("pods").insert(id.clone(), rec);
         Ok(id)
     }
 
@@ -175,11 +181,7 @@ impl Pods {
         self.kill_engine_container(&rec.sandbox).await?;
         if !rec.stopped {
             rec.stopped = true;
-            self.save(&rec)?;
-            self.records
-                .lock()
-                .expect("pods")
-                .insert(rec.id.clone(), rec);
+            self.keep(rec)?;
         }
         Ok(())
     }
