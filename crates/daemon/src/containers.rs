@@ -244,7 +244,8 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
         .is_some_and(|ls| ls.contains(&namespace));
     let mut out = Vec::new();
     for e in engine.containers.all() {
-        if berth_engine::pods::in_cri_namespace(&e.record().config) && !cri_asked {
+        let rec = e.record();
+        if berth_engine::pods::in_cri_namespace(&rec.config) && !cri_asked {
             continue;
         }
         let v = e.view();
@@ -259,7 +260,6 @@ pub async fn list(State(engine): E, Query(q): Query<ListQuery>) -> Result<Json<V
         if !list_matches(&engine, &e, &filters) {
             continue;
         }
-        let rec = e.record();
         let mut c = list_entry(&engine, &e);
         if truthy(&q.size) {
             let size = engine.containers.size_rw(&rec.id);
