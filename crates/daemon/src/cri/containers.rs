@@ -9,7 +9,7 @@ use berth_engine::Engine;
 use k8s_cri::v1;
 use tonic::Status;
 
-use super::status_of;
+use super::{status_of, string_map};
 
 /// ExecSync keeps at most this much of each stream (the kubelet's probes read little).
 const EXEC_SYNC_LIMIT: usize = 16 << 20;
@@ -152,10 +152,6 @@ fn metadata(c: &PodContainer) -> v1::ContainerMetadata {
     }
 }
 
-fn map(m: &std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
-    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
 fn image_spec(c: &PodContainer) -> v1::ImageSpec {
     v1::ImageSpec {
         image: c.config.image.clone(),
@@ -217,8 +213,8 @@ pub fn status(
             image_ref: c.image_id.clone(),
             reason,
             message: error,
-            labels: map(&c.config.labels),
-            annotations: map(&c.config.annotations),
+            labels: string_map(&c.config.labels),
+            annotations: string_map(&c.config.annotations),
             mounts: c
                 .config
                 .mounts
@@ -252,8 +248,8 @@ fn listed(engine: &Engine, pod: &PodRecord, c: &PodContainer) -> v1::Container {
         image_ref: c.image_id.clone(),
         state: engine_status(engine, &c.id).0,
         created_at: c.created,
-        labels: map(&c.config.labels),
-        annotations: map(&c.config.annotations),
+        labels: string_map(&c.config.labels),
+        annotations: string_map(&c.config.annotations),
         image_id: c.image_id.clone(),
     }
 }

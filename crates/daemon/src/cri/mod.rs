@@ -56,6 +56,13 @@ pub(crate) fn status_of(e: EngineError) -> tonic::Status {
     tonic::Status::new(code, e.message)
 }
 
+/// The engine's ordered labels or annotations as the CRI's map.
+pub(crate) fn string_map(
+    m: &std::collections::BTreeMap<String, String>,
+) -> std::collections::HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 /// The answer of an RPC berth's CRI does not do yet.
 pub(crate) fn not_yet(rpc: &str) -> tonic::Status {
     tonic::Status::unimplemented(format!(

@@ -8,7 +8,7 @@ use berth_engine::Engine;
 use k8s_cri::v1;
 use tonic::Status;
 
-use super::status_of;
+use super::{status_of, string_map};
 
 /// The CRI's namespace mode as the engine's sharing (TARGET is not offered).
 fn sharing(mode: i32, what: &str) -> Result<Sharing, Status> {
@@ -85,10 +85,6 @@ fn state_of(s: PodState) -> i32 {
     }
 }
 
-fn map(m: &std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
-    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
 /// `PodSandboxStatus`.
 pub fn status(
     engine: &Engine,
@@ -123,8 +119,8 @@ pub fn status(
                     options: Some(options),
                 }),
             }),
-            labels: map(&c.labels),
-            annotations: map(&c.annotations),
+            labels: string_map(&c.labels),
+            annotations: string_map(&c.annotations),
             runtime_handler: String::new(),
         }),
         info,
@@ -139,8 +135,8 @@ fn listed(engine: &Engine, r: &PodRecord) -> v1::PodSandbox {
         metadata: Some(metadata(&r.config)),
         state: state_of(engine.pods.state(r)),
         created_at: r.created,
-        labels: map(&r.config.labels),
-        annotations: map(&r.config.annotations),
+        labels: string_map(&r.config.labels),
+        annotations: string_map(&r.config.annotations),
         runtime_handler: String::new(),
     }
 }

@@ -3,8 +3,6 @@
 //! the writable layer's bytes. A container that is not running has its attributes and its
 //! writable layer only.
 
-use std::collections::HashMap;
-
 use berth_engine::model::{PodContainer, PodRecord};
 use berth_engine::Engine;
 use k8s_cri::v1;
@@ -37,18 +35,8 @@ pub async fn of(engine: &Engine, _pod: &PodRecord, c: &PodContainer) -> v1::Cont
                 name: c.config.name.clone(),
                 attempt: c.config.attempt,
             }),
-            labels: c
-                .config
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<HashMap<_, _>>(),
-            annotations: c
-                .config
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: super::string_map(&c.config.labels),
+            annotations: super::string_map(&c.config.annotations),
         }),
         cpu: sample.as_ref().map(|s| v1::CpuUsage {
             timestamp: ts,

@@ -46,6 +46,14 @@ pub(crate) fn norm(p: &Path) -> Option<String> {
     )
 }
 
+/// An archive entry's name as written (`norm` makes it a path inside the archive).
+pub(crate) fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> Result<PathBuf> {
+    Ok(entry
+        .path()
+        .map_err(|e| Error::Archive(format!("bad entry name: {e}")))?
+        .into_owned())
+}
+
 /// Loads every image of a docker-archive into the store.
 pub fn load(store: &mut Store, reader: impl Read) -> Result<Vec<Loaded>> {
     load_with(store, reader, &HashMap::new(), &mut |_, _, _| {})
@@ -89,10 +97,7 @@ pub fn load_with(
             .map_err(|e| Error::Archive(format!("not a tar archive: {e}")))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| Error::Archive(format!("corrupt archive: {e}")))?;
-            let raw = entry
-                .path()
-                .map_err(|e| Error::Archive(format!("bad entry name: {e}")))?
-                .into_owned();
+            let raw = entry_name(&entry)?;
             let Some(path) = norm(&raw) else {
                 return Err(Error::Archive(format!(
                     "entry {:?} escapes the archive",

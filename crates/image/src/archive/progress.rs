@@ -99,10 +99,7 @@ fn each_entry(
         .map_err(|e| Error::Archive(format!("not a tar archive: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::Archive(format!("corrupt archive: {e}")))?;
-        let raw = entry
-            .path()
-            .map_err(|e| Error::Archive(format!("bad entry name: {e}")))?
-            .into_owned();
+        let raw = super::docker::entry_name(&entry)?;
         if let Some(p) = super::docker::norm(&raw) {
             f(&p, &mut entry)?;
         }
